@@ -1,0 +1,76 @@
+"""The local file-system source."""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO
+
+from sparkhist.errors import SourceError, SourceNotFound, SourceUnavailable
+from sparkhist.source.base import FileEntry
+
+
+class LocalSource:
+    """Reads a log directory on local disk.
+
+    ``opens`` and ``bytes_read`` count what the source was asked for, so tests (and
+    metrics) can prove that unchanged logs are never opened again.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root_path = os.path.abspath(root)
+        self.root = "file:" + self.root_path
+        self.opens = 0
+        self.lists = 0
+
+    def list(self, path: str) -> list[FileEntry]:
+        self.lists += 1
+        try:
+            with os.scandir(path) as it:
+                entries = []
+                for d in it:
+                    try:
+                        st = d.stat()
+                    except FileNotFoundError:
+                        continue  # removed between the listing and the stat
+                    is_dir = d.is_dir()
+                    entries.append(
+                        FileEntry(
+                            path=d.path,
+                            name=d.name,
+                            size=0 if is_dir else st.st_size,
+                            mtime_ms=st.st_mtime_ns // 1_000_000,
+                            is_dir=is_dir,
+                        )
+                    )
+                return entries
+        except FileNotFoundError as exc:
+            raise SourceNotFound(f"no such directory: {path}") from exc
+        except NotADirectoryError as exc:
+            raise SourceNotFound(f"not a directory: {path}") from exc
+        except OSError as exc:
+            raise SourceUnavailable(f"cannot list {path}: {exc}") from exc
+
+    def stat(self, path: str) -> FileEntry:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError as exc:
+            raise SourceNotFound(f"no such file: {path}") from exc
+        except OSError as exc:
+            raise SourceUnavailable(f"cannot stat {path}: {exc}") from exc
+        is_dir = os.path.isdir(path)
+        return FileEntry(path, os.path.basename(path), 0 if is_dir else st.st_size, st.st_mtime_ns // 1_000_000, is_dir)
+
+    def open(self, path: str, offset: int = 0) -> BinaryIO:
+        self.opens += 1
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError as exc:
+            raise SourceNotFound(f"no such file: {path}") from exc
+        except OSError as exc:
+            raise SourceError(f"cannot open {path}: {exc}") from exc
+        if offset:
+            f.seek(offset)
+        return f
+
+    def join(self, parent: str, name: str) -> str:
+        return os.path.join(parent, name)
