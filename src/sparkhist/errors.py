@@ -12,8 +12,8 @@
     ├── StoreError               the persistent store failed
     │   └── StoreCorrupt         a checksum did not match
     └── ApiError                 an API answer other than 200 (status + plain-text message)
-        ├── NotFound             404
-        ├── BadParameter         400
+        ├── NotFound             404 (JerseyNotFound: 404 as an HTML page)
+        ├── BadParameter         400 (BadDate: 400 with a JSON content type)
         └── ServiceUnavailable   503
 
 Foreign exceptions are translated at the edge (``source/``, ``reader/codecs.py``) and
@@ -93,3 +93,12 @@ class ServiceUnavailable(ApiError):
     """503, e.g. ``Thread dumps not available through the history server.``"""
 
     status = 503
+
+
+class JerseyNotFound(NotFound):
+    """404 rendered as the servlet container's HTML page, as the SHS does when a query
+    parameter fails conversion (``?status=bogus``) or a path segment fails its pattern."""
+
+
+class BadDate(BadParameter):
+    """400 for an unparseable date parameter; the SHS sends it with a JSON content type."""

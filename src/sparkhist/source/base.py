@@ -26,6 +26,8 @@ class Source(Protocol):
 
     #: Display form of the log directory (e.g. ``file:/data/spark-events``).
     root: str
+    #: The log directory as this source's own path, for ``list``.
+    root_path: str
 
     def list(self, path: str) -> list[FileEntry]:
         """The entries directly under ``path`` (not recursive)."""

@@ -1,0 +1,127 @@
+"""The HTTP application: routes, error translation, and nothing else.
+
+Handlers read only from the in-memory index and the store, never from the log source
+(except ``/logs``, which is a download of the source's files by definition), so the
+API keeps answering when the source is gone.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from sparkhist import SPARK_VERSION
+from sparkhist.api import responses
+from sparkhist.api.v1 import applications
+from sparkhist.api.v1.dispatch import AppStates, LogsRequest, dispatch
+from sparkhist.api.v1.logs import logs_zip_chunks, zip_file_name
+from sparkhist.errors import ApiError, BadDate, JerseyNotFound, SourceError
+from sparkhist.source.base import Source
+from sparkhist.store.applications import ApplicationIndex
+
+log = logging.getLogger("sparkhist.api")
+
+
+@dataclass
+class ServerContext:
+    """What the API reads from: built by the server, injected here."""
+
+    index: ApplicationIndex
+    source: Source
+    states: AppStates
+    handle_app_resource: Callable[..., Any]
+    health: Callable[[], dict[str, Any]] = field(default=lambda: {"status": "ok"})
+    ready: Callable[[], bool] = field(default=lambda: True)
+
+
+def _error_response(request: Request, exc: ApiError) -> Response:
+    if isinstance(exc, JerseyNotFound):
+        return responses.jetty_not_found(request.url.path)
+    if isinstance(exc, BadDate):
+        return responses.date_error(str(exc))
+    return responses.text_error(exc.status, str(exc))
+
+
+def create_app(ctx: ServerContext) -> Starlette:
+    def version(request: Request) -> Response:
+        return responses.json_response({"spark": SPARK_VERSION})
+
+    def application_list(request: Request) -> Response:
+        try:
+            return responses.json_response(applications.application_list(ctx.index, request.query_params))
+        except ApiError as exc:
+            return _error_response(request, exc)
+
+    def application_resource(request: Request) -> Response:
+        segments = request.path_params["rest"].split("/")
+        if segments and segments[-1] == "":
+            segments.pop()
+        if not segments:
+            return application_list(request)
+        try:
+            result = dispatch(ctx.index, ctx.states, segments, request.query_params, request.url.path, ctx.handle_app_resource)
+        except ApiError as exc:
+            return _error_response(request, exc)
+        if isinstance(result, LogsRequest):
+            return _logs_response(result)
+        return responses.json_response(result)
+
+    def _logs_response(req: LogsRequest) -> Response:
+        headers = {**responses.SHS_HEADERS, "Content-Disposition": f"attachment; filename={zip_file_name(req.app_id, req.attempt_id)}"}
+        try:
+            for attempt in req.attempts:  # fail early (before streaming) when the source is gone
+                ctx.source.stat(attempt.log_path)
+        except SourceError:
+            return responses.text_error(503, f"Event logs are not available for app: {req.app_id}.")
+        return StreamingResponse(logs_zip_chunks(ctx.source, req.attempts), media_type="application/octet-stream", headers=headers)
+
+    def api_unknown(request: Request) -> Response:
+        return responses.jetty_not_found(request.url.path)
+
+    def health(request: Request) -> Response:
+        return responses.json_response(ctx.health())
+
+    def ready(request: Request) -> Response:
+        ok = ctx.ready()
+        return responses.json_response({"ready": ok}, status=200 if ok else 503)
+
+    def home(request: Request) -> Response:
+        return HTMLResponse(_home_page(ctx))
+
+    routes = [
+        Route("/api/v1/version", version),
+        Route("/api/v1/version/", version),
+        Route("/api/v1/applications", application_list),
+        Route("/api/v1/applications/{rest:path}", application_resource),
+        Route("/api/v1/{rest:path}", api_unknown),
+        Route("/health", health),
+        Route("/ready", ready),
+        Route("/", home),
+        Route("/{rest:path}", home),
+    ]
+    return Starlette(routes=routes)
+
+
+def _home_page(ctx: ServerContext) -> str:
+    rows = "".join(
+        f"<tr><td>{a.id}</td><td>{_esc(a.name)}</td><td>{'running' if a.running else 'completed'}</td></tr>"
+        for a in ctx.index.sorted_apps()[:1000]
+    )
+    return (
+        "<!DOCTYPE html><html><head><title>sparkhist</title></head><body>"
+        f"<h1>sparkhist</h1><p>Event log directory: {_esc(ctx.source.root)}</p>"
+        f"<p>{len(ctx.index)} applications. API: <a href='/api/v1/applications'>/api/v1/applications</a></p>"
+        f"<table><tr><th>App ID</th><th>Name</th><th>Status</th></tr>{rows}</table></body></html>"
+    )
+
+
+def _esc(text: str | None) -> str:
+    return html.escape(text or "")

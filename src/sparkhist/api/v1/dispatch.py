@@ -1,0 +1,90 @@
+"""Routing under ``/api/v1/applications/{appId}``, with the SHS's attempt rules.
+
+The ``{attemptId}`` sub-resource is declared last in Spark's resources, so a first
+segment that names a resource (``jobs``, ``stages``...) means "no attempt"; anything
+else is an attempt id (SHS_REFERENCE §1.1). A lookup goes through ``withSparkUI``,
+which fails with ``no such app: <id>[/<attempt>]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sparkhist.api.v1 import applications
+from sparkhist.api.v1.params import QueryParams
+from sparkhist.errors import NotFound
+from sparkhist.store.applications import AppEntry, ApplicationIndex, AttemptEntry
+
+APP_RESOURCES = frozenset(
+    {
+        "jobs", "stages", "executors", "allexecutors", "allmiscellaneousprocess", "storage",
+        "environment", "sql", "streaming", "threads", "logs",
+    }
+)
+
+
+class AppStates(Protocol):
+    """Gives the full state of one attempt (built from the store, never per request)."""
+
+    def get(self, app: AppEntry, attempt: AttemptEntry) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LogsRequest:
+    """The dispatcher's answer for ``.../logs``: the HTTP layer streams the zip."""
+
+    app_id: str
+    attempt_id: str | None
+    attempts: tuple[AttemptEntry, ...]
+
+
+def find_attempt(index: ApplicationIndex, app_id: str, attempt_id: str | None) -> tuple[AppEntry, AttemptEntry]:
+    """``withSparkUI(appId, attemptId)``: the attempt, or ``no such app: <key>``."""
+    key = app_id if attempt_id is None else f"{app_id}/{attempt_id}"
+    app = index.get(app_id)
+    if app is not None:
+        for attempt in app.attempts:
+            if attempt.attempt_id == attempt_id:
+                return app, attempt
+    raise NotFound(f"no such app: {key}")
+
+
+def dispatch(
+    index: ApplicationIndex,
+    states: AppStates,
+    segments: list[str],
+    query: QueryParams,
+    uri: str,
+    handle: Callable[..., Any],
+) -> Any:
+    """Answer ``/applications/<segments...>``; returns a payload or a :class:`LogsRequest`."""
+    app_id = segments[0]
+    rest = segments[1:]
+    if not rest:
+        return applications.one_application(index, app_id)
+    attempt_id: str | None = None
+    if rest[0] not in APP_RESOURCES:
+        attempt_id, rest = rest[0], rest[1:]
+        if not rest:
+            return applications.one_attempt(index, app_id, attempt_id)
+        if rest[0] not in APP_RESOURCES:
+            raise NotFound(uri)
+    if rest[0] == "logs" and len(rest) == 1:
+        return _logs(index, app_id, attempt_id)
+    app, attempt = find_attempt(index, app_id, attempt_id)
+    state = states.get(app, attempt)
+    return handle(state, rest, query, app_id=app_id)
+
+
+def _logs(index: ApplicationIndex, app_id: str, attempt_id: str | None) -> LogsRequest:
+    app = index.get(app_id)
+    if app is not None:
+        if attempt_id is None:
+            return LogsRequest(app_id, None, app.attempts)
+        chosen = tuple(a for a in app.attempts if a.attempt_id == attempt_id)
+        if chosen:
+            return LogsRequest(app_id, attempt_id, chosen)
+    key = app_id if attempt_id is None else f"{app_id}/{attempt_id}"
+    raise NotFound(f"no such app: {key}")

@@ -1,0 +1,54 @@
+"""``/applications/{id}[/{attempt}]/logs``: the event logs as a zip, as the SHS sends them.
+
+A single-file log is one entry named after the file; a rolling log is a directory
+entry ``eventlog_v2_<id>/`` followed by its ``appstatus_*`` and ``events_*`` files
+(``RollingEventLogFilesFileReader.zipEventLogFiles``). Without an attempt, every
+attempt is included.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from typing import IO
+
+from sparkhist.reader.layout import event_file_index, is_hidden
+from sparkhist.source.base import Source
+from sparkhist.store.applications import AttemptEntry
+
+_CHUNK = 1 << 20
+
+
+def _add_file(archive: zipfile.ZipFile, source: Source, path: str, arcname: str) -> None:
+    with source.open(path) as src, archive.open(zipfile.ZipInfo(arcname), "w") as dst:
+        shutil.copyfileobj(src, dst, _CHUNK)
+
+
+def write_logs_zip(out: IO[bytes], source: Source, attempts: Sequence[AttemptEntry]) -> None:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for attempt in attempts:
+            name = attempt.log_path.rstrip("/").rsplit("/", 1)[-1]
+            if attempt.log_kind == "rolling":
+                archive.writestr(zipfile.ZipInfo(name + "/"), b"")
+                children = [c for c in source.list(attempt.log_path) if not c.is_dir and not is_hidden(c.name)]
+                statuses = sorted((c for c in children if c.name.startswith("appstatus_")), key=lambda c: c.name)
+                events = sorted((c for c in children if c.name.startswith("events_")), key=lambda c: event_file_index(c.name))
+                for child in [*statuses, *events]:
+                    _add_file(archive, source, child.path, f"{name}/{child.name}")
+            else:
+                _add_file(archive, source, attempt.log_path, name)
+
+
+def logs_zip_chunks(source: Source, attempts: Sequence[AttemptEntry]) -> Iterator[bytes]:
+    """The zip's bytes, built in a spooled temp file so big logs never sit in memory."""
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
+        write_logs_zip(spool, source, attempts)
+        spool.seek(0)
+        while chunk := spool.read(_CHUNK):
+            yield chunk
+
+
+def zip_file_name(app_id: str, attempt_id: str | None) -> str:
+    return f"eventLogs-{app_id}.zip" if attempt_id is None else f"eventLogs-{app_id}-{attempt_id}.zip"

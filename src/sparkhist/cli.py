@@ -1,0 +1,124 @@
+"""The ``sparkhist`` command: serve, scan, apps."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from sparkhist import __version__
+from sparkhist.config import Settings, load_settings
+from sparkhist.errors import ConfigError, SparkhistError
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @click.option("--log-dir", help="Event log directory (path or file: URL). Default: bundled sample logs.")
+    @click.option("--store", "store_dir", help="Store directory (catalog and snapshots).")
+    @click.option("--properties-file", type=str, help="An SHS properties file (spark.history.* settings).")
+    @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+    @functools.wraps(fn)
+    def wrapper(log_dir: str | None, store_dir: str | None, properties_file: str | None, log_level: str, **kw: Any) -> Any:
+        _setup_logging(log_level)
+        flags = {"log_dir": log_dir, "store_dir": store_dir, **{k: kw.pop(k) for k in list(kw) if k in _FLAG_NAMES}}
+        try:
+            settings = load_settings(flags, properties_file=properties_file)
+            return fn(settings, **kw)
+        except ConfigError as exc:
+            click.echo(f"sparkhist: configuration error: {exc}", err=True)
+            sys.exit(2)
+        except SparkhistError as exc:
+            click.echo(f"sparkhist: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+_FLAG_NAMES = {"host", "port", "scan_interval"}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sparkhist")
+def main() -> None:
+    """sparkhist: a resilient, fast Spark History Server."""
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default 18080).")
+@click.option("--scan-interval", type=str, help="Seconds between scans (default 10; Spark durations accepted).")
+@_common
+def serve(settings: Settings) -> None:
+    """Scan in the background and serve the REST API (SIGTERM stops cleanly)."""
+    from sparkhist.server import serve as run
+
+    click.echo(f"sparkhist {__version__}: serving {settings.log_dir} on http://{settings.host}:{settings.port} (store {settings.store_dir})", err=True)
+    run(settings)
+
+
+@main.command()
+@_common
+def scan(settings: Settings) -> None:
+    """Scan the log directory once, with a progress bar, and exit."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sparkhist.server import build_runtime
+
+    runtime = build_runtime(settings)
+    if not runtime.loop.lock.try_acquire():
+        click.echo(f"sparkhist: store {settings.store_dir} is being written by pid {runtime.loop.lock.holder_pid()}; "
+                   "that process keeps it up to date, nothing to do", err=True)
+        sys.exit(0)
+    with Progress(TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("scan", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = runtime.scanner.scan_once(progress)
+    runtime.loop.lock.release()
+    runtime.catalog.close()
+    click.echo(f"{report.listed} logs listed: {report.new} new, {report.grown} grown, {report.unchanged} unchanged, "
+               f"{report.removed} removed, {report.failed} skipped; {len(runtime.index)} applications; {report.duration:.2f}s")
+    for path, why in sorted(report.errors.items()):
+        click.echo(f"  skipped {path}: {why}")
+    if report.source_error:
+        click.echo(f"sparkhist: listing failed: {report.source_error}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@_common
+def apps(settings: Settings) -> None:
+    """A table of the indexed applications (read from the store only)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sparkhist.api.encode import format_date
+    from sparkhist.server import build_runtime
+
+    runtime = build_runtime(settings)
+    table = Table(title=f"{len(runtime.index)} applications in {settings.store_dir}")
+    for column in ("App ID", "Name", "Attempt", "Status", "Started (GMT)", "Duration", "User"):
+        table.add_column(column)
+    for app in runtime.index.sorted_apps():
+        for attempt in app.attempts:
+            item = attempt.listing
+            table.add_row(app.id, app.name or "", item.attempt_id or "", "completed" if item.completed else "running",
+                          format_date(item.start_time)[:-3].replace("T", " "),
+                          f"{item.duration / 1000:.1f}s" if item.completed else "", item.spark_user or "")
+    Console().print(table)
+    runtime.catalog.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

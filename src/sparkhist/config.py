@@ -1,0 +1,145 @@
+"""Settings: one frozen object, built from defaults < SHS properties file < environment < flags.
+
+Every setting is declared once in :data:`SETTINGS` with its default, its
+``SPARKHIST_*`` environment variable, the SHS property it mirrors (so an SHS user can
+reuse their ``spark-defaults.conf``) and its help text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sparkhist.errors import ConfigError
+
+
+def bundled_samples() -> str:
+    """The small directory of real Spark event logs shipped with the package."""
+    return str(resources.files("sparkhist") / "samples" / "eventlogs")
+
+
+def default_store() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "sparkhist", "store")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str) -> float:
+    """Seconds from a Spark duration (``10s``, ``500ms``, ``1m``; a bare number is seconds)."""
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f"not a duration: {value!r}")
+    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+
+def parse_port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range: {port}")
+    return port
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Callable[[], Any]
+    parse: Callable[[str], Any]
+    env: str
+    shs_property: str | None
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("log_dir", bundled_samples, str, "SPARKHIST_LOG_DIR", "spark.history.fs.logDirectory",
+            "Event log directory (path or file: URL). Default: the bundled sample logs."),
+    Setting("store_dir", default_store, str, "SPARKHIST_STORE", "spark.history.store.path",
+            "Directory of the persistent store (catalog and snapshots)."),
+    Setting("host", lambda: "127.0.0.1", str, "SPARKHIST_HOST", None, "Address to listen on."),
+    Setting("port", lambda: 18080, parse_port, "SPARKHIST_PORT", "spark.history.ui.port", "Port to listen on."),
+    Setting("scan_interval", lambda: 10.0, parse_duration, "SPARKHIST_SCAN_INTERVAL", "spark.history.fs.update.interval",
+            "Seconds between scans of the log directory (Spark durations accepted: 10s, 1m)."),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    log_dir: str
+    store_dir: str
+    host: str
+    port: int
+    scan_interval: float
+
+
+def read_properties(path: str) -> dict[str, str]:
+    """A Java ``.properties``/``spark-defaults.conf`` file: ``key=value``, ``key: value`` or ``key value``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read properties file {path}: {exc.strerror or exc}") from exc
+    props: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        m = re.match(r"^([^=:\s]+)\s*[=:\s]\s*(.*)$", line)
+        if m:
+            props[m.group(1)] = m.group(2).strip()
+    return props
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    properties_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve every setting; a bad value raises :class:`ConfigError` naming where it came from."""
+    env = os.environ if environ is None else environ
+    props = read_properties(properties_file) if properties_file else {}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        values[setting.name] = setting.default()
+        candidates: list[tuple[str, Any]] = []
+        if setting.shs_property and setting.shs_property in props:
+            candidates.append((f"{setting.shs_property} in {properties_file}", props[setting.shs_property]))
+        if setting.env in env:
+            candidates.append((setting.env, env[setting.env]))
+        for origin, raw in candidates:
+            values[setting.name] = _parse(setting, raw, origin)
+    for name, value in (flags or {}).items():
+        if value is None:
+            continue
+        setting = _BY_NAME[name]
+        values[name] = _parse(setting, str(value), "--" + name.replace("_", "-")) if isinstance(value, str) else value
+    settings = Settings(**values)
+    if not settings.log_dir:
+        raise ConfigError("the log directory is empty")
+    return replace(settings, log_dir=_strip_file_scheme(settings.log_dir))
+
+
+def _parse(setting: Setting, raw: str, origin: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"bad value for {origin}: {raw!r} ({exc})") from None
+
+
+def _strip_file_scheme(url: str) -> str:
+    if url.startswith("file://"):
+        return url[len("file://"):]
+    if url.startswith("file:"):
+        return url[len("file:"):]
+    return url
+
+
+def settings_fields() -> list[str]:
+    return [f.name for f in fields(Settings)]

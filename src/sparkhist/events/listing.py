@@ -1,0 +1,104 @@
+"""The listing pass: the few events that make an application-list entry.
+
+Mirrors the SHS's ``AppListingListener`` (SHS_REFERENCE §2.3): only lines starting
+with one of four event prefixes are parsed at all; everything else is skipped as raw
+bytes, which is what makes listing a large log cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import orjson
+
+log = logging.getLogger("sparkhist.events")
+
+APP_START = b'{"Event":"SparkListenerApplicationStart"'
+APP_END = b'{"Event":"SparkListenerApplicationEnd"'
+LOG_START = b'{"Event":"SparkListenerLogStart"'
+ENV_UPDATE = b'{"Event":"SparkListenerEnvironmentUpdate",'
+LISTING_PREFIXES = (APP_START, APP_END, LOG_START, ENV_UPDATE)
+
+_ACL_KEYS = {
+    "spark.ui.view.acls": "view_acls",
+    "spark.admin.acls": "admin_acls",
+    "spark.ui.view.acls.groups": "view_acls_groups",
+    "spark.admin.acls.groups": "admin_acls_groups",
+}
+
+
+@dataclass(slots=True)
+class AttemptListing:
+    """What the application list needs of one attempt, accumulated event by event.
+
+    Defaults are Spark's: unset times are -1, ``appSparkVersion`` is ``""``.
+    ``last_updated`` is filled by the scanner (file mtime when completed, scan time
+    otherwise), because it is not in the events.
+    """
+
+    app_id: str | None = None
+    app_name: str | None = None
+    attempt_id: str | None = None
+    start_time: int = -1
+    end_time: int = -1
+    duration: int = 0
+    spark_user: str | None = None
+    completed: bool = False
+    spark_version: str = ""
+    got_env: bool = False
+    view_acls: str | None = None
+    admin_acls: str | None = None
+    view_acls_groups: str | None = None
+    admin_acls_groups: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AttemptListing:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def is_listing_line(line: bytes) -> bool:
+    return line.startswith(LISTING_PREFIXES)
+
+
+def apply_listing_line(listing: AttemptListing, line: bytes) -> bool:
+    """Update ``listing`` from one line if it is a listing event; True if it was one.
+
+    Raises ``orjson.JSONDecodeError`` for a matching line that is not valid JSON.
+    """
+    if not line.startswith(LISTING_PREFIXES):
+        return False
+    event = orjson.loads(line)
+    kind = event.get("Event")
+    if kind == "SparkListenerApplicationStart":
+        listing.app_id = _str_or_none(event.get("App ID"))
+        listing.app_name = event.get("App Name")
+        listing.attempt_id = _str_or_none(event.get("App Attempt ID"))
+        listing.start_time = int(event.get("Timestamp", -1))
+        listing.spark_user = event.get("User")
+    elif kind == "SparkListenerApplicationEnd":
+        listing.end_time = int(event.get("Timestamp", -1))
+        listing.duration = listing.end_time - listing.start_time
+        listing.completed = True
+    elif kind == "SparkListenerLogStart":
+        listing.spark_version = event.get("Spark Version", "")
+    elif kind == "SparkListenerEnvironmentUpdate" and not listing.got_env:
+        props = event.get("Spark Properties") or {}
+        if isinstance(props, list):  # very old logs wrote pairs
+            props = dict(props)
+        for key, attr in _ACL_KEYS.items():
+            value = props.get(key)
+            setattr(listing, attr, value if value else None)
+        listing.got_env = True
+    return True
+
+
+def _str_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value)

@@ -1,0 +1,61 @@
+"""The background scan loop: the writer scans, a standby re-reads the catalog.
+
+A standby (another process holds the store's writer lock) serves from the catalog
+and tries to take the lock on every tick, so it takes over scanning within one
+interval of the writer's death.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sparkhist.scan.scanner import Scanner
+from sparkhist.store.lock import WriterLock
+
+log = logging.getLogger("sparkhist.scan")
+
+
+class ScanLoop:
+    def __init__(self, scanner: Scanner, lock: WriterLock, interval: float) -> None:
+        self.scanner = scanner
+        self.lock = lock
+        self.interval = interval
+        self.role = "starting"
+        self.scans = 0
+        self.last_scan_end: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sparkhist-scan", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+        self.lock.release()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # the loop must survive anything one scan does
+                log.exception("scan failed; retrying in %.1fs", self.interval)
+            self._stop.wait(self.interval)
+
+    def tick(self) -> None:
+        if self.lock.try_acquire():
+            if self.role != "writer":
+                log.info("this process is the store's writer (role %s -> writer)", self.role)
+                if self.role == "standby":
+                    self.scanner.load()
+                self.role = "writer"
+            self.scanner.scan_once()
+            self.scans += 1
+            self.last_scan_end = time.time()
+        else:
+            if self.role != "standby":
+                log.info("store is written by pid %s; serving as read-only standby", self.lock.holder_pid())
+                self.role = "standby"
+            self.scanner.reload_from_catalog()

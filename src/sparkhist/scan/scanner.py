@@ -1,0 +1,292 @@
+"""One scan: list the log directory, decide what changed, read only that.
+
+Change is judged by size and completeness, never by mtime (SHS_REFERENCE §2.2):
+sizes only grow, so "bigger" means "changed". A grown log is read from the position
+where the last read stopped. A failed listing changes nothing: applications are only
+dropped after a *successful* listing no longer shows their log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from sparkhist.errors import LogError, SourceError
+from sparkhist.events.listing import AttemptListing, apply_listing_line
+from sparkhist.reader.layout import (
+    IN_PROGRESS,
+    EventLog,
+    is_candidate,
+    is_rolling_dir,
+    rolling_log,
+    single_file_log,
+)
+from sparkhist.reader.position import START, Position
+from sparkhist.reader.stream import ReadStats, read_lines
+from sparkhist.source.base import FileEntry, Source
+from sparkhist.store.applications import ApplicationIndex
+from sparkhist.store.catalog import Catalog
+from sparkhist.store.records import LogRecord
+
+log = logging.getLogger("sparkhist.scan")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class ScanReport:
+    """What one scan did, for logs, the CLI and metrics."""
+
+    started: float = 0.0
+    duration: float = 0.0
+    listed: int = 0
+    new: int = 0
+    grown: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    bytes_read: int = 0
+    source_error: str | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.source_error is None
+
+
+@dataclass(slots=True)
+class _Work:
+    log: EventLog
+    start: Position
+    listing: AttemptListing
+    reason: str  # new | grown | renamed | reread
+
+
+class Scanner:
+    """Keeps the catalog and the in-memory application index in step with the source."""
+
+    def __init__(
+        self,
+        source: Source,
+        catalog: Catalog,
+        index: ApplicationIndex,
+        *,
+        clock: Callable[[], float] = time.time,
+        batch_size: int = 256,
+    ) -> None:
+        self.source = source
+        self.catalog = catalog
+        self.index = index
+        self.clock = clock
+        self.batch_size = batch_size
+        self.records: dict[str, LogRecord] = {}
+        self.last_report: ScanReport | None = None
+
+    # -- start-up ---------------------------------------------------------------
+    def load(self) -> int:
+        """Fill memory from the catalog (no source access). Returns the number of records."""
+        result = self.catalog.load()
+        self.records = result.records
+        for record in self.records.values():
+            self.index.update(record)
+        if result.corrupt:
+            log.warning("%d damaged catalog records dropped; their logs will be read again", result.corrupt)
+        return len(self.records)
+
+    def reload_from_catalog(self) -> None:
+        """Standby mode: follow what the writer committed, without touching the source."""
+        result = self.catalog.load(repair=False)
+        for path in [p for p in self.records if p not in result.records]:
+            self.index.remove(path)
+        for path, record in result.records.items():
+            old = self.records.get(path)
+            if old is None or old.to_dict() != record.to_dict():
+                self.index.update(record)
+        self.records = result.records
+
+    # -- one scan ---------------------------------------------------------------
+    def scan_once(self, progress: Progress | None = None) -> ScanReport:
+        report = ScanReport(started=self.clock())
+        t0 = time.monotonic()
+        try:
+            entries = self.source.list(self.source.root_path)
+        except SourceError as exc:
+            report.source_error = str(exc)
+            report.duration = time.monotonic() - t0
+            log.warning("listing %s failed: %s; keeping every indexed application", self.source.root, exc)
+            self.last_report = report
+            return report
+
+        logs, layout_errors = self._discover(entries)
+        report.listed = len(logs) + len(layout_errors)
+        for path, message in layout_errors.items():
+            report.failed += 1
+            report.errors[path] = message
+            self._record_failure_without_log(path, message)
+
+        seen = set(logs) | set(layout_errors)
+        work = self._plan(logs, report)
+        removed = [p for p in self.records if p not in seen]
+
+        done = 0
+        pending: list[LogRecord] = []
+        for item in work:
+            record = self._index_log(item, report)
+            if record is not None:
+                pending.append(record)
+            done += 1
+            if progress:
+                progress(done, len(work))
+            if len(pending) >= self.batch_size:
+                self.catalog.put(pending)
+                pending = []
+        self.catalog.put(pending)
+
+        for path in removed:
+            self.records.pop(path, None)
+            self.index.remove(path)
+        self.catalog.delete(removed)
+        report.removed = len(removed)
+        report.duration = time.monotonic() - t0
+        self.last_report = report
+        log.info(
+            "scan: %d logs listed, %d new, %d grown, %d unchanged, %d removed, %d failed in %.3fs",
+            report.listed, report.new, report.grown, report.unchanged, report.removed, report.failed, report.duration,
+        )
+        return report
+
+    def _discover(self, entries: list[FileEntry]) -> tuple[dict[str, EventLog], dict[str, str]]:
+        logs: dict[str, EventLog] = {}
+        errors: dict[str, str] = {}
+        for entry in entries:
+            if not is_candidate(entry):
+                continue
+            try:
+                if is_rolling_dir(entry):
+                    logs[entry.path] = rolling_log(entry, self.source.list(entry.path))
+                else:
+                    logs[entry.path] = single_file_log(entry)
+            except (LogError, SourceError) as exc:
+                errors[entry.path] = str(exc)
+                log.warning("skipping %s: %s", entry.path, exc)
+        return logs, errors
+
+    def _plan(self, logs: dict[str, EventLog], report: ScanReport) -> list[_Work]:
+        work: list[_Work] = []
+        for path, event_log in logs.items():
+            record = self.records.get(path)
+            if record is None:
+                renamed = self._renamed_from(event_log, logs)
+                if renamed is not None:
+                    work.append(_Work(event_log, renamed.position, AttemptListing.from_dict(renamed.listing.to_dict()), "renamed"))
+                else:
+                    work.append(_Work(event_log, START, AttemptListing(), "new"))
+                report.new += 1
+                continue
+            if not _changed(record, event_log):
+                report.unchanged += 1
+                record.last_processed = int(report.started * 1000)
+                continue
+            report.grown += 1
+            if _can_resume(record, event_log):
+                work.append(_Work(event_log, record.position, AttemptListing.from_dict(record.listing.to_dict()), "grown"))
+            else:
+                work.append(_Work(event_log, START, AttemptListing(), "reread"))
+        # Newest first, like the SHS: recent applications show up soonest.
+        work.sort(key=lambda w: w.log.mtime_ms, reverse=True)
+        return work
+
+    def _renamed_from(self, event_log: EventLog, logs: dict[str, EventLog]) -> LogRecord | None:
+        """The record of ``<path>.inprogress`` when a finished single file replaced it."""
+        if event_log.kind != "single" or event_log.in_progress:
+            return None
+        old = self.records.get(event_log.path + IN_PROGRESS)
+        if old is None or old.path in logs or old.error is not None:
+            return None
+        if old.size_of_last > event_log.size_of_last:
+            return None
+        return old
+
+    def _index_log(self, item: _Work, report: ScanReport) -> LogRecord | None:
+        event_log = item.log
+        listing = item.listing
+        position = item.start
+        stats = ReadStats()
+        error: str | None = None
+        try:
+            for line, after in read_lines(self.source, event_log, item.start, stats=stats):
+                try:
+                    apply_listing_line(listing, line)
+                except orjson.JSONDecodeError as exc:
+                    name = event_log.files[position.file_index].name
+                    log.warning("%s line %d: malformed JSON skipped (%s)", name, after.line, exc)
+                position = after
+        except LogError as exc:
+            error = str(exc)
+            log.warning("log %s: %s (using the %d lines before it)", event_log.path, exc, position.line)
+        except SourceError as exc:
+            # Transient: keep what we had; the next scan tries again.
+            report.failed += 1
+            report.errors[event_log.path] = str(exc)
+            log.warning("reading %s failed: %s; will retry", event_log.path, exc)
+            return None
+        report.bytes_read += stats.bytes_read
+        now_ms = int(self.clock() * 1000)
+        record = LogRecord(
+            path=event_log.path,
+            kind=event_log.kind,
+            size_of_last=event_log.size_of_last,
+            last_index=event_log.last_index,
+            in_progress=event_log.in_progress,
+            mtime_ms=event_log.mtime_ms,
+            position=position,
+            resume_file=event_log.files[min(position.file_index, len(event_log.files) - 1)].name,
+            listing=listing,
+            last_updated=event_log.mtime_ms if listing.completed else now_ms,
+            last_processed=now_ms,
+            error=error,
+        )
+        if error is not None:
+            report.failed += 1
+            report.errors[event_log.path] = error
+        if item.reason == "renamed":
+            old_path = event_log.path + IN_PROGRESS
+            self.records.pop(old_path, None)
+            self.index.remove(old_path)
+            self.catalog.delete([old_path])
+        self.records[record.path] = record
+        self.index.update(record)
+        return record
+
+    def _record_failure_without_log(self, path: str, message: str) -> None:
+        """A layout error: keep any listing we already had, remember the error."""
+        record = self.records.get(path)
+        if record is not None:
+            record.error = message
+
+
+def _changed(record: LogRecord, event_log: EventLog) -> bool:
+    if record.in_progress != event_log.in_progress:
+        return True
+    if event_log.kind == "rolling":
+        if (event_log.last_index or 0) != (record.last_index or 0):
+            return True
+    return event_log.size_of_last != record.size_of_last
+
+
+def _can_resume(record: LogRecord, event_log: EventLog) -> bool:
+    """Whether the stored position still points into the same bytes."""
+    if record.error is not None:
+        return False
+    if event_log.kind == "single":
+        return event_log.size_of_last >= record.size_of_last
+    if (event_log.last_index or 0) < (record.last_index or 0):
+        return False
+    index = record.position.file_index
+    if index >= len(event_log.files) or event_log.files[index].name != record.resume_file:
+        return False
+    return True

@@ -1,0 +1,103 @@
+"""Wires one running sparkhist: store, scanner, scan loop and the HTTP app."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+
+from sparkhist.api.app import ServerContext, create_app
+from sparkhist.config import Settings
+from sparkhist.errors import NotFound
+from sparkhist.scan.loop import ScanLoop
+from sparkhist.scan.scanner import Scanner
+from sparkhist.source.base import Source
+from sparkhist.source.factory import open_source
+from sparkhist.store.app_states import OnDemandStates
+from sparkhist.store.applications import ApplicationIndex
+from sparkhist.store.catalog import Catalog
+from sparkhist.store.lock import WriterLock
+
+log = logging.getLogger("sparkhist.server")
+
+
+def _app_resource_handler() -> Any:
+    try:
+        from sparkhist.api.v1.app_resources import handle
+    except ImportError:  # pragma: no cover - only while the state layer is missing
+        def handle(state: Any, rest: list[str], query: Any, *, app_id: str) -> Any:
+            raise NotFound(f"unknown resource: {'/'.join(rest)}")
+    return handle
+
+
+def _new_state() -> Any:
+    from sparkhist.state.app_state import AppState
+
+    return AppState()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    source: Source
+    catalog: Catalog
+    index: ApplicationIndex
+    scanner: Scanner
+    loop: ScanLoop
+    app: Starlette
+    started: float
+    recovery_seconds: float
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Open the store and load the index from it (no source access yet)."""
+    t0 = time.monotonic()
+    source = open_source(settings.log_dir)
+    catalog = Catalog(settings.store_dir, source.root)
+    index = ApplicationIndex()
+    scanner = Scanner(source, catalog, index)
+    count = scanner.load()
+    recovery = time.monotonic() - t0
+    log.info("store %s opened: %d logs, %d applications in %.3fs", settings.store_dir, count, len(index), recovery)
+    loop = ScanLoop(scanner, WriterLock(settings.store_dir), settings.scan_interval)
+    states = OnDemandStates(source, _new_state)
+
+    def health() -> dict[str, Any]:
+        report = scanner.last_report
+        return {
+            "status": "ok" if report is None or report.ok else "degraded",
+            "role": loop.role,
+            "applications": len(index),
+            "logs": len(scanner.records),
+            "store": settings.store_dir,
+            "logDirectory": source.root,
+            "recoverySeconds": round(recovery, 6),
+            "lastScan": None if report is None else {
+                "started": report.started, "durationSeconds": round(report.duration, 6), "listed": report.listed,
+                "new": report.new, "grown": report.grown, "removed": report.removed, "failed": report.failed,
+                "sourceError": report.source_error,
+            },
+        }
+
+    ctx = ServerContext(index=index, source=source, states=states, handle_app_resource=_app_resource_handler(),
+                        health=health, ready=lambda: True)
+    return Runtime(settings, source, catalog, index, scanner, loop, create_app(ctx), time.time(), recovery)
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    runtime = build_runtime(settings)
+    runtime.loop.start()
+    config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    log.info("serving %s on http://%s:%d", settings.log_dir, settings.host, settings.port)
+    try:
+        server.run()  # handles SIGINT/SIGTERM: finishes in-flight requests, then returns
+    finally:
+        runtime.loop.stop()
+        runtime.catalog.close()
+        log.info("stopped")

@@ -1,0 +1,137 @@
+"""The catalog: one SQLite database (WAL) holding a checksummed record per event log.
+
+It is the only thing needed to serve the application list after a restart. Every
+record is stored with its xxh64 checksum; a record whose checksum does not match is
+dropped on load (and counted), so its log is simply indexed again: a damaged row
+costs one re-read, never a wrong answer.
+
+One process writes (the scanner's owner); the format version is recorded, and a
+store of another version is rebuilt from the logs with a clear log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+import xxhash
+
+from sparkhist.errors import StoreError
+from sparkhist.store.records import LogRecord
+
+log = logging.getLogger("sparkhist.store")
+
+FORMAT_VERSION = 1
+CATALOG_FILE = "catalog.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS logs (
+    path TEXT PRIMARY KEY,
+    record BLOB NOT NULL,
+    checksum INTEGER NOT NULL
+);
+"""
+
+
+def _checksum(blob: bytes) -> int:
+    # SQLite integers are signed 64-bit.
+    return xxhash.xxh64_intdigest(blob) - (1 << 63)
+
+
+@dataclass(slots=True)
+class LoadResult:
+    records: dict[str, LogRecord]
+    corrupt: int
+
+
+class Catalog:
+    """Persistent log records, keyed by the log's full path."""
+
+    def __init__(self, store_dir: str, log_dir: str) -> None:
+        os.makedirs(store_dir, exist_ok=True)
+        self.store_dir = store_dir
+        self.path = os.path.join(store_dir, CATALOG_FILE)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+        self._check_version(log_dir)
+
+    def _check_version(self, log_dir: str) -> None:
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        version = meta.get("format_version")
+        stored_dir = meta.get("log_dir")
+        if version == str(FORMAT_VERSION) and stored_dir == log_dir:
+            return
+        if version is not None:
+            why = f"format version {version} != {FORMAT_VERSION}" if version != str(FORMAT_VERSION) else f"log directory changed from {stored_dir} to {log_dir}"
+            log.warning("catalog %s: %s; rebuilding it from the logs", self.path, why)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM logs")
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('log_dir', ?)", (log_dir,))
+            self._db.execute("COMMIT")
+
+    def load(self, *, repair: bool = True) -> LoadResult:
+        """Every record whose checksum matches; damaged rows are counted (and deleted when repairing)."""
+        records: dict[str, LogRecord] = {}
+        bad: list[str] = []
+        for path, blob, checksum in self._db.execute("SELECT path, record, checksum FROM logs"):
+            try:
+                if _checksum(blob) != checksum:
+                    raise ValueError("checksum mismatch")
+                record = LogRecord.from_dict(orjson.loads(blob))
+                if record.path != path:
+                    raise ValueError("path mismatch")
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("catalog record for %s is damaged (%s); the log will be indexed again", path, exc)
+                bad.append(path)
+                continue
+            records[path] = record
+        if bad and repair:
+            self.delete(bad)
+        return LoadResult(records, len(bad))
+
+    def put(self, records: Iterable[LogRecord]) -> None:
+        rows = []
+        for record in records:
+            blob = orjson.dumps(record.to_dict())
+            rows.append((record.path, blob, _checksum(blob)))
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO logs VALUES (?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def delete(self, paths: Iterable[str]) -> None:
+        keys = [(p,) for p in paths]
+        if not keys:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("DELETE FROM logs WHERE path = ?", keys)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,50 @@
+"""What the catalog remembers about each event log."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sparkhist.events.listing import AttemptListing
+from sparkhist.reader.position import Position
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """One row of the catalog: a log, how far it was read, and its listing.
+
+    ``size_of_last``/``last_index``/``in_progress`` are Spark's ``LogInfo`` change
+    signals (size and completeness, never mtime). ``position`` is where the next read
+    resumes. ``listing`` is None until the log's ApplicationStart has been seen;
+    ``error`` says why a log could not be indexed (it is retried when it changes).
+    """
+
+    path: str
+    kind: str
+    size_of_last: int
+    last_index: int | None
+    in_progress: bool
+    mtime_ms: int
+    position: Position = field(default_factory=Position)
+    resume_file: str | None = None  # name of files[position.file_index] when read
+    listing: AttemptListing = field(default_factory=AttemptListing)
+    last_updated: int = -1
+    last_processed: int = 0
+    error: str | None = None
+
+    @property
+    def app_id(self) -> str | None:
+        return self.listing.app_id
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["position"] = list(self.position.as_tuple())
+        data["listing"] = self.listing.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogRecord:
+        data = dict(data)
+        data["position"] = Position.from_tuple(data["position"])
+        data["listing"] = AttemptListing.from_dict(data["listing"])
+        return cls(**data)

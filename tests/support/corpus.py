@@ -1,0 +1,358 @@
+"""A corpus of real event logs, written by pyspark 4.0.1 in local mode.
+
+Why real logs: codec framing, rolling layouts and what a crashed driver leaves
+behind are easy to get subtly wrong in hand-made fixtures. Tests should read
+what Spark really writes.
+
+Generating the logs takes minutes, so the result is cached outside the work tree
+under ``~/.cache/sparkhist/corpus-<key>/``. ``<key>`` hashes this file and the
+pyspark version, so any edit to the generator produces a fresh corpus. The logs
+are written into a temporary sibling directory that is renamed into place only
+when everything succeeded, so a crashed run never leaves half a cache behind.
+
+Every application runs in its own Python subprocess, so each has its own
+SparkContext and conf. This same file is the subprocess's entry point
+(``--app``), which keeps the hash honest. ``python tests/support/corpus.py``
+builds the corpus (if needed) and prints its path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import operator
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+CODECS = ("none", "lz4", "lzf", "snappy", "zstd")
+MANIFEST = "manifest.json"
+#: Wall-clock limit for one application subprocess.
+APP_TIMEOUT_S = 300
+#: Two apps at a time keeps two cores busy: each driver mostly waits on JVM start.
+PARALLEL_APPS = 2
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """One application to run. ``name`` becomes the Spark app name."""
+
+    name: str
+    codec: str  # "none" or a Spark short codec name
+    rolling: bool
+    killed: bool = False  # SIGKILL the driver JVM mid-run, leaving an in-progress log
+    multi_file: bool = False  # write >20 MiB of events so the rolling log has 3+ files
+
+    @property
+    def layout(self) -> str:
+        return "rolling" if self.rolling else "single"
+
+
+def app_specs() -> list[AppSpec]:
+    """Everything in the corpus. The slowest app goes first so it overlaps the rest."""
+    specs = [AppSpec("finished-zstd-rolling-multifile", "zstd", rolling=True, multi_file=True)]
+    specs += [
+        AppSpec(f"finished-{codec}-{layout}", codec, rolling=(layout == "rolling"))
+        for codec in CODECS
+        for layout in ("single", "rolling")
+    ]
+    specs += [AppSpec(f"killed-{codec}-single", codec, rolling=False, killed=True) for codec in CODECS]
+    specs.append(AppSpec("killed-zstd-rolling", "zstd", rolling=True, killed=True))
+    return specs
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def cache_root() -> Path:
+    """``$XDG_CACHE_HOME/sparkhist``, i.e. ``~/.cache/sparkhist`` by default."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "sparkhist"
+
+
+def corpus_key() -> str:
+    """Hash of this generator's source and the pyspark version that runs it."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(importlib.metadata.version("pyspark").encode())
+    return digest.hexdigest()[:16]
+
+
+def ensure_corpus() -> Path:
+    """Return the corpus directory (event logs plus ``manifest.json``), generating it if needed.
+
+    A file lock serialises concurrent callers (e.g. pytest-xdist workers), so the
+    corpus is generated once.
+    """
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    key = corpus_key()
+    final = root / f"corpus-{key}"
+    if final.is_dir():
+        return final
+    with _file_lock(root / f"corpus-{key}.lock"):
+        if final.is_dir():
+            return final
+        for stale in root.glob(f".corpus-{key}.tmp-*"):  # left by a crashed run
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".corpus-{key}.tmp-", dir=root))
+        try:
+            generate(tmp)
+            tmp.rename(final)  # atomic: the cache appears complete or not at all
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return final
+
+
+def load_manifest(corpus: Path) -> list[dict[str, Any]]:
+    """The per-log entries of ``corpus/manifest.json``."""
+    return json.loads((corpus / MANIFEST).read_text())["logs"]
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def spark_home() -> Path:
+    """The pyspark package directory: it ships ``bin/``, ``jars/`` and works as SPARK_HOME."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("pyspark is not installed")
+    return Path(spec.origin).parent
+
+
+def generate(out: Path, specs: list[AppSpec] | None = None) -> list[dict[str, Any]]:
+    """Run every app into ``out`` (which must exist) and write ``out/manifest.json``."""
+    specs = app_specs() if specs is None else specs
+    with tempfile.TemporaryDirectory(prefix="sparkhist-corpus-work-") as work:
+        with ThreadPoolExecutor(PARALLEL_APPS) as pool:
+            futures = [pool.submit(_run_app, spec, out, Path(work)) for spec in specs]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                for future in futures:
+                    future.cancel()
+                raise failed[0].exception()  # type: ignore[misc]
+            logs = [f.result() for f in futures]
+    logs.sort(key=lambda entry: entry["name"])
+    manifest = {
+        "generator_key": corpus_key(),
+        "spark_version": importlib.metadata.version("pyspark"),
+        "logs": logs,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return logs
+
+
+def _run_app(spec: AppSpec, log_dir: Path, work: Path) -> dict[str, Any]:
+    """Run one app in a subprocess (own session, so the whole tree can be reaped)."""
+    app_work = work / spec.name
+    app_work.mkdir()
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(spark_home()),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+    cmd = [sys.executable, __file__, "--app", json.dumps(asdict(spec)), str(log_dir), str(app_work)]
+    output = app_work / "output.log"
+    with output.open("wb") as sink:
+        proc = subprocess.Popen(
+            cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=app_work, start_new_session=True
+        )
+        try:
+            rc = proc.wait(timeout=APP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            rc = None
+        finally:
+            # The driver JVM shares the session's process group; reap anything left.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    result = app_work / "result.json"
+    if rc != 0 or not result.exists():
+        tail = output.read_text(errors="replace")[-4000:]
+        raise RuntimeError(f"corpus app {spec.name} failed (rc={rc}):\n{tail}")
+    return _describe(spec, log_dir, json.loads(result.read_text())["app_id"])
+
+
+def _describe(spec: AppSpec, log_dir: Path, app_id: str) -> dict[str, Any]:
+    """The manifest entry for one app, after checking Spark left what we expect."""
+    (path,) = [p for p in log_dir.iterdir() if app_id in p.name and not p.name.startswith(".")]
+    if path.is_dir():
+        files = sorted(f.name for f in path.iterdir() if not f.name.startswith("."))
+        in_progress = any(f.startswith("appstatus_") and f.endswith(".inprogress") for f in files)
+        size = sum((path / f).stat().st_size for f in files)
+    else:
+        files, in_progress, size = [path.name], path.name.endswith(".inprogress"), path.stat().st_size
+    if spec.rolling != path.is_dir() or spec.killed != in_progress or size == 0:
+        raise RuntimeError(f"{spec.name}: unexpected log {path.name} ({files}, {size} bytes)")
+    events_files = [f for f in files if f.startswith("events_")]
+    if spec.multi_file and len(events_files) < 3:
+        raise RuntimeError(f"{spec.name}: expected 3+ events files, got {events_files}")
+    return {
+        "path": path.name,
+        "app_id": app_id,
+        "name": spec.name,
+        "codec": spec.codec,
+        "layout": spec.layout,
+        "state": "in-progress" if in_progress else "finished",
+        "files": files,
+        "bytes": size,
+    }
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def _spark_conf(spec: AppSpec, log_dir: Path, work: Path) -> dict[str, str]:
+    conf = {
+        "spark.master": "local[2]",
+        "spark.app.name": spec.name,
+        "spark.ui.enabled": "false",
+        "spark.driver.memory": "512m",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.local.dir": str(work / "local"),
+        "spark.sql.warehouse.dir": str(work / "warehouse"),
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": f"file:{log_dir}",
+        "spark.eventLog.rolling.enabled": str(spec.rolling).lower(),
+        "spark.eventLog.compress": str(spec.codec != "none").lower(),
+    }
+    if spec.codec != "none":
+        conf["spark.eventLog.compression.codec"] = spec.codec
+    if spec.multi_file:
+        conf["spark.eventLog.rolling.maxFileSize"] = "10m"  # the minimum in Spark 4.0
+    return conf
+
+
+def _app_main(spec: AppSpec, log_dir: Path, work: Path) -> None:
+    """Subprocess body: run the workload, then stop cleanly or kill the driver JVM."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in _spark_conf(spec, log_dir, work).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    app_id = spark.sparkContext.applicationId
+    (work / "result.json").write_text(json.dumps({"app_id": app_id}))
+    _workload(spark)
+    if spec.multi_file:
+        _pad_events(spark)
+    if spec.killed:
+        _kill_driver_mid_job(spark, log_dir, app_id)
+    spark.stop()
+
+
+def _workload(spark: Any) -> None:
+    """Jobs covering shuffles, skipped stages, caching, SQL, a job group and a failure."""
+    sc = spark.sparkContext
+    sc.setJobDescription("grouped count over a range")
+    pairs = sc.parallelize(range(200_000), 4).map(lambda x: (x % 100, 1)).reduceByKey(operator.add)
+    pairs.count()
+    pairs.count()  # reuses the shuffle output: a skipped stage
+    sc.setJobGroup("cache", "cached count")
+    cached = sc.parallelize(range(100_000), 4).map(lambda x: x * 2).cache()
+    cached.count()
+    cached.count()  # served from the cached blocks
+    sc.setLocalProperty("spark.jobGroup.id", None)
+    sc.setLocalProperty("spark.job.description", None)
+    spark.sql("SELECT id % 7 AS k, count(*) AS n, sum(id) AS s FROM range(100000) GROUP BY k").collect()
+    try:
+        sc.parallelize(range(10), 2).map(lambda x: 1 // (x - 7)).count()  # ZeroDivisionError
+    except Exception:  # Py4JJavaError: local mode does not retry, so task, stage and job fail
+        pass
+    else:
+        raise AssertionError("the job meant to fail succeeded")
+
+
+def _pad_events(spark: Any) -> None:
+    """Write ~24 MiB of events so a 10 MiB rolling log spans 3+ files, in seconds.
+
+    Every JobStart and StageSubmitted event carries the job's local properties, so a
+    1 MB property adds 2 MB per tiny job. The property name is ours and never shows
+    up in REST answers.
+    """
+    sc = spark.sparkContext
+    sc.setLocalProperty("sparkhist.corpus.padding", "p" * 1_000_000)
+    for _ in range(12):
+        sc.parallelize([0], 1).count()
+    sc.setLocalProperty("sparkhist.corpus.padding", None)
+
+
+def _kill_driver_mid_job(spark: Any, log_dir: Path, app_id: str) -> None:
+    """Start a job that never ends, let the event log settle, then SIGKILL the driver JVM.
+
+    The writer flushes on job and stage events, so once the file stops growing the
+    hanging job's JobStart/StageSubmitted are on disk (lz4 excepted: it only writes
+    whole 32 KiB blocks). Killing the JVM skips ``stop()``, so the ``.inprogress``
+    name (or rolling ``appstatus_*.inprogress`` marker) stays.
+    """
+    sc = spark.sparkContext
+
+    def hang() -> None:
+        sc.setJobDescription("hangs until the driver is killed")
+        with contextlib.suppress(Exception):  # the gateway dies with the JVM
+            sc.parallelize(range(2), 2).foreach(lambda _: time.sleep(3600))
+
+    threading.Thread(target=hang, daemon=True).start()
+    _wait_until(lambda: bool(sc.statusTracker().getActiveStageIds()), "the hanging stage to start")
+    sizes: list[int] = []
+
+    def settled() -> bool:
+        sizes.append(_log_bytes(log_dir, app_id))
+        return len(sizes) > 6 and sizes[-1] > 0 and len(set(sizes[-6:])) == 1
+
+    _wait_until(settled, "the event log to settle")
+    jvm_pid = sc._jvm.java.lang.ProcessHandle.current().pid()
+    os.kill(jvm_pid, signal.SIGKILL)
+    os._exit(0)  # nothing else to do; py4j would only complain about the dead gateway
+
+
+def _log_bytes(log_dir: Path, app_id: str) -> int:
+    """Bytes written so far for ``app_id``: the single file, or the rolling directory's files."""
+    total = 0
+    for path in log_dir.iterdir():
+        if app_id in path.name:
+            files = list(path.iterdir()) if path.is_dir() else [path]
+            total += sum(f.stat().st_size for f in files)
+    return total
+
+
+def _wait_until(check: Callable[[], bool], what: str, timeout: float = 120.0, step: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(step)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--app":
+        _app_main(AppSpec(**json.loads(sys.argv[2])), Path(sys.argv[3]), Path(sys.argv[4]))
+    else:
+        print(ensure_corpus())
