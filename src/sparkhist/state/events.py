@@ -82,9 +82,11 @@ def task_metrics(tm: dict[str, Any] | None) -> list[int] | None:
     v[M["sr.localBytesRead"]] = sr.get("Local Bytes Read", 0) or 0
     v[M["sr.recordsRead"]] = sr.get("Total Records Read", 0) or 0
     v[M["sr.remoteReqsDuration"]] = sr.get("Remote Requests Duration", 0) or 0
-    push = sr.get("Push Based Shuffle") or {}
+    # 4.x writes "Push Based Shuffle"; 3.2-era logs "Shuffle Push Read Metrics".
+    push = sr.get("Push Based Shuffle") or sr.get("Shuffle Push Read Metrics") or {}
     v[M["push.corruptMergedBlockChunks"]] = push.get("Corrupt Merged Block Chunks", 0) or 0
-    v[M["push.mergedFetchFallbackCount"]] = push.get("Merged Fetch Fallback Count", 0) or 0
+    v[M["push.mergedFetchFallbackCount"]] = (push.get("Merged Fetch Fallback Count")
+                                          or push.get("Merged Fallback Count", 0) or 0)
     v[M["push.remoteMergedBlocksFetched"]] = push.get("Merged Remote Blocks Fetched", 0) or 0
     v[M["push.localMergedBlocksFetched"]] = push.get("Merged Local Blocks Fetched", 0) or 0
     v[M["push.remoteMergedChunksFetched"]] = push.get("Merged Remote Chunks Fetched", 0) or 0
@@ -100,9 +102,9 @@ def task_metrics(tm: dict[str, Any] | None) -> list[int] | None:
 
 
 def executor_metrics(em: dict[str, Any] | None) -> list[int] | None:
-    """``executorMetricsFromJson``: missing names are 0; an absent object is no update."""
-    if not em:
-        return None
+    """``executorMetricsFromJson``: missing names (or a missing object) are 0."""
+    if em is None:
+        em = {}
     return [int(em.get(name, 0) or 0) for name in EXECUTOR_METRIC_NAMES]
 
 

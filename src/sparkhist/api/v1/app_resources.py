@@ -1,0 +1,302 @@
+"""The per-application REST resources: jobs, stages, tasks, executors, storage, env, SQL.
+
+``handle(state, rest, query, app_id=...)`` answers one request below
+``/applications/{appId}[/{attemptId}]`` from an :class:`AppState` (never by replaying
+events), with the SHS's orders, defaults and error messages (``AbstractApplicationResource``,
+``StagesResource``, ``SqlResource``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sparkhist.api.v1 import params
+from sparkhist.api.v1.params import QueryParams
+from sparkhist.errors import ApiError, JerseyNotFound, NotFound, ServiceUnavailable
+from sparkhist.state import views
+from sparkhist.state.app_state import AppState
+from sparkhist.state.entities import M, Stage, Task
+from sparkhist.state.summaries import executor_summary_distributions, stored, task_summary
+
+__all__ = ["handle"]
+
+_JOB_STATUS = ("RUNNING", "SUCCEEDED", "FAILED", "UNKNOWN")
+_STAGE_STATUS = ("ACTIVE", "COMPLETE", "PENDING", "FAILED", "SKIPPED")
+_TASK_STATUS = ("RUNNING", "KILLED", "FAILED", "SUCCESS", "UNKNOWN")
+_DEFAULT_Q = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def _int_segment(value: str) -> int:
+    """A ``{x: \\d+}`` path segment; anything else does not match the route (Jersey 404)."""
+    if not value.isdigit():
+        raise JerseyNotFound(f"no route for segment {value!r}")
+    return int(value)
+
+
+def handle(state: AppState, rest: list[str], query: QueryParams, *, app_id: str) -> Any:
+    """The JSON-ready answer for ``rest`` (segments after the app/attempt), or an ApiError."""
+    if not rest:
+        raise NotFound(f"unknown resource for app {app_id}")
+    head, tail = rest[0], rest[1:]
+    if head == "jobs":
+        return _jobs(state, tail, query)
+    if head == "stages":
+        return _stages(state, tail, query)
+    if head in ("executors", "allexecutors"):
+        if head == "executors" and len(tail) == 2 and tail[1] == "threads":
+            raise ServiceUnavailable("Thread dumps not available through the history server.")
+        if tail:
+            raise NotFound(f"unknown resource {'/'.join(rest)}")
+        return _executors(state, active_only=head == "executors")
+    if head == "threads" and not tail:
+        raise ServiceUnavailable("Thread dumps not available through the history server.")
+    if head == "allmiscellaneousprocess" and not tail:
+        return [views.process(p) for _, p in sorted(state.processes.items())]
+    if head == "storage" and tail and tail[0] == "rdd":
+        return _storage(state, tail[1:])
+    if head == "environment" and not tail:
+        if not state.has_env:
+            raise NotFound("unknown resource environment")
+        return views.environment(state)
+    if head == "sql":
+        return _sql(state, tail, query)
+    if head == "streaming":
+        raise NotFound(f"no streaming listener attached to {state.app_name}")
+    raise NotFound(f"unknown resource {'/'.join(rest)}")
+
+
+# ---------------------------------------------------------------------------------- jobs
+def _jobs(state: AppState, tail: list[str], query: QueryParams) -> Any:
+    if not tail:
+        statuses = params.enum_values(query, "status", _JOB_STATUS)
+        return [views.job(j) for _, j in sorted(state.jobs.items(), reverse=True)
+                if statuses is None or j.status in statuses]
+    if len(tail) == 1:
+        job_id = _int_segment(tail[0])
+        job = state.jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"unknown job: {job_id}")
+        return views.job(job)
+    raise NotFound(f"unknown resource jobs/{'/'.join(tail)}")
+
+
+# ---------------------------------------------------------------------------------- stages
+def _stage_tasks(state: AppState, st: Stage) -> list[Task]:
+    return [state.tasks[t] for t in st.task_ids if t in state.tasks]
+
+
+def _stage_data(state: AppState, st: Stage, details: bool, task_status: set[str] | None,
+                with_summaries: bool, quantiles: list[float]) -> dict[str, Any]:
+    out = views.stage(st)
+    if not details and not with_summaries:
+        return out
+    tasks = _stage_tasks(state, st)
+    ordered = dict(out)
+    result: dict[str, Any] = {}
+    for key, value in ordered.items():
+        if key == "killedTasksSummary":
+            if details:
+                chosen = [t for t in sorted(tasks, key=lambda t: t.task_id, reverse=True)
+                          if task_status is None or t.status in task_status]
+                result["tasks"] = {str(t.task_id): views.task(t, state) for t in chosen}
+                result["executorSummary"] = {k: views.executor_stage_summary(v)
+                                             for k, v in sorted(st.executor_summaries.items())}
+                if st.speculation is not None:
+                    s = st.speculation
+                    result["speculationSummary"] = {
+                        "numTasks": s.num_tasks, "numActiveTasks": s.num_active,
+                        "numCompletedTasks": s.num_completed, "numFailedTasks": s.num_failed,
+                        "numKilledTasks": s.num_killed}
+        if key == "isShufflePushEnabled" and with_summaries:
+            summary = task_summary(tasks, quantiles, state.last_update_time)
+            if summary is not None:
+                result["taskMetricsDistributions"] = summary
+            dist = executor_summary_distributions(list(st.executor_summaries.values()), quantiles)
+            if dist is not None:
+                result["executorMetricsDistributions"] = dist
+        result[key] = value
+    return result
+
+
+def _stage_list_params(query: QueryParams, details_default: bool) -> tuple[bool, set[str] | None, bool, list[float]]:
+    details = params.boolean(query, "details", details_default)
+    task_status = params.enum_values(query, "taskStatus", _TASK_STATUS)
+    with_summaries = params.boolean(query, "withSummaries", False)
+    quantiles = params.quantiles(query, _DEFAULT_Q)
+    return details, task_status, with_summaries, quantiles
+
+
+def _has_task_in(st: Stage, statuses: set[str]) -> bool:
+    checks = {
+        "FAILED": st.failed_tasks > 0,
+        "KILLED": st.killed_tasks > 0,
+        "RUNNING": st.active_tasks > 0,
+        "SUCCESS": st.completed_tasks > 0,
+        "UNKNOWN": st.info.num_tasks - st.failed_tasks - st.killed_tasks - st.active_tasks
+        - st.completed_tasks > 0,
+    }
+    return any(checks[s] for s in statuses)
+
+
+def _stages(state: AppState, tail: list[str], query: QueryParams) -> Any:
+    if not tail:
+        statuses = params.enum_values(query, "status", _STAGE_STATUS)
+        details, task_status, with_summaries, quantiles = _stage_list_params(query, False)
+        out = []
+        for _, st in sorted(state.stages.items(), reverse=True):
+            if statuses is not None and st.status not in statuses:
+                continue
+            if details and task_status and not _has_task_in(st, task_status):
+                continue
+            out.append(_stage_data(state, st, details, task_status, with_summaries, quantiles))
+        return out
+    stage_id = _int_segment(tail[0])
+    attempts = sorted((k[1], st) for k, st in state.stages.items() if k[0] == stage_id)
+    if len(tail) == 1:
+        details, task_status, with_summaries, quantiles = _stage_list_params(query, True)
+        if not attempts:
+            raise NotFound(f"unknown stage: {stage_id}")
+        return [_stage_data(state, st, details, task_status, with_summaries, quantiles)
+                for _, st in attempts]
+    attempt_id = _int_segment(tail[1])
+    st = state.stages.get((stage_id, attempt_id))
+    if len(tail) == 2:
+        details, task_status, with_summaries, quantiles = _stage_list_params(query, True)
+        if st is None:
+            _missing_attempt(stage_id, attempts)
+        assert st is not None
+        return _stage_data(state, st, details, task_status, with_summaries, quantiles)
+    if len(tail) == 3 and tail[2] == "taskSummary":
+        quantiles = params.quantiles(query, (0.05, 0.25, 0.5, 0.75, 0.95))
+        tasks = _stage_tasks(state, st) if st is not None else []
+        summary = task_summary(tasks, quantiles, state.last_update_time)
+        if summary is None:
+            raise NotFound(f"No tasks reported metrics for {stage_id} / {attempt_id} yet.")
+        return summary
+    if len(tail) == 3 and tail[2] == "taskList":
+        return _task_list(state, st, query)
+    if len(tail) == 3 and tail[2] == "taskTable":
+        return _task_table(state, st, query)
+    raise NotFound(f"unknown resource stages/{'/'.join(tail)}")
+
+
+def _missing_attempt(stage_id: int, attempts: list[tuple[int, Stage]]) -> None:
+    if attempts:
+        ids = ",".join(str(a) for a, _ in attempts)
+        raise NotFound(f"unknown attempt for stage {stage_id}.  Found attempts: [{ids}]")
+    raise NotFound(f"unknown stage: {stage_id}")
+
+
+_SORTINGS = {"ID": "ID", "INCREASING_RUNTIME": "INCREASING_RUNTIME", "RUNTIME": "INCREASING_RUNTIME",
+             "DECREASING_RUNTIME": "DECREASING_RUNTIME", "-RUNTIME": "DECREASING_RUNTIME"}
+
+
+def _ordered_tasks(tasks: list[Task], sort_by: str) -> list[Task]:
+    """The KVStore index order: ties fall back to the task id (reversed with the index)."""
+    if sort_by == "ID":
+        return sorted(tasks, key=lambda t: t.task_id)
+    key = lambda t: (stored(t, M["executorRunTime"]), t.task_id)  # noqa: E731
+    return sorted(tasks, key=key, reverse=sort_by == "DECREASING_RUNTIME")
+
+
+def _task_list(state: AppState, st: Stage | None, query: QueryParams) -> list[dict[str, Any]]:
+    offset = params.integer(query, "offset", 0)
+    length = params.integer(query, "length", 20)
+    raw_sort = query.get("sortBy")
+    sort_by = "ID"
+    if raw_sort is not None:
+        sort_by = _SORTINGS.get(raw_sort.strip().upper(), "")
+        if not sort_by:
+            raise JerseyNotFound(f"bad value {raw_sort!r} for enum parameter 'sortBy'")
+    statuses = params.enum_values(query, "status", _TASK_STATUS)
+    if length < 0:
+        raise ApiError("taskList length must not be negative")  # the SHS answers a 500 page
+    tasks = _stage_tasks(state, st) if st is not None else []
+    ordered = _ordered_tasks(tasks, sort_by)
+    if statuses:
+        ordered = [t for t in ordered if t.status in statuses]
+    return [views.task(t, state) for t in ordered[max(offset, 0):max(offset, 0) + length]]
+
+
+_TABLE_COLUMNS = {
+    "Index": lambda t: t.index, "ID": lambda t: t.task_id, "Attempt": lambda t: t.attempt,
+    "Status": lambda t: t.status, "Locality Level": lambda t: t.locality,
+    "Executor ID": lambda t: t.executor_id, "Host": lambda t: t.host,
+    "Launch Time": lambda t: t.launch_time,
+    "Duration": lambda t: t.finish_time - t.launch_time if t.finished else 0,
+    "Errors": lambda t: t.error_message or "",
+}
+
+
+def _task_table(state: AppState, st: Stage | None, query: QueryParams) -> dict[str, Any]:
+    """The stage page's DataTables endpoint (UI-internal; common columns only)."""
+    tasks = _stage_tasks(state, st) if st is not None else []
+    total = query.get("numTasks") or str(len(tasks))
+    column = query.get("columnNameToSort") or "Index"
+    if column.lower() == "logs":
+        column = "Index"
+    key = _TABLE_COLUMNS.get(column, _TABLE_COLUMNS["Index"])
+    ascending = (query.get("order[0][dir]") or "asc").lower() == "asc"
+    ordered = sorted(tasks, key=lambda t: (key(t), t.task_id), reverse=not ascending)
+    search = query.get("search[value]") or ""
+    start = params.integer(query, "start", 0)
+    length = params.integer(query, "length", len(tasks))
+    filtered = str(total)
+    if search:
+        needle = search.lower()
+        matched = [t for t in ordered if needle in str(views.task(t, state)).lower()]
+        filtered = str(len(matched))
+        page = matched[start:start + length] if matched else matched
+    else:
+        page = ordered[start:start + length]
+    return {"aaData": [views.task(t, state) for t in page], "recordsTotal": total, "recordsFiltered": filtered}
+
+
+# ---------------------------------------------------------------------------------- executors
+def _executors(state: AppState, active_only: bool) -> list[dict[str, Any]]:
+    if active_only:
+        chosen = sorted((x for x in state.executors.values() if x.is_active),
+                        key=lambda x: x.executor_id, reverse=True)
+    else:
+        chosen = sorted(state.executors.values(), key=lambda x: x.executor_id)
+    return [views.executor(x, state) for x in chosen if x.executor_id != "fallback"]
+
+
+# ---------------------------------------------------------------------------------- storage
+def _storage(state: AppState, tail: list[str]) -> Any:
+    if not tail:
+        return [views.rdd(r, state) for _, r in sorted(state.rdds.items()) if r.partitions]
+    if len(tail) == 1:
+        rdd_id = _int_segment(tail[0])
+        rdd = state.rdds.get(rdd_id)
+        if rdd is None:
+            raise NotFound(f"no rdd found w/ id {rdd_id}")
+        return views.rdd(rdd, state)
+    raise NotFound(f"unknown resource storage/rdd/{'/'.join(tail)}")
+
+
+# ---------------------------------------------------------------------------------- sql
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _sql(state: AppState, tail: list[str], query: QueryParams) -> Any:
+    details = params.boolean(query, "details", True)
+    plan = params.boolean(query, "planDescription", True)
+    now = _now_ms()
+    if not tail:
+        offset = params.integer(query, "offset", 0)
+        length = params.integer(query, "length", -1)
+        executions = [x for _, x in sorted(state.executions.items()) if x.submission_time != -1 or x.jobs]
+        if length > 0:
+            executions = executions[max(offset, 0):max(offset, 0) + length]
+        return [views.execution(x, details, plan, now) for x in executions]
+    if len(tail) == 1:
+        execution_id = _int_segment(tail[0])
+        x = state.executions.get(execution_id)
+        if x is None:
+            raise NotFound(f"unknown query execution id: {execution_id}")
+        return views.execution(x, details, plan, now)
+    raise NotFound(f"unknown resource sql/{'/'.join(tail)}")
+
