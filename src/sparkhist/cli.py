@@ -116,7 +116,8 @@ def apps(settings: Settings) -> None:
             table.add_row(app.id, app.name or "", item.attempt_id or "", "completed" if item.completed else "running",
                           format_date(item.start_time)[:-3].replace("T", " "),
                           f"{item.duration / 1000:.1f}s" if item.completed else "", item.spark_user or "")
-    Console().print(table)
+    # Not a terminal (a pipe, a file): don't squeeze the ids to 80 columns.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     runtime.catalog.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -95,8 +96,13 @@ def serve(settings: Settings) -> None:
     config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     log.info("serving %s on http://%s:%d", settings.log_dir, settings.host, settings.port)
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal once it has
+    # restored the previous handlers: make those no-ops so our cleanup below runs and
+    # the process exits 0 after a clean stop.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     try:
-        server.run()  # handles SIGINT/SIGTERM: finishes in-flight requests, then returns
+        server.run()
     finally:
         runtime.loop.stop()
         runtime.catalog.close()

@@ -1,0 +1,154 @@
+"""The application-list family against the real SHS's recorded answers.
+
+Two conformance sets: answers recorded from SHS 4.0.1 over logs in every codec and
+layout (``spark-4.0.1``), and Apache's own HistoryServerSuite golden files
+(``apache-spark``). ``lastUpdated`` is blanked on both sides, as Apache's suite does:
+it is the log's mtime (or the scan time) and cannot be reproduced on a copy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from support.conformance import APACHE, SPARK401, RecordedCall, apache_cases, blank_last_updated, recorded_calls
+from support.server import copy_logs, runtime_for
+
+PER_APP_RESOURCES = ("jobs", "stages", "executors", "allexecutors", "storage", "environment", "sql", "streaming", "allmiscellaneousprocess", "threads")
+
+
+def _is_application_level(call: RecordedCall) -> bool:
+    """Calls of this family: the list, one app, one attempt, the logs zip, unknown apps."""
+    path = call.path.split("?")[0]
+    parts = path.strip("/").split("/")
+    if parts[0] == "version" or parts == ["applications"]:
+        return True
+    if parts[0] != "applications":
+        return False
+    if len(parts) == 2:
+        return True
+    if parts[1] == "nope-app":
+        return True
+    return parts[-1] == "logs" or (len(parts) == 3 and parts[2] not in PER_APP_RESOURCES)
+
+
+CALLS = [c for c in recorded_calls() if _is_application_level(c)]
+
+
+@pytest.fixture(scope="module")
+def spark401(tmp_path_factory):
+    base = tmp_path_factory.mktemp("spark401")
+    logs = copy_logs(SPARK401 / "eventlogs", base / "logs")
+    with runtime_for(logs, base / "store") as (runtime, client):
+        yield runtime, client
+
+
+@pytest.mark.parametrize("call", CALLS, ids=[c.path for c in CALLS])
+def test_recorded_spark401_answer(spark401, call: RecordedCall) -> None:
+    _, client = spark401
+    response = client.get("/api/v1" + call.path)
+    assert response.status_code == call.status
+    assert response.headers["content-type"] == call.content_type
+    if call.content_type == "application/json" and call.status == 200:
+        assert blank_last_updated(response.json()) == blank_last_updated(call.json())
+    elif call.content_type == "application/octet-stream":
+        assert response.headers["content-disposition"] == call.content_disposition
+        _assert_zip_matches_logs(response.content, call)
+    elif call.content_type.startswith("text/html"):
+        assert "404" in response.text
+    else:
+        assert response.text == call.text()
+
+
+def _assert_zip_matches_logs(content: bytes, call: RecordedCall) -> None:
+    """Same entries, in the same order, as the real SHS's zip; contents equal the log files."""
+    import io
+    import zipfile
+
+    ours = zipfile.ZipFile(io.BytesIO(content))
+    theirs = zipfile.ZipFile(call.body_file)
+    assert [i.filename for i in ours.infolist()] == [i.filename for i in theirs.infolist()]
+    for info in ours.infolist():
+        if not info.filename.endswith("/"):
+            assert ours.read(info) == (SPARK401 / "eventlogs" / info.filename).read_bytes()
+
+
+def test_recorded_set_is_covered() -> None:
+    """Guard against the filter above silently dropping the family."""
+    assert len(CALLS) >= 25
+
+
+APP_LIST_CASES = [c for c in apache_cases() if c["url"].split("?")[0].count("/") <= 1]
+
+
+@pytest.fixture(scope="module")
+def apache(tmp_path_factory):
+    base = tmp_path_factory.mktemp("apache")
+    logs = copy_logs(APACHE / "spark-events", base / "logs")
+    with runtime_for(logs, base / "store") as (runtime, client):
+        yield runtime, client
+
+
+@pytest.mark.parametrize("case", APP_LIST_CASES, ids=[c["name"] for c in APP_LIST_CASES])
+def test_apache_golden_app_list(apache, case) -> None:
+    _, client = apache
+    response = client.get("/api/v1/" + case["url"])
+    assert response.status_code == 200
+    expected = json.loads((APACHE / case["expectation_file"]).read_text())
+    assert blank_last_updated(response.json()) == expected
+
+
+def test_apache_multi_attempt_app(apache) -> None:
+    """Two logs, one application: attempts grouped, newest start first."""
+    _, client = apache
+    app = client.get("/api/v1/applications/local-1430917381535").json()
+    assert [a["attemptId"] for a in app["attempts"]] == ["2", "1"]
+    one = client.get("/api/v1/applications/local-1430917381535/1")
+    assert one.status_code == 200 and one.json()["attemptId"] == "1"
+    # An app with named attempts cannot be addressed without one.
+    missing = client.get("/api/v1/applications/local-1430917381535/jobs")
+    assert missing.status_code == 404 and missing.text == "no such app: local-1430917381535"
+
+
+def test_apache_logs_zip_per_attempt(apache) -> None:
+    """Apache's suite: all attempts = 2 files, one attempt = 1 file, byte-identical."""
+    import io
+    import zipfile
+
+    _, client = apache
+    both = zipfile.ZipFile(io.BytesIO(client.get("/api/v1/applications/local-1430917381535/logs").content))
+    assert sorted(both.namelist()) == ["local-1430917381535_1", "local-1430917381535_2"]
+    one = zipfile.ZipFile(io.BytesIO(client.get("/api/v1/applications/local-1430917381535/2/logs").content))
+    assert one.namelist() == ["local-1430917381535_2"]
+    assert one.read("local-1430917381535_2") == (APACHE / "spark-events" / "local-1430917381535_2").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "body"),
+    [
+        ("applications/foobar", 404, "unknown app: foobar"),
+        ("applications?minDate=2015-02-10T23:00:00.000PST", 200, None),
+        ("applications?maxEndDate=notadate", 400, "Couldn't parse date: notadate"),
+        ("applications?status=RUNNING&status=completed", 200, None),
+        ("applications?limit=abc", 404, None),
+        ("applications/", 200, None),
+        ("foobar", 404, None),
+    ],
+)
+def test_parameter_quirks(apache, url: str, status: int, body: str | None) -> None:
+    _, client = apache
+    response = client.get("/api/v1/" + url)
+    assert response.status_code == status
+    if body is not None:
+        assert response.text == body
+
+
+def test_min_date_in_pst_matches_apache_case(apache) -> None:
+    """``minDate`` with a zone: the golden case uses PST; a GMT spelling of the same instant agrees."""
+    _, client = apache
+    pst = client.get("/api/v1/applications?minDate=2015-02-10T23:00:00.000PST").json()
+    gmt = client.get("/api/v1/applications?minDate=2015-02-11T07:00:00.000GMT").json()
+    assert [a["id"] for a in pst] == [a["id"] for a in gmt]
+    assert 0 < len(pst) < 19

@@ -1,0 +1,166 @@
+"""The scanner: new, grown, renamed, deleted and broken logs; restarts that open nothing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sparkhist.scan.scanner import Scanner
+from sparkhist.source.local import LocalSource
+from sparkhist.store.applications import ApplicationIndex
+from sparkhist.store.catalog import Catalog
+from support.conformance import SPARK401
+from support.server import copy_logs
+
+PLAIN_DONE = SPARK401 / "eventlogs" / "local-1795972896863"
+
+
+def make_scanner(log_dir: Path, store: Path) -> Scanner:
+    source = LocalSource(str(log_dir))
+    return Scanner(source, Catalog(str(store), source.root), ApplicationIndex())
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Path:
+    return copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+
+
+def test_first_scan_lists_every_app(corpus: Path, tmp_path: Path) -> None:
+    scanner = make_scanner(corpus, tmp_path / "store")
+    report = scanner.scan_once()
+    assert report.ok and report.failed == 0 and report.new == 13
+    assert len(scanner.index) == 13
+    running = {a.id for a in scanner.index.sorted_apps() if a.running}
+    assert running == {"local-1795972971424", "local-1795972971540", "local-1795972971665",
+                       "local-1795972971772", "local-1795972972873", "local-1795972973157"}
+
+
+def test_restart_opens_no_unchanged_log(corpus: Path, tmp_path: Path) -> None:
+    first = make_scanner(corpus, tmp_path / "store")
+    first.scan_once()
+    expected = [(a.id, a.attempts[0].listing) for a in first.index.sorted_apps()]
+    first.catalog.close()
+
+    second = make_scanner(corpus, tmp_path / "store")
+    assert second.load() == 13
+    assert [(a.id, a.attempts[0].listing) for a in second.index.sorted_apps()] == expected
+    report = second.scan_once()
+    assert second.source.opens == 0, "an unchanged log was opened after a restart"
+    assert report.unchanged == 13 and report.new == report.grown == 0
+    # one listing of the root plus one per rolling directory, nothing else
+    assert second.source.lists == 1 + 3
+
+
+def _lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def test_growing_log_reads_only_new_bytes_and_rename_completes(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines = _lines(PLAIN_DONE)
+    live = logs / "local-1795972896863.inprogress"
+    cut = len(lines) // 2
+    live.write_bytes(b"".join(lines[:cut]))
+    scanner = make_scanner(logs, tmp_path / "store")
+
+    scanner.scan_once()
+    app = scanner.index.get("local-1795972896863")
+    assert app is not None and app.running
+
+    # The app writes more, including its end event, and is still .inprogress.
+    before = live.stat().st_size
+    with live.open("ab") as f:
+        f.write(b"".join(lines[cut:]))
+    report = scanner.scan_once()
+    assert report.grown == 1
+    assert report.bytes_read == live.stat().st_size - before
+    assert not scanner.index.get("local-1795972896863").running
+
+    # Spark renames the file when the app stops: same app, completed, read from where it was.
+    final = logs / "local-1795972896863"
+    os.rename(live, final)
+    report = scanner.scan_once()
+    assert report.bytes_read == 0
+    assert list(scanner.records) == [str(final)]
+    app = scanner.index.get("local-1795972896863")
+    assert len(app.attempts) == 1 and app.attempts[0].listing.completed
+    assert app.attempts[0].last_updated == final.stat().st_mtime_ns // 1_000_000
+
+
+def test_deleted_log_leaves_the_listing(corpus: Path, tmp_path: Path) -> None:
+    scanner = make_scanner(corpus, tmp_path / "store")
+    scanner.scan_once()
+    (corpus / "local-1795972905472.lz4").unlink()
+    shutil.rmtree(corpus / "eventlog_v2_local-1795972918271")
+    report = scanner.scan_once()
+    assert report.removed == 2
+    assert scanner.index.get("local-1795972905472") is None
+    assert scanner.index.get("local-1795972918271") is None
+    assert len(scanner.index) == 11
+
+
+def test_failed_listing_keeps_everything(corpus: Path, tmp_path: Path) -> None:
+    scanner = make_scanner(corpus, tmp_path / "store")
+    scanner.scan_once()
+    corpus.rename(tmp_path / "gone")
+    report = scanner.scan_once()
+    assert not report.ok and "no such directory" in report.source_error
+    assert len(scanner.index) == 13 and report.removed == 0
+    (tmp_path / "gone").rename(corpus)
+    assert scanner.scan_once().ok
+
+
+def test_bad_logs_are_skipped_with_reasons(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines = _lines(PLAIN_DONE)
+    # a malformed line in the middle of a finished log: logged with its line number, skipped
+    broken = list(lines)
+    broken[10] = b'{"Event":"SparkListenerEnvironmentUpdate", this is not json\n'
+    (logs / "app-broken-middle").write_bytes(b"".join(broken))
+    (logs / "app-garbage").write_bytes(os.urandom(50_000))
+    (logs / "app-garbage.zstd").write_bytes(os.urandom(50_000))
+    (logs / "app-empty").write_bytes(b"")
+    (logs / ".hidden").write_bytes(b"".join(lines))
+    rolling = logs / "eventlog_v2_app-missing"
+    rolling.mkdir()
+    (rolling / "events_1_app-missing").write_bytes(b"".join(lines[:20]))
+    (rolling / "events_3_app-missing").write_bytes(b"".join(lines[20:]))
+    (rolling / "appstatus_app-missing").write_bytes(b"")
+    (logs / "app-unknown-codec.brotli").write_bytes(b"x")
+    shutil.copy(PLAIN_DONE, logs / "local-1795972896863")
+
+    caplog.set_level(logging.WARNING)
+    scanner = make_scanner(logs, tmp_path / "store")
+    report = scanner.scan_once()
+    assert report.ok
+    assert scanner.index.get("local-1795972896863") is not None
+    assert "Found missing event log file" in report.errors[str(rolling)]
+    assert "unknown compression codec" in report.errors[str(logs / "app-unknown-codec.brotli")]
+    assert any("app-broken-middle line 11" in r.getMessage() for r in caplog.records)
+    # the broken-middle log is the same app as the good copy: still listed, still one app
+    assert len(scanner.index) == 1
+    assert str(logs / ".hidden") not in scanner.records
+
+
+def test_damaged_catalog_row_is_reindexed(corpus: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    scanner = make_scanner(corpus, tmp_path / "store")
+    scanner.scan_once()
+    scanner.catalog.close()
+    db = sqlite3.connect(tmp_path / "store" / "catalog.sqlite")
+    db.execute("UPDATE logs SET record = replace(record, 'gen-', 'GEN-') WHERE path LIKE '%local-1795972905472.lz4'")
+    db.commit()
+    db.close()
+
+    again = make_scanner(corpus, tmp_path / "store")
+    assert again.load() == 12
+    report = again.scan_once()
+    assert report.new == 1
+    assert again.index.get("local-1795972905472").name == "gen-lz4-single-True"
