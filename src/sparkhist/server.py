@@ -17,7 +17,9 @@ from sparkhist.scan.loop import ScanLoop
 from sparkhist.scan.scanner import Scanner
 from sparkhist.source.base import Source
 from sparkhist.source.factory import open_source
-from sparkhist.store.app_states import OnDemandStates
+from sparkhist.scan.indexer import Indexer
+from sparkhist.store.snapshots import SnapshotStore
+from sparkhist.store.states import StoreStates
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.catalog import Catalog
 from sparkhist.store.lock import WriterLock
@@ -45,6 +47,8 @@ class Runtime:
     settings: Settings
     source: Source
     catalog: Catalog
+    snapshots: SnapshotStore
+    states: StoreStates
     index: ApplicationIndex
     scanner: Scanner
     loop: ScanLoop
@@ -59,12 +63,14 @@ def build_runtime(settings: Settings) -> Runtime:
     source = open_source(settings.log_dir)
     catalog = Catalog(settings.store_dir, source.root)
     index = ApplicationIndex()
-    scanner = Scanner(source, catalog, index)
+    snapshots = SnapshotStore(settings.store_dir)
+    indexer = Indexer(source, snapshots, _new_state)
+    scanner = Scanner(source, catalog, index, indexer=indexer)
     count = scanner.load()
     recovery = time.monotonic() - t0
     log.info("store %s opened: %d logs, %d applications in %.3fs", settings.store_dir, count, len(index), recovery)
     loop = ScanLoop(scanner, WriterLock(settings.store_dir), settings.scan_interval)
-    states = OnDemandStates(source, _new_state)
+    states = StoreStates(indexer, is_writer=lambda: loop.role == "writer")
 
     def health() -> dict[str, Any]:
         report = scanner.last_report
@@ -85,7 +91,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
     ctx = ServerContext(index=index, source=source, states=states, handle_app_resource=_app_resource_handler(),
                         health=health, ready=lambda: True)
-    return Runtime(settings, source, catalog, index, scanner, loop, create_app(ctx), time.time(), recovery)
+    return Runtime(settings, source, catalog, snapshots, states, index, scanner, loop, create_app(ctx), time.time(), recovery)
 
 
 def serve(settings: Settings) -> None:

@@ -50,6 +50,9 @@ class ScanLoop:
                 log.info("this process is the store's writer (role %s -> writer)", self.role)
                 if self.role == "standby":
                     self.scanner.load()
+                removed = self.scanner.indexer.snapshots.remove_temp_files() if self.scanner.indexer else 0
+                if removed:
+                    log.info("cleaned up %d files a previous writer left half-written", removed)
                 self.role = "writer"
             self.scanner.scan_once()
             self.scans += 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from sparkhist.errors import LogError, SourceError
+from sparkhist.errors import LogError, SourceError, StoreError
 from sparkhist.events.listing import AttemptListing, apply_listing_line
 from sparkhist.reader.layout import (
     IN_PROGRESS,
@@ -27,6 +27,7 @@ from sparkhist.reader.layout import (
 )
 from sparkhist.reader.position import START, Position
 from sparkhist.reader.stream import ReadStats, read_lines
+from sparkhist.scan.indexer import Indexer
 from sparkhist.source.base import FileEntry, Source
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.catalog import Catalog
@@ -48,6 +49,7 @@ class ScanReport:
     grown: int = 0
     unchanged: int = 0
     removed: int = 0
+    indexed: int = 0
     failed: int = 0
     bytes_read: int = 0
     source_error: str | None = None
@@ -75,12 +77,14 @@ class Scanner:
         catalog: Catalog,
         index: ApplicationIndex,
         *,
+        indexer: Indexer | None = None,
         clock: Callable[[], float] = time.time,
         batch_size: int = 256,
     ) -> None:
         self.source = source
         self.catalog = catalog
         self.index = index
+        self.indexer = indexer
         self.clock = clock
         self.batch_size = batch_size
         self.records: dict[str, LogRecord] = {}
@@ -145,10 +149,14 @@ class Scanner:
                 self.catalog.put(pending)
                 pending = []
         self.catalog.put(pending)
+        if self.indexer is not None:
+            self._full_index(logs, report, progress)
 
         for path in removed:
             self.records.pop(path, None)
             self.index.remove(path)
+            if self.indexer is not None:
+                self.indexer.snapshots.delete(path)
         self.catalog.delete(removed)
         report.removed = len(removed)
         report.duration = time.monotonic() - t0
@@ -158,6 +166,34 @@ class Scanner:
             report.listed, report.new, report.grown, report.unchanged, report.removed, report.failed, report.duration,
         )
         return report
+
+    def _full_index(self, logs: dict[str, EventLog], report: ScanReport, progress: Progress | None) -> None:
+        """Bring every lagging snapshot up to date, newest log first."""
+        assert self.indexer is not None
+        lagging = [r for r in self.records.values() if r.path in logs and r.app_id is not None and r.needs_full_index]
+        lagging.sort(key=lambda r: r.mtime_ms, reverse=True)
+        pending: list[LogRecord] = []
+        for done, record in enumerate(lagging, 1):
+            try:
+                snapshot = self.indexer.refresh(logs[record.path])
+            except SourceError as exc:
+                report.errors[record.path] = str(exc)
+                log.warning("full index of %s failed: %s; will retry", record.path, exc)
+                continue
+            except StoreError as exc:
+                report.errors[record.path] = str(exc)
+                log.error("cannot save the state of %s: %s; will retry", record.path, exc)
+                continue
+            record.snapshot_size = snapshot.log_size
+            record.snapshot_in_progress = snapshot.in_progress
+            report.indexed += 1
+            pending.append(record)
+            if progress:
+                progress(done, len(lagging))
+            if len(pending) >= self.batch_size:
+                self.catalog.put(pending)
+                pending = []
+        self.catalog.put(pending)
 
     def _discover(self, entries: list[FileEntry]) -> tuple[dict[str, EventLog], dict[str, str]]:
         logs: dict[str, EventLog] = {}
@@ -236,6 +272,11 @@ class Scanner:
             return None
         report.bytes_read += stats.bytes_read
         now_ms = int(self.clock() * 1000)
+        previous = self.records.get(event_log.path)
+        if item.reason == "renamed":
+            previous = self.records.get(event_log.path + IN_PROGRESS)
+            if previous is not None and self.indexer is not None:
+                self._move_snapshot(previous.path, event_log)
         record = LogRecord(
             path=event_log.path,
             kind=event_log.kind,
@@ -246,6 +287,9 @@ class Scanner:
             position=position,
             resume_file=event_log.files[min(position.file_index, len(event_log.files) - 1)].name,
             listing=listing,
+            total_size=event_log.total_size,
+            snapshot_size=previous.snapshot_size if previous is not None else -1,
+            snapshot_in_progress=previous.snapshot_in_progress if previous is not None else False,
             last_updated=event_log.mtime_ms if listing.completed else now_ms,
             last_processed=now_ms,
             error=error,
@@ -261,6 +305,20 @@ class Scanner:
         self.records[record.path] = record
         self.index.update(record)
         return record
+
+    def _move_snapshot(self, old_path: str, event_log: EventLog) -> None:
+        """A finished file replaced its ``.inprogress``: keep its state under the new name."""
+        assert self.indexer is not None
+        store = self.indexer.snapshots
+        try:
+            snapshot = store.read(old_path)
+            if snapshot is not None:
+                snapshot.log_path = event_log.path
+                snapshot.resume_file = event_log.files[0].name
+                store.write(snapshot)
+        except StoreError as exc:
+            log.warning("could not carry the state of %s over to %s: %s", old_path, event_log.path, exc)
+        store.delete(old_path)
 
     def _record_failure_without_log(self, path: str, message: str) -> None:
         """A layout error: keep any listing we already had, remember the error."""

@@ -20,6 +20,7 @@ class AttemptEntry:
     last_updated: int
     log_path: str
     log_kind: str
+    total_size: int = 0
 
     @property
     def attempt_id(self) -> str | None:
@@ -50,7 +51,7 @@ def _attempt_rank(entry: AttemptEntry) -> tuple[bool, int]:
 def build_app(app_id: str, records: list[LogRecord]) -> AppEntry:
     by_attempt: dict[str | None, AttemptEntry] = {}
     for record in records:
-        entry = AttemptEntry(record.listing, record.last_updated, record.path, record.kind)
+        entry = AttemptEntry(record.listing, record.last_updated, record.path, record.kind, record.total_size)
         current = by_attempt.get(entry.attempt_id)
         if current is None or _attempt_rank(entry) > _attempt_rank(current):
             by_attempt[entry.attempt_id] = entry

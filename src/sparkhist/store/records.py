@@ -28,6 +28,9 @@ class LogRecord:
     position: Position = field(default_factory=Position)
     resume_file: str | None = None  # name of files[position.file_index] when read
     listing: AttemptListing = field(default_factory=AttemptListing)
+    total_size: int = 0  # stored bytes of every file of the log
+    snapshot_size: int = -1  # total_size the full-state snapshot reflects (-1: none yet)
+    snapshot_in_progress: bool = False
     last_updated: int = -1
     last_processed: int = 0
     error: str | None = None
@@ -35,6 +38,11 @@ class LogRecord:
     @property
     def app_id(self) -> str | None:
         return self.listing.app_id
+
+    @property
+    def needs_full_index(self) -> bool:
+        """Whether the snapshot lags the log (new, grown, or completed since)."""
+        return self.snapshot_size != self.total_size or self.snapshot_in_progress != self.in_progress
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

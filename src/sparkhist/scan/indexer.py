@@ -1,0 +1,95 @@
+"""Full indexing: every event of a log into an :class:`AppState`, saved as a snapshot.
+
+A snapshot records the position it reflects, so a grown log is continued from there,
+never replayed: only the new bytes (plus at most one block or frame) are read. One
+build per log at a time, whoever asks (the scan loop or an API request).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from sparkhist.errors import LogError, StoreCorrupt, StoreError
+from sparkhist.reader.layout import EventLog
+from sparkhist.reader.position import START
+from sparkhist.reader.stream import ReadStats, read_lines
+from sparkhist.source.base import Source
+from sparkhist.store.snapshots import Snapshot, SnapshotStore
+
+log = logging.getLogger("sparkhist.index")
+
+
+class Indexer:
+    def __init__(self, source: Source, snapshots: SnapshotStore, new_state: Callable[[], Any]) -> None:
+        self.source = source
+        self.snapshots = snapshots
+        self.new_state = new_state
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self.builds = 0
+        self.bytes_read = 0
+
+    def _lock_for(self, path: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(path, threading.Lock())
+
+    def refresh(self, event_log: EventLog, *, persist: bool = True) -> Snapshot:
+        """The up-to-date snapshot of ``event_log``, reading only what it lacks.
+
+        Raises :class:`SourceError` when the source fails (the old snapshot stays),
+        :class:`StoreError` when it cannot be written (the built state is still returned
+        through the exception-free path only when ``persist`` is False).
+        """
+        with self._lock_for(event_log.path):
+            previous = self._previous(event_log)
+            if previous is not None and previous.log_size == event_log.total_size and previous.in_progress == event_log.in_progress:
+                return previous
+            if previous is not None:
+                state, start = previous.state, previous.position
+            else:
+                state, start = self.new_state(), START
+            position = start
+            stats = ReadStats()
+            try:
+                for line, after in read_lines(self.source, event_log, start, stats=stats):
+                    try:
+                        event = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        position = after
+                        continue  # already reported with its line number by the listing pass
+                    if isinstance(event, dict):
+                        state.apply(event)
+                    position = after
+            except LogError as exc:
+                log.warning("log %s: %s (state built from the %d lines before it)", event_log.path, exc, position.line)
+            finally:
+                self.bytes_read += stats.bytes_read
+            state.finish()
+            resume_file = event_log.files[min(position.file_index, len(event_log.files) - 1)].name
+            snapshot = Snapshot(event_log.path, position, resume_file, event_log.total_size, event_log.in_progress, state)
+            self.builds += 1
+            if persist:
+                self.snapshots.write(snapshot)
+            return snapshot
+
+    def _previous(self, event_log: EventLog) -> Snapshot | None:
+        try:
+            snapshot = self.snapshots.read(event_log.path)
+        except StoreCorrupt:
+            return None  # quarantined; rebuilt from the log below
+        except StoreError as exc:
+            log.warning("%s; rebuilding from the log", exc)
+            return None
+        if snapshot is None:
+            return None
+        index = snapshot.position.file_index
+        if snapshot.log_size > event_log.total_size or index >= len(event_log.files):
+            return None  # the log shrank or was replaced: start over
+        if event_log.files[index].name != snapshot.resume_file:
+            return None  # a rolling log was compacted under us
+        return snapshot
