@@ -104,13 +104,18 @@ def apps(settings: Settings) -> None:
     from rich.table import Table
 
     from sparkhist.api.encode import format_date
-    from sparkhist.server import build_runtime
+    from sparkhist.store.applications import ApplicationIndex
+    from sparkhist.store.catalog import Catalog
 
-    runtime = build_runtime(settings)
-    table = Table(title=f"{len(runtime.index)} applications in {settings.store_dir}")
+    catalog = Catalog(settings.store_dir, None, read_only=True)
+    index = ApplicationIndex()
+    for record in catalog.load(repair=False).records.values():
+        index.update(record)
+    catalog.close()
+    table = Table(title=f"{len(index)} applications in {settings.store_dir}")
     for column in ("App ID", "Name", "Attempt", "Status", "Started (GMT)", "Duration", "User"):
         table.add_column(column)
-    for app in runtime.index.sorted_apps():
+    for app in index.sorted_apps():
         for attempt in app.attempts:
             item = attempt.listing
             table.add_row(app.id, app.name or "", item.attempt_id or "", "completed" if item.completed else "running",
@@ -118,7 +123,24 @@ def apps(settings: Settings) -> None:
                           f"{item.duration / 1000:.1f}s" if item.completed else "", item.spark_user or "")
     # Not a terminal (a pipe, a file): don't squeeze the ids to 80 columns.
     Console(width=None if sys.stdout.isatty() else 200).print(table)
-    runtime.catalog.close()
+
+
+@main.command()
+@_common
+def verify(settings: Settings) -> None:
+    """Check every checksum of the store (read-only); exit 1 when anything is damaged."""
+    from sparkhist.store.verify import verify_store
+
+    report = verify_store(settings.store_dir)
+    click.echo(f"catalog: {report.records} records, {report.damaged_records} damaged")
+    click.echo(f"snapshots: {report.snapshots_ok} ok, {len(report.damaged_snapshots)} damaged, "
+               f"{report.snapshots_missing} not built yet, {len(report.orphans)} orphaned, "
+               f"{len(report.temp_files)} half-written")
+    for label, why in sorted(report.damaged_snapshots.items()):
+        click.echo(f"  DAMAGED {label}: {why}")
+    if not report.ok:
+        sys.exit(1)
+    click.echo("store ok")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 
 from sparkhist.api.app import ServerContext, create_app
 from sparkhist.config import Settings
-from sparkhist.errors import NotFound
+from sparkhist.errors import NotFound, StoreError
 from sparkhist.scan.loop import ScanLoop
 from sparkhist.scan.scanner import Scanner
 from sparkhist.source.base import Source
@@ -57,19 +57,37 @@ class Runtime:
     recovery_seconds: float
 
 
+def _open_as_standby(store_dir: str, wait: float = 30.0) -> Catalog:
+    """Another process writes this store: read its catalog (waiting for it to exist)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return Catalog(store_dir, None, read_only=True)
+        except StoreError:
+            if time.monotonic() > deadline:
+                raise
+            log.info("waiting for the writer of %s to create its catalog", store_dir)
+            time.sleep(0.5)
+
+
 def build_runtime(settings: Settings) -> Runtime:
     """Open the store and load the index from it (no source access yet)."""
     t0 = time.monotonic()
     source = open_source(settings.log_dir)
-    catalog = Catalog(settings.store_dir, source.root)
+    lock = WriterLock(settings.store_dir)
+    writer = lock.try_acquire()
+    catalog = Catalog(settings.store_dir, source.root) if writer else _open_as_standby(settings.store_dir)
     index = ApplicationIndex()
     snapshots = SnapshotStore(settings.store_dir)
+    if writer:
+        snapshots.remove_temp_files()
     indexer = Indexer(source, snapshots, _new_state)
     scanner = Scanner(source, catalog, index, indexer=indexer)
     count = scanner.load()
     recovery = time.monotonic() - t0
-    log.info("store %s opened: %d logs, %d applications in %.3fs", settings.store_dir, count, len(index), recovery)
-    loop = ScanLoop(scanner, WriterLock(settings.store_dir), settings.scan_interval)
+    log.info("store %s opened as %s: %d logs, %d applications in %.3fs", settings.store_dir,
+             "writer" if writer else "standby", count, len(index), recovery)
+    loop = ScanLoop(scanner, lock, settings.scan_interval, role="writer" if writer else "standby")
     states = StoreStates(indexer, is_writer=lambda: loop.role == "writer")
 
     def health() -> dict[str, Any]:

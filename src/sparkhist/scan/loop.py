@@ -18,11 +18,12 @@ log = logging.getLogger("sparkhist.scan")
 
 
 class ScanLoop:
-    def __init__(self, scanner: Scanner, lock: WriterLock, interval: float) -> None:
+    def __init__(self, scanner: Scanner, lock: WriterLock, interval: float, *, role: str) -> None:
         self.scanner = scanner
         self.lock = lock
         self.interval = interval
-        self.role = "starting"
+        self.role = role
+        self.takeovers = 0
         self.scans = 0
         self.last_scan_end: float | None = None
         self._stop = threading.Event()
@@ -47,13 +48,7 @@ class ScanLoop:
     def tick(self) -> None:
         if self.lock.try_acquire():
             if self.role != "writer":
-                log.info("this process is the store's writer (role %s -> writer)", self.role)
-                if self.role == "standby":
-                    self.scanner.load()
-                removed = self.scanner.indexer.snapshots.remove_temp_files() if self.scanner.indexer else 0
-                if removed:
-                    log.info("cleaned up %d files a previous writer left half-written", removed)
-                self.role = "writer"
+                self._take_over()
             self.scanner.scan_once()
             self.scans += 1
             self.last_scan_end = time.time()
@@ -62,3 +57,14 @@ class ScanLoop:
                 log.info("store is written by pid %s; serving as read-only standby", self.lock.holder_pid())
                 self.role = "standby"
             self.scanner.reload_from_catalog()
+
+    def _take_over(self) -> None:
+        """The writer died (its lock freed): become the writer and resume its work."""
+        t0 = time.monotonic()
+        self.scanner.catalog.promote(self.scanner.source.root)
+        self.scanner.load()
+        if self.scanner.indexer is not None:
+            self.scanner.indexer.snapshots.remove_temp_files()
+        self.role = "writer"
+        self.takeovers += 1
+        log.info("took over as the store's writer in %.3fs", time.monotonic() - t0)

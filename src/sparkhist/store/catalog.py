@@ -53,24 +53,56 @@ class LoadResult:
 class Catalog:
     """Persistent log records, keyed by the log's full path."""
 
-    def __init__(self, store_dir: str, log_dir: str) -> None:
-        os.makedirs(store_dir, exist_ok=True)
+    def __init__(self, store_dir: str, log_dir: str | None, *, read_only: bool = False) -> None:
+        """Open (or create) the catalog of ``store_dir`` for the logs of ``log_dir``.
+
+        ``read_only`` opens an existing catalog without writing anything, whatever its
+        log directory (for ``apps`` and ``verify``, safe beside a running server).
+        """
         self.store_dir = store_dir
         self.path = os.path.join(store_dir, CATALOG_FILE)
+        self.read_only = read_only
         self._lock = threading.Lock()
         try:
+            if read_only:
+                if not os.path.exists(self.path):
+                    raise StoreError(f"no catalog in {store_dir}")
+                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
+            else:
+                os.makedirs(store_dir, exist_ok=True)
+                self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+            self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+        if read_only:
+            if self.meta.get("format_version") != str(FORMAT_VERSION):
+                raise StoreError(f"catalog {self.path} has format {self.meta.get('format_version')}, this sparkhist reads {FORMAT_VERSION}")
+        else:
+            self._check_version(log_dir)
+
+    def promote(self, log_dir: str) -> None:
+        """A standby became the writer: reopen the catalog for writing."""
+        if not self.read_only:
+            return
+        with self._lock:
+            self._db.close()
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+            self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            self.read_only = False
         self._check_version(log_dir)
 
-    def _check_version(self, log_dir: str) -> None:
-        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+    def _check_version(self, log_dir: str | None) -> None:
+        meta = self.meta
         version = meta.get("format_version")
         stored_dir = meta.get("log_dir")
+        if log_dir is None:
+            log_dir = stored_dir or ""
         if version == str(FORMAT_VERSION) and stored_dir == log_dir:
             return
         if version is not None:
@@ -99,7 +131,7 @@ class Catalog:
                 bad.append(path)
                 continue
             records[path] = record
-        if bad and repair:
+        if bad and repair and not self.read_only:
             self.delete(bad)
         return LoadResult(records, len(bad))
 

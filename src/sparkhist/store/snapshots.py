@@ -83,10 +83,11 @@ def decode(blob: bytes, where: str) -> Snapshot:
 class SnapshotStore:
     """The ``snapshots/`` directory of a store."""
 
-    def __init__(self, store_dir: str) -> None:
+    def __init__(self, store_dir: str, *, create: bool = True) -> None:
         self.dir = os.path.join(store_dir, SNAPSHOT_DIR)
         self.quarantine_dir = os.path.join(store_dir, QUARANTINE_DIR)
-        os.makedirs(self.dir, exist_ok=True)
+        if create:
+            os.makedirs(self.dir, exist_ok=True)
         self.corrupt_found = 0
         self.quarantined: dict[str, str] = {}  # log path -> reason
 
