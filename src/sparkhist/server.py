@@ -18,6 +18,7 @@ from sparkhist.scan.scanner import Scanner
 from sparkhist.source.base import Source
 from sparkhist.source.factory import open_source
 from sparkhist.scan.indexer import Indexer
+from sparkhist.scan.on_demand import OnDemandIndex
 from sparkhist.store.snapshots import SnapshotStore
 from sparkhist.store.states import StoreStates
 from sparkhist.store.applications import ApplicationIndex
@@ -107,7 +108,9 @@ def build_runtime(settings: Settings) -> Runtime:
             },
         }
 
-    ctx = ServerContext(index=index, source=source, states=states, handle_app_resource=_app_resource_handler(),
+    lookup = OnDemandIndex(index, scanner.index_on_demand, enabled=lambda: loop.role == "writer",
+                           miss_ttl=max(settings.scan_interval, 1.0))
+    ctx = ServerContext(index=lookup, source=source, states=states, handle_app_resource=_app_resource_handler(),
                         health=health, ready=lambda: True)
     return Runtime(settings, source, catalog, snapshots, states, index, scanner, loop, create_app(ctx), time.time(), recovery)
 

@@ -62,10 +62,13 @@ def test_recorded_spark401_answer(spark401, call: RecordedCall) -> None:
     assert response.status_code == call.status
     assert response.headers["content-type"] == call.content_type
     if call.content_type == "application/json" and call.status == 200:
+        ours, theirs = blank_last_updated(response.json()), blank_last_updated(call.json())
         if call.path in ALLOWED:
-            assert response.json() != [], ALLOWED[call.path]
-            return
-        assert blank_last_updated(response.json()) == blank_last_updated(call.json())
+            # Measured later than the recording: larger; every other field still equal.
+            ours_driver = next(e for e in ours if e["id"] == "driver")
+            theirs_driver = next(e for e in theirs if e["id"] == "driver")
+            assert ours_driver.pop("totalDuration") >= theirs_driver.pop("totalDuration"), ALLOWED[call.path]
+        assert ours == theirs
     elif call.content_type == "application/octet-stream":
         assert response.headers["content-disposition"] == call.content_disposition
         _assert_zip_matches_logs(response.content, call)

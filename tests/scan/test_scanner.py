@@ -164,3 +164,26 @@ def test_damaged_catalog_row_is_reindexed(corpus: Path, tmp_path: Path) -> None:
     report = again.scan_once()
     assert report.new == 1
     assert again.index.get("local-1795972905472").name == "gen-lz4-single-True"
+
+
+def test_on_demand_load_before_the_scan(tmp_path: Path) -> None:
+    """A request for an app the scan has not reached indexes it at once (a few stats, no listing)."""
+    from support.server import runtime_for
+
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    with runtime_for(logs, tmp_path / "store", scan=False) as (runtime, client):
+        assert len(runtime.index) == 0
+        lists = runtime.source.lists
+        app = client.get("/api/v1/applications/local-1795972918271")
+        assert app.status_code == 200 and app.json()["name"] == "gen-zstd-roll-True"
+        jobs = client.get("/api/v1/applications/local-1795972915174/jobs")
+        assert jobs.status_code == 200 and len(jobs.json()) == 10
+        assert runtime.source.lists == lists + 1  # the rolling directory's own listing only
+        # unknown ids are remembered: the second miss costs no file-system call
+        assert client.get("/api/v1/applications/app-404").status_code == 404
+        opens, stats_before = runtime.source.opens, runtime.source.lists
+        assert client.get("/api/v1/applications/app-404").text == "unknown app: app-404"
+        assert (runtime.source.opens, runtime.source.lists) == (opens, stats_before)
+        # the scan later finds them already indexed
+        report = runtime.scanner.scan_once()
+        assert report.unchanged == 2 and report.new == 11

@@ -33,7 +33,6 @@ SPARK401 = CONFORMANCE / "spark-4.0.1"
 RESPONSES = SPARK401 / "responses"
 APACHE = CONFORMANCE / "apache-spark"
 
-pytestmark = pytest.mark.skipif(not CONFORMANCE.is_dir(), reason="conformance data not present")
 
 # The one allow-list: (corpus, case) → why it cannot match.
 _WALL_CLOCK = ("the driver's totalDuration of a running app is now - start at request time "
@@ -194,26 +193,32 @@ def _spark_cases() -> list[Any]:
 @pytest.mark.parametrize(("prefix", "app_id", "rest", "status", "file"), _spark_cases())
 def test_spark401_recorded(prefix: str, app_id: str, rest: str, status: int, file: str) -> None:
     reason = ALLOWED_MISMATCHES.get(("spark-4.0.1", file))
-    try:
-        state = spark_state(prefix)
-    except ImportError:
-        pytest.skip("event-log reader not available")
+    state = spark_state(prefix)
     got_status, got = call(state, rest, app_id)
     expected_text = (RESPONSES / file).read_text()
-    try:
-        assert got_status == status
-        if status == 200:
-            diff = same_json(got, json.loads(expected_text))
-            assert diff is None, diff
-        elif got is not None and not expected_text.lstrip().startswith("<"):
-            assert got == expected_text
-    except AssertionError:
+    assert got_status == status
+    if status == 200:
+        expected = json.loads(expected_text)
         if reason:
-            pytest.xfail(reason)
-        raise
-    else:
-        if reason:
-            pytest.fail(f"allow-listed case passes now, drop it from ALLOWED_MISMATCHES: {file}")
+            # The one wall-clock field: ours is measured later than the recording, so it is
+            # larger; every other field must still match exactly.
+            got, expected, ours, theirs = _mask_driver_duration(got), _mask_driver_duration(expected), *_driver_durations(got, expected)
+            assert ours >= theirs, reason
+        diff = same_json(got, expected)
+        assert diff is None, diff
+    elif got is not None and not expected_text.lstrip().startswith("<"):
+        assert got == expected_text
+
+
+def _driver_durations(got: Any, expected: Any) -> tuple[int, int]:
+    def pick(executors: Any) -> int:
+        return next(e["totalDuration"] for e in executors if e["id"] == "driver")
+
+    return pick(got), pick(expected)
+
+
+def _mask_driver_duration(executors: Any) -> Any:
+    return [{**e, "totalDuration": 0} if e["id"] == "driver" else e for e in executors]
 
 
 # --------------------------------------------------------------------------- apache cases
@@ -255,19 +260,10 @@ def _apache_target(case: dict[str, Any]) -> tuple[tuple[str, ...], str]:
 
 @pytest.mark.parametrize("case", _apache_cases())
 def test_apache_history_server_suite(case: dict[str, Any]) -> None:
-    reason = ALLOWED_MISMATCHES.get(("apache", case["name"]))
     logs, rest = _apache_target(case)
     state = apache_state(logs)
     status, got = call(state, rest, case["app_id"])
     expected = json.loads((APACHE / case["expectation_file"]).read_text())
-    try:
-        assert status == 200, got
-        diff = same_json(got, expected)
-        assert diff is None, diff
-    except AssertionError:
-        if reason:
-            pytest.xfail(reason)
-        raise
-    else:
-        if reason:
-            pytest.fail(f"allow-listed case passes now, drop it from ALLOWED_MISMATCHES: {case['name']}")
+    assert status == 200, got
+    diff = same_json(got, expected)
+    assert diff is None, diff

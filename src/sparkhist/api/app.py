@@ -25,7 +25,7 @@ from sparkhist.api.v1.dispatch import AppStates, LogsRequest, dispatch
 from sparkhist.api.v1.logs import logs_zip_chunks, zip_file_name
 from sparkhist.errors import ApiError, BadDate, JerseyNotFound, SourceError
 from sparkhist.source.base import Source
-from sparkhist.store.applications import ApplicationIndex
+from sparkhist.store.applications import AppLookup
 
 log = logging.getLogger("sparkhist.api")
 
@@ -34,7 +34,7 @@ log = logging.getLogger("sparkhist.api")
 class ServerContext:
     """What the API reads from: built by the server, injected here."""
 
-    index: ApplicationIndex
+    index: AppLookup
     source: Source
     states: AppStates
     handle_app_resource: Callable[..., Any]

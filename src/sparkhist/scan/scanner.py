@@ -9,13 +9,14 @@ dropped after a *successful* listing no longer shows their log.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
 
-from sparkhist.errors import LogError, SourceError, StoreError
+from sparkhist.errors import LogError, SourceError, SourceNotFound, StoreError
 from sparkhist.events.listing import AttemptListing, apply_listing_line
 from sparkhist.reader.layout import (
     IN_PROGRESS,
@@ -89,6 +90,8 @@ class Scanner:
         self.batch_size = batch_size
         self.records: dict[str, LogRecord] = {}
         self.last_report: ScanReport | None = None
+        # Guards records/catalog/index updates: the scan loop and on-demand loads interleave.
+        self._lock = threading.RLock()
 
     # -- start-up ---------------------------------------------------------------
     def load(self) -> int:
@@ -133,13 +136,14 @@ class Scanner:
             self._record_failure_without_log(path, message)
 
         seen = set(logs) | set(layout_errors)
-        work = self._plan(logs, report)
-        removed = [p for p in self.records if p not in seen]
+        with self._lock:
+            work = self._plan(logs, report)
 
         done = 0
         pending: list[LogRecord] = []
         for item in work:
-            record = self._index_log(item, report)
+            with self._lock:
+                record = self._index_log(item, report)
             if record is not None:
                 pending.append(record)
             done += 1
@@ -152,12 +156,16 @@ class Scanner:
         if self.indexer is not None:
             self._full_index(logs, report, progress)
 
-        for path in removed:
-            self.records.pop(path, None)
-            self.index.remove(path)
-            if self.indexer is not None:
-                self.indexer.snapshots.delete(path)
-        self.catalog.delete(removed)
+        with self._lock:
+            # Not seen by this listing, and not indexed on demand since it was taken.
+            started_ms = int(report.started * 1000)
+            removed = [p for p, r in self.records.items() if p not in seen and r.last_processed < started_ms]
+            for path in removed:
+                self.records.pop(path, None)
+                self.index.remove(path)
+                if self.indexer is not None:
+                    self.indexer.snapshots.delete(path)
+            self.catalog.delete(removed)
         report.removed = len(removed)
         report.duration = time.monotonic() - t0
         self.last_report = report
@@ -170,7 +178,8 @@ class Scanner:
     def _full_index(self, logs: dict[str, EventLog], report: ScanReport, progress: Progress | None) -> None:
         """Bring every lagging snapshot up to date, newest log first."""
         assert self.indexer is not None
-        lagging = [r for r in self.records.values() if r.path in logs and r.app_id is not None and r.needs_full_index]
+        with self._lock:
+            lagging = [r for r in self.records.values() if r.path in logs and r.app_id is not None and r.needs_full_index]
         lagging.sort(key=lambda r: r.mtime_ms, reverse=True)
         pending: list[LogRecord] = []
         for done, record in enumerate(lagging, 1):
@@ -194,6 +203,36 @@ class Scanner:
                 self.catalog.put(pending)
                 pending = []
         self.catalog.put(pending)
+
+    def index_on_demand(self, app_id: str) -> bool:
+        """Find and index the logs of ``app_id`` now; True when it is listed afterwards."""
+        from sparkhist.scan.on_demand import candidate_names
+
+        found = False
+        for name in candidate_names(app_id):
+            path = self.source.join(self.source.root_path, name)
+            try:
+                entry = self.source.stat(path)
+            except SourceNotFound:
+                continue
+            except SourceError as exc:
+                log.warning("on-demand load of %s: %s", app_id, exc)
+                break
+            try:
+                event_log = rolling_log(entry, self.source.list(path)) if is_rolling_dir(entry) else single_file_log(entry)
+            except (LogError, SourceError) as exc:
+                log.warning("on-demand load of %s: skipping %s: %s", app_id, path, exc)
+                continue
+            with self._lock:
+                if path in self.records and not _changed(self.records[path], event_log):
+                    continue
+                record = self._index_log(_Work(event_log, START, AttemptListing(), "new"), ScanReport())
+                if record is None:
+                    continue
+                self.catalog.put([record])
+            log.info("on-demand load: indexed %s for %s", path, app_id)
+            found = found or record.app_id == app_id
+        return found
 
     def _discover(self, entries: list[FileEntry]) -> tuple[dict[str, EventLog], dict[str, str]]:
         logs: dict[str, EventLog] = {}

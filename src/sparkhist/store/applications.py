@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 from sparkhist.events.listing import AttemptListing
 from sparkhist.store.records import LogRecord
@@ -119,3 +120,13 @@ class ApplicationIndex:
             if self._sorted is None:
                 self._sorted = sorted(self._apps.values(), key=lambda a: (a.end_time, a.id), reverse=True)
             return self._sorted
+
+
+class AppLookup(Protocol):
+    """What the API needs of the application index (the index itself, or with on-demand loads)."""
+
+    def get(self, app_id: str) -> AppEntry | None: ...
+
+    def sorted_apps(self) -> list[AppEntry]: ...
+
+    def __len__(self) -> int: ...

@@ -15,7 +15,7 @@ from sparkhist.api.encode import drop_none, format_date
 from sparkhist.api.v1 import params
 from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import NotFound
-from sparkhist.store.applications import AppEntry, ApplicationIndex, AttemptEntry
+from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
 
 APP_STATUSES = ("COMPLETED", "RUNNING")
 _MAX_INT = 2**31 - 1
@@ -54,7 +54,7 @@ def _in_range(attempt: AttemptEntry, min_start: int, max_start: int, min_end: in
     return min_end <= item.end_time <= max_end
 
 
-def application_list(index: ApplicationIndex, query: QueryParams, *, now_ms: int | None = None) -> list[dict[str, Any]]:
+def application_list(index: AppLookup, query: QueryParams, *, now_ms: int | None = None) -> list[dict[str, Any]]:
     statuses = params.enum_values(query, "status", APP_STATUSES)
     min_start = params.date(query, "minDate", "2010-01-01")
     max_start = params.date(query, "maxDate", "3000-01-01")
@@ -79,14 +79,14 @@ def application_list(index: ApplicationIndex, query: QueryParams, *, now_ms: int
     return out
 
 
-def one_application(index: ApplicationIndex, app_id: str) -> dict[str, Any]:
+def one_application(index: AppLookup, app_id: str) -> dict[str, Any]:
     app = index.get(app_id)
     if app is None:
         raise NotFound(f"unknown app: {app_id}")
     return app_info(app)
 
 
-def one_attempt(index: ApplicationIndex, app_id: str, attempt_id: str) -> dict[str, Any]:
+def one_attempt(index: AppLookup, app_id: str, attempt_id: str) -> dict[str, Any]:
     app = index.get(app_id)
     if app is not None:
         for attempt in app.attempts:

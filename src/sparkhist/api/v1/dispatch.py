@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import NotFound
-from sparkhist.store.applications import AppEntry, ApplicationIndex, AttemptEntry
+from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
 
 APP_RESOURCES = frozenset(
     {
@@ -40,7 +40,7 @@ class LogsRequest:
     attempts: tuple[AttemptEntry, ...]
 
 
-def find_attempt(index: ApplicationIndex, app_id: str, attempt_id: str | None) -> tuple[AppEntry, AttemptEntry]:
+def find_attempt(index: AppLookup, app_id: str, attempt_id: str | None) -> tuple[AppEntry, AttemptEntry]:
     """``withSparkUI(appId, attemptId)``: the attempt, or ``no such app: <key>``."""
     key = app_id if attempt_id is None else f"{app_id}/{attempt_id}"
     app = index.get(app_id)
@@ -52,7 +52,7 @@ def find_attempt(index: ApplicationIndex, app_id: str, attempt_id: str | None) -
 
 
 def dispatch(
-    index: ApplicationIndex,
+    index: AppLookup,
     states: AppStates,
     segments: list[str],
     query: QueryParams,
@@ -78,7 +78,7 @@ def dispatch(
     return handle(state, rest, query, app_id=app_id)
 
 
-def _logs(index: ApplicationIndex, app_id: str, attempt_id: str | None) -> LogsRequest:
+def _logs(index: AppLookup, app_id: str, attempt_id: str | None) -> LogsRequest:
     app = index.get(app_id)
     if app is not None:
         if attempt_id is None:

@@ -1,0 +1,77 @@
+"""On-demand load: a request for an application the scan has not reached yet.
+
+Like SHS 4.1+'s ``onDemandLoadEnabled``, the log is looked up by the names Spark gives
+it (``<appId>[_<attempt>][.<codec>][.inprogress]``, ``eventlog_v2_<appId>[_<attempt>]``)
+with a few ``stat`` calls instead of a listing, and indexed at once. Misses are
+remembered for a while so unknown ids cannot hammer the file system.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from sparkhist.reader.layout import IN_PROGRESS, KNOWN_CODECS, ROLLING_DIR_PREFIX
+from sparkhist.store.applications import AppEntry, ApplicationIndex
+
+_ATTEMPT_SUFFIXES = ("", "_1", "_2")
+
+
+def sanitize(name: str) -> str:
+    """Spark's ``Utils.sanitizeDirName`` (how an app id becomes a file name)."""
+    for ch in " :/":
+        name = name.replace(ch, "-")
+    for ch in ".${}'\"":
+        name = name.replace(ch, "_")
+    return name.lower()
+
+
+def candidate_names(app_id: str) -> Iterator[str]:
+    base = sanitize(app_id)
+    for attempt in _ATTEMPT_SUFFIXES:
+        stem = base + attempt
+        yield ROLLING_DIR_PREFIX + stem
+        for codec in ("", *(f".{c}" for c in KNOWN_CODECS)):
+            yield stem + codec
+            yield stem + codec + IN_PROGRESS
+
+
+class OnDemandIndex:
+    """The application index, plus an on-demand load when an id is not in it yet."""
+
+    def __init__(self, index: ApplicationIndex, load: Callable[[str], bool], *,
+                 enabled: Callable[[], bool] = lambda: True, miss_ttl: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.index = index
+        self.load = load
+        self.enabled = enabled
+        self.miss_ttl = miss_ttl
+        self.clock = clock
+        self._misses: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self.loads = 0
+
+    def get(self, app_id: str) -> AppEntry | None:
+        app = self.index.get(app_id)
+        if app is not None or not self.enabled():
+            return app
+        now = self.clock()
+        with self._lock:
+            missed = self._misses.get(app_id)
+            if missed is not None and now - missed < self.miss_ttl:
+                return None
+            if len(self._misses) > 10_000:
+                self._misses.clear()
+        if self.load(app_id):
+            self.loads += 1
+            return self.index.get(app_id)
+        with self._lock:
+            self._misses[app_id] = now
+        return None
+
+    def sorted_apps(self) -> list[AppEntry]:
+        return self.index.sorted_apps()
+
+    def __len__(self) -> int:
+        return len(self.index)
