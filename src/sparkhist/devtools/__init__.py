@@ -1,0 +1,1 @@
+"""Tools for tests and benchmarks (corpus scaling); the server never imports them."""
