@@ -40,6 +40,15 @@ def parse_duration(value: str) -> float:
     return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
 
+def parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
 def parse_port(value: str) -> int:
     port = int(value)
     if not 0 <= port <= 65535:
@@ -66,6 +75,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", lambda: 18080, parse_port, "SPARKHIST_PORT", "spark.history.ui.port", "Port to listen on."),
     Setting("scan_interval", lambda: 10.0, parse_duration, "SPARKHIST_SCAN_INTERVAL", "spark.history.fs.update.interval",
             "Seconds between scans of the log directory (Spark durations accepted: 10s, 1m)."),
+    Setting("cleaner_enabled", lambda: False, parse_bool, "SPARKHIST_CLEANER_ENABLED", "spark.history.fs.cleaner.enabled",
+            "Delete old applications (their logs too, where permitted)."),
+    Setting("cleaner_interval", lambda: 86400.0, parse_duration, "SPARKHIST_CLEANER_INTERVAL", "spark.history.fs.cleaner.interval",
+            "How often the cleaner runs."),
+    Setting("cleaner_max_age", lambda: 7 * 86400.0, parse_duration, "SPARKHIST_CLEANER_MAX_AGE", "spark.history.fs.cleaner.maxAge",
+            "Applications last updated longer ago than this are deleted."),
+    Setting("cleaner_max_num", lambda: 2**31 - 1, int, "SPARKHIST_CLEANER_MAX_NUM", "spark.history.fs.cleaner.maxNum",
+            "At most this many logs are kept (oldest completed attempts go first)."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -77,6 +94,10 @@ class Settings:
     host: str
     port: int
     scan_interval: float
+    cleaner_enabled: bool = False
+    cleaner_interval: float = 86400.0
+    cleaner_max_age: float = 7 * 86400.0
+    cleaner_max_num: int = 2**31 - 1
 
 
 def read_properties(path: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ from sparkhist.scan.loop import ScanLoop
 from sparkhist.scan.scanner import Scanner
 from sparkhist.source.base import Source
 from sparkhist.source.factory import open_source
+from sparkhist.scan.cleaner import Cleaner, CleanerPolicy
 from sparkhist.scan.indexer import Indexer
 from sparkhist.scan.on_demand import OnDemandIndex
 from sparkhist.store.snapshots import SnapshotStore
@@ -89,6 +90,9 @@ def build_runtime(settings: Settings) -> Runtime:
     log.info("store %s opened as %s: %d logs, %d applications in %.3fs", settings.store_dir,
              "writer" if writer else "standby", count, len(index), recovery)
     loop = ScanLoop(scanner, lock, settings.scan_interval, role="writer" if writer else "standby")
+    if settings.cleaner_enabled:
+        loop.cleaner = Cleaner(scanner, CleanerPolicy(settings.cleaner_max_age, settings.cleaner_max_num))
+        loop.cleaner_interval = settings.cleaner_interval
     states = StoreStates(indexer, is_writer=lambda: loop.role == "writer")
 
     def health() -> dict[str, Any]:

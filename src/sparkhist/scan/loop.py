@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 
+from sparkhist.scan.cleaner import Cleaner
 from sparkhist.scan.scanner import Scanner
 from sparkhist.store.lock import WriterLock
 
@@ -24,6 +25,9 @@ class ScanLoop:
         self.interval = interval
         self.role = role
         self.takeovers = 0
+        self.cleaner: Cleaner | None = None
+        self.cleaner_interval = 86400.0
+        self._last_clean = float("-inf")
         self.scans = 0
         self.last_scan_end: float | None = None
         self._stop = threading.Event()
@@ -52,6 +56,9 @@ class ScanLoop:
             self.scanner.scan_once()
             self.scans += 1
             self.last_scan_end = time.time()
+            if self.cleaner is not None and time.monotonic() - self._last_clean >= self.cleaner_interval:
+                self.cleaner.clean()
+                self._last_clean = time.monotonic()
         else:
             if self.role != "standby":
                 log.info("store is written by pid %s; serving as read-only standby", self.lock.holder_pid())

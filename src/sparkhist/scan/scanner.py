@@ -204,6 +204,15 @@ class Scanner:
                 pending = []
         self.catalog.put(pending)
 
+    def forget(self, path: str) -> None:
+        """Drop one log from the catalog, the index and the snapshots (the cleaner's removal)."""
+        with self._lock:
+            self.records.pop(path, None)
+            self.index.remove(path)
+            if self.indexer is not None:
+                self.indexer.snapshots.delete(path)
+            self.catalog.delete([path])
+
     def index_on_demand(self, app_id: str) -> bool:
         """Find and index the logs of ``app_id`` now; True when it is listed afterwards."""
         from sparkhist.scan.on_demand import candidate_names

@@ -41,6 +41,10 @@ class Source(Protocol):
         """A binary stream of ``path`` from ``offset`` to its current end."""
         ...
 
+    def delete(self, path: str) -> None:
+        """Delete a file or a directory tree (the cleaner's only write)."""
+        ...
+
     def join(self, parent: str, name: str) -> str:
         """The path of ``name`` inside ``parent``."""
         ...

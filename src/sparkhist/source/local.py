@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from typing import BinaryIO
 
 from sparkhist.errors import SourceError, SourceNotFound, SourceUnavailable
@@ -71,6 +72,17 @@ class LocalSource:
         if offset:
             f.seek(offset)
         return f
+
+    def delete(self, path: str) -> None:
+        try:
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise SourceError(f"cannot delete {path}: {exc}") from exc
 
     def join(self, parent: str, name: str) -> str:
         return os.path.join(parent, name)
