@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -15,9 +14,10 @@ from sparkhist.config import Settings, load_settings
 from sparkhist.errors import ConfigError, SparkhistError
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def _setup_logging(level: str, fmt: str = "plain") -> None:
+    from sparkhist.observability.logs import setup_logging
+
+    setup_logging(level, fmt, sys.stderr)
 
 
 def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -25,9 +25,12 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--store", "store_dir", help="Store directory (catalog and snapshots).")
     @click.option("--properties-file", type=str, help="An SHS properties file (spark.history.* settings).")
     @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+    @click.option("--log-format", default="plain", show_default=True, type=click.Choice(["plain", "json"]),
+                  help="Log lines for people, or one JSON object per line for log collectors.")
     @functools.wraps(fn)
-    def wrapper(log_dir: str | None, store_dir: str | None, properties_file: str | None, log_level: str, **kw: Any) -> Any:
-        _setup_logging(log_level)
+    def wrapper(log_dir: str | None, store_dir: str | None, properties_file: str | None, log_level: str, log_format: str,
+                **kw: Any) -> Any:
+        _setup_logging(log_level, log_format)
         flags = {"log_dir": log_dir, "store_dir": store_dir, **{k: kw.pop(k) for k in list(kw) if k in _FLAG_NAMES}}
         try:
             settings = load_settings(flags, properties_file=properties_file)
@@ -141,6 +144,17 @@ def verify(settings: Settings) -> None:
     if not report.ok:
         sys.exit(1)
     click.echo("store ok")
+
+
+@main.command()
+@click.option("--url", help="Ask a running server (e.g. http://127.0.0.1:18080); without it, read the store on disk.")
+@click.option("--json", "as_json", is_flag=True, help="Print the health document as JSON.")
+@_common
+def status(settings: Settings, url: str | None, as_json: bool) -> None:
+    """Health at a glance. Exit 0 healthy, 1 degraded or offline, 2 unreachable."""
+    from sparkhist.observability.status import run_status
+
+    sys.exit(run_status(settings.store_dir, url, as_json=as_json))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,6 +40,24 @@ def parse_duration(value: str) -> float:
     return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
 
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)b?\s*$", re.IGNORECASE)
+
+
+def parse_size(value: str) -> int:
+    """Bytes from a Spark size (``10g``, ``512m``, ``64k``; a bare number is bytes)."""
+    m = _SIZE.match(value)
+    if not m:
+        raise ValueError(f"not a size: {value!r}")
+    return int(m.group(1)) * 1024 ** "_kmgt".index(m.group(2).lower() or "_")
+
+
+def parse_ratio(value: str) -> float:
+    ratio = float(value.strip().rstrip("%")) / (100 if value.strip().endswith("%") else 1)
+    if not 0 < ratio <= 1:
+        raise ValueError(f"not a ratio between 0 and 1: {value!r}")
+    return ratio
+
+
 def parse_bool(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("true", "1", "yes", "on"):
@@ -75,6 +93,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", lambda: 18080, parse_port, "SPARKHIST_PORT", "spark.history.ui.port", "Port to listen on."),
     Setting("scan_interval", lambda: 10.0, parse_duration, "SPARKHIST_SCAN_INTERVAL", "spark.history.fs.update.interval",
             "Seconds between scans of the log directory (Spark durations accepted: 10s, 1m)."),
+    Setting("store_max_disk", lambda: 10 << 30, parse_size, "SPARKHIST_STORE_MAX_DISK", "spark.history.store.maxDiskUsage",
+            "Disk budget of the store's snapshots; least recently used ones are evicted (and rebuilt on demand)."),
+    Setting("disk_cleanup_ratio", lambda: 0.80, parse_ratio, "SPARKHIST_DISK_CLEANUP_RATIO", None,
+            "File-system fill level at which snapshots start being evicted."),
+    Setting("disk_critical_ratio", lambda: 0.90, parse_ratio, "SPARKHIST_DISK_CRITICAL_RATIO", None,
+            "File-system fill level above which no snapshot is written."),
     Setting("cleaner_enabled", lambda: False, parse_bool, "SPARKHIST_CLEANER_ENABLED", "spark.history.fs.cleaner.enabled",
             "Delete old applications (their logs too, where permitted)."),
     Setting("cleaner_interval", lambda: 86400.0, parse_duration, "SPARKHIST_CLEANER_INTERVAL", "spark.history.fs.cleaner.interval",
@@ -94,6 +118,9 @@ class Settings:
     host: str
     port: int
     scan_interval: float
+    store_max_disk: int = 10 << 30
+    disk_cleanup_ratio: float = 0.80
+    disk_critical_ratio: float = 0.90
     cleaner_enabled: bool = False
     cleaner_interval: float = 86400.0
     cleaner_max_age: float = 7 * 86400.0

@@ -14,7 +14,8 @@
     └── ApiError                 an API answer other than 200 (status + plain-text message)
         ├── NotFound             404 (JerseyNotFound: 404 as an HTML page)
         ├── BadParameter         400 (BadDate: 400 with a JSON content type)
-        └── ServiceUnavailable   503
+        ├── ServiceUnavailable   503
+        └── JerseyServerError    500 as an HTML page (requests the SHS fails with an exception)
 
 Foreign exceptions are translated at the edge (``source/``, ``reader/codecs.py``) and
 re-raised ``from`` the original, so callers catch a category, never a library's class.
@@ -93,6 +94,13 @@ class ServiceUnavailable(ApiError):
     """503, e.g. ``Thread dumps not available through the history server.``"""
 
     status = 503
+
+
+class JerseyServerError(ApiError):
+    """500 rendered as the servlet container's HTML page: the SHS fails this request
+    with an exception (e.g. ``sql?length=0``, ``taskList?length=-1``)."""
+
+    status = 500
 
 
 class JerseyNotFound(NotFound):

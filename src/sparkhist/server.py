@@ -13,6 +13,10 @@ from starlette.applications import Starlette
 from sparkhist.api.app import ServerContext, create_app
 from sparkhist.config import Settings
 from sparkhist.errors import NotFound, StoreError
+from sparkhist.observability.health import health_document
+from sparkhist.observability.metrics import Metrics
+from sparkhist.observability.probe import Probe
+from sparkhist.observability.sources import ObservedSource
 from sparkhist.scan.loop import ScanLoop
 from sparkhist.scan.scanner import Scanner
 from sparkhist.source.base import Source
@@ -20,6 +24,7 @@ from sparkhist.source.factory import open_source
 from sparkhist.scan.cleaner import Cleaner, CleanerPolicy
 from sparkhist.scan.indexer import Indexer
 from sparkhist.scan.on_demand import OnDemandIndex
+from sparkhist.store.disk import DiskBudget, DiskPolicy
 from sparkhist.store.snapshots import SnapshotStore
 from sparkhist.store.states import StoreStates
 from sparkhist.store.applications import ApplicationIndex
@@ -57,6 +62,8 @@ class Runtime:
     app: Starlette
     started: float
     recovery_seconds: float
+    probe: Probe | None = None
+    metrics: Metrics | None = None
 
 
 def _open_as_standby(store_dir: str, wait: float = 30.0) -> Catalog:
@@ -75,7 +82,8 @@ def _open_as_standby(store_dir: str, wait: float = 30.0) -> Catalog:
 def build_runtime(settings: Settings) -> Runtime:
     """Open the store and load the index from it (no source access yet)."""
     t0 = time.monotonic()
-    source = open_source(settings.log_dir)
+    started = time.time()
+    source = ObservedSource(open_source(settings.log_dir))  # counts calls, tells ok/degraded/offline
     lock = WriterLock(settings.store_dir)
     writer = lock.try_acquire()
     catalog = Catalog(settings.store_dir, source.root) if writer else _open_as_standby(settings.store_dir)
@@ -83,9 +91,11 @@ def build_runtime(settings: Settings) -> Runtime:
     snapshots = SnapshotStore(settings.store_dir)
     if writer:
         snapshots.remove_temp_files()
-    indexer = Indexer(source, snapshots, _new_state)
+    budget = DiskBudget(snapshots, DiskPolicy(settings.store_max_disk, settings.disk_cleanup_ratio, settings.disk_critical_ratio))
+    indexer = Indexer(source, snapshots, _new_state, budget)
     scanner = Scanner(source, catalog, index, indexer=indexer)
     count = scanner.load()
+    budget.load([p for p, r in scanner.records.items() if r.snapshot_size >= 0])
     recovery = time.monotonic() - t0
     log.info("store %s opened as %s: %d logs, %d applications in %.3fs", settings.store_dir,
              "writer" if writer else "standby", count, len(index), recovery)
@@ -95,28 +105,17 @@ def build_runtime(settings: Settings) -> Runtime:
         loop.cleaner_interval = settings.cleaner_interval
     states = StoreStates(indexer, is_writer=lambda: loop.role == "writer")
 
-    def health() -> dict[str, Any]:
-        report = scanner.last_report
-        return {
-            "status": "ok" if report is None or report.ok else "degraded",
-            "role": loop.role,
-            "applications": len(index),
-            "logs": len(scanner.records),
-            "store": settings.store_dir,
-            "logDirectory": source.root,
-            "recoverySeconds": round(recovery, 6),
-            "lastScan": None if report is None else {
-                "started": report.started, "durationSeconds": round(report.duration, 6), "listed": report.listed,
-                "new": report.new, "grown": report.grown, "removed": report.removed, "failed": report.failed,
-                "sourceError": report.source_error,
-            },
-        }
-
     lookup = OnDemandIndex(index, scanner.index_on_demand, enabled=lambda: loop.role == "writer",
                            miss_ttl=max(settings.scan_interval, 1.0))
+    # Built once recovery is done, so ready() is simply true; a runtime that serves
+    # before recovering would pass its own readiness check here.
+    probe = Probe(store_dir=settings.store_dir, scan_interval=settings.scan_interval, sources=[source], scanner=scanner,
+                  loop=loop, states=states, snapshots=snapshots, recovery_seconds=recovery, started=started)
+    metrics = Metrics(probe)
     ctx = ServerContext(index=lookup, source=source, states=states, handle_app_resource=_app_resource_handler(),
-                        health=health, ready=lambda: True)
-    return Runtime(settings, source, catalog, snapshots, states, index, scanner, loop, create_app(ctx), time.time(), recovery)
+                        health=lambda: health_document(probe), ready=probe.ready, metrics=metrics)
+    return Runtime(settings, source, catalog, snapshots, states, index, scanner, loop, create_app(ctx), time.time(), recovery,
+                   probe, metrics)
 
 
 def serve(settings: Settings) -> None:
@@ -124,7 +123,8 @@ def serve(settings: Settings) -> None:
 
     runtime = build_runtime(settings)
     runtime.loop.start()
-    config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                            log_config=None)  # uvicorn's loggers go through ours (plain or JSON)
     server = uvicorn.Server(config)
     log.info("serving %s on http://%s:%d", settings.log_dir, settings.host, settings.port)
     # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal once it has

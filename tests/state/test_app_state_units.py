@@ -113,9 +113,15 @@ def test_enums_are_case_insensitive_and_repeatable() -> None:
 
 
 @needs_data
-def test_sql_offset_is_ignored_without_length() -> None:
+def test_sql_pages_like_spark_4_0_1() -> None:
+    """4.0.1 pages with offset/length (default 20); a length <= 0 fails (the real SHS: 500)."""
+    from sparkhist.errors import JerseyServerError
+
     state = spark_state("done")
-    everything = handle(state, ["sql"], q(offset="1"), app_id="x")
-    assert [x["id"] for x in everything] == [x["id"] for x in handle(state, ["sql"], q(), app_id="x")]
+    everything = handle(state, ["sql"], q(), app_id="x")
+    assert [x["id"] for x in handle(state, ["sql"], q(offset="1"), app_id="x")] == [x["id"] for x in everything[1:]]
     page = handle(state, ["sql"], q(offset="1", length="1"), app_id="x")
     assert [x["id"] for x in page] == [everything[1]["id"]]
+    for length in ("0", "-1"):
+        with pytest.raises(JerseyServerError):
+            handle(state, ["sql"], q(length=length), app_id="x")

@@ -14,16 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from sparkhist import SPARK_VERSION
 from sparkhist.api import responses
+from sparkhist.api.ops import MetricsExporter, ops_routes
+from sparkhist.api.request_metrics import RequestMetricsMiddleware
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.dispatch import AppStates, LogsRequest, dispatch
 from sparkhist.api.v1.logs import logs_zip_chunks, zip_file_name
-from sparkhist.errors import ApiError, BadDate, JerseyNotFound, SourceError
+from sparkhist.errors import ApiError, BadDate, JerseyNotFound, JerseyServerError, SourceError
 from sparkhist.source.base import Source
 from sparkhist.store.applications import AppLookup
 
@@ -38,13 +41,16 @@ class ServerContext:
     source: Source
     states: AppStates
     handle_app_resource: Callable[..., Any]
-    health: Callable[[], dict[str, Any]] = field(default=lambda: {"status": "ok"})
+    health: Callable[[], dict[str, Any]] = field(default=lambda: {"status": "ok"})  # the /health/details document
     ready: Callable[[], bool] = field(default=lambda: True)
+    metrics: MetricsExporter | None = None  # /metrics and request counting; None: off
 
 
 def _error_response(request: Request, exc: ApiError) -> Response:
     if isinstance(exc, JerseyNotFound):
         return responses.jetty_not_found(request.url.path)
+    if isinstance(exc, JerseyServerError):
+        return responses.jetty_server_error(request.url.path)
     if isinstance(exc, BadDate):
         return responses.date_error(str(exc))
     return responses.text_error(exc.status, str(exc))
@@ -86,13 +92,6 @@ def create_app(ctx: ServerContext) -> Starlette:
     def api_unknown(request: Request) -> Response:
         return responses.jetty_not_found(request.url.path)
 
-    def health(request: Request) -> Response:
-        return responses.json_response(ctx.health())
-
-    def ready(request: Request) -> Response:
-        ok = ctx.ready()
-        return responses.json_response({"ready": ok}, status=200 if ok else 503)
-
     def home(request: Request) -> Response:
         return HTMLResponse(_home_page(ctx))
 
@@ -102,12 +101,12 @@ def create_app(ctx: ServerContext) -> Starlette:
         Route("/api/v1/applications", application_list),
         Route("/api/v1/applications/{rest:path}", application_resource),
         Route("/api/v1/{rest:path}", api_unknown),
-        Route("/health", health),
-        Route("/ready", ready),
+        *ops_routes(ctx.health, ctx.ready, ctx.metrics),
         Route("/", home),
         Route("/{rest:path}", home),
     ]
-    return Starlette(routes=routes)
+    middleware = [] if ctx.metrics is None else [Middleware(RequestMetricsMiddleware, observe=ctx.metrics.observe_request)]
+    return Starlette(routes=routes, middleware=middleware)
 
 
 def _home_page(ctx: ServerContext) -> str:

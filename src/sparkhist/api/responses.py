@@ -56,6 +56,30 @@ def date_error(message: str) -> Response:
                     headers={**SHS_HEADERS, "Content-Type": "application/json"})
 
 
+_JETTY_500 = """<html>
+<head>
+<meta http-equiv="Content-Type" content="text/html;charset=ISO-8859-1"/>
+<title>Error 500 Request failed.</title>
+</head>
+<body><h2>HTTP ERROR 500 Request failed.</h2>
+<table>
+<tr><th>URI:</th><td>{uri}</td></tr>
+<tr><th>STATUS:</th><td>500</td></tr>
+<tr><th>MESSAGE:</th><td>Request failed.</td></tr>
+<tr><th>SERVLET:</th><td>org.glassfish.jersey.servlet.ServletContainer-1</td></tr>
+</table>
+
+</body>
+</html>
+"""
+
+
+def jetty_server_error(uri: str) -> Response:
+    """A request the SHS fails with an exception: Jetty's HTML 500 page."""
+    return Response(_JETTY_500.format(uri=uri), status_code=500, media_type=None,
+                    headers={"Content-Type": "text/html;charset=iso-8859-1", "Cache-Control": "must-revalidate,no-cache,no-store"})
+
+
 def jetty_not_found(uri: str) -> Response:
     """Jersey's failed parameter conversion: Jetty's HTML 404 page."""
     return Response(_JETTY_404.format(uri=uri), status_code=404, media_type=None,

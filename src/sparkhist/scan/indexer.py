@@ -19,20 +19,25 @@ from sparkhist.reader.layout import EventLog
 from sparkhist.reader.position import START
 from sparkhist.reader.stream import ReadStats, read_lines
 from sparkhist.source.base import Source
+from sparkhist.store.disk import DiskBudget
 from sparkhist.store.snapshots import Snapshot, SnapshotStore
 
 log = logging.getLogger("sparkhist.index")
 
 
 class Indexer:
-    def __init__(self, source: Source, snapshots: SnapshotStore, new_state: Callable[[], Any]) -> None:
+    def __init__(self, source: Source, snapshots: SnapshotStore, new_state: Callable[[], Any],
+                 budget: DiskBudget | None = None) -> None:
         self.source = source
         self.snapshots = snapshots
         self.new_state = new_state
+        self.budget = budget
+        self.unsaved = 0  # states built but not written (disk full or critical)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.builds = 0
         self.bytes_read = 0
+        self.events_parsed = 0  # lines read by full indexing (for metrics)
 
     def _lock_for(self, path: str) -> threading.Lock:
         with self._locks_guard:
@@ -41,13 +46,14 @@ class Indexer:
     def refresh(self, event_log: EventLog, *, persist: bool = True) -> Snapshot:
         """The up-to-date snapshot of ``event_log``, reading only what it lacks.
 
-        Raises :class:`SourceError` when the source fails (the old snapshot stays),
-        :class:`StoreError` when it cannot be written (the built state is still returned
-        through the exception-free path only when ``persist`` is False).
+        Raises :class:`SourceError` when the source fails (the old snapshot stays). When
+        the snapshot cannot be saved (disk full or over the critical watermark) the state
+        is still returned, with ``persisted`` False, and a later scan saves it.
         """
         with self._lock_for(event_log.path):
             previous = self._previous(event_log)
             if previous is not None and previous.log_size == event_log.total_size and previous.in_progress == event_log.in_progress:
+                previous.persisted = True
                 return previous
             if previous is not None:
                 state, start = previous.state, previous.position
@@ -69,13 +75,32 @@ class Indexer:
                 log.warning("log %s: %s (state built from the %d lines before it)", event_log.path, exc, position.line)
             finally:
                 self.bytes_read += stats.bytes_read
+                self.events_parsed += stats.lines
             state.finish()
             resume_file = event_log.files[min(position.file_index, len(event_log.files) - 1)].name
-            snapshot = Snapshot(event_log.path, position, resume_file, event_log.total_size, event_log.in_progress, state)
+            snapshot = Snapshot(event_log.path, position, resume_file, event_log.total_size, event_log.in_progress, state,
+                                log_mtime_ms=event_log.mtime_ms)
             self.builds += 1
-            if persist:
-                self.snapshots.write(snapshot)
+            snapshot.persisted = persist and self._save(snapshot)
             return snapshot
+
+    def _save(self, snapshot: Snapshot) -> bool:
+        """Write the snapshot if the disk allows; False leaves it for a later retry."""
+        if self.budget is not None and not self.budget.may_write():
+            self.unsaved += 1
+            return False
+        try:
+            size = self.snapshots.write(snapshot)
+        except StoreError as exc:
+            self.unsaved += 1
+            if self.budget is not None:
+                self.budget.write_failures += 1
+                self.budget.enforce()
+            log.error("%s; serving it from memory, will save it later", exc)
+            return False
+        if self.budget is not None:
+            self.budget.wrote(snapshot.log_path, size)
+        return True
 
     def _previous(self, event_log: EventLog) -> Snapshot | None:
         try:

@@ -61,7 +61,8 @@ class ScanLoop:
                 self._last_clean = time.monotonic()
         else:
             if self.role != "standby":
-                log.info("store is written by pid %s; serving as read-only standby", self.lock.holder_pid())
+                log.info("store is written by pid %s; serving as read-only standby", self.lock.holder_pid(),
+                         extra={"event": "standby"})
                 self.role = "standby"
             self.scanner.reload_from_catalog()
 
@@ -74,4 +75,4 @@ class ScanLoop:
             self.scanner.indexer.snapshots.remove_temp_files()
         self.role = "writer"
         self.takeovers += 1
-        log.info("took over as the store's writer in %.3fs", time.monotonic() - t0)
+        log.info("took over as the store's writer in %.3fs", time.monotonic() - t0, extra={"event": "takeover"})

@@ -51,6 +51,7 @@ class ScanReport:
     unchanged: int = 0
     removed: int = 0
     indexed: int = 0
+    unsaved: int = 0
     failed: int = 0
     bytes_read: int = 0
     source_error: str | None = None
@@ -90,18 +91,36 @@ class Scanner:
         self.batch_size = batch_size
         self.records: dict[str, LogRecord] = {}
         self.last_report: ScanReport | None = None
+        # For metrics (read at collect time): every finished scan is also given to the
+        # ``on_report`` observers; the counters are cumulative since start.
+        self.on_report: list[Callable[[ScanReport], None]] = []
+        self.corrupt_records = 0  # damaged catalog rows dropped by load()
+        self.events_parsed = 0  # lines read by the listing pass
+        self.bytes_parsed = 0  # stored bytes read by the listing pass
         # Guards records/catalog/index updates: the scan loop and on-demand loads interleave.
         self._lock = threading.RLock()
+        self._unsaved: dict[str, LogRecord] = {}  # records the catalog could not take yet
 
     # -- start-up ---------------------------------------------------------------
     def load(self) -> int:
         """Fill memory from the catalog (no source access). Returns the number of records."""
         result = self.catalog.load()
+        if self.indexer is not None:
+            # Rows lost with a damaged or deleted catalog come back from their snapshots.
+            from sparkhist.store.rebuild import records_from_snapshots
+            from sparkhist.store.snapshots import snapshot_name
+
+            rebuilt = records_from_snapshots(self.indexer.snapshots, {snapshot_name(p) for p in result.records})
+            if rebuilt:
+                result.records.update(rebuilt)
+                self._persist(list(rebuilt.values()))
         self.records = result.records
         for record in self.records.values():
             self.index.update(record)
         if result.corrupt:
-            log.warning("%d damaged catalog records dropped; their logs will be read again", result.corrupt)
+            self.corrupt_records += result.corrupt
+            log.warning("%d damaged catalog records dropped; their logs will be read again", result.corrupt,
+                        extra={"event": "catalog_corrupt", "records": result.corrupt})
         return len(self.records)
 
     def reload_from_catalog(self) -> None:
@@ -124,8 +143,9 @@ class Scanner:
         except SourceError as exc:
             report.source_error = str(exc)
             report.duration = time.monotonic() - t0
-            log.warning("listing %s failed: %s; keeping every indexed application", self.source.root, exc)
-            self.last_report = report
+            log.warning("listing %s failed: %s; keeping every indexed application", self.source.root, exc,
+                        extra={"event": "listing_failed"})
+            self._publish(report)
             return report
 
         logs, layout_errors = self._discover(entries)
@@ -150,9 +170,9 @@ class Scanner:
             if progress:
                 progress(done, len(work))
             if len(pending) >= self.batch_size:
-                self.catalog.put(pending)
+                self._persist(pending)
                 pending = []
-        self.catalog.put(pending)
+        self._persist(pending)
         if self.indexer is not None:
             self._full_index(logs, report, progress)
 
@@ -165,15 +185,25 @@ class Scanner:
                 self.index.remove(path)
                 if self.indexer is not None:
                     self.indexer.snapshots.delete(path)
-            self.catalog.delete(removed)
+                    if self.indexer.budget is not None:
+                        self.indexer.budget.forget(path)
+            self._unpersist(removed)
         report.removed = len(removed)
         report.duration = time.monotonic() - t0
-        self.last_report = report
+        self._publish(report)
         log.info(
             "scan: %d logs listed, %d new, %d grown, %d unchanged, %d removed, %d failed in %.3fs",
             report.listed, report.new, report.grown, report.unchanged, report.removed, report.failed, report.duration,
         )
         return report
+
+    def _publish(self, report: ScanReport) -> None:
+        self.last_report = report
+        for observer in self.on_report:
+            try:
+                observer(report)
+            except Exception:  # an observer (metrics) must never break a scan
+                log.exception("scan report observer failed")
 
     def _full_index(self, logs: dict[str, EventLog], report: ScanReport, progress: Progress | None) -> None:
         """Bring every lagging snapshot up to date, newest log first."""
@@ -193,6 +223,9 @@ class Scanner:
                 report.errors[record.path] = str(exc)
                 log.error("cannot save the state of %s: %s; will retry", record.path, exc)
                 continue
+            if not snapshot.persisted:
+                report.unsaved += 1
+                continue  # disk full or critical: the next scan tries again
             record.snapshot_size = snapshot.log_size
             record.snapshot_in_progress = snapshot.in_progress
             report.indexed += 1
@@ -200,9 +233,39 @@ class Scanner:
             if progress:
                 progress(done, len(lagging))
             if len(pending) >= self.batch_size:
-                self.catalog.put(pending)
+                self._persist(pending)
                 pending = []
-        self.catalog.put(pending)
+        self._persist(pending)
+
+    def _persist(self, records: list[LogRecord]) -> None:
+        """Write records to the catalog; on failure (disk full) keep them to retry with the next write."""
+        with self._lock:
+            batch = {**self._unsaved, **{r.path: r for r in records}}
+            if not batch:
+                return
+            try:
+                self.catalog.put(batch.values())
+            except StoreError as exc:
+                if not self._unsaved:
+                    log.error("%s; %d records kept in memory, retried at the next write", exc, len(batch))
+                self._unsaved = batch
+                return
+            if self._unsaved:
+                log.info("catalog writable again: %d delayed records saved", len(self._unsaved))
+            self._unsaved = {}
+
+    def _unpersist(self, paths: list[str]) -> None:
+        with self._lock:
+            for path in paths:
+                self._unsaved.pop(path, None)
+            try:
+                self.catalog.delete(paths)
+            except StoreError as exc:
+                log.error("%s; the removed logs stay in the catalog until the next scan", exc)
+
+    def flush(self) -> None:
+        """Retry delayed catalog writes (the scan loop calls it every tick)."""
+        self._persist([])
 
     def forget(self, path: str) -> None:
         """Drop one log from the catalog, the index and the snapshots (the cleaner's removal)."""
@@ -211,7 +274,9 @@ class Scanner:
             self.index.remove(path)
             if self.indexer is not None:
                 self.indexer.snapshots.delete(path)
-            self.catalog.delete([path])
+                if self.indexer.budget is not None:
+                    self.indexer.budget.forget(path)
+            self._unpersist([path])
 
     def index_on_demand(self, app_id: str) -> bool:
         """Find and index the logs of ``app_id`` now; True when it is listed afterwards."""
@@ -238,7 +303,7 @@ class Scanner:
                 record = self._index_log(_Work(event_log, START, AttemptListing(), "new"), ScanReport())
                 if record is None:
                     continue
-                self.catalog.put([record])
+                self._persist([record])
             log.info("on-demand load: indexed %s for %s", path, app_id)
             found = found or record.app_id == app_id
         return found
@@ -319,6 +384,8 @@ class Scanner:
             log.warning("reading %s failed: %s; will retry", event_log.path, exc)
             return None
         report.bytes_read += stats.bytes_read
+        self.bytes_parsed += stats.bytes_read
+        self.events_parsed += stats.lines
         now_ms = int(self.clock() * 1000)
         previous = self.records.get(event_log.path)
         if item.reason == "renamed":
@@ -349,7 +416,7 @@ class Scanner:
             old_path = event_log.path + IN_PROGRESS
             self.records.pop(old_path, None)
             self.index.remove(old_path)
-            self.catalog.delete([old_path])
+            self._unpersist([old_path])
         self.records[record.path] = record
         self.index.update(record)
         return record

@@ -15,6 +15,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -62,26 +63,54 @@ class Catalog:
         self.store_dir = store_dir
         self.path = os.path.join(store_dir, CATALOG_FILE)
         self.read_only = read_only
+        self.damage: str | None = None  # why the catalog was found damaged and replaced
         self._lock = threading.Lock()
-        try:
-            if read_only:
-                if not os.path.exists(self.path):
-                    raise StoreError(f"no catalog in {store_dir}")
-                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
-            else:
-                os.makedirs(store_dir, exist_ok=True)
-                self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.executescript(_SCHEMA)
-            self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
         if read_only:
+            if not os.path.exists(self.path):
+                raise StoreError(f"no catalog in {store_dir}")
+            try:
+                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
+                self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
             if self.meta.get("format_version") != str(FORMAT_VERSION):
                 raise StoreError(f"catalog {self.path} has format {self.meta.get('format_version')}, this sparkhist reads {FORMAT_VERSION}")
-        else:
+            return
+        os.makedirs(store_dir, exist_ok=True)
+        self.log_dir = log_dir
+        try:
+            self._open_writable()
             self._check_version(log_dir)
+        except sqlite3.DatabaseError as exc:
+            self._replace_damaged(str(exc))
+            self._check_version(log_dir)
+
+    def _open_writable(self) -> None:
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def _replace_damaged(self, reason: str) -> None:
+        """Move a damaged database aside and start an empty one: start-up never fails on it.
+
+        The caller rebuilds the records from the snapshots (and the logs).
+        """
+        try:
+            self._db.close()
+        except Exception:  # noqa: BLE001 - closing a broken handle may fail too
+            pass
+        quarantine = os.path.join(self.store_dir, "quarantine")
+        os.makedirs(quarantine, exist_ok=True)
+        stamp = int(time.time() * 1000)
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.path + suffix):
+                os.replace(self.path + suffix, os.path.join(quarantine, f"{CATALOG_FILE}{suffix}.{stamp}"))
+        log.error("catalog %s is damaged (%s); moved to quarantine/, rebuilding it", self.path, reason,
+                  extra={"event": "quarantine"})
+        self.damage = reason
+        self._open_writable()
 
     def promote(self, log_dir: str) -> None:
         """A standby became the writer: reopen the catalog for writing."""
@@ -89,12 +118,11 @@ class Catalog:
             return
         with self._lock:
             self._db.close()
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
             self.read_only = False
+            try:
+                self._open_writable()
+            except sqlite3.DatabaseError as exc:
+                self._replace_damaged(str(exc))
         self._check_version(log_dir)
 
     def _check_version(self, log_dir: str | None) -> None:
@@ -119,7 +147,16 @@ class Catalog:
         """Every record whose checksum matches; damaged rows are counted (and deleted when repairing)."""
         records: dict[str, LogRecord] = {}
         bad: list[str] = []
-        for path, blob, checksum in self._db.execute("SELECT path, record, checksum FROM logs"):
+        try:
+            rows = self._db.execute("SELECT path, record, checksum FROM logs").fetchall()
+        except sqlite3.DatabaseError as exc:
+            if self.read_only:
+                raise StoreError(f"catalog {self.path}: {exc}") from exc
+            with self._lock:
+                self._replace_damaged(str(exc))
+            self._check_version(self.log_dir)
+            return LoadResult({}, 0)
+        for path, blob, checksum in rows:
             try:
                 if _checksum(blob) != checksum:
                     raise ValueError("checksum mismatch")
@@ -136,33 +173,32 @@ class Catalog:
         return LoadResult(records, len(bad))
 
     def put(self, records: Iterable[LogRecord]) -> None:
+        """Write records in one transaction; :class:`StoreError` (e.g. disk full) leaves none written."""
         rows = []
         for record in records:
             blob = orjson.dumps(record.to_dict())
             rows.append((record.path, blob, _checksum(blob)))
-        if not rows:
-            return
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany("INSERT OR REPLACE INTO logs VALUES (?, ?, ?)", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        if rows:
+            self._transaction("INSERT OR REPLACE INTO logs VALUES (?, ?, ?)", rows)
 
     def delete(self, paths: Iterable[str]) -> None:
         keys = [(p,) for p in paths]
-        if not keys:
-            return
+        if keys:
+            self._transaction("DELETE FROM logs WHERE path = ?", keys)
+
+    def _transaction(self, sql: str, rows: list[tuple[object, ...]]) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("DELETE FROM logs WHERE path = ?", keys)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(sql, rows)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"catalog {self.path}: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:

@@ -47,6 +47,8 @@ class Snapshot:
     log_size: int  # total stored bytes of the log when read (to tell a grown log)
     in_progress: bool  # whether the log was still being written when read
     state: Any
+    log_mtime_ms: int = 0  # the log's mtime when read: the completed attempt's lastUpdated
+    persisted: bool = False  # set by the indexer; not meaningful inside the file
 
 
 def snapshot_name(log_path: str) -> str:
@@ -148,6 +150,26 @@ class SnapshotStore:
             raise
         return snapshot
 
+    def read_file(self, name: str) -> Snapshot:
+        """A snapshot by file name (catalog rebuild); a damaged one is quarantined."""
+        path = os.path.join(self.dir, name)
+        try:
+            with open(path, "rb") as f:
+                blob = f.read()
+        except OSError as exc:
+            raise StoreError(f"cannot read snapshot {path}: {exc}") from exc
+        try:
+            snapshot = decode(blob, path)
+            if snapshot_name(snapshot.log_path) != name:
+                raise StoreCorrupt(f"{path}: belongs to {snapshot.log_path}")
+        except StoreCorrupt as exc:
+            self.corrupt_found += 1
+            os.makedirs(self.quarantine_dir, exist_ok=True)
+            os.replace(path, os.path.join(self.quarantine_dir, f"{name}.{int(time.time() * 1000)}"))
+            log.warning("snapshot %s quarantined: %s", name, exc)
+            raise
+        return snapshot
+
     def quarantine(self, log_path: str, reason: str) -> None:
         path = self.path_for(log_path)
         os.makedirs(self.quarantine_dir, exist_ok=True)
@@ -157,7 +179,7 @@ class SnapshotStore:
         except FileNotFoundError:
             pass
         self.quarantined[log_path] = reason
-        log.warning("snapshot of %s quarantined: %s", log_path, reason)
+        log.warning("snapshot of %s quarantined: %s", log_path, reason, extra={"event": "quarantine", "log_path": log_path})
 
     def delete(self, log_path: str) -> None:
         _unlink_quietly(self.path_for(log_path))

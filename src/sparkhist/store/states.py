@@ -9,6 +9,8 @@ is impossible too (the source is offline), the answer is a clear 503.
 
 from __future__ import annotations
 
+import logging
+import pickle
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,6 +21,26 @@ from sparkhist.reader.layout import is_rolling_dir, rolling_log, single_file_log
 from sparkhist.reader.layout import EventLog
 from sparkhist.scan.indexer import Indexer
 from sparkhist.store.applications import AppEntry, AttemptEntry
+
+log = logging.getLogger("sparkhist.store")
+
+#: In-memory size / pickled size of an AppState, measured on the conformance logs (2.4-3.0).
+_PICKLE_TO_MEMORY = 2.6
+
+
+def estimate_state_bytes(state: Any) -> int:
+    """Rough memory footprint of a cached state (its own ``estimated_bytes()`` when it has one).
+
+    The pickled size scaled by a measured factor: cheap next to the snapshot load it
+    follows (~2 ms for a 160 kB state), and good enough to watch against a budget.
+    """
+    own = getattr(state, "estimated_bytes", None)
+    if callable(own):
+        return int(own())
+    try:
+        return int(len(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)) * _PICKLE_TO_MEMORY)
+    except Exception:  # an unpicklable test double: count nothing rather than fail the request
+        return 0
 
 
 class StoreStates:
@@ -31,6 +53,14 @@ class StoreStates:
         self.hits = 0
         self.loads = 0
         self.builds = 0
+        # Memory accounting for metrics: the byte estimate hook, the bytes it says the
+        # cache holds, and evictions by reason. ``memory_budget`` (bytes, 0 = none) is
+        # only reported for now; enforcing it is a later change.
+        self.size_of: Callable[[Any], int] = estimate_state_bytes
+        self.memory_budget = 0
+        self.cached_bytes = 0
+        self._bytes: dict[str, int] = {}
+        self.evictions: dict[str, int] = {}
 
     def get(self, app: AppEntry, attempt: AttemptEntry) -> Any:
         path = attempt.log_path
@@ -41,6 +71,8 @@ class StoreStates:
                 self.hits += 1
                 return cached[2]
         snapshot = None
+        if self.indexer.budget is not None:
+            self.indexer.budget.touch(path)
         try:
             snapshot = self.indexer.snapshots.read(path)
         except StoreError:
@@ -50,13 +82,34 @@ class StoreStates:
             self.builds += 1
         else:
             self.loads += 1
-        snapshot.state.finish()
+        snapshot.state.finish(attempt.last_updated)  # unfinished tasks run until the attempt's lastUpdated, as in the SHS
+        nbytes = self.size_of(snapshot.state)
         with self._lock:
+            old = self._cache.get(path)
+            if old is not None and old[0] < snapshot.log_size:
+                self._count_eviction(path, "stale")
             self._cache[path] = (snapshot.log_size, snapshot.in_progress, snapshot.state)
+            self.cached_bytes += nbytes - self._bytes.get(path, 0)
+            self._bytes[path] = nbytes
             self._cache.move_to_end(path)
             while len(self._cache) > self.capacity:
-                self._cache.popitem(last=False)
+                evicted, _ = self._cache.popitem(last=False)
+                self._drop(evicted, "capacity")
         return snapshot.state
+
+    def _drop(self, path: str, reason: str) -> None:
+        """Account for an entry that left the cache (call with the lock held)."""
+        self.cached_bytes -= self._bytes.pop(path, 0)
+        self._count_eviction(path, reason)
+
+    @property
+    def cached_entries(self) -> int:
+        return len(self._cache)
+
+    def _count_eviction(self, path: str, reason: str) -> None:
+        self.evictions[reason] = self.evictions.get(reason, 0) + 1
+        log.debug("state of %s evicted from the cache (%s)", path, reason,
+                  extra={"event": "eviction", "reason": reason, "log_path": path})
 
     def _known_size(self, attempt: AttemptEntry) -> int:
         return attempt.total_size
@@ -78,4 +131,5 @@ class StoreStates:
 
     def invalidate(self, path: str) -> None:
         with self._lock:
-            self._cache.pop(path, None)
+            if self._cache.pop(path, None) is not None:
+                self._drop(path, "invalidated")

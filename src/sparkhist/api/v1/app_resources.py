@@ -13,7 +13,7 @@ from typing import Any
 
 from sparkhist.api.v1 import params
 from sparkhist.api.v1.params import QueryParams
-from sparkhist.errors import ApiError, JerseyNotFound, NotFound, ServiceUnavailable
+from sparkhist.errors import ApiError, JerseyNotFound, JerseyServerError, NotFound, ServiceUnavailable
 from sparkhist.state import views
 from sparkhist.state.app_state import AppState
 from sparkhist.state.entities import M, Stage, Task
@@ -211,7 +211,7 @@ def _task_list(state: AppState, st: Stage | None, query: QueryParams) -> list[di
             raise JerseyNotFound(f"bad value {raw_sort!r} for enum parameter 'sortBy'")
     statuses = params.enum_values(query, "status", _TASK_STATUS)
     if length < 0:
-        raise ApiError("taskList length must not be negative")  # the SHS answers a 500 page
+        raise JerseyServerError("taskList length must not be negative")  # the SHS fails it: a 500 page
     tasks = _stage_tasks(state, st) if st is not None else []
     ordered = _ordered_tasks(tasks, sort_by)
     if statuses:
@@ -287,10 +287,13 @@ def _sql(state: AppState, tail: list[str], query: QueryParams) -> Any:
     now = _now_ms()
     if not tail:
         offset = params.integer(query, "offset", 0)
-        length = params.integer(query, "length", -1)
+        # 4.0.1's SqlResource pages with offset/length (default 20) through KVStoreView.max,
+        # which rejects a length <= 0: the SHS answers those with a 500 page.
+        length = params.integer(query, "length", 20)
+        if length <= 0:
+            raise JerseyServerError(f"sql length must be positive, got {length}")
         executions = [x for _, x in sorted(state.executions.items()) if x.submission_time != -1 or x.jobs]
-        if length > 0:
-            executions = executions[max(offset, 0):max(offset, 0) + length]
+        executions = executions[max(offset, 0):max(offset, 0) + length]
         return [views.execution(x, details, plan, now) for x in executions]
     if len(tail) == 1:
         execution_id = _int_segment(tail[0])

@@ -73,9 +73,41 @@ def dispatch(
             raise NotFound(uri)
     if rest[0] == "logs" and len(rest) == 1:
         return _logs(index, app_id, attempt_id)
+    if not _direct_resource_matches(rest):
+        # Falls through to the {attemptId} sub-resource a second time: the SHS answers
+        # 404 with the request URI as the message.
+        raise NotFound(uri)
     app, attempt = find_attempt(index, app_id, attempt_id)
     state = states.get(app, attempt)
     return handle(state, rest, query, app_id=app_id)
+
+
+# Resources declared directly on Spark's application resource class, with the path
+# shapes they accept; ``stages``, ``sql`` and ``streaming`` are sub-resource locators
+# whose own classes answer unknown paths (with Jersey's HTML 404).
+_DIRECT_SHAPES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "jobs": ((), ("#",)),
+    "executors": ((), ("*", "threads")),
+    "allexecutors": ((),),
+    "allmiscellaneousprocess": ((),),
+    "storage": (("rdd",), ("rdd", "#")),
+    "environment": ((),),
+    "threads": ((),),
+    "logs": ((),),
+}
+
+
+def _direct_resource_matches(rest: list[str]) -> bool:
+    shapes = _DIRECT_SHAPES.get(rest[0])
+    if shapes is None:
+        return True  # a sub-resource locator: its own resource decides
+    tail = rest[1:]
+    for shape in shapes:
+        if len(shape) == len(tail) and all(
+            s == "*" or (s == "#" and t.isdigit()) or s == t for s, t in zip(shape, tail)
+        ):
+            return True
+    return False
 
 
 def _logs(index: AppLookup, app_id: str, attempt_id: str | None) -> LogsRequest:

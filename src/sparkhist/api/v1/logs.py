@@ -14,7 +14,6 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from typing import IO
 
-from sparkhist.reader.layout import event_file_index, is_hidden
 from sparkhist.source.base import Source
 from sparkhist.store.applications import AttemptEntry
 
@@ -32,10 +31,9 @@ def write_logs_zip(out: IO[bytes], source: Source, attempts: Sequence[AttemptEnt
             name = attempt.log_path.rstrip("/").rsplit("/", 1)[-1]
             if attempt.log_kind == "rolling":
                 archive.writestr(zipfile.ZipInfo(name + "/"), b"")
-                children = [c for c in source.list(attempt.log_path) if not c.is_dir and not is_hidden(c.name)]
-                statuses = sorted((c for c in children if c.name.startswith("appstatus_")), key=lambda c: c.name)
-                events = sorted((c for c in children if c.name.startswith("events_")), key=lambda c: event_file_index(c.name))
-                for child in [*statuses, *events]:
+                # Every file of the directory in the file system's listing order, as the
+                # SHS zips ``fs.listStatus(rootPath)``.
+                for child in (c for c in source.list(attempt.log_path) if not c.is_dir):
                     _add_file(archive, source, child.path, f"{name}/{child.name}")
             else:
                 _add_file(archive, source, attempt.log_path, name)

@@ -1,0 +1,80 @@
+"""How much disk the store uses, and how full its file system is.
+
+Walking a store of many snapshots costs a directory read per directory and a stat
+per file, so the total is cached for ``ttl`` seconds: a scrape every 15 s walks at
+most once per ``ttl``. ``statvfs`` is one system call and is never cached.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FileSystemUsage:
+    total_bytes: int
+    free_bytes: int  # available to this (unprivileged) process, as ``df`` shows it
+
+    @property
+    def ratio(self) -> float:
+        """Used / (used + available): the ``Use%`` column of ``df``."""
+        if self.total_bytes <= 0:
+            return 0.0
+        return min(1.0, max(0.0, 1.0 - self.free_bytes / self.total_bytes))
+
+
+def filesystem_usage(path: str) -> FileSystemUsage:
+    """Usage of the file system holding ``path`` (its nearest existing ancestor)."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    st = os.statvfs(path)
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    free = st.f_bavail * st.f_frsize
+    return FileSystemUsage(total_bytes=used + free, free_bytes=free)
+
+
+def tree_bytes(path: str) -> int:
+    """Allocated bytes (blocks, not apparent sizes) of every file under ``path``."""
+    total = 0
+    stack = [path]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        else:
+                            total += entry.stat(follow_symlinks=False).st_blocks * 512
+                    except FileNotFoundError:
+                        continue  # removed while walking (a temp file renamed, a snapshot deleted)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+    return total
+
+
+class DiskUsage:
+    """The store directory's size, walked at most once per ``ttl`` seconds."""
+
+    def __init__(self, path: str, *, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self.ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._value = 0
+        self._at: float | None = None
+
+    def bytes(self) -> int:
+        with self._lock:
+            now = self._clock()
+            if self._at is None or now - self._at >= self.ttl:
+                self._value = tree_bytes(self.path)
+                self._at = now
+            return self._value
+
+    def filesystem(self) -> FileSystemUsage:
+        return filesystem_usage(self.path)
