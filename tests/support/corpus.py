@@ -40,10 +40,13 @@ from pathlib import Path
 from typing import Any
 
 CODECS = ("none", "lz4", "lzf", "snappy", "zstd")
+EVENTLOGS = "eventlogs"
+#: Beside the event-log directory, not in it: the SHS would try to parse it as a log.
 MANIFEST = "manifest.json"
 #: Wall-clock limit for one application subprocess.
 APP_TIMEOUT_S = 300
-#: Two apps at a time keeps two cores busy: each driver mostly waits on JVM start.
+#: Apps run at once. One app alone leaves a core idle much of the time (py4j round
+#: trips, Python worker start-up, waits for the log to settle); three only contend.
 PARALLEL_APPS = 2
 
 
@@ -63,13 +66,17 @@ class AppSpec:
 
 
 def app_specs() -> list[AppSpec]:
-    """Everything in the corpus. The slowest app goes first so it overlaps the rest."""
-    specs = [AppSpec("finished-zstd-rolling-multifile", "zstd", rolling=True, multi_file=True)]
-    specs += [
+    """Everything in the corpus.
+
+    The first app runs alone and seeds the class archive (see ``generate``), so it
+    must exercise SQL; the slowest app goes next so it overlaps the rest.
+    """
+    specs = [
         AppSpec(f"finished-{codec}-{layout}", codec, rolling=(layout == "rolling"))
         for codec in CODECS
         for layout in ("single", "rolling")
     ]
+    specs.insert(1, AppSpec("finished-zstd-rolling-multifile", "zstd", rolling=True, multi_file=True))
     specs += [AppSpec(f"killed-{codec}-single", codec, rolling=False, killed=True) for codec in CODECS]
     specs.append(AppSpec("killed-zstd-rolling", "zstd", rolling=True, killed=True))
     return specs
@@ -92,7 +99,9 @@ def corpus_key() -> str:
 
 
 def ensure_corpus() -> Path:
-    """Return the corpus directory (event logs plus ``manifest.json``), generating it if needed.
+    """Return the directory of event logs, generating the corpus if needed.
+
+    Layout: ``corpus-<key>/eventlogs/`` (returned) and ``corpus-<key>/manifest.json``.
 
     A file lock serialises concurrent callers (e.g. pytest-xdist workers), so the
     corpus is generated once.
@@ -102,10 +111,10 @@ def ensure_corpus() -> Path:
     key = corpus_key()
     final = root / f"corpus-{key}"
     if final.is_dir():
-        return final
+        return final / EVENTLOGS
     with _file_lock(root / f"corpus-{key}.lock"):
         if final.is_dir():
-            return final
+            return final / EVENTLOGS
         for stale in root.glob(f".corpus-{key}.tmp-*"):  # left by a crashed run
             shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".corpus-{key}.tmp-", dir=root))
@@ -115,12 +124,12 @@ def ensure_corpus() -> Path:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    return final
+    return final / EVENTLOGS
 
 
-def load_manifest(corpus: Path) -> list[dict[str, Any]]:
-    """The per-log entries of ``corpus/manifest.json``."""
-    return json.loads((corpus / MANIFEST).read_text())["logs"]
+def load_manifest(event_logs: Path) -> list[dict[str, Any]]:
+    """The per-log entries of the manifest beside ``event_logs`` (what ensure_corpus returned)."""
+    return json.loads((event_logs.parent / MANIFEST).read_text())["logs"]
 
 
 @contextlib.contextmanager
@@ -145,29 +154,38 @@ def spark_home() -> Path:
 
 
 def generate(out: Path, specs: list[AppSpec] | None = None) -> list[dict[str, Any]]:
-    """Run every app into ``out`` (which must exist) and write ``out/manifest.json``."""
+    """Run every app into ``out/eventlogs`` and write ``out/manifest.json``."""
     specs = app_specs() if specs is None else specs
-    with tempfile.TemporaryDirectory(prefix="sparkhist-corpus-work-") as work:
-        with ThreadPoolExecutor(PARALLEL_APPS) as pool:
-            futures = [pool.submit(_run_app, spec, out, Path(work)) for spec in specs]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                for future in futures:
-                    future.cancel()
-                raise failed[0].exception()  # type: ignore[misc]
-            logs = [f.result() for f in futures]
+    log_dir = out / EVENTLOGS
+    log_dir.mkdir()
+    with tempfile.TemporaryDirectory(prefix="sparkhist-corpus-work-") as tmp:
+        work = Path(tmp)
+        # Most of a driver's CPU goes to loading and verifying ~15k classes. The first
+        # app dumps the ones it loaded into a CDS archive; the others map it (~35% less
+        # CPU). A missing or unusable archive only costs a JVM warning.
+        archive = work / "driver-classes.jsa"
+        logs = _run_apps(specs[:1], log_dir, work, f"-XX:ArchiveClassesAtExit={archive}")
+        logs += _run_apps(specs[1:], log_dir, work, f"-XX:SharedArchiveFile={archive}")
     logs.sort(key=lambda entry: entry["name"])
-    manifest = {
-        "generator_key": corpus_key(),
-        "spark_version": importlib.metadata.version("pyspark"),
-        "logs": logs,
-    }
+    manifest = {"spark_version": importlib.metadata.version("pyspark"), "logs": logs}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return logs
 
 
-def _run_app(spec: AppSpec, log_dir: Path, work: Path) -> dict[str, Any]:
+def _run_apps(specs: list[AppSpec], log_dir: Path, work: Path, driver_opts: str) -> list[dict[str, Any]]:
+    """Run apps ``PARALLEL_APPS`` at a time; on the first failure cancel the rest and raise."""
+    with ThreadPoolExecutor(PARALLEL_APPS) as pool:
+        futures = [pool.submit(_run_app, spec, log_dir, work, driver_opts) for spec in specs]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            if (error := future.exception()) is not None:
+                for other in futures:
+                    other.cancel()
+                raise error
+        return [future.result() for future in futures]
+
+
+def _run_app(spec: AppSpec, log_dir: Path, work: Path, driver_opts: str) -> dict[str, Any]:
     """Run one app in a subprocess (own session, so the whole tree can be reaped)."""
     app_work = work / spec.name
     app_work.mkdir()
@@ -177,6 +195,10 @@ def _run_app(spec: AppSpec, log_dir: Path, work: Path) -> dict[str, Any]:
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "SPARK_LOCAL_IP": "127.0.0.1",
+        # JVM flags go through the environment, so they stay out of the logged Spark
+        # properties. C1 only: these JVMs live ~20 s, so startup beats peak speed (~25%).
+        "JDK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+        "SPARK_SUBMIT_OPTS": driver_opts,  # the driver JVM only, not spark-class's launcher
     }
     cmd = [sys.executable, __file__, "--app", json.dumps(asdict(spec)), str(log_dir), str(app_work)]
     output = app_work / "output.log"
@@ -260,16 +282,22 @@ def _app_main(spec: AppSpec, log_dir: Path, work: Path) -> None:
     spark = builder.getOrCreate()
     app_id = spark.sparkContext.applicationId
     (work / "result.json").write_text(json.dumps({"app_id": app_id}))
-    _workload(spark)
+    _workload(spark, with_sql=not spec.killed)
     if spec.multi_file:
         _pad_events(spark)
     if spec.killed:
         _kill_driver_mid_job(spark, log_dir, app_id)
-    spark.stop()
+    spark.stop()  # writes ApplicationEnd and drops the .inprogress suffix
+    driver = spark.sparkContext._gateway.proc
+    driver.stdin.close()  # the py4j gateway JVM exits on stdin EOF ...
+    driver.wait(timeout=120)  # ... and is reaped here (after any CDS dump), not left a zombie
 
 
-def _workload(spark: Any) -> None:
-    """Jobs covering shuffles, skipped stages, caching, SQL, a job group and a failure."""
+def _workload(spark: Any, *, with_sql: bool) -> None:
+    """Jobs covering shuffles, skipped stages, caching, SQL, a job group and a failure.
+
+    The SQL query costs ~4 s of Catalyst warm-up per JVM; killed apps skip it.
+    """
     sc = spark.sparkContext
     sc.setJobDescription("grouped count over a range")
     pairs = sc.parallelize(range(200_000), 4).map(lambda x: (x % 100, 1)).reduceByKey(operator.add)
@@ -281,7 +309,8 @@ def _workload(spark: Any) -> None:
     cached.count()  # served from the cached blocks
     sc.setLocalProperty("spark.jobGroup.id", None)
     sc.setLocalProperty("spark.job.description", None)
-    spark.sql("SELECT id % 7 AS k, count(*) AS n, sum(id) AS s FROM range(100000) GROUP BY k").collect()
+    if with_sql:
+        spark.sql("SELECT id % 7 AS k, count(*) AS n, sum(id) AS s FROM range(100000) GROUP BY k").collect()
     try:
         sc.parallelize(range(10), 2).map(lambda x: 1 // (x - 7)).count()  # ZeroDivisionError
     except Exception:  # Py4JJavaError: local mode does not retry, so task, stage and job fail
@@ -305,22 +334,25 @@ def _pad_events(spark: Any) -> None:
 
 
 def _kill_driver_mid_job(spark: Any, log_dir: Path, app_id: str) -> None:
-    """Start a job that never ends, let the event log settle, then SIGKILL the driver JVM.
+    """Leave a job running, let the event log settle, then SIGKILL the driver JVM.
 
-    The writer flushes on job and stage events, so once the file stops growing the
-    hanging job's JobStart/StageSubmitted are on disk (lz4 excepted: it only writes
-    whole 32 KiB blocks). Killing the JVM skips ``stop()``, so the ``.inprogress``
-    name (or rolling ``appstatus_*.inprogress`` marker) stays.
+    The writer flushes on JobStart/JobEnd but not on StageSubmitted or TaskStart, so
+    a quick probe job runs beside the hanging one (local[2] has a free core): its
+    flushes put the hanging stage and task on disk. lz4 is the exception, it only
+    ever writes whole 32 KiB blocks. Killing the JVM skips ``stop()``, so the
+    ``.inprogress`` name (or the rolling ``appstatus_*.inprogress`` marker) stays.
     """
     sc = spark.sparkContext
 
     def hang() -> None:
         sc.setJobDescription("hangs until the driver is killed")
         with contextlib.suppress(Exception):  # the gateway dies with the JVM
-            sc.parallelize(range(2), 2).foreach(lambda _: time.sleep(3600))
+            sc.parallelize([0], 1).foreach(lambda _: time.sleep(3600))
 
     threading.Thread(target=hang, daemon=True).start()
     _wait_until(lambda: bool(sc.statusTracker().getActiveStageIds()), "the hanging stage to start")
+    sc.setJobDescription("runs beside the hanging job")
+    sc.parallelize(range(4), 1).count()
     sizes: list[int] = []
 
     def settled() -> bool:
@@ -328,9 +360,10 @@ def _kill_driver_mid_job(spark: Any, log_dir: Path, app_id: str) -> None:
         return len(sizes) > 6 and sizes[-1] > 0 and len(set(sizes[-6:])) == 1
 
     _wait_until(settled, "the event log to settle")
-    jvm_pid = sc._jvm.java.lang.ProcessHandle.current().pid()
-    os.kill(jvm_pid, signal.SIGKILL)
-    os._exit(0)  # nothing else to do; py4j would only complain about the dead gateway
+    driver = sc._gateway.proc  # the Popen of spark-submit, which exec'd the driver JVM
+    driver.kill()  # SIGKILL
+    driver.wait()  # reap it: in some containers nobody else does
+    os._exit(0)  # skip interpreter teardown; py4j would only complain about the dead gateway
 
 
 def _log_bytes(log_dir: Path, app_id: str) -> int:
