@@ -99,6 +99,8 @@ SETTINGS: tuple[Setting, ...] = (
             "File-system fill level at which snapshots start being evicted."),
     Setting("disk_critical_ratio", lambda: 0.90, parse_ratio, "SPARKHIST_DISK_CRITICAL_RATIO", None,
             "File-system fill level above which no snapshot is written."),
+    Setting("memory_budget", lambda: 512 << 20, parse_size, "SPARKHIST_MEMORY_BUDGET", None,
+            "Memory for cached application states; least recently used ones leave the cache over it."),
     Setting("cleaner_enabled", lambda: False, parse_bool, "SPARKHIST_CLEANER_ENABLED", "spark.history.fs.cleaner.enabled",
             "Delete old applications (their logs too, where permitted)."),
     Setting("cleaner_interval", lambda: 86400.0, parse_duration, "SPARKHIST_CLEANER_INTERVAL", "spark.history.fs.cleaner.interval",
@@ -121,6 +123,7 @@ class Settings:
     store_max_disk: int = 10 << 30
     disk_cleanup_ratio: float = 0.80
     disk_critical_ratio: float = 0.90
+    memory_budget: int = 512 << 20
     cleaner_enabled: bool = False
     cleaner_interval: float = 86400.0
     cleaner_max_age: float = 7 * 86400.0

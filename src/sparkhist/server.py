@@ -103,7 +103,7 @@ def build_runtime(settings: Settings) -> Runtime:
     if settings.cleaner_enabled:
         loop.cleaner = Cleaner(scanner, CleanerPolicy(settings.cleaner_max_age, settings.cleaner_max_num))
         loop.cleaner_interval = settings.cleaner_interval
-    states = StoreStates(indexer, is_writer=lambda: loop.role == "writer")
+    states = StoreStates(indexer, is_writer=lambda: loop.role == "writer", memory_budget=settings.memory_budget)
 
     lookup = OnDemandIndex(index, scanner.index_on_demand, enabled=lambda: loop.role == "writer",
                            miss_ttl=max(settings.scan_interval, 1.0))

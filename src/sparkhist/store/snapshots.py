@@ -74,11 +74,16 @@ def decode(blob: bytes, where: str) -> Snapshot:
     if xxhash.xxh64_intdigest(payload) != checksum:
         raise StoreCorrupt(f"{where}: checksum mismatch")
     try:
-        snapshot = pickle.loads(zstandard.ZstdDecompressor().decompress(payload))
+        raw = zstandard.ZstdDecompressor().decompress(payload)
+        snapshot = pickle.loads(raw)
     except Exception as exc:  # a checksum collision or a code change; never serve it
         raise StoreCorrupt(f"{where}: cannot decode ({exc})") from exc
     if not isinstance(snapshot, Snapshot):
         raise StoreCorrupt(f"{where}: not a snapshot")
+    try:
+        snapshot.state._pickled_bytes = len(raw)  # what a memory estimate needs, for free
+    except AttributeError:
+        pass  # a state with __slots__ and no room for it: the estimate pickles instead
     return snapshot
 
 

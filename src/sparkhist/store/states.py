@@ -24,8 +24,9 @@ from sparkhist.store.applications import AppEntry, AttemptEntry
 
 log = logging.getLogger("sparkhist.store")
 
-#: In-memory size / pickled size of an AppState, measured on the conformance logs (2.4-3.0).
-_PICKLE_TO_MEMORY = 2.6
+#: In-memory size / pickled size of an AppState: 3.2-3.3 measured with tracemalloc on
+#: the conformance logs (tests/store/test_memory_budget.py keeps it honest).
+_PICKLE_TO_MEMORY = 3.3
 
 
 def estimate_state_bytes(state: Any) -> int:
@@ -37,6 +38,9 @@ def estimate_state_bytes(state: Any) -> int:
     own = getattr(state, "estimated_bytes", None)
     if callable(own):
         return int(own())
+    pickled = getattr(state, "_pickled_bytes", None)
+    if pickled:
+        return int(pickled * _PICKLE_TO_MEMORY)
     try:
         return int(len(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)) * _PICKLE_TO_MEMORY)
     except Exception:  # an unpicklable test double: count nothing rather than fail the request
@@ -44,7 +48,8 @@ def estimate_state_bytes(state: Any) -> int:
 
 
 class StoreStates:
-    def __init__(self, indexer: Indexer, *, is_writer: Callable[[], bool], capacity: int = 32) -> None:
+    def __init__(self, indexer: Indexer, *, is_writer: Callable[[], bool], capacity: int = 100_000,
+                 memory_budget: int = 0) -> None:
         self.indexer = indexer
         self.is_writer = is_writer
         self.capacity = capacity
@@ -53,11 +58,11 @@ class StoreStates:
         self.hits = 0
         self.loads = 0
         self.builds = 0
-        # Memory accounting for metrics: the byte estimate hook, the bytes it says the
-        # cache holds, and evictions by reason. ``memory_budget`` (bytes, 0 = none) is
-        # only reported for now; enforcing it is a later change.
+        # Memory accounting: the byte estimate hook, the bytes it says the cache holds,
+        # and evictions by reason. Over ``memory_budget`` (bytes, 0 = none) the least
+        # recently used states leave the cache (they reload from their snapshots).
         self.size_of: Callable[[Any], int] = estimate_state_bytes
-        self.memory_budget = 0
+        self.memory_budget = memory_budget
         self.cached_bytes = 0
         self._bytes: dict[str, int] = {}
         self.evictions: dict[str, int] = {}
@@ -95,6 +100,9 @@ class StoreStates:
             while len(self._cache) > self.capacity:
                 evicted, _ = self._cache.popitem(last=False)
                 self._drop(evicted, "capacity")
+            while self.memory_budget and self.cached_bytes > self.memory_budget and len(self._cache) > 1:
+                evicted, _ = self._cache.popitem(last=False)
+                self._drop(evicted, "memory")
         return snapshot.state
 
     def _drop(self, path: str, reason: str) -> None:

@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from typing import IO
 
+from sparkhist.reader.layout import is_hidden
 from sparkhist.source.base import Source
 from sparkhist.store.applications import AttemptEntry
 
@@ -31,9 +32,9 @@ def write_logs_zip(out: IO[bytes], source: Source, attempts: Sequence[AttemptEnt
             name = attempt.log_path.rstrip("/").rsplit("/", 1)[-1]
             if attempt.log_kind == "rolling":
                 archive.writestr(zipfile.ZipInfo(name + "/"), b"")
-                # Every file of the directory in the file system's listing order, as the
-                # SHS zips ``fs.listStatus(rootPath)``.
-                for child in (c for c in source.list(attempt.log_path) if not c.is_dir):
+                # The directory's files in the file system's listing order, as the SHS zips
+                # ``fs.listStatus(rootPath)`` (whose checksum file system hides .crc files).
+                for child in (c for c in source.list(attempt.log_path) if not c.is_dir and not is_hidden(c.name)):
                     _add_file(archive, source, child.path, f"{name}/{child.name}")
             else:
                 _add_file(archive, source, attempt.log_path, name)
