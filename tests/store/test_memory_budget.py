@@ -65,3 +65,32 @@ def test_cache_stays_under_its_budget(built) -> None:
         assert states.cached_entries <= 4
         details = client.get("/health/details").json()["memory"]
         assert details["cacheBudgetBytes"] == states.memory_budget and details["cacheBytes"] == states.cached_bytes
+
+
+def test_estimate_holds_for_task_heavy_states(tmp_path: Path) -> None:
+    """Tasks dominate big applications; the estimate must hold there too."""
+    import pickle
+
+    import orjson
+
+    from sparkhist.devtools.big import write_big_log
+    from sparkhist.devtools.scale import load_template
+    from sparkhist.state.app_state import AppState
+
+    template = load_template(SPARK401 / "eventlogs" / "local-1795972896863")
+    for tasks in (2_000, 20_000):
+        path = write_big_log(template, tmp_path, f"local-30000000{tasks:05d}", tasks)
+        state = AppState()
+        with open(path, "rb") as f:
+            for line in f:
+                state.apply(orjson.loads(line))
+        state.finish()
+        raw = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        del state
+        gc.collect()
+        tracemalloc.start()
+        loaded = pickle.loads(raw)
+        measured, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        loaded._pickled_bytes = len(raw)
+        assert 0.8 <= estimate_state_bytes(loaded) / measured <= 1.2, (tasks, estimate_state_bytes(loaded), measured)

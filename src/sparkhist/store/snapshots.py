@@ -155,6 +155,19 @@ class SnapshotStore:
             raise
         return snapshot
 
+    def pickled_size(self, log_path: str) -> int:
+        """The uncompressed size of a snapshot's payload, from its first bytes (0 if unknown).
+
+        Lets the state cache make room *before* loading a state.
+        """
+        try:
+            with open(self.path_for(log_path), "rb") as f:
+                head = f.read(_HEADER.size + 18)
+            size = zstandard.frame_content_size(head[_HEADER.size:])
+        except (OSError, zstandard.ZstdError):
+            return 0
+        return max(size, 0)
+
     def read_file(self, name: str) -> Snapshot:
         """A snapshot by file name (catalog rebuild); a damaged one is quarantined."""
         path = os.path.join(self.dir, name)

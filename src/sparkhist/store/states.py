@@ -24,9 +24,12 @@ from sparkhist.store.applications import AppEntry, AttemptEntry
 
 log = logging.getLogger("sparkhist.store")
 
-#: In-memory size / pickled size of an AppState: 3.2-3.3 measured with tracemalloc on
-#: the conformance logs (tests/store/test_memory_budget.py keeps it honest).
+#: Memory of an AppState, measured with tracemalloc (tests/store/test_memory_budget.py
+#: keeps these honest): tasks cost ~1,450 bytes each in memory for ~285 pickled; the
+#: rest (jobs, stages, SQL plans, environment) ~3.3 times its pickled size.
 _PICKLE_TO_MEMORY = 3.3
+_TASK_PICKLED = 285
+_TASK_MEMORY = 1450
 
 
 def estimate_state_bytes(state: Any) -> int:
@@ -39,12 +42,13 @@ def estimate_state_bytes(state: Any) -> int:
     if callable(own):
         return int(own())
     pickled = getattr(state, "_pickled_bytes", None)
-    if pickled:
-        return int(pickled * _PICKLE_TO_MEMORY)
-    try:
-        return int(len(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)) * _PICKLE_TO_MEMORY)
-    except Exception:  # an unpicklable test double: count nothing rather than fail the request
-        return 0
+    if not pickled:
+        try:
+            pickled = len(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        except Exception:  # an unpicklable test double: count nothing rather than fail the request
+            return 0
+    tasks = len(getattr(state, "tasks", ()) or ())
+    return int(max(0, pickled - tasks * _TASK_PICKLED) * _PICKLE_TO_MEMORY + tasks * _TASK_MEMORY)
 
 
 class StoreStates:
@@ -65,6 +69,7 @@ class StoreStates:
         self.memory_budget = memory_budget
         self.cached_bytes = 0
         self._bytes: dict[str, int] = {}
+        self._last_size: dict[str, int] = {}  # size of each state when last loaded (kept after eviction)
         self.evictions: dict[str, int] = {}
 
     def get(self, app: AppEntry, attempt: AttemptEntry) -> Any:
@@ -76,6 +81,7 @@ class StoreStates:
                 self.hits += 1
                 return cached[2]
         snapshot = None
+        self._make_room(path)
         if self.indexer.budget is not None:
             self.indexer.budget.touch(path)
         try:
@@ -96,6 +102,7 @@ class StoreStates:
             self._cache[path] = (snapshot.log_size, snapshot.in_progress, snapshot.state)
             self.cached_bytes += nbytes - self._bytes.get(path, 0)
             self._bytes[path] = nbytes
+            self._last_size[path] = nbytes
             self._cache.move_to_end(path)
             while len(self._cache) > self.capacity:
                 evicted, _ = self._cache.popitem(last=False)
@@ -104,6 +111,22 @@ class StoreStates:
                 evicted, _ = self._cache.popitem(last=False)
                 self._drop(evicted, "memory")
         return snapshot.state
+
+    def _make_room(self, path: str) -> None:
+        """Evict before loading a state, so the budget holds at the peak too.
+
+        The incoming size is the one measured at its last load, else an upper bound from
+        the snapshot's pickled size (tasks, the densest part, cost ~5.1x in memory).
+        """
+        if not self.memory_budget:
+            return
+        incoming = self._last_size.get(path) or int(self.indexer.snapshots.pickled_size(path) * _TASK_MEMORY / _TASK_PICKLED)
+        if not incoming:
+            return
+        with self._lock:
+            while self._cache and self.cached_bytes + incoming > self.memory_budget:
+                evicted, _ = self._cache.popitem(last=False)
+                self._drop(evicted, "memory")
 
     def _drop(self, path: str, reason: str) -> None:
         """Account for an entry that left the cache (call with the lock held)."""
