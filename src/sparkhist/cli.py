@@ -89,6 +89,8 @@ def scan(settings: Settings) -> None:
 
         report = runtime.scanner.scan_once(progress)
     runtime.loop.lock.release()
+    if runtime.scanner.pool is not None:
+        runtime.scanner.pool.close()
     runtime.catalog.close()
     click.echo(f"{report.listed} logs listed: {report.new} new, {report.grown} grown, {report.unchanged} unchanged, "
                f"{report.removed} removed, {report.failed} skipped; {len(runtime.index)} applications; {report.duration:.2f}s")

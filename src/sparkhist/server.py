@@ -24,6 +24,7 @@ from sparkhist.source.factory import open_source
 from sparkhist.scan.cleaner import Cleaner, CleanerPolicy
 from sparkhist.scan.indexer import Indexer
 from sparkhist.scan.on_demand import OnDemandIndex
+from sparkhist.scan.workers import IndexPool
 from sparkhist.store.disk import DiskBudget, DiskPolicy
 from sparkhist.store.snapshots import SnapshotStore
 from sparkhist.store.states import StoreStates
@@ -94,6 +95,8 @@ def build_runtime(settings: Settings) -> Runtime:
     budget = DiskBudget(snapshots, DiskPolicy(settings.store_max_disk, settings.disk_cleanup_ratio, settings.disk_critical_ratio))
     indexer = Indexer(source, snapshots, _new_state, budget)
     scanner = Scanner(source, catalog, index, indexer=indexer)
+    if settings.index_workers > 1:
+        scanner.pool = IndexPool(source.root, settings.store_dir, settings.index_workers)
     count = scanner.load()
     budget.load([p for p, r in scanner.records.items() if r.snapshot_size >= 0])
     recovery = time.monotonic() - t0
@@ -136,5 +139,7 @@ def serve(settings: Settings) -> None:
         server.run()
     finally:
         runtime.loop.stop()
+        if runtime.scanner.pool is not None:
+            runtime.scanner.pool.close()
         runtime.catalog.close()
         log.info("stopped")

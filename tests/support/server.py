@@ -33,4 +33,6 @@ def runtime_for(log_dir: Path, store_dir: Path, *, scan: bool = True) -> Iterato
             yield runtime, client
     finally:
         runtime.loop.lock.release()
+        if runtime.scanner.pool is not None:
+            runtime.scanner.pool.close()
         runtime.catalog.close()

@@ -29,6 +29,7 @@ from sparkhist.reader.layout import (
 from sparkhist.reader.position import START, Position
 from sparkhist.reader.stream import ReadStats, read_lines
 from sparkhist.scan.indexer import Indexer
+from sparkhist.scan.workers import Built, IndexPool
 from sparkhist.source.base import FileEntry, Source
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.catalog import Catalog
@@ -87,6 +88,7 @@ class Scanner:
         self.catalog = catalog
         self.index = index
         self.indexer = indexer
+        self.pool: IndexPool | None = None  # worker processes for full indexing (None: in-process)
         self.clock = clock
         self.batch_size = batch_size
         self.records: dict[str, LogRecord] = {}
@@ -212,22 +214,24 @@ class Scanner:
             lagging = [r for r in self.records.values() if r.path in logs and r.app_id is not None and r.needs_full_index]
         lagging.sort(key=lambda r: r.mtime_ms, reverse=True)
         pending: list[LogRecord] = []
-        for done, record in enumerate(lagging, 1):
-            try:
-                snapshot = self.indexer.refresh(logs[record.path])
-            except SourceError as exc:
-                report.errors[record.path] = str(exc)
-                log.warning("full index of %s failed: %s; will retry", record.path, exc)
+        for done, (record, result) in enumerate(self._build_all(lagging, logs), 1):
+            if isinstance(result, SourceError):
+                report.errors[record.path] = str(result)
+                log.warning("full index of %s failed: %s; will retry", record.path, result)
                 continue
-            except StoreError as exc:
-                report.errors[record.path] = str(exc)
-                log.error("cannot save the state of %s: %s; will retry", record.path, exc)
+            if isinstance(result, StoreError):
+                report.errors[record.path] = str(result)
+                log.error("cannot save the state of %s: %s; will retry", record.path, result)
                 continue
-            if not snapshot.persisted:
+            if isinstance(result, BaseException):
+                report.errors[record.path] = f"indexing failed: {result!r}"
+                log.error("full index of %s failed: %r; will retry", record.path, result)
+                continue
+            if not result.persisted:
                 report.unsaved += 1
                 continue  # disk full or critical: the next scan tries again
-            record.snapshot_size = snapshot.log_size
-            record.snapshot_in_progress = snapshot.in_progress
+            record.snapshot_size = result.log_size
+            record.snapshot_in_progress = result.in_progress
             report.indexed += 1
             pending.append(record)
             if progress:
@@ -236,6 +240,31 @@ class Scanner:
                 self._persist(pending)
                 pending = []
         self._persist(pending)
+
+    def _build_all(self, lagging: list[LogRecord], logs: dict[str, EventLog]):  # type: ignore[no-untyped-def]
+        """(record, snapshot or Built or the exception) for each lagging record."""
+        assert self.indexer is not None
+        pool = self.pool
+        if pool is None or len(lagging) < 2:
+            for record in lagging:
+                try:
+                    yield record, self.indexer.refresh(logs[record.path])
+                except (SourceError, StoreError) as exc:
+                    yield record, exc
+            return
+        budget = self.indexer.budget
+        jobs = [(logs[r.path], budget is None or budget.may_write()) for r in lagging]
+        by_path = {r.path: r for r in lagging}
+        for event_log, result in pool.run(jobs):
+            if isinstance(result, Built):
+                self.indexer.bytes_read += result.bytes_read
+                self.indexer.events_parsed += result.lines
+                self.indexer.builds += 1
+                if result.persisted and budget is not None:
+                    budget.wrote(result.log_path, result.snapshot_bytes)
+                elif not result.persisted:
+                    self.indexer.unsaved += 1
+            yield by_path[event_log.path], result
 
     def _persist(self, records: list[LogRecord]) -> None:
         """Write records to the catalog; on failure (disk full) keep them to retry with the next write."""

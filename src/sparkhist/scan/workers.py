@@ -1,0 +1,88 @@
+"""Full indexing in worker processes, so every core parses.
+
+Each worker keeps its own source, snapshot store and indexer, reads a log, builds its
+state and writes the snapshot itself (atomically, like the in-process path); only a
+small summary comes back. Workers are started with ``spawn``: the server is
+multi-threaded, and forking it could inherit a held lock.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from sparkhist.reader.layout import EventLog
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """What the parent needs of a snapshot built in a worker."""
+
+    log_path: str
+    log_size: int
+    in_progress: bool
+    persisted: bool
+    snapshot_bytes: int
+    bytes_read: int
+    lines: int
+
+
+_worker_indexer = None
+
+
+def _indexer(root: str, store_dir: str):  # type: ignore[no-untyped-def]
+    global _worker_indexer
+    if _worker_indexer is None:
+        from sparkhist.scan.indexer import Indexer
+        from sparkhist.source.factory import open_source
+        from sparkhist.state.app_state import AppState
+        from sparkhist.store.snapshots import SnapshotStore
+
+        _worker_indexer = Indexer(open_source(root), SnapshotStore(store_dir), AppState)
+    return _worker_indexer
+
+
+def build_in_worker(root: str, store_dir: str, event_log: EventLog, persist: bool) -> Built:
+    indexer = _indexer(root, store_dir)
+    before_bytes, before_lines = indexer.bytes_read, indexer.events_parsed
+    snapshot = indexer.refresh(event_log, persist=persist)
+    size = 0
+    if snapshot.persisted:
+        try:
+            size = os.path.getsize(indexer.snapshots.path_for(event_log.path))
+        except OSError:
+            size = 0
+    return Built(event_log.path, snapshot.log_size, snapshot.in_progress, snapshot.persisted, size,
+                 indexer.bytes_read - before_bytes, indexer.events_parsed - before_lines)
+
+
+class IndexPool:
+    """A lazily started pool of indexing processes."""
+
+    def __init__(self, root: str, store_dir: str, workers: int) -> None:
+        self.root = root
+        self.store_dir = store_dir
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self, jobs: list[tuple[EventLog, bool]]) -> Iterator[tuple[EventLog, Built | BaseException]]:
+        """Build every (log, persist) job; results come back in submission order."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        futures: list[tuple[EventLog, Future[Built]]] = [
+            (event_log, self._pool.submit(build_in_worker, self.root, self.store_dir, event_log, persist))
+            for event_log, persist in jobs
+        ]
+        for event_log, future in futures:
+            try:
+                yield event_log, future.result()
+            except BaseException as exc:  # noqa: BLE001 - reported per log by the caller
+                yield event_log, exc
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

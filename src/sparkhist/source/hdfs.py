@@ -1,0 +1,462 @@
+"""HDFS source over ``hdfs-native`` (native RPC), made safe for NameNode failures.
+
+URLs: ``hdfs://<nameservice>/path`` (HA: the NameNodes come from
+``dfs.ha.namenodes.<nameservice>`` in ``HADOOP_CONF_DIR`` or ``conf_dir``, plus
+``overrides``), ``hdfs://host:port/path`` (one NameNode), ``hdfs:///path``
+(``fs.defaultFS``). Entry paths are full URLs (``hdfs://ns/spark-events/app-1``);
+``list``/``stat``/``open`` also take plain absolute paths.
+
+hdfs-native has no NameNode timeout and retries for minutes by default (HDFS_NOTES
+§1.7). This wrapper therefore:
+
+* runs every NameNode and DataNode call of hdfs-native's *synchronous* client in a
+  worker thread under a deadline (:mod:`sparkhist.source.deadline` says why not
+  ``AsyncClient``: in 0.14.7 it panics and can deadlock the process when a NameNode
+  connection drops): ``rpc_timeout`` for metadata calls, ``read_timeout`` per ranged
+  read of at most ``chunk_size`` bytes. A call past its deadline is abandoned (its
+  thread stays blocked until the socket answers or breaks); ``max_hung`` caps them;
+* sets hdfs-native's own failover small and explicit: ``dfs.client.failover.max.attempts``
+  = number of NameNodes - 1 (one pass, no sleep; sleeps 50-500 ms are set anyway), so an
+  attempt is short and our retry policy, with jittered backoff, is the one that waits;
+* after a deadline or connection failure, throws the client away and builds a new one
+  whose ``dfs.ha.namenodes.<ns>`` order is *rotated*: the old first NameNode goes last,
+  and a quick concurrent probe of each NameNode (``getFileInfo /`` against it alone)
+  puts the one that answers as active first. A hung active NameNode costs one deadline;
+  the next attempt goes to the new active one;
+* wraps it all in one circuit breaker per source (:mod:`sparkhist.source.guard`): while
+  open, calls fail fast with :class:`~sparkhist.errors.SourceUnavailable`;
+* translates every backend error, including ``pyo3_runtime.PanicException`` (a
+  ``BaseException``), into ``sparkhist.errors`` classes.
+
+**Files still being written.** hdfs-native sees only the completed blocks of a file
+that is open for writing (``len(reader)`` is 0 for a fresh ``.inprogress`` log, and
+reading past it panics). For :func:`~sparkhist.source.webhdfs.live_files` the source
+asks WebHDFS (the NameNodes' HTTP ports, ``dfs.namenode.http-address.<ns>.<id>``) for
+the visible length, which includes hflushed bytes, and reads the bytes after the last
+completed block through WebHDFS ``OPEN``. Set ``webhdfs=False`` to use only RPC (then
+in-progress logs show up to their last completed block, or hsynced length).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import posixpath
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from sparkhist.errors import ConfigError, SourceError, SourceNotFound, SourceUnavailable
+from sparkhist.resilience.breaker import CircuitBreaker
+from sparkhist.resilience.retry import RetryPolicy
+from sparkhist.source.base import FileEntry
+from sparkhist.source.deadline import BackendPanic, LoopThread, ThreadRunner
+from sparkhist.source.guard import CircuitOpen, SourceGuard
+from sparkhist.source.hadoop_conf import NameNodes, find_conf_dir, load_conf, resolve_namenodes
+from sparkhist.source.ranged import RangeStream
+from sparkhist.source.webhdfs import WebHdfsClient, default_user, is_live_name, live_files
+
+__all__ = ["HdfsSource", "translate_error"]
+
+log = logging.getLogger("sparkhist.source")
+
+#: Markers of hdfs-native errors (``RuntimeError("<HdfsError debug>")``) worth retrying.
+_TRANSIENT = (
+    "StandbyException",
+    "RetriableException",
+    "SafeModeException",
+    "ObserverRetryOnActiveException",
+    "IOError",
+    "DataTransferError",
+    "ChecksumError",
+    "BlocksNotFound",
+    "InvalidRPCResponse",
+    "ConnectionClosed",
+    "Connection refused",
+    "Connection reset",
+    "Broken pipe",
+    "timed out",
+)
+
+
+def translate_error(exc: BaseException, what: str) -> SourceError:
+    """The ``sparkhist.errors`` class for a backend error (never raises)."""
+    if isinstance(exc, SourceError):
+        return exc
+    if isinstance(exc, FileNotFoundError):
+        return SourceNotFound(f"{what}: no such file or directory")
+    if isinstance(exc, BackendPanic):
+        return SourceError(f"{what}: {exc}")
+    if isinstance(exc, (IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError, NotImplementedError)):
+        return SourceError(f"{what}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, (OSError, ConnectionError, TimeoutError)):
+        return SourceUnavailable(f"{what}: {exc}")
+    text = str(exc)
+    if "FileNotFoundException" in text:
+        return SourceNotFound(f"{what}: {text[:300]}")
+    if any(marker in text for marker in _TRANSIENT):
+        return SourceUnavailable(f"{what}: {text[:300]}")
+    return SourceError(f"{what}: {type(exc).__name__}: {text[:300]}")
+
+
+@dataclass
+class _ClientState:
+    generation: int
+    client: Any  # hdfs_native.Client
+
+
+class HdfsSource:
+    """A log directory on HDFS. Thread-safe: any number of threads may call it."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        conf_dir: str | None = None,
+        overrides: Mapping[str, str] | None = None,
+        rpc_timeout: float = 10.0,
+        read_timeout: float = 20.0,
+        list_timeout: float | None = None,
+        probe_timeout: float = 2.0,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        chunk_size: int = 4 << 20,
+        webhdfs: bool = True,
+        max_hung: int = 32,
+        live: Callable[[str, list[FileEntry]], set[str]] = live_files,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        scheme, sep, rest = url.partition("://")
+        if scheme != "hdfs" or not sep:
+            raise ConfigError(f"not an hdfs:// URL: {url!r}")
+        authority, _, path = rest.partition("/")
+        self.conf_dir = find_conf_dir(conf_dir)
+        self.conf = load_conf(conf_dir, overrides)
+        self.namenodes: NameNodes = resolve_namenodes(authority, self.conf)
+        self.authority = self.namenodes.authority
+        self.prefix = f"hdfs://{self.authority}"
+        base = posixpath.normpath("/" + path) if path else "/"
+        self.root = self.root_path = self.prefix + (base if base != "/" else "")
+        self.rpc_timeout = rpc_timeout
+        self.read_timeout = read_timeout
+        #: A listing is one RPC per 1000 entries (dfs.ls.limit), all under one deadline.
+        self.list_timeout = list_timeout if list_timeout is not None else 3 * rpc_timeout
+        self.probe_timeout = probe_timeout
+        self.chunk_size = chunk_size
+        self.live = live
+        self.overrides = dict(overrides or {})
+        self.order = [n.id for n in self.namenodes.nodes]  # current try order (HA ids)
+        self.rebuilds = 0  # clients thrown away after a failure
+        self.probes = 0  # single-NameNode probe calls
+        self.guard = SourceGuard(
+            self.prefix, retry=retry, breaker=breaker or CircuitBreaker(self.prefix, failure_threshold=5, reset_timeout=30.0), wall=wall
+        )
+        self._lock = threading.Lock()
+        self._state: _ClientState | None = None
+        self._generation = 0
+        self._runner = ThreadRunner("hdfs", max_hung=max_hung)
+        self._loop = LoopThread("hdfs-webhdfs")  # WebHDFS (httpx) only
+        self._webhdfs: WebHdfsClient | None = None
+        http = [n.http for n in self.namenodes.nodes if n.http]
+        if webhdfs and http:
+            self._webhdfs = WebHdfsClient(http, user=default_user(), timeout=read_timeout)
+        # WebHDFS failures only make in-progress logs stale: a breaker of their own, so
+        # a closed HTTP port never takes the RPC side offline.
+        self.web_guard = SourceGuard(
+            self.prefix + " (WebHDFS)",
+            retry=RetryPolicy(attempts=2, backoff=self.guard.retry.backoff, sleep=self.guard.retry.sleep, clock=self.guard.retry.clock),
+            breaker=CircuitBreaker(self.prefix + " (WebHDFS)", failure_threshold=3, reset_timeout=self.guard.breaker.reset_timeout),
+            wall=wall,
+        )
+        self._warned_no_webhdfs = False
+
+    # -- Source protocol -----------------------------------------------------------------
+    def list(self, path: str) -> list[FileEntry]:
+        p = self._path(path)
+
+        statuses = self._call("list", lambda client: list(client.list_status(p)), self.list_timeout, f"list {p}")
+        entries = [self._entry(posixpath.join(p, posixpath.basename(st.path.rstrip("/"))), st) for st in statuses]
+        live = self.live(self._url(p), entries)
+        return [self._with_visible_length(e) if e.path in live else e for e in entries]
+
+    def stat(self, path: str) -> FileEntry:
+        p = self._path(path)
+
+        entry = self._entry(p, self._call("stat", lambda client: client.get_file_info(p), self.rpc_timeout, f"stat {p}"))
+        return self._with_visible_length(entry) if not entry.is_dir and is_live_name(entry.name) else entry
+
+    def open(self, path: str, offset: int = 0) -> BinaryIO:
+        """A stream of ``path`` from ``offset`` to the length visible now (never past it)."""
+        p = self._path(path)
+        reader = self._open_reader(p)
+        readable = len(reader)  # completed blocks (+ hsynced length) as hdfs-native sees them
+        length = readable
+        if is_live_name(posixpath.basename(p)) or self._is_live_in_listing(p):
+            length = max(readable, self._visible_length(p, readable))
+        holder = {"reader": reader}
+
+        def fetch(pos: int, size: int) -> bytes:
+            if pos < readable:
+                return self._read_rpc(p, holder, pos, min(size, readable - pos))
+            return self._read_webhdfs(p, pos, size)
+
+        return RangeStream(fetch, length, offset, chunk_size=self.chunk_size, name=self._url(p))  # type: ignore[return-value]
+
+    def join(self, parent: str, name: str) -> str:
+        return parent.rstrip("/") + "/" + name
+
+    # -- health / lifecycle ------------------------------------------------------------
+    @property
+    def calls(self) -> dict[str, int]:
+        """Remote calls made per operation (list, stat, open, read, length, probe)."""
+        out = dict(self.guard.calls)
+        for op, n in self.web_guard.calls.items():
+            out[f"webhdfs_{op}"] = n
+        if self.probes:
+            out["probe"] = self.probes
+        return out
+
+    def health(self) -> dict[str, Any]:
+        out = self.guard.health()
+        out["namenode_order"] = list(self.order)
+        out["client_rebuilds"] = self.rebuilds
+        out["hung_calls"] = self._runner.hung
+        if self._webhdfs is not None:
+            out["webhdfs"] = self.web_guard.health()
+        return out
+
+    def close(self) -> None:
+        if self._webhdfs is not None:
+            try:
+                self._loop.run(self._webhdfs.aclose, 5.0, "close")
+            except SourceError:
+                pass
+        with self._lock:
+            self._state = None
+        self._loop.close()
+
+    # -- calls -------------------------------------------------------------------------------
+    def _call(
+        self, op: str, fn: Callable[[Any], Any], timeout: float, what: str, on_failure: Callable[[], None] | None = None
+    ) -> Any:
+        """``fn(client)`` under the guard: one attempt = one deadline; rotation on failure."""
+        used: dict[str, int] = {}
+
+        def attempt() -> Any:
+            try:
+                state = self._client_state()
+                used["generation"] = state.generation
+                client = state.client
+                return self._runner.run(lambda: fn(client), timeout, f"{self.prefix} {what}")
+            except SourceError:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - panics included, translated below
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                raise translate_error(exc, f"{self.prefix} {what}") from exc
+
+        def failed(exc: SourceUnavailable) -> None:
+            if on_failure is not None:
+                on_failure()
+            self._replace_client(used.get("generation"), exc, what)
+
+        return self.guard.run(op, attempt, on_failure=failed)
+
+    def _client_state(self) -> _ClientState:
+        """The current client, built on first use (construction makes no connection)."""
+        with self._lock:
+            if self._state is None:
+                self._generation += 1
+                self._state = _ClientState(self._generation, self._build_client(self.order))
+            return self._state
+
+    def _client_config(self, order: list[str]) -> dict[str, str]:
+        n = len(self.namenodes.nodes)
+        cfg = dict(self.conf)
+        cfg.update(
+            {
+                "dfs.client.failover.sleep.base.millis": "50",
+                "dfs.client.failover.sleep.max.millis": "500",
+                "dfs.client.socket-timeout": str(int(self.read_timeout * 1000)),
+            }
+        )
+        if self.namenodes.ha:
+            cfg[f"dfs.client.failover.random.order.{self.authority}"] = "false"
+        cfg.update(self.overrides)  # an explicit override wins over our defaults...
+        # ...except these two. One pass over the NameNodes and no more: hdfs-native's
+        # default is 15 failovers with sleeps up to 15 s (minutes per call). n-1 failovers
+        # never reach its sleep; our retry policy is the one that waits, with jitter.
+        cfg["dfs.client.failover.max.attempts"] = str(max(0, n - 1))
+        if self.namenodes.ha:
+            cfg[f"dfs.ha.namenodes.{self.authority}"] = ",".join(order)
+        return cfg
+
+    def _build_client(self, order: list[str]) -> Any:
+        import hdfs_native  # imported here: local-only installs never load the native module
+
+        return hdfs_native.Client(self.prefix, self._client_config(order), self.conf_dir)
+
+    def _replace_client(self, generation: int | None, exc: SourceUnavailable, what: str) -> None:
+        """After a failed attempt: a new client, NameNodes rotated (and probed when HA)."""
+        with self._lock:
+            if generation is None or self._state is None or self._state.generation != generation:
+                return  # another failure already replaced that client
+            self._state = None
+            self.rebuilds += 1
+            old_order = list(self.order)
+        if not self.namenodes.ha:
+            log.warning("%s: %s failed (%s); reconnecting", self.prefix, what, exc)
+            return
+        rotated = old_order[1:] + old_order[:1]
+        try:
+            states = self._probe(rotated)
+        except SourceError:
+            states = {}
+        rank = {"active": 0, "standby": 1}
+        new_order = sorted(rotated, key=lambda nid: rank.get(states.get(nid, ""), 2))
+        with self._lock:
+            self.order = new_order
+        log.warning(
+            "%s: %s failed (%s); new client, NameNode order %s -> %s (probe: %s)",
+            self.prefix, what, exc, ",".join(old_order), ",".join(new_order), states or "no answer",
+        )
+
+    def _probe(self, order: list[str]) -> dict[str, str]:
+        """HA state of each NameNode, asked concurrently (``getFileInfo /`` against it
+        alone); returns as soon as one answers as active, or after ``probe_timeout``."""
+        import hdfs_native
+
+        nodes = {n.id: n for n in self.namenodes.nodes}
+
+        def one(nid: str) -> str:
+            client = hdfs_native.Client(f"hdfs://{nodes[nid].rpc}", {"dfs.client.failover.max.attempts": "0"})
+            try:
+                client.get_file_info("/")
+                return "active"
+            except Exception as exc:  # noqa: BLE001 - any answer but success
+                return "standby" if "StandbyException" in str(exc) else "down"
+
+        calls = {}
+        for nid in order:
+            self.probes += 1
+            calls[nid] = self._runner.submit(lambda nid=nid: one(nid), f"{self.prefix} probe {nid}")
+        states: dict[str, str] = {}
+        deadline = time.monotonic() + self.probe_timeout
+        pending = {call.future: nid for nid, call in calls.items()}
+        while pending and "active" not in states.values():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            done, _ = concurrent.futures.wait(pending, timeout=remaining, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                nid = pending.pop(future)
+                try:
+                    states[nid] = future.result()
+                except BaseException:  # noqa: BLE001 - a panic in a probe means nothing
+                    states[nid] = "down"
+        for nid in pending.values():
+            calls[nid].abandon()  # still blocked: a hung NameNode
+        return states
+
+    # -- reading ----------------------------------------------------------------------------
+    def _open_reader(self, p: str) -> Any:
+        return self._call("open", lambda client: client.read(p), self.rpc_timeout, f"open {p}")
+
+    def _read_rpc(self, p: str, holder: dict[str, Any], pos: int, size: int) -> bytes:
+        """Bytes of completed blocks, from DataNodes. After a failure the file is reopened
+        (fresh block locations, through the new client) within the next attempt."""
+
+        def op(client: Any) -> bytes:
+            if holder.get("stale"):
+                holder["reader"] = client.read(p)
+                holder["stale"] = False
+            reader = holder["reader"]
+            n = min(size, len(reader) - pos)  # never past what hdfs-native knows: it panics
+            if n <= 0:
+                return b""
+            return bytes(reader.read_range(pos, n))
+
+        return self._call("read", op, self.read_timeout, f"read {p}@{pos}", on_failure=lambda: holder.__setitem__("stale", True))
+
+    def _read_webhdfs(self, p: str, pos: int, size: int) -> bytes:
+        web = self._webhdfs
+        if web is None:
+            return b""
+        return self._web_call("read", lambda: web.read(p, pos, size), self.read_timeout, f"read {p}@{pos} (WebHDFS)")
+
+    def _visible_length(self, p: str, known: int) -> int:
+        web = self._webhdfs
+        if web is None:
+            if not self._warned_no_webhdfs:
+                self._warned_no_webhdfs = True
+                log.warning("%s: no WebHDFS address; files being written are read up to their last completed block", self.prefix)
+            return known
+        try:
+            return int(self._web_call("length", lambda: web.visible_length(p), self.read_timeout, f"length of {p}"))
+        except SourceNotFound:
+            raise
+        except CircuitOpen:
+            return known  # logged when the breaker opened
+        except SourceError as exc:
+            log.warning("%s: visible length of %s unknown (%s); using %d", self.prefix, p, exc, known)
+            return known
+
+    def _web_call(self, op: str, factory: Callable[[], Any], timeout: float, what: str) -> Any:
+        web = self._webhdfs
+        assert web is not None
+
+        def attempt() -> Any:
+            return self._loop.run(factory, timeout, f"{self.prefix} {what}")
+
+        def on_failure(exc: SourceUnavailable) -> None:
+            failed = web.active
+            self._loop.call_soon(lambda: web.rotate(failed))
+
+        return self.web_guard.run(op, attempt, on_failure=on_failure)
+
+    def _with_visible_length(self, entry: FileEntry) -> FileEntry:
+        visible = self._visible_length(self._path(entry.path), entry.size)
+        if visible == entry.size:
+            return entry
+        return FileEntry(entry.path, entry.name, max(entry.size, visible), entry.mtime_ms, entry.is_dir)
+
+    def _is_live_in_listing(self, p: str) -> bool:
+        """The last ``events_*`` file of an in-progress rolling log, by listing its directory."""
+        parent = posixpath.dirname(p)
+        if not posixpath.basename(parent).startswith("eventlog_v2_") or not posixpath.basename(p).startswith("events_"):
+            return False
+
+        try:
+            statuses = self._call("list", lambda client: list(client.list_status(parent)), self.list_timeout, f"list {parent}")
+        except SourceNotFound:
+            return False
+        entries = [self._entry(posixpath.join(parent, posixpath.basename(st.path.rstrip("/"))), st) for st in statuses]
+        return self._url(p) in self.live(self._url(parent), entries)
+
+    # -- paths ----------------------------------------------------------------------------
+    def _entry(self, p: str, st: Any) -> FileEntry:
+        is_dir = bool(st.isdir)
+        return FileEntry(
+            path=self._url(p),
+            name=posixpath.basename(p) or "/",
+            size=0 if is_dir else int(st.length),
+            mtime_ms=int(st.modification_time),
+            is_dir=is_dir,
+        )
+
+    def _url(self, p: str) -> str:
+        return self.prefix + p
+
+    def _path(self, path: str) -> str:
+        """The HDFS path of a URL or absolute path on this source."""
+        if path.startswith(self.prefix + "/") or path == self.prefix:
+            path = path[len(self.prefix) :] or "/"
+        elif path.startswith("hdfs:///"):
+            path = path[len("hdfs://") :]
+        elif "://" in path:
+            raise SourceError(f"{path!r} is not on {self.prefix}")
+        if not path.startswith("/"):
+            raise SourceError(f"not an absolute path: {path!r}")
+        return posixpath.normpath(path) if path != "/" else "/"
