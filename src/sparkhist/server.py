@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -98,7 +99,9 @@ def build_runtime(settings: Settings) -> Runtime:
     if settings.index_workers > 1:
         scanner.pool = IndexPool(source.root, settings.store_dir, settings.index_workers)
     count = scanner.load()
-    budget.load([p for p, r in scanner.records.items() if r.snapshot_size >= 0])
+    # Sizing the snapshots on disk is a stat per log: not on the start-up path.
+    threading.Thread(target=budget.load, args=([p for p, r in scanner.records.items() if r.snapshot_size >= 0],),
+                     name="sparkhist-disk-usage", daemon=True).start()
     recovery = time.monotonic() - t0
     log.info("store %s opened as %s: %d logs, %d applications in %.3fs", settings.store_dir,
              "writer" if writer else "standby", count, len(index), recovery)

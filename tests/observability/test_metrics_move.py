@@ -139,6 +139,7 @@ def test_scan_lag_is_the_age_of_the_oldest_unindexed_change(logs: Path, tmp_path
             raise SourceUnavailable("the NameNode is gone")
 
         monkeypatch.setattr(indexer, "refresh", failing)
+        monkeypatch.setattr(runtime.scanner, "pool", None)  # index in-process, where the failure is injected
         assert runtime.loop.lock.try_acquire()
         runtime.scanner.scan_once()  # listed every log, indexed none
         oldest = min(r.mtime_ms for r in runtime.scanner.records.values()) / 1000

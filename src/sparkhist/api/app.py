@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from sparkhist import SPARK_VERSION
 from sparkhist.api import responses
+from sparkhist.api.encode import dumps
 from sparkhist.api.ops import MetricsExporter, ops_routes
 from sparkhist.api.request_metrics import RequestMetricsMiddleware
 from sparkhist.api.v1 import applications
@@ -60,8 +61,19 @@ def create_app(ctx: ServerContext) -> Starlette:
     def version(request: Request) -> Response:
         return responses.json_response({"spark": SPARK_VERSION})
 
+    unfiltered: list[Any] = [None, b""]  # (index version, body) of the plain /applications answer
+
     def application_list(request: Request) -> Response:
         try:
+            if not request.query_params:
+                # Running apps are in or out of the list depending on the clock only through
+                # maxEndDate, whose default (year 3000) keeps them: the answer changes only
+                # when the index does.
+                version = ctx.index.version
+                if unfiltered[0] != version:
+                    body = dumps(applications.application_list(ctx.index, request.query_params))
+                    unfiltered[0], unfiltered[1] = version, body
+                return responses.raw_json_response(unfiltered[1])
             return responses.json_response(applications.application_list(ctx.index, request.query_params))
         except ApiError as exc:
             return _error_response(request, exc)

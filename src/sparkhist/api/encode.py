@@ -10,6 +10,7 @@ formats dates and turns the result into bytes.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -19,10 +20,22 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 JSON_CONTENT_TYPE = "application/json"
 
 
+@lru_cache(maxsize=65536)
+def _day(days_since_epoch: int) -> str:
+    return (_EPOCH + timedelta(days=days_since_epoch)).strftime("%Y-%m-%dT")
+
+
 def format_date(epoch_ms: int) -> str:
-    """A Spark REST date: ``2026-11-29T17:21:35.767GMT``; ``-1`` gives ``1969-12-31T23:59:59.999GMT``."""
-    moment = _EPOCH + timedelta(milliseconds=epoch_ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}GMT"
+    """A Spark REST date: ``2026-11-29T17:21:35.767GMT``; ``-1`` gives ``1969-12-31T23:59:59.999GMT``.
+
+    Arithmetic on the time of day and a cached date part: it runs for every date of
+    every answer (300,000 times for an application list of 100,000).
+    """
+    days, ms = divmod(epoch_ms, 86_400_000)
+    seconds, millis = divmod(ms, 1000)
+    minutes, sec = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{_day(days)}{hours:02d}:{minute:02d}:{sec:02d}.{millis:03d}GMT"
 
 
 def drop_none(mapping: dict[str, Any]) -> dict[str, Any]:

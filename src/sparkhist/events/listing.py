@@ -58,8 +58,13 @@ class AttemptListing:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AttemptListing:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        try:
+            return cls(**data)  # the common case: written by this version
+        except TypeError:
+            return cls(**{k: v for k, v in data.items() if k in _LISTING_FIELDS})
+
+
+_LISTING_FIELDS = frozenset(f.name for f in fields(AttemptListing))
 
 
 def is_listing_line(line: bytes) -> bool:

@@ -75,3 +75,7 @@ class OnDemandIndex:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    @property
+    def version(self) -> int:
+        return self.index.version

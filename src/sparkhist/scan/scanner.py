@@ -108,17 +108,23 @@ class Scanner:
         """Fill memory from the catalog (no source access). Returns the number of records."""
         result = self.catalog.load()
         if self.indexer is not None:
-            # Rows lost with a damaged or deleted catalog come back from their snapshots.
-            from sparkhist.store.rebuild import records_from_snapshots
-            from sparkhist.store.snapshots import snapshot_name
+            files = self.indexer.snapshots.file_names()
+            with_snapshot = sum(1 for r in result.records.values() if r.snapshot_size >= 0)
+            if len(files) > with_snapshot:
+                # Rows lost with a damaged or deleted catalog come back from their snapshots.
+                from sparkhist.store.rebuild import records_from_snapshots
+                from sparkhist.store.snapshots import snapshot_name
 
-            rebuilt = records_from_snapshots(self.indexer.snapshots, {snapshot_name(p) for p in result.records})
-            if rebuilt:
-                result.records.update(rebuilt)
-                self._persist(list(rebuilt.values()))
+                rebuilt = records_from_snapshots(self.indexer.snapshots, {snapshot_name(p) for p in result.records})
+                if rebuilt:
+                    result.records.update(rebuilt)
+                    self._persist(list(rebuilt.values()))
         self.records = result.records
-        for record in self.records.values():
-            self.index.update(record)
+        if len(self.index):
+            for record in self.records.values():
+                self.index.update(record)
+        else:
+            self.index.load(list(self.records.values()))
         if result.corrupt:
             self.corrupt_records += result.corrupt
             log.warning("%d damaged catalog records dropped; their logs will be read again", result.corrupt,

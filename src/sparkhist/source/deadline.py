@@ -13,12 +13,15 @@ Two runners, one per kind of backend:
 
   Why not hdfs-native's ``AsyncClient`` + ``asyncio.wait_for``, which can cancel? In
   0.14.7 most ``AsyncClient`` methods (``get_file_info``, ``read``, ``read_range``) are
-  native pyo3 coroutines polled on the asyncio thread, outside tokio. Measured on the
-  MiniDFSCluster: (1) after a full pass over the NameNodes its failover sleep panics
-  ("there is no reactor running"), and (2) when a NameNode connection drops, the RPC
-  listener wakes the waiting coroutines while holding its call-map mutex, the pyo3
-  waker then waits for the GIL held by the asyncio thread, which waits for that mutex:
-  the whole process deadlocks. The sync client releases the GIL and runs inside tokio.
+  native pyo3 coroutines polled on the asyncio thread, outside tokio. Seen on the
+  MiniDFSCluster (tests/hdfs): (1) after a full pass over the NameNodes its failover
+  sleep panics ("there is no reactor running", ``proxy.rs`` calls ``tokio::time::sleep``
+  without a runtime); (2) after the active NameNode was killed, the process hung for
+  good: faulthandler showed the asyncio thread inside a Rust call and a tokio thread
+  waiting for the GIL in ``call_soon_threadsafe`` (the pyo3 waker). The 0.14.7 source
+  wakes the waiting calls of a dropped connection while holding its call-map mutex, so
+  this reads as a lock-order inversion between that mutex and the GIL. The sync client
+  releases the GIL for the whole call and runs inside tokio's ``block_on``.
 
 * :class:`LoopThread` for pure-Python asyncio clients (httpx for WebHDFS): a private
   event loop in a daemon thread; ``asyncio.wait_for`` cancels a late request and closes

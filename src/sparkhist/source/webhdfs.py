@@ -172,13 +172,23 @@ class WebHdfsClient:
         _check(resp, f"LISTSTATUS {path}")
         return list(resp.json()["FileStatuses"]["FileStatus"])
 
-    async def _datanode_url(self, path: str, offset: int, length: int | None) -> str:
+    async def _datanode_url(self, path: str, offset: int, length: int | None) -> httpx.URL:
+        """The DataNode URL serving ``OPEN`` of ``[offset, offset+length)``.
+
+        The NameNode refuses an offset at or past the length *it* knows ("Offset=N out
+        of the range [0, L)"), which lags behind hflushed data of a file being written.
+        The DataNode seeks in the visible length itself, so for such an offset the
+        redirect for offset 0 is taken and its ``offset``/``length`` set to ours.
+        """
         extra: dict[str, Any] = {"offset": offset}
         if length is not None:
             extra["length"] = length
         resp = await self.namenode(path, "OPEN", **extra)
+        if offset and resp.status_code == 403 and "out of the range" in resp.text:
+            resp = await self.namenode(path, "OPEN", offset=0)
         if resp.status_code in (302, 303, 307):
-            return resp.headers["location"]
+            url = httpx.URL(resp.headers["location"]).copy_set_param("offset", str(offset))
+            return url.copy_set_param("length", str(length)) if length is not None else url.copy_remove_param("length")
         _check(resp, f"OPEN {path}")
         raise SourceError(f"WebHDFS OPEN {path}: expected a redirect to a DataNode, got {resp.status_code}")
 

@@ -8,8 +8,8 @@ ones, so API threads read a consistent snapshot without locks.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from sparkhist.events.listing import AttemptListing
 from sparkhist.store.records import LogRecord
@@ -33,6 +33,8 @@ class AppEntry:
     id: str
     name: str | None
     attempts: tuple[AttemptEntry, ...]  # newest start first
+    # Memo of the API's rendering of this (immutable) entry, filled on first use.
+    rendered: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def end_time(self) -> int:
@@ -70,6 +72,19 @@ class ApplicationIndex:
         self._apps: dict[str, AppEntry] = {}
         self._sorted: list[AppEntry] | None = None
         self.version = 0
+
+    def load(self, records: list[LogRecord]) -> None:
+        """Fill an empty index in bulk (start-up): one build per application, not per log."""
+        with self._lock:
+            for record in records:
+                app_id = record.app_id
+                if app_id is None:
+                    continue
+                self._records_by_app.setdefault(app_id, {})[record.path] = record
+                self._app_of_path[record.path] = app_id
+            for app_id, group in self._records_by_app.items():
+                self._apps[app_id] = build_app(app_id, list(group.values()))
+            self._changed()
 
     def update(self, record: LogRecord) -> None:
         """Add or replace one log's record (records without an app id are not listed)."""
@@ -130,3 +145,6 @@ class AppLookup(Protocol):
     def sorted_apps(self) -> list[AppEntry]: ...
 
     def __len__(self) -> int: ...
+
+    @property
+    def version(self) -> int: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sparkhist.events.listing import AttemptListing
@@ -45,7 +45,7 @@ class LogRecord:
         return self.snapshot_size != self.total_size or self.snapshot_in_progress != self.in_progress
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _RECORD_FIELDS}
         data["position"] = list(self.position.as_tuple())
         data["listing"] = self.listing.to_dict()
         return data
@@ -56,3 +56,6 @@ class LogRecord:
         data["position"] = Position.from_tuple(data["position"])
         data["listing"] = AttemptListing.from_dict(data["listing"])
         return cls(**data)
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(LogRecord))

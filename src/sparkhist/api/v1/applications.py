@@ -42,7 +42,12 @@ def attempt_info(attempt: AttemptEntry) -> dict[str, Any]:
 
 
 def app_info(app: AppEntry) -> dict[str, Any]:
-    return drop_none({"id": app.id, "name": app.name, "attempts": [attempt_info(a) for a in app.attempts]})
+    """``ApplicationInfo``, rendered once per (immutable) entry."""
+    info = app.rendered.get("info")
+    if info is None:
+        info = drop_none({"id": app.id, "name": app.name, "attempts": [attempt_info(a) for a in app.attempts]})
+        app.rendered["info"] = info
+    return info
 
 
 def _in_range(attempt: AttemptEntry, min_start: int, max_start: int, min_end: int, max_end: int, running: bool, now_ms: int) -> bool:
