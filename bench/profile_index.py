@@ -1,0 +1,87 @@
+"""Profile sparkhist's indexing path: where does a scan spend its time?
+
+    .venv/bin/python bench/profile_index.py [--apps 200] [--big-tasks 12000] [--top 25]
+
+Two workloads, both from ``bench/corpus.py``: the big log alone, and ``--apps``
+scaled apps (rolling + zstd). Each is scanned with a fresh store (listing pass, full
+index, snapshots written): unprofiled first, for the honest time, with sparkhist's
+default indexing workers and with one (in-process); then under ``cProfile`` with one
+worker, so that no work hides in another process (cProfile roughly doubles
+Python-heavy code and times blocking calls such as fsync as they are), printing the
+top costs by cumulative and by own time. With ``--pyinstrument`` (if installed) a
+sampling profile is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import shutil
+import tempfile
+from pathlib import Path
+
+import corpus
+from scan_once import scan
+
+
+def profile(name: str, logs: corpus.Corpus, work: Path, top: int, use_pyinstrument: bool) -> None:
+    store = work / "store"
+    print(f"\n=== {name}: {logs.apps:,} apps, {logs.stored_bytes / 1e6:.1f} MB stored, "
+          f"{logs.raw_mb:.1f} MB uncompressed, {logs.events:,} events")
+    for workers, label in ((None, "default workers (one per CPU)"), (1, "1 worker (all in-process)")):
+        result = scan(logs.log_dir, store, workers)
+        wall, cpu = result["wall"], result["cpu"]
+        print(f"unprofiled scan, {label}: {wall:.2f}s wall, {cpu:.2f}s CPU (workers included) -> "
+              f"{logs.raw_mb / wall:.1f} MB/s, {logs.raw_mb / cpu:.1f} MB/s per core, "
+              f"{logs.events / cpu:,.0f} events/s per core "
+              f"({result['listed']} logs listed, {result['indexed']} fully indexed, {result['failed']} failed)")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    wall_p = scan(logs.log_dir, store, 1)["wall"]
+    profiler.disable()
+    print(f"under cProfile (1 worker, so every call is seen): {wall_p:.2f}s wall")
+    for order in ("cumulative", "tottime"):
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats(order).print_stats(top)
+        body = out.getvalue()
+        start = body.find("   ncalls")
+        print(f"\n--- top {top} by {order} ---")
+        print(body[start:].rstrip() if start >= 0 else body.rstrip())
+    if use_pyinstrument:
+        try:
+            from pyinstrument import Profiler
+        except ImportError:
+            print("\n(pyinstrument is not installed; cProfile only)")
+            return
+        sampler = Profiler()
+        sampler.start()
+        scan(logs.log_dir, store, 1)
+        sampler.stop()
+        print(sampler.output_text(unicode=True, color=False, show_all=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--apps", type=int, default=200)
+    parser.add_argument("--big-tasks", type=int, default=corpus.BIG_TASKS)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--pyinstrument", action="store_true")
+    parser.add_argument("--only", choices=("big", "corpus"), help="profile one workload only")
+    args = parser.parse_args()
+    big = corpus.ensure_big_log(args.big_tasks)
+    work = Path(tempfile.mkdtemp(prefix="sparkhist-profile-"))
+    try:
+        if args.only in (None, "big"):
+            profile("big log", big, work, args.top, args.pyinstrument)
+        if args.only in (None, "corpus"):
+            scaled = corpus.ensure_scaled(args.apps, "rolling")
+            profile(f"{args.apps} rolling+zstd apps", scaled, work, args.top, args.pyinstrument)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

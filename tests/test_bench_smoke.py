@@ -1,0 +1,42 @@
+"""Smoke test of the benchmark harness: ``bench/run.py --quick`` runs to the end.
+
+Only that it completes (every phase measured: exit status 0) and prints its table is
+asserted, never a figure: timings on a shared CI machine are noise, and a benchmark
+must not make CI flaky. Needs Java and pyspark (the real SHS runs); the first run
+also generates a small real Spark log (cached under ``~/.cache/sparkhist/``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.real_shs import java_executable
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.timeout(900)
+def test_quick_benchmark_completes_and_prints_the_table(tmp_path: Path) -> None:
+    if importlib.util.find_spec("pyspark") is None:
+        pytest.skip("pyspark is not installed (pip install -e '.[dev]')")
+    try:
+        java_executable()
+    except RuntimeError as missing:
+        pytest.skip(f"{missing} (needs Java 17)")
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "run.py"), "--quick", "--no-record", "--work", str(tmp_path)],
+        capture_output=True, text=True, timeout=840, cwd=REPO_ROOT,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    assert "sparkhist vs SHS 4.0.1" in done.stdout, output[-6000:]
+    for metric in ("Cold start", "Restart with warm store", "Full replay of the big log", "Peak RSS", "p99"):
+        assert metric in done.stdout, f"no {metric!r} row:\n{done.stdout[-6000:]}"
+    assert not list(tmp_path.iterdir()), "the run left files in its work directory"
