@@ -49,3 +49,38 @@ def test_checksum_mismatch_drops_only_that_row(tmp_path: Path) -> None:
     result = catalog.load()
     assert result.corrupt == 1 and list(result.records) == ["/logs/b"]
     assert catalog.load().corrupt == 0  # the damaged row was removed
+
+
+def test_damaged_index_page_replaces_the_catalog_and_rewrites_records(tmp_path: Path) -> None:
+    """A catalog that still reads but fails on write (a broken index page) is replaced, not fatal."""
+    from sparkhist.scan.scanner import Scanner
+    from sparkhist.source.local import LocalSource
+    from sparkhist.store.applications import ApplicationIndex
+    from support.conformance import SPARK401
+    from support.server import copy_logs
+
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    source = LocalSource(str(logs))
+    scanner = Scanner(source, Catalog(str(tmp_path / "store"), source.root), ApplicationIndex())
+    scanner.scan_once()
+    scanner.catalog.close()
+    db_path = tmp_path / "store" / "catalog.sqlite"
+    db = sqlite3.connect(db_path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_logs_1'").fetchone()[0]
+    db.close()
+    with open(db_path, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * page_size)
+
+    again = Scanner(source, Catalog(str(tmp_path / "store"), source.root), ApplicationIndex())
+    assert again.load() == 13 and len(again.index) == 13
+    (logs / "local-1795972896863").unlink()  # a change forces a write to the damaged catalog
+    report = again.scan_once()
+    assert report.removed == 1 and len(again.index) == 12
+    assert again.catalog.generation == 1 and "malformed" in again.catalog.damage
+    again.catalog.close()
+    reopened = Catalog(str(tmp_path / "store"), source.root)
+    assert len(reopened.load().records) == 12
+    assert any(p.name.startswith("catalog.sqlite") for p in (tmp_path / "store" / "quarantine").iterdir())

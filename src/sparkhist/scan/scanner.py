@@ -102,6 +102,7 @@ class Scanner:
         # Guards records/catalog/index updates: the scan loop and on-demand loads interleave.
         self._lock = threading.RLock()
         self._unsaved: dict[str, LogRecord] = {}  # records the catalog could not take yet
+        self._catalog_generation = catalog.generation
 
     # -- start-up ---------------------------------------------------------------
     def load(self) -> int:
@@ -120,6 +121,7 @@ class Scanner:
                     result.records.update(rebuilt)
                     self._persist(list(rebuilt.values()))
         self.records = result.records
+        self.flush()  # rewrites everything if the catalog had to be replaced while loading
         if len(self.index):
             for record in self.records.values():
                 self.index.update(record)
@@ -275,7 +277,12 @@ class Scanner:
     def _persist(self, records: list[LogRecord]) -> None:
         """Write records to the catalog; on failure (disk full) keep them to retry with the next write."""
         with self._lock:
-            batch = {**self._unsaved, **{r.path: r for r in records}}
+            generation = self.catalog.generation
+            if generation != self._catalog_generation:
+                # The catalog was replaced after damage: it needs every record again.
+                batch = {**self.records, **self._unsaved, **{r.path: r for r in records}}
+            else:
+                batch = {**self._unsaved, **{r.path: r for r in records}}
             if not batch:
                 return
             try:
@@ -288,6 +295,7 @@ class Scanner:
             if self._unsaved:
                 log.info("catalog writable again: %d delayed records saved", len(self._unsaved))
             self._unsaved = {}
+            self._catalog_generation = generation
 
     def _unpersist(self, paths: list[str]) -> None:
         with self._lock:
@@ -296,7 +304,10 @@ class Scanner:
             try:
                 self.catalog.delete(paths)
             except StoreError as exc:
-                log.error("%s; the removed logs stay in the catalog until the next scan", exc)
+                if self.catalog.generation != self._catalog_generation:
+                    self._persist([])  # replaced after damage: write what we hold (without the removed)
+                else:
+                    log.error("%s; the removed logs stay in the catalog until the next scan", exc)
 
     def flush(self) -> None:
         """Retry delayed catalog writes (the scan loop calls it every tick)."""

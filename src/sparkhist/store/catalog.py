@@ -64,7 +64,10 @@ class Catalog:
         self.path = os.path.join(store_dir, CATALOG_FILE)
         self.read_only = read_only
         self.damage: str | None = None  # why the catalog was found damaged and replaced
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        # Bumped each time a damaged database is replaced by an empty one: whoever holds
+        # the records in memory (the scanner) writes them all again.
+        self.generation = 0
         if read_only:
             if not os.path.exists(self.path):
                 raise StoreError(f"no catalog in {store_dir}")
@@ -110,6 +113,7 @@ class Catalog:
         log.error("catalog %s is damaged (%s); moved to quarantine/, rebuilding it", self.path, reason,
                   extra={"event": "quarantine"})
         self.damage = reason
+        self.generation += 1
         self._open_writable()
 
     def promote(self, log_dir: str) -> None:
@@ -169,7 +173,10 @@ class Catalog:
                 continue
             records[path] = record
         if bad and repair and not self.read_only:
-            self.delete(bad)
+            try:
+                self.delete(bad)
+            except StoreError as exc:
+                log.warning("%s; the damaged rows stay until the next write", exc)
         return LoadResult(records, len(bad))
 
     def put(self, records: Iterable[LogRecord]) -> None:
@@ -197,8 +204,14 @@ class Catalog:
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
                     raise
-            except sqlite3.Error as exc:
+            except sqlite3.OperationalError as exc:  # disk full, locked: transient
                 raise StoreError(f"catalog {self.path}: {exc}") from exc
+            except sqlite3.DatabaseError as exc:  # malformed, not a database: the file is damaged
+                if self.read_only:
+                    raise StoreError(f"catalog {self.path}: {exc}") from exc
+                self._replace_damaged(str(exc))
+                self._check_version(self.log_dir)
+                raise StoreError(f"catalog {self.path} was damaged ({exc}) and replaced; its records are written again") from exc
 
     def close(self) -> None:
         with self._lock:
