@@ -19,6 +19,7 @@ from sparkhist.state.entities import (
     Executor,
     Job,
     M,
+    N_METRICS,
     Process,
     RDDDistribution,
     RDDPartition,
@@ -215,6 +216,7 @@ class AppState:
                     part.memory_used = max(0, part.memory_used - part.memory_used // n)
                     part.disk_used = max(0, part.disk_used - part.disk_used // n)
                     part.executors = [x for x in part.executors if x != ex.executor_id]
+            self._write_rdd(rdd)  # onExecutorRemoved ends with update(rdd) for every live RDD
         if any(s.live and (s.info.submission_time or 0) < (ex.remove_time or 0)
                for s in self.stages.values()):
             self.dead_in_live_stages.add(ex.executor_id)
@@ -505,7 +507,9 @@ class AppState:
         kind, message = ev.end_reason(e.get("Task End Reason"))
         task_id = ti.get("Task ID", 0)
         task = self.tasks.get(task_id)
-        new_metrics = ev.task_metrics(e.get("Task Metrics"))
+        # JsonProtocol.taskMetricsFromJson(null) is TaskMetrics.empty (4.0.1): a TaskEnd logged
+        # without "Task Metrics" (FetchFailed, ExecutorLostFailure, ...) replays as all zeros.
+        new_metrics = ev.task_metrics(e.get("Task Metrics")) or [0] * N_METRICS
         delta: list[int] | None = None
         duration = 0
         finish = ti.get("Finish Time", 0) or 0
@@ -626,6 +630,15 @@ class AppState:
             ex.memory_used = max(0, ex.memory_used - dist.memory_used)
             ex.disk_used = max(0, ex.disk_used - dist.disk_used)
 
+    def _write_rdd(self, rdd: RDD) -> None:
+        """What ``update(rdd)`` fixes: each distribution's remaining memory, unless already cached."""
+        for executor_id, dist in rdd.distributions.items():
+            if dist.remaining is None and (ex := self.executors.get(executor_id)) is not None:
+                mem_info = ex.has_memory_info
+                dist.remaining = (ex.max_memory - ex.memory_used,
+                                  ex.total_on_heap - ex.used_on_heap if mem_info else None,
+                                  ex.total_off_heap - ex.used_off_heap if mem_info else None)
+
     def _block_updated(self, e: dict[str, Any]) -> None:
         info = e.get("Block Updated Info") or {}
         block_id = str(info.get("Block ID", ""))
@@ -693,10 +706,18 @@ class AppState:
                             dist.off_heap_used = max(0, dist.off_heap_used + mem)
                         else:
                             dist.on_heap_used = max(0, dist.on_heap_used + mem)
+                    dist.remaining = None
                 else:
                     rdd.distributions.pop(executor_id, None)
+                # updateRDDBlock: "trigger an update on other RDDs so that the free memory
+                # information is updated" -- only theirs on this executor, and only now.
+                for other in self.rdds.values():
+                    if other is not rdd and (other_dist := other.distributions.get(executor_id)) is not None:
+                        other_dist.remaining = None
+                        self._write_rdd(other)
             rdd.memory_used = max(0, rdd.memory_used + mem)
             rdd.disk_used = max(0, rdd.disk_used + disk)
+            self._write_rdd(rdd)
         if ex is not None:
             ex.rdd_blocks += blocks_delta
 
@@ -812,7 +833,7 @@ class AppState:
         if execution is None or not execution.live:
             return
         for pair in e.get("accumUpdates") or []:
-            execution.driver_updates[int(pair[0])] = int(pair[1])
+            execution.driver_updates.append((int(pair[0]), int(pair[1])))
 
     def _cleanup_executions(self) -> None:
         count = len(self.executions) - self.retained_executions

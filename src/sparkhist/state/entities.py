@@ -269,6 +269,9 @@ class RDDDistribution:
     disk_used: int = 0
     on_heap_used: int = 0
     off_heap_used: int = 0
+    #: (memoryRemaining, onHeapMemoryRemaining, offHeapMemoryRemaining) as of the last time the
+    #: SHS wrote the RDD (LiveRDDDistribution.lastUpdate); None: computed when served.
+    remaining: tuple[int, int | None, int | None] | None = None
 
 
 @dataclass(slots=True)

@@ -123,7 +123,7 @@ class SQLExecution:
     metric_types: dict[int, str] = field(default_factory=dict)
     jobs: dict[int, str] = field(default_factory=dict)
     stages: list[int] = field(default_factory=list)
-    driver_updates: dict[int, int] = field(default_factory=dict)
+    driver_updates: list[tuple[int, int]] = field(default_factory=list)  # a Seq: repeats kept
     metric_values: dict[int, str] | None = None
     end_events: int = 0
     live: bool = True
@@ -230,7 +230,7 @@ def aggregate_metrics(execution: SQLExecution, stage_metrics: dict[int, StageMet
         for acc_id, values in sm.values.items():
             if acc_id in types:
                 all_values.setdefault(acc_id, []).extend(values)
-    for acc_id, value in execution.driver_updates.items():
+    for acc_id, value in execution.driver_updates:
         if acc_id in types:
             all_values.setdefault(acc_id, []).append(value)
             if acc_id in max_all and value > max_all[acc_id][0]:

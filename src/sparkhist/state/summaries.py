@@ -61,8 +61,9 @@ def _indexed(task: Task, last_update: int | None) -> dict[str, int]:
         "sched": scheduler_delay(task.launch_time, fs, dur, m[M["executorDeserializeTime"]],
                                  m[M["resultSerializationTime"]], m[M["executorRunTime"]]),
         "grt": getting_result_time(task.launch_time, fs, dur),
-        "reads": m[M["sr.localBytesRead"]] + m[M["sr.remoteBytesRead"]],
-        "blocks": m[M["sr.localBlocksFetched"]] + m[M["sr.remoteBlocksFetched"]],
+        # TaskDataWrapper.shuffleTotalReads/-Blocks add the stored values: negative unless SUCCESS.
+        "reads": stored(task, M["sr.localBytesRead"]) + stored(task, M["sr.remoteBytesRead"]),
+        "blocks": stored(task, M["sr.localBlocksFetched"]) + stored(task, M["sr.remoteBlocksFetched"]),
     }
 
 

@@ -168,6 +168,41 @@ def task_metrics(m: list[int]) -> dict[str, Any]:
     }
 
 
+#: ``LiveEntityHelpers.makeNegative`` (4.0.1) hands ``createMetrics`` these arguments out of
+#: order, so for a task that is not SUCCESS the SHS stores, and ``TaskDataWrapper.toApi``
+#: shows, field <- the value of source. (Read from the bytecode; seen on a KILLED task.)
+_NOT_SUCCESS_SOURCE = {
+    "out.bytesWritten": "push.corruptMergedBlockChunks",
+    "out.recordsWritten": "push.mergedFetchFallbackCount",
+    "sr.remoteBlocksFetched": "push.remoteMergedBlocksFetched",
+    "sr.localBlocksFetched": "push.localMergedBlocksFetched",
+    "sr.fetchWaitTime": "push.remoteMergedChunksFetched",
+    "sr.remoteBytesRead": "push.localMergedChunksFetched",
+    "sr.remoteBytesReadToDisk": "push.remoteMergedBytesRead",
+    "sr.localBytesRead": "push.localMergedBytesRead",
+    "sr.recordsRead": "sr.remoteReqsDuration",
+    "push.corruptMergedBlockChunks": "push.remoteMergedReqsDuration",
+    "push.mergedFetchFallbackCount": "out.bytesWritten",
+    "push.remoteMergedBlocksFetched": "out.recordsWritten",
+    "push.localMergedBlocksFetched": "sr.remoteBlocksFetched",
+    "push.remoteMergedChunksFetched": "sr.localBlocksFetched",
+    "push.localMergedChunksFetched": "sr.fetchWaitTime",
+    "push.remoteMergedBytesRead": "sr.remoteBytesRead",
+    "push.localMergedBytesRead": "sr.remoteBytesReadToDisk",
+    "sr.remoteReqsDuration": "sr.localBytesRead",
+    "push.remoteMergedReqsDuration": "sr.recordsRead",
+}
+
+
+def _as_shs_stores(m: list[int], status: str) -> list[int]:
+    if status == "SUCCESS":
+        return m
+    out = list(m)
+    for field_name, source in _NOT_SUCCESS_SOURCE.items():
+        out[M[field_name]] = m[M[source]]
+    return out
+
+
 def task(t: Task, state: AppState) -> dict[str, Any]:
     dur = task_duration(t, state.last_update_time)
     fs = fetch_start(t)
@@ -192,7 +227,7 @@ def task(t: Task, state: AppState) -> dict[str, Any]:
         "speculative": t.speculative,
         "accumulatorUpdates": accumulators(t.accumulables),
         "errorMessage": t.error_message,
-        "taskMetrics": task_metrics(t.metrics) if t.metrics is not None else None,
+        "taskMetrics": task_metrics(_as_shs_stores(t.metrics, status)) if t.metrics is not None else None,
         "executorLogs": dict(ex.executor_logs) if ex is not None else {},
         "schedulerDelay": sched,
         "gettingResultTime": getting_result_time(t.launch_time, fs, dur if dur > 0 else -1),
@@ -303,15 +338,18 @@ def rdd(r: RDD, state: AppState) -> dict[str, Any]:
         if ex is None:
             continue
         mem_info = ex.has_memory_info
+        remaining = d.remaining or (ex.max_memory - ex.memory_used,
+                                    ex.total_on_heap - ex.used_on_heap if mem_info else None,
+                                    ex.total_off_heap - ex.used_off_heap if mem_info else None)
         dists.append(drop_none({
             "address": ex.host_port if ex.host_port is not None else ex.host,
             "memoryUsed": d.memory_used,
-            "memoryRemaining": ex.max_memory - ex.memory_used,
+            "memoryRemaining": remaining[0],
             "diskUsed": d.disk_used,
             "onHeapMemoryUsed": d.on_heap_used if mem_info else None,
             "offHeapMemoryUsed": d.off_heap_used if mem_info else None,
-            "onHeapMemoryRemaining": ex.total_on_heap - ex.used_on_heap if mem_info else None,
-            "offHeapMemoryRemaining": ex.total_off_heap - ex.used_off_heap if mem_info else None,
+            "onHeapMemoryRemaining": remaining[1],
+            "offHeapMemoryRemaining": remaining[2],
         }))
     parts = []
     for p in r.partitions.values():

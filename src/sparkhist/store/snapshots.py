@@ -30,7 +30,7 @@ from sparkhist.reader.position import Position
 log = logging.getLogger("sparkhist.store")
 
 MAGIC = b"SPKHSNAP"
-FORMAT = 1
+FORMAT = 2  # 2: SQL driver updates kept as a list, RDD distributions remember their written "remaining"
 _HEADER = struct.Struct("<8sHHQQ")
 SNAPSHOT_DIR = "snapshots"
 QUARANTINE_DIR = "quarantine"

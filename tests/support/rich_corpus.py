@@ -1,0 +1,585 @@
+"""A second corpus of real pyspark 4.0.1 event logs, rich in what the base corpus lacks.
+
+The base corpus (``corpus.py``) covers codecs and layouts with one small workload.
+This one covers the *scheduler* and *SQL* stories the REST API has to tell:
+
+- ``rich-sql``: broadcast and sort-merge joins, AQE (coalesced shuffle partitions, a
+  skew-join split, plan updates, driver-side metric updates), a Python UDF, a cached
+  DataFrame beside an unpersisted one, a parquet write and read, and a SQL query that
+  fails at run time.
+- ``rich-rdd-killed``: RDD shuffles, RDDs cached at several storage levels (one only
+  partly), an unpersisted RDD, flaky tasks that fail their first attempt and are retried
+  (``local[2,3]``; one on the reduce side, after reading its shuffle input), a cancelled
+  job group (KILLED tasks with shuffle-read metrics), a tagged job; then the driver is
+  SIGKILLed mid-job, so the app stays *running* with non-empty ``storage/rdd``.
+- ``rich-cluster``: ``local-cluster[2,1,1024]`` (two executor JVMs): a flaky task retried
+  on an executor, and a **fetch failure**: one executor is frozen (SIGSTOP) after its map
+  outputs were written, a reduce task on the other executor times out fetching from it,
+  the map stage is re-run as attempt 1, then the frozen executor is SIGKILLed (a dead
+  executor with a remove reason; tasks lost with it; the worker starts a replacement).
+  Speculation is on and a task is slow enough to be speculated, but no trace of that
+  can reach the log (see ``_cluster_workload``).
+- ``rich-streaming``: a DStream app (``pyspark.streaming`` still ships in 4.0.1) and a
+  structured-streaming query (rate source, stateful aggregation, memory sink) run for a
+  few micro-batches, then stopped (which kills a task if one is running at that moment).
+
+Caveats found on the way, so nobody looks for them in these logs:
+
+- ``/streaming/*`` answers 404 ``no streaming listener attached to <name>`` even for the
+  DStream app: DStream listener events are never written to the event log
+  (``StreamingListenerBus.WrappedStreamingListenerEvent.logEvent`` is false, SPARK-12140).
+- Without ``spark.eventLog.logBlockUpdates.enabled`` (off by default) the log has no
+  BlockUpdated events and the SHS lists no cached RDD at all, so the sql, rdd and cluster
+  apps turn it on.
+
+Same caching scheme as ``corpus.py`` (whose helpers are imported, not copied):
+``~/.cache/sparkhist/rich-corpus-<key>/{eventlogs,manifest.json}``, ``<key>`` hashing this
+file and the pyspark version, built in a temporary sibling and renamed into place under a
+file lock. What each app actually exercised (e.g. whether the fetch failure happened) is
+measured by the app itself and recorded in the manifest under ``observed``.
+
+``python tests/support/rich_corpus.py`` builds the corpus (if needed) and prints its path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import operator
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script (the app subprocess): make ``support`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from support.corpus import (  # noqa: E402
+    EVENTLOGS,
+    MANIFEST,
+    AppSpec,
+    _describe,
+    _file_lock,
+    _kill_driver_mid_job,
+    _wait_until,
+    cache_root,
+    load_manifest,
+    spark_home,
+)
+
+__all__ = ["RichSpec", "ensure_rich_corpus", "load_manifest", "rich_specs"]
+
+#: Wall-clock limit for one application subprocess.
+APP_TIMEOUT_S = 300
+PARALLEL_APPS = 2
+PREFIX = "rich-corpus"
+
+
+@dataclass(frozen=True)
+class RichSpec:
+    """One application. ``kind`` picks the workload; ``name`` becomes the Spark app name."""
+
+    name: str
+    kind: str  # "sql" | "rdd" | "cluster" | "streaming"
+    master: str
+    codec: str
+    rolling: bool
+    killed: bool = False
+
+    def as_corpus_spec(self) -> AppSpec:
+        return AppSpec(self.name, self.codec, self.rolling, killed=self.killed)
+
+
+def rich_specs() -> list[RichSpec]:
+    """The first app runs alone and seeds the driver class archive, so it is the SQL one."""
+    return [
+        RichSpec("rich-sql", "sql", "local[2]", "zstd", rolling=True),
+        RichSpec("rich-cluster", "cluster", "local-cluster[2,1,1024]", "none", rolling=False),
+        RichSpec("rich-rdd-killed", "rdd", "local[2,3]", "none", rolling=False, killed=True),
+        RichSpec("rich-streaming", "streaming", "local[2]", "zstd", rolling=False),
+    ]
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def rich_corpus_key() -> str:
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(importlib.metadata.version("pyspark").encode())
+    return digest.hexdigest()[:16]
+
+
+def ensure_rich_corpus() -> Path:
+    """Return the directory of event logs, generating the corpus if needed (a few minutes)."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    key = rich_corpus_key()
+    final = root / f"{PREFIX}-{key}"
+    if final.is_dir():
+        return final / EVENTLOGS
+    with _file_lock(root / f"{PREFIX}-{key}.lock"):
+        if final.is_dir():
+            return final / EVENTLOGS
+        for stale in root.glob(f".{PREFIX}-{key}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{PREFIX}-{key}.tmp-", dir=root))
+        try:
+            generate(tmp)
+            tmp.rename(final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return final / EVENTLOGS
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def generate(out: Path, specs: list[RichSpec] | None = None) -> list[dict[str, Any]]:
+    """Run every app into ``out/eventlogs`` and write ``out/manifest.json``."""
+    specs = rich_specs() if specs is None else specs
+    log_dir = out / EVENTLOGS
+    log_dir.mkdir()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="sparkhist-rich-corpus-work-") as tmp:
+        work = Path(tmp)
+        archive = work / "driver-classes.jsa"
+        logs = _run_apps(specs[:1], log_dir, work, f"-XX:ArchiveClassesAtExit={archive}")
+        logs += _run_apps(specs[1:], log_dir, work, f"-XX:SharedArchiveFile={archive}")
+    logs.sort(key=lambda entry: entry["name"])
+    manifest = {
+        "spark_version": importlib.metadata.version("pyspark"),
+        "generation_seconds": round(time.monotonic() - started, 1),
+        "logs": logs,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return logs
+
+
+def _run_apps(specs: list[RichSpec], log_dir: Path, work: Path, driver_opts: str) -> list[dict[str, Any]]:
+    with ThreadPoolExecutor(PARALLEL_APPS) as pool:
+        futures = [pool.submit(_run_app, spec, log_dir, work, driver_opts) for spec in specs]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            if (error := future.exception()) is not None:
+                for other in futures:
+                    other.cancel()
+                raise error
+        return [future.result() for future in futures]
+
+
+def _run_app(spec: RichSpec, log_dir: Path, work: Path, driver_opts: str) -> dict[str, Any]:
+    app_work = work / spec.name
+    app_work.mkdir()
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(spark_home()),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        # Every JVM of the app (driver, and local-cluster's executors) starts with these.
+        "JDK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+        "SPARK_SUBMIT_OPTS": driver_opts,
+    }
+    cmd = [sys.executable, __file__, "--app", json.dumps(asdict(spec)), str(log_dir), str(app_work)]
+    output = app_work / "output.log"
+    started = time.monotonic()
+    with output.open("wb") as sink:
+        proc = subprocess.Popen(
+            cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=app_work, start_new_session=True
+        )
+        try:
+            rc = proc.wait(timeout=APP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            rc = None
+        finally:
+            # Driver JVM, its python workers and local-cluster's executor JVMs share the session.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    result = app_work / "result.json"
+    if rc != 0 or not result.exists():
+        tail = output.read_text(errors="replace")[-4000:]
+        raise RuntimeError(f"rich corpus app {spec.name} failed (rc={rc}):\n{tail}")
+    info = json.loads(result.read_text())
+    entry = _describe(spec.as_corpus_spec(), log_dir, info["app_id"])
+    entry.update(kind=spec.kind, master=spec.master, seconds=round(time.monotonic() - started, 1),
+                 observed=info.get("observed", {}), **_event_census(log_dir / entry["path"]))
+    return entry
+
+
+def _event_census(path: Path) -> dict[str, Any]:
+    """What the log holds: events by type and task ends by reason (codecs none and zstd only)."""
+    files = sorted(path.glob("events_*"), key=lambda f: int(f.name.split("_")[1])) if path.is_dir() else [path]
+    events: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for file in files:
+        raw = file.read_bytes()
+        if ".zstd" in file.name:
+            import zstandard
+
+            reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+            with contextlib.suppress(zstandard.ZstdError):  # an in-progress log ends mid-frame
+                raw = reader.read()
+        for line in raw.decode(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:  # a torn last line
+                continue
+            name = event["Event"].rsplit(".", 1)[-1]
+            events[name] = events.get(name, 0) + 1
+            if name == "SparkListenerTaskEnd":
+                reason = event["Task End Reason"]["Reason"]
+                reasons[reason] = reasons.get(reason, 0) + 1
+    return {"events": dict(sorted(events.items())), "task_end_reasons": dict(sorted(reasons.items()))}
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def _spark_conf(spec: RichSpec, log_dir: Path, work: Path) -> dict[str, str]:
+    conf = {
+        "spark.master": spec.master,
+        "spark.app.name": spec.name,
+        "spark.ui.enabled": "false",
+        "spark.driver.memory": "512m",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.local.dir": str(work / "local"),
+        "spark.sql.warehouse.dir": str(work / "warehouse"),
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": f"file:{log_dir}",
+        "spark.eventLog.rolling.enabled": str(spec.rolling).lower(),
+        "spark.eventLog.compress": str(spec.codec != "none").lower(),
+        # A made-up secret: the event log writer redacts it (environment endpoint).
+        "spark.sparkhist.rich.password": "hunter2",
+    }
+    if spec.codec != "none":
+        conf["spark.eventLog.compression.codec"] = spec.codec
+    if spec.kind in ("sql", "rdd", "cluster"):
+        # Off by default; without BlockUpdated events the SHS lists no cached RDD at all.
+        conf["spark.eventLog.logBlockUpdates.enabled"] = "true"
+    if spec.kind == "cluster":
+        conf.update({
+            "spark.executor.memory": "512m",
+            "spark.executor.cores": "1",
+            # Speculation: only outside local[*] (TaskSchedulerImpl), so here.
+            "spark.speculation": "true",
+            "spark.speculation.interval": "100ms",
+            "spark.speculation.multiplier": "1.5",
+            "spark.speculation.quantile": "0.5",
+            "spark.speculation.minTaskRuntime": "200ms",
+            "spark.speculation.efficiency.enabled": "false",
+            # Fetch failure: no host-local disk shortcut (both executors share a host and
+            # would read each other's files), a short idle timeout and no fetch retries.
+            "spark.shuffle.readHostLocalDisk": "false",
+            "spark.shuffle.io.connectionTimeout": "4s",
+            "spark.shuffle.io.maxRetries": "0",
+            "spark.locality.wait": "0s",
+        })
+    if spec.kind == "streaming":
+        conf["spark.sql.streaming.checkpointLocation"] = str(work / "checkpoints")
+    return conf
+
+
+def _app_main(spec: RichSpec, log_dir: Path, work: Path) -> None:
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in _spark_conf(spec, log_dir, work).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    app_id = spark.sparkContext.applicationId
+    result = work / "result.json"
+    result.write_text(json.dumps({"app_id": app_id}))
+    observed: dict[str, Any] = {}
+
+    def record() -> None:
+        result.write_text(json.dumps({"app_id": app_id, "observed": observed}))
+
+    workload = {"sql": _sql_workload, "rdd": _rdd_workload, "cluster": _cluster_workload,
+                "streaming": _streaming_workload}[spec.kind]
+    workload(spark, work, observed)
+    record()
+    if spec.killed:
+        _kill_driver_mid_job(spark, log_dir, app_id)  # never returns
+    spark.stop()
+    driver = spark.sparkContext._gateway.proc
+    driver.stdin.close()
+    driver.wait(timeout=120)
+
+
+def _expect_failure(action: Any, what: str) -> str:
+    try:
+        action()
+    except Exception as error:  # Py4JJavaError, PythonException, StreamingQueryException...
+        return type(error).__name__
+    raise AssertionError(f"{what} was meant to fail but succeeded")
+
+
+def _sql_workload(spark: Any, work: Path, observed: dict[str, Any]) -> None:
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    sc = spark.sparkContext
+    sc.setJobDescription(None)
+    # Broadcast hash join (explicit hint), AQE coalesces the 8 small shuffle partitions.
+    big = spark.range(0, 20_000).withColumn("k", F.col("id") % 100)
+    small = spark.range(0, 100).withColumnRenamed("id", "k").withColumn("label", F.concat(F.lit("L"), F.col("k")))
+    big.join(F.broadcast(small), "k").groupBy("label").count().collect()
+
+    # Sort-merge join with a skewed key: AQE's OptimizeSkewedJoin splits the big partition.
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
+    spark.conf.set("spark.sql.adaptive.skewJoin.skewedPartitionThresholdInBytes", "1KB")
+    spark.conf.set("spark.sql.adaptive.skewJoin.skewedPartitionFactor", "2")
+    spark.conf.set("spark.sql.adaptive.advisoryPartitionSizeInBytes", "4KB")
+    skewed = spark.range(0, 20_000).select(
+        F.when(F.col("id") < 15_000, F.lit(0)).otherwise(F.col("id") % 50).alias("k"), F.col("id").alias("v"))
+    other = spark.range(0, 50).select(F.col("id").alias("k"), (F.col("id") * 2).alias("w"))
+    joined = skewed.join(other, "k")
+    joined.agg(F.sum("v"), F.sum("w")).collect()
+    plan = joined._jdf.queryExecution().executedPlan().toString()
+    observed["sort_merge_join"] = "SortMergeJoin" in plan or "AdaptiveSparkPlan" in plan
+    spark.conf.unset("spark.sql.autoBroadcastJoinThreshold")
+
+    # A Python UDF (BatchEvalPython), a cached and an unpersisted DataFrame.
+    shout = F.udf(lambda s: s.upper() + "!", StringType())
+    cached = spark.range(0, 5_000).selectExpr("id", "id % 10 AS m", "cast(id AS string) AS s").cache()
+    cached.count()
+    cached.groupBy("m").agg(F.max(shout("s")).alias("loudest")).collect()
+    dropped = spark.range(0, 2_000).selectExpr("id * 3 AS t").cache()
+    dropped.count()
+    dropped.unpersist(blocking=True)
+
+    # Write and read parquet (output and input metrics, a file scan node).
+    out = str(work / "out.parquet")
+    cached.write.mode("overwrite").parquet(out)
+    spark.read.parquet(out).where("m = 3").count()
+
+    # A query that fails while running: assert_true raises in the executor.
+    observed["failing_sql"] = _expect_failure(
+        lambda: spark.sql("SELECT assert_true(id < 50, 'id too big') FROM range(100)").collect(), "assert_true")
+    # A query that fails in analysis never runs: no SQL execution, good to have beside.
+    observed["analysis_error"] = _expect_failure(lambda: spark.sql("SELECT nope FROM range(1)").collect(), "bad column")
+
+
+def _flaky(iterator: Any) -> Any:
+    """Partition 1 fails its first attempt, after reading its input; the retry succeeds."""
+    from pyspark import TaskContext
+
+    items = list(iterator)  # so a failed reduce task carries shuffle-read metrics
+    ctx = TaskContext.get()
+    if ctx.partitionId() == 1 and ctx.attemptNumber() == 0:
+        raise RuntimeError("flaky: the first attempt of partition 1 fails on purpose")
+    return items
+
+
+def _read_then_sleep(iterator: Any) -> Any:
+    """Consume the partition, then hang until the task is killed."""
+    count = sum(1 for _ in iterator)
+    time.sleep(60)
+    return [count]
+
+
+def _rdd_workload(spark: Any, work: Path, observed: dict[str, Any]) -> None:
+    from pyspark import StorageLevel
+
+    sc = spark.sparkContext
+    sc.setJobDescription("shuffle with a flaky task")
+    pairs = sc.parallelize(range(50_000), 4).mapPartitions(_flaky).map(lambda x: (x % 50, x)).reduceByKey(operator.add, 3)
+    observed["flaky_count"] = pairs.count()
+    # Reduce side: partition 1, the smallest, fails after reading its shuffle input, so the
+    # failed attempt's metrics would shift the stage's shuffle-read quantiles if counted.
+    sc.setJobDescription("reduce side: a flaky task that read its shuffle input")
+    keys = [0] * 600 + [1] * 10 + [2] * 300
+    sc.parallelize(keys, 2).map(lambda k: (k, k)).partitionBy(3, lambda k: k).mapPartitions(_flaky).count()
+
+    sc.setJobDescription("cache at several storage levels")
+    memory = sc.parallelize(range(20_000), 4).map(lambda x: x * 3).setName("memory-only").persist(StorageLevel.MEMORY_ONLY)
+    memory.count()
+    disk = sc.parallelize(range(20_000), 3).map(str).setName("disk-only").persist(StorageLevel.DISK_ONLY)
+    disk.count()
+    reduced = pairs.mapValues(lambda v: v * 2).setName("memory-and-disk-2").persist(StorageLevel.MEMORY_AND_DISK_2)
+    reduced.count()
+    partial = sc.parallelize(range(10_000), 4).map(lambda x: -x).setName("partly-cached").cache()
+    partial.take(1)  # computes (and caches) the first partition only
+    gone = sc.parallelize(range(1_000), 2).setName("unpersisted").cache()
+    gone.count()
+    gone.unpersist(blocking=True)
+    memory.count()  # read from the cache
+
+    sc.setJobDescription("tagged job")
+    sc.addJobTag("sparkhist-rich-tag")
+    sc.parallelize(range(100), 2).sum()
+    sc.removeJobTag("sparkhist-rich-tag")
+
+    # A job group cancelled while its tasks run: KILLED tasks (which read their shuffle
+    # input first, so they carry shuffle-read metrics), a failed job.
+    def doomed() -> None:
+        sc.setJobGroup("doomed", "cancelled while running", interruptOnCancel=True)
+        with contextlib.suppress(Exception):
+            pairs.mapPartitions(_read_then_sleep).count()
+
+    thread = threading.Thread(target=doomed, daemon=True)
+    thread.start()
+    _wait_until(lambda: bool(sc.statusTracker().getActiveStageIds())
+                and all(sc.statusTracker().getStageInfo(s).numActiveTasks >= 2
+                        for s in sc.statusTracker().getActiveStageIds()), "the doomed tasks to run")
+    time.sleep(0.5)
+    sc.cancelJobGroup("doomed")
+    thread.join(timeout=60)
+    observed["cancelled_group"] = not thread.is_alive()
+    sc.setLocalProperty("spark.jobGroup.id", None)
+    sc.setLocalProperty("spark.job.description", None)
+    sc.setJobDescription("after the cancel")
+    observed["memory_only_sum"] = memory.sum()
+
+
+def _executor_pids(app_id: str) -> dict[str, int]:
+    """Executor id -> pid of local-cluster's CoarseGrainedExecutorBackend JVMs of ``app_id``."""
+    pids: dict[str, int] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"org.apache.spark.executor.CoarseGrainedExecutorBackend" in args and app_id.encode() in args:
+            executor_id = args[args.index(b"--executor-id") + 1].decode()
+            pids[executor_id] = int(proc.name)
+    return pids
+
+
+def _cluster_workload(spark: Any, work: Path, observed: dict[str, Any]) -> None:
+    sc = spark.sparkContext
+    app_id = sc.applicationId
+    tracker = sc.statusTracker()
+
+    def registered() -> int:  # executors the driver knows (the driver itself excluded)
+        return len(sc._jsc.sc().statusTracker().getExecutorInfos()) - 1
+
+    _wait_until(lambda: len(_executor_pids(app_id)) == 2 and registered() == 2,
+                "two executors to register", timeout=120)
+
+    # Also warms a Python worker on each executor: the first task of a worker pays its
+    # start-up, which would otherwise inflate the median speculation compares with.
+    sc.setJobDescription("a flaky task retried on an executor")
+    sc.parallelize(range(1_000), 4).mapPartitions(_flaky).count()
+
+    # Speculation: 4 tasks on 2 slots, one much slower than the median. The driver marks
+    # it speculatable, but nothing of that reaches the log: EventLoggingListener does not
+    # log SpeculativeTaskSubmitted (4.0.1 bytecode), and the copy never launches, since a
+    # copy may not run on a host that already runs the task (TaskSetManager
+    # .hasAttemptOnHost) and local-cluster has one host. Kept so the attempt is on record.
+    sc.setJobDescription("one slow task: speculation")
+
+    def slow_last(x: int) -> int:
+        time.sleep(2.0 if x == 3 else 0.2)
+        return x
+
+    sc.parallelize(range(4), 4).map(slow_last).collect()
+
+    # Map outputs on both executors (each map task takes a moment, so both get some).
+    sc.setJobGroup("fetch-failure", "map outputs on both executors, then one executor freezes")
+
+    def slow_pair(x: int) -> tuple[int, int]:
+        if x % 1000 == 0:
+            time.sleep(0.3)
+        return (x % 8, x)
+
+    shuffled = sc.parallelize(range(4_000), 4).map(slow_pair).partitionBy(4)
+    shuffled.count()
+    victim = "0"
+    pid = _executor_pids(app_id)[victim]
+    os.kill(pid, signal.SIGSTOP)  # alive to the OS (TCP accepts), silent to Spark
+    outcome: dict[str, Any] = {}
+
+    def reread() -> None:
+        sc.setJobGroup("fetch-failure", "reduce side reads a frozen executor's map output")
+        try:
+            outcome["count"] = shuffled.mapValues(lambda v: v + 1).count()
+        except Exception as error:  # pragma: no cover - recorded, then generation fails
+            outcome["error"] = repr(error)
+
+    thread = threading.Thread(target=reread, daemon=True)
+    thread.start()
+
+    def retried() -> bool:
+        for stage_id in tracker.getActiveStageIds():
+            info = tracker.getStageInfo(stage_id)
+            if info is not None and (info.currentAttemptId > 0 or info.numFailedTasks > 0):
+                return True
+        return False
+
+    try:
+        _wait_until(retried, "a fetch failure", timeout=90)
+        observed["fetch_failure_seen_live"] = True
+    except TimeoutError:
+        observed["fetch_failure_seen_live"] = False
+    os.kill(pid, signal.SIGKILL)  # works on a stopped process: the executor dies
+    observed["killed_executor"] = victim
+    thread.join(timeout=150)
+    if "count" not in outcome:
+        raise RuntimeError(f"the fetch-failure job did not succeed: {outcome}")
+    attempts = {}
+    for job_id in tracker.getJobIdsForGroup("fetch-failure"):
+        job = tracker.getJobInfo(job_id)
+        for stage_id in job.stageIds if job else []:
+            info = tracker.getStageInfo(stage_id)
+            if info is not None:
+                attempts[stage_id] = info.currentAttemptId
+    observed["stage_attempts"] = {str(k): v for k, v in sorted(attempts.items())}
+    observed["fetch_failure_retry"] = any(v > 0 for v in attempts.values())
+
+    sc.setLocalProperty("spark.jobGroup.id", None)
+    sc.setJobDescription("after the executor died")
+    _wait_until(lambda: registered() >= 1, "an executor to be available", timeout=60)
+    sc.parallelize(range(100), 2).map(lambda x: (x % 3, x)).reduceByKey(operator.add).collect()
+    observed["executors_at_end"] = sorted(_executor_pids(app_id))
+
+
+def _streaming_workload(spark: Any, work: Path, observed: dict[str, Any]) -> None:
+    from pyspark.sql import functions as F
+    from pyspark.streaming import StreamingContext
+
+    sc = spark.sparkContext
+    # A DStream app: a queue of RDDs, one per 1 s batch.
+    ssc = StreamingContext(sc, 1)
+    queue = [sc.parallelize(range(i * 10, i * 10 + 10), 2) for i in range(4)]
+    batches: list[int] = []
+    stream = ssc.queueStream(queue).map(lambda x: (x % 3, 1)).reduceByKey(operator.add)
+    stream.foreachRDD(lambda rdd: batches.append(len(rdd.collect())))
+    ssc.start()
+    _wait_until(lambda: len(batches) >= 4, "four DStream batches", timeout=60)
+    ssc.stop(stopSparkContext=False, stopGraceFully=False)
+    observed["dstream_batches"] = len(batches)
+
+    # Structured streaming: rate source, stateful aggregation, memory sink, a few batches.
+    query = (
+        spark.readStream.format("rate").option("rowsPerSecond", 50).load()
+        .groupBy((F.col("value") % 5).alias("bucket")).count()
+        .writeStream.format("memory").queryName("rate_counts").outputMode("complete")
+        .trigger(processingTime="1 second").start()
+    )
+    _wait_until(lambda: sum(1 for p in query.recentProgress if p["numInputRows"] > 0) >= 3,
+                "three non-empty micro-batches", timeout=90)
+    query.stop()
+    observed["structured_batches"] = len(query.recentProgress)
+    observed["rate_buckets"] = spark.sql("SELECT count(*) AS n FROM rate_counts").collect()[0]["n"]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--app":
+        _app_main(RichSpec(**json.loads(sys.argv[2])), Path(sys.argv[3]), Path(sys.argv[4]))
+    else:
+        print(ensure_rich_corpus())

@@ -1,0 +1,187 @@
+"""Differential test on the rich corpus: the whole REST API v1, answer for answer.
+
+``test_differential.py`` compares sparkhist with the real SHS 4.0.1 over the base
+corpus (codecs, layouts, crashed drivers). This does the same over
+``support/rich_corpus.py``'s apps: joins and AQE, a failing SQL query, cached and
+unpersisted RDDs in a still-running app, retried and killed tasks, a fetch failure
+that re-runs a stage, a SIGKILLed executor, streaming. Beyond the base test's
+variants it asks for every stage *attempt*, every job, SQL execution, executor and
+RDD id, and the streaming endpoints.
+
+The comparison itself (status, content type, parsed JSON, error text, zip entries)
+and the normalisation (``lastUpdated``; wall-clock durations of running apps) are
+``test_differential``'s, imported. Only the differences in :data:`ALLOWED` are
+tolerated, each with its reason; everything else fails the test with the exact
+field-level differences printed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.real_shs import RealShs, java_executable, run_real_shs
+from support.rich_corpus import ensure_rich_corpus, load_manifest
+from support.server import runtime_for
+from test_differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, _compare, _normalize
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+#: Per-app variants beyond the base test's :data:`PER_APP`.
+RICH_PER_APP = [
+    "/jobs?status=failed&status=SUCCEEDED", "/jobs?status=unknown",
+    "/stages?status=complete&status=failed", "/stages?details=true&taskStatus=KILLED",
+    "/stages?details=true&taskStatus=SUCCESS&taskStatus=failed", "/stages?details=true&withSummaries=true",
+    "/stages?withSummaries=true&quantiles=0.1,0.9", "/stages?details=false&taskStatus=FAILED",
+    "/sql?details=true", "/sql?planDescription=false", "/sql?offset=2&length=3", "/sql?offset=100&length=5",
+    "/streaming/receivers", "/streaming/receivers/0", "/streaming/batches", "/streaming/batches?status=completed",
+    "/streaming/batches/0", "/streaming/batches/0/operations", "/streaming/batches/0/operations/0",
+    "/storage/rdd/", "/allexecutors/", "/environment/",
+]
+#: Per stage-attempt variants; ``{a}`` is the attempt id. :data:`PER_STAGE` asks attempt 0 only.
+PER_ATTEMPT = [
+    "/{a}", "/{a}?details=false", "/{a}?withSummaries=true", "/{a}?details=true&taskStatus=FAILED",
+    "/{a}?details=true&taskStatus=killed", "/{a}/taskSummary", "/{a}/taskSummary?quantiles=0,0.5,1",
+    "/{a}/taskList", "/{a}/taskList?length=200", "/{a}/taskList?status=failed", "/{a}/taskList?status=KILLED",
+    "/{a}/taskList?status=running", "/{a}/taskList?sortBy=-runtime&length=3", "/{a}/taskList?offset=2&length=2",
+]
+PER_SQL = ["", "?details=false", "?planDescription=false", "?details=false&planDescription=false"]
+
+# path pattern (re.fullmatch) -> why sparkhist may differ from the real SHS there
+ALLOWED: dict[str, str] = {}
+
+
+def _require_spark() -> None:
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
+    try:
+        java_executable()
+    except RuntimeError as missing:
+        pytest.skip(f"{missing} (needs Java 17)")
+
+
+@pytest.fixture(scope="module")
+def rich_corpus() -> Path:
+    """The rich corpus's event-log directory (cached; the first run takes a few minutes)."""
+    _require_spark()
+    return ensure_rich_corpus()
+
+
+@pytest.fixture(scope="module")
+def rich_manifest(rich_corpus: Path) -> list[dict[str, Any]]:
+    return load_manifest(rich_corpus)
+
+
+@pytest.fixture(scope="module")
+def rich_both(rich_corpus: Path, rich_manifest, tmp_path_factory) -> Iterator[tuple[Any, RealShs]]:
+    with run_real_shs(rich_corpus) as shs:
+        shs.wait_until_listed(len(rich_manifest))
+        with runtime_for(rich_corpus, tmp_path_factory.mktemp("rich-diff-store")) as (_runtime, client):
+            yield client, shs
+
+
+def _template(path: str) -> str:
+    """The endpoint a path belongs to, for counting: ids replaced by placeholders."""
+    path = re.sub(r"(local-\d+|app-\d+-\d+)", "{app}", path)
+    path = re.sub(r"/stages/\d+(/\d+)?", lambda m: "/stages/{s}" + ("/{a}" if m[1] else ""), path)
+    path = re.sub(r"/jobs/\d+", "/jobs/{j}", path)
+    path = re.sub(r"/sql/\d+", "/sql/{q}", path)
+    path = re.sub(r"/storage/rdd/\d+", "/storage/rdd/{r}", path)
+    return re.sub(r"/executors/[^/]+/threads", "/executors/{e}/threads", path)
+
+
+def _differences(ours: Any, theirs: Any, where: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """(json path, SHS value, sparkhist value) for every leaf that differs."""
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        for key in sorted(set(ours) | set(theirs), key=str):
+            yield from _differences(ours.get(key, "<absent>"), theirs.get(key, "<absent>"), f"{where}.{key}")
+    elif isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
+        for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+            yield from _differences(a, b, f"{where}[{i}]")
+    elif ours != theirs:
+        if isinstance(ours, list) and isinstance(theirs, list):
+            yield f"{where} (length)", len(theirs), len(ours)
+        else:
+            yield where or "<body>", theirs, ours
+
+
+def _paths(shs: RealShs, manifest: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """Every request, with whether its app is still running (wall-clock fields then masked)."""
+    running = {e["app_id"] for e in manifest if e["state"] != "finished"}
+    paths: list[tuple[str, bool]] = [("/version", False)]
+    paths += [("/applications" + q, False) for q in APP_LIST_QUERIES]
+    for entry in manifest:
+        app = entry["app_id"]
+        live = app in running
+        base = f"/applications/{app}"
+        paths += [(base + p, live) for p in PER_APP + RICH_PER_APP]
+        paths.append((base + "/logs", False))
+        for job in sorted({j["jobId"] for j in shs.get(base + "/jobs").json()}):
+            paths.append((f"{base}/jobs/{job}", live))
+        stages = shs.get(base + "/stages").json()
+        rdd_ids: set[int] = set()
+        for stage_id in sorted({s["stageId"] for s in stages}):
+            paths += [(f"{base}/stages/{stage_id}{p}", live) for p in PER_STAGE]
+        for stage in stages:
+            rdd_ids.update(stage["rddIds"])
+            paths += [(f"{base}/stages/{stage['stageId']}" + p.format(a=stage["attemptId"]), live) for p in PER_ATTEMPT]
+        for execution in shs.get(base + "/sql?details=false&planDescription=false").json():
+            paths += [(f"{base}/sql/{execution['id']}{q}", live) for q in PER_SQL]
+        rdd_ids.update(r["id"] for r in shs.get(base + "/storage/rdd").json())
+        paths += [(f"{base}/storage/rdd/{rdd}", live) for rdd in sorted(rdd_ids)]
+        for executor in shs.get(base + "/allexecutors").json():
+            paths.append((f"{base}/executors/{executor['id']}/threads", live))
+    return list(dict.fromkeys(paths))
+
+
+def test_rich_corpus_exercises_what_it_claims(rich_manifest: list[dict[str, Any]]) -> None:
+    """The corpus has what the comparison is meant to cover (else it would compare little)."""
+    by_name = {e["name"]: e for e in rich_manifest}
+    assert set(by_name) == {"rich-sql", "rich-rdd-killed", "rich-cluster", "rich-streaming"}
+    assert by_name["rich-rdd-killed"]["state"] == "in-progress"
+    cluster = by_name["rich-cluster"]
+    assert cluster["events"].get("SparkListenerExecutorRemoved", 0) >= 1
+    assert cluster["task_end_reasons"].get("FetchFailed", 0) >= 1, "no fetch failure happened"
+    assert cluster["observed"]["fetch_failure_retry"]
+    rdd = by_name["rich-rdd-killed"]
+    assert rdd["events"].get("SparkListenerUnpersistRDD", 0) >= 1
+    assert rdd["events"].get("SparkListenerBlockUpdated", 0) >= 1
+    assert rdd["task_end_reasons"].get("TaskKilled", 0) >= 1
+    assert rdd["task_end_reasons"].get("ExceptionFailure", 0) >= 1
+    sql = by_name["rich-sql"]
+    assert sql["events"].get("SparkListenerSQLAdaptiveExecutionUpdate", 0) >= 1
+    streaming = by_name["rich-streaming"]
+    assert streaming["events"].get("StreamingQueryListener$QueryProgressEvent", 0) >= 3
+
+
+def test_every_endpoint_matches_the_real_shs_on_the_rich_corpus(rich_both, rich_manifest) -> None:
+    client, shs = rich_both
+    results: Counter[str] = Counter()
+    mismatches: dict[str, str] = {}
+    details: dict[str, list[tuple[str, Any, Any]]] = {}
+    for path, running in _paths(shs, rich_manifest):
+        theirs = shs.get(path)
+        ours = client.get("/api/v1" + path)
+        problem = _compare(path, ours, theirs, running)
+        template = _template(path)
+        if problem is None:
+            results[f"{template} ok"] += 1
+        elif any(re.fullmatch(pattern, path) for pattern in ALLOWED):
+            results[f"{template} allowed"] += 1
+        else:
+            mismatches[path] = problem
+            if problem == "body differs":
+                details[path] = list(_differences(_normalize(ours.json(), running), _normalize(theirs.json(), running)))
+    total = sum(results.values()) + len(mismatches)
+    print(f"\n{total} requests, {total - len(mismatches)} identical or allowed, {len(mismatches)} different")
+    for key, n in sorted(results.items()):
+        print(f"  {n:4d}  {key}")
+    for path, problem in sorted(mismatches.items()):
+        print(f"  DIFFERENT {path}: {problem}")
+        for where, shs_value, our_value in details.get(path, [])[:8]:
+            print(f"      {where}: SHS {shs_value!r:.300} | sparkhist {our_value!r:.300}")
+    assert mismatches == {}
