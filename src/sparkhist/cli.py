@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -63,7 +64,9 @@ def serve(settings: Settings) -> None:
     """Scan in the background and serve the REST API (SIGTERM stops cleanly)."""
     from sparkhist.server import serve as run
 
-    click.echo(f"sparkhist {__version__}: serving {settings.log_dir} on http://{settings.host}:{settings.port} (store {settings.store_dir})", err=True)
+    # Through logging, so --log-format json keeps every line JSON.
+    logging.getLogger("sparkhist").info("sparkhist %s: serving %s on http://%s:%d (store %s)", __version__,
+                                        settings.log_dir, settings.host, settings.port, settings.store_dir)
     run(settings)
 
 
