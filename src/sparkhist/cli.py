@@ -91,10 +91,7 @@ def scan(settings: Settings) -> None:
             bar.update(task, completed=done, total=total)
 
         report = runtime.scanner.scan_once(progress)
-    runtime.loop.lock.release()
-    if runtime.scanner.pool is not None:
-        runtime.scanner.pool.close()
-    runtime.catalog.close()
+    runtime.close()
     click.echo(f"{report.listed} logs listed: {report.new} new, {report.grown} grown, {report.unchanged} unchanged, "
                f"{report.removed} removed, {report.failed} skipped; {len(runtime.index)} applications; {report.duration:.2f}s")
     for path, why in sorted(report.errors.items()):

@@ -67,6 +67,13 @@ class Runtime:
     probe: Probe | None = None
     metrics: Metrics | None = None
 
+    def close(self) -> None:
+        """Release what the runtime holds: the writer lock, the indexing workers, the catalog."""
+        self.loop.lock.release()
+        if self.scanner.pool is not None:
+            self.scanner.pool.close()
+        self.catalog.close()
+
 
 def _open_as_standby(store_dir: str, wait: float = 30.0) -> Catalog:
     """Another process writes this store: read its catalog (waiting for it to exist)."""
@@ -142,7 +149,5 @@ def serve(settings: Settings) -> None:
         server.run()
     finally:
         runtime.loop.stop()
-        if runtime.scanner.pool is not None:
-            runtime.scanner.pool.close()
-        runtime.catalog.close()
+        runtime.close()
         log.info("stopped")

@@ -38,10 +38,7 @@ def _answers(log_dir: Path, store: Path, workers: int) -> dict[str, bytes]:
             assert runtime.states.builds == 0  # every answer came from a snapshot the scan wrote
         return out
     finally:
-        if runtime.scanner.pool is not None:
-            runtime.scanner.pool.close()
-        runtime.loop.lock.release()
-        runtime.catalog.close()
+        runtime.close()
 
 
 def test_pool_and_in_process_agree(tmp_path: Path) -> None:

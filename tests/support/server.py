@@ -32,7 +32,4 @@ def runtime_for(log_dir: Path, store_dir: Path, *, scan: bool = True) -> Iterato
         with TestClient(runtime.app) as client:
             yield runtime, client
     finally:
-        runtime.loop.lock.release()
-        if runtime.scanner.pool is not None:
-            runtime.scanner.pool.close()
-        runtime.catalog.close()
+        runtime.close()
