@@ -47,3 +47,50 @@ def test_pool_and_in_process_agree(tmp_path: Path) -> None:
     alone = _answers(logs, tmp_path / "alone", workers=1)
     assert pooled.keys() == alone.keys() and len(pooled) == 65
     assert [k for k in pooled if pooled[k] != alone[k]] == []
+
+
+def test_workers_die_with_a_killed_server(tmp_path: Path) -> None:
+    """SIGKILL of the process that owns the pool leaves no indexing worker behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    code = (
+        "import sys, os, time\n"
+        "from sparkhist.config import load_settings\n"
+        "from sparkhist.server import build_runtime\n"
+        "rt = build_runtime(load_settings({'log_dir': sys.argv[1], 'store_dir': sys.argv[2], 'index_workers': 2}, environ={}))\n"
+        "rt.scanner.scan_once()\n"
+        "print(' '.join(str(p) for p in rt.scanner.pool._pool._processes), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(logs), str(tmp_path / "store")], stdout=subprocess.PIPE, text=True)
+    workers = [int(p) for p in proc.stdout.readline().split()]
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in workers if os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2]]
+    assert alive == [], f"workers outlived their parent: {alive}"
+
+
+def test_failed_full_index_is_counted(tmp_path: Path, monkeypatch) -> None:
+    from sparkhist.errors import SourceUnavailable
+
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    runtime = build_runtime(load_settings({"log_dir": str(logs), "store_dir": str(tmp_path / "s"), "index_workers": 1}, environ={}))
+    try:
+        def failing(*args, **kwargs):
+            raise SourceUnavailable("gone")
+
+        monkeypatch.setattr(runtime.scanner.indexer, "refresh", failing)
+        report = runtime.scanner.scan_once()
+        assert report.indexed == 0 and report.failed == 13 and len(report.errors) == 13
+    finally:
+        runtime.close()

@@ -226,14 +226,17 @@ class Scanner:
             if isinstance(result, SourceError):
                 report.errors[record.path] = str(result)
                 log.warning("full index of %s failed: %s; will retry", record.path, result)
+                report.failed += 1
                 continue
             if isinstance(result, StoreError):
                 report.errors[record.path] = str(result)
                 log.error("cannot save the state of %s: %s; will retry", record.path, result)
+                report.failed += 1
                 continue
             if isinstance(result, BaseException):
                 report.errors[record.path] = f"indexing failed: {result!r}"
                 log.error("full index of %s failed: %r; will retry", record.path, result)
+                report.failed += 1
                 continue
             if not result.persisted:
                 report.unsaved += 1

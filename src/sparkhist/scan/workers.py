@@ -32,6 +32,25 @@ class Built:
 
 _worker_indexer = None
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: a worker must not outlive a server killed with SIGKILL.
+
+    Linux delivers SIGKILL to the worker when its parent dies (``PR_SET_PDEATHSIG``);
+    the parent check covers a parent that died before the call.
+    """
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    except (OSError, AttributeError):
+        pass  # not Linux: workers still exit when the call queue closes
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
 
 def _indexer(root: str, store_dir: str):  # type: ignore[no-untyped-def]
     global _worker_indexer
@@ -71,7 +90,8 @@ class IndexPool:
     def run(self, jobs: list[tuple[EventLog, bool]]) -> Iterator[tuple[EventLog, Built | BaseException]]:
         """Build every (log, persist) job; results come back in submission order."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_die_with_parent, initargs=(os.getpid(),))
         futures: list[tuple[EventLog, Future[Built]]] = [
             (event_log, self._pool.submit(build_in_worker, self.root, self.store_dir, event_log, persist))
             for event_log, persist in jobs
