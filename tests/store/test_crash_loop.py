@@ -60,6 +60,14 @@ def _scan(logs: Path, store: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def _exited_within(proc: subprocess.Popen[bytes], seconds: float) -> bool:
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 def _answers(logs: Path, store: Path) -> dict[str, bytes]:
     """Every answer a client would ask for, from a store (no scan), wall-clock fields masked."""
     import orjson
@@ -95,12 +103,17 @@ def test_kill_minus_nine_loop(tmp_path: Path) -> None:
     assert len(os.listdir(logs)) == 200
     store = tmp_path / "store"
 
+    # The kill instant is drawn from the length of the last scan that ran to its end,
+    # so the kills land inside scans on a fast machine as on a slow one.
     killed_mid_scan = 0
+    scan_seconds = 2.5
     for cycle in range(CYCLES):
         growing.grow(rng)
+        started = time.monotonic()
         proc = _scan(logs, store)
-        time.sleep(rng.uniform(0.3, 2.5))
-        if proc.poll() is None:
+        if _exited_within(proc, rng.uniform(0.15, 0.9) * scan_seconds):
+            scan_seconds = time.monotonic() - started
+        else:
             proc.send_signal(signal.SIGKILL)
             killed_mid_scan += 1
         proc.wait(timeout=60)
