@@ -24,10 +24,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import os
 import json
-import signal
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -153,8 +153,9 @@ def _sparkhist_scan(log_dir: Path, store: Path, env: dict[str, str]) -> dict[str
     if done.returncode != 0:
         raise RuntimeError(f"sparkhist scan failed ({done.returncode}): {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    if result["failed"]:
-        raise RuntimeError(f"sparkhist scan skipped logs: {result['errors']}")
+    if result["failed"] or result["errors"]:
+        first = dict(list(result["errors"].items())[:3])
+        raise RuntimeError(f"sparkhist scan: {result['failed']} failed, {len(result['errors'])} errors, e.g. {first}")
     return result
 
 
@@ -211,8 +212,13 @@ def _sparkhist_cold(b: Bench, sh: servers.Server, logs: corpus.Corpus, layout: s
     failed = servers.scan_failures(done.health)
     if failed:
         b.notes.append(f"sparkhist's first scan of the {layout} corpus skipped {failed} logs")
+    indexed = servers.scan_indexed(done.health)
+    if indexed is not None and indexed < logs.apps:
+        b.notes.append(f"sparkhist's first scan of the {layout} corpus fully indexed only {indexed:,} of "
+                       f"{logs.apps:,} apps: its throughput figures are overstated")
     b.say(f"sparkhist first scan done (every app fully indexed) {done.since_start:.1f}s after start; scan "
-          f"{done.duration:.1f}s, {done.cpu_seconds:.1f}s CPU ({cores:.2f} cores); peak RSS {b.m[f'sh.rss.{layout}']:.0f} MB")
+          f"{done.duration:.1f}s, {done.cpu_seconds:.1f}s CPU ({cores:.2f} cores); peak RSS {b.m[f'sh.rss.{layout}']:.0f} MB "
+          f"({sh.rss_breakdown()}: server + workers)")
 
 
 def _warm_restart(b: Bench, server: servers.Server, logs: corpus.Corpus, key: str) -> None:
@@ -412,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{rolling.raw_mb / max(rolling.apps, 1):.2f} MB of JSON per app on average"),
             "big app": f"{big.big_app_id}: {big.raw_mb:.1f} MB uncompressed, {big.events:,} events, "
                        f"{big.stored_bytes / 1e6:.1f} MB stored (rolling + zstd, as Spark wrote it)",
-            "load": f"{args.concurrency} concurrent clients, ≤{args.requests:,} requests or ≤{args.latency_budget:.0f} s "
+            "latency runs": f"{args.concurrency} concurrent clients, ≤{args.requests:,} requests or ≤{args.latency_budget:.0f} s "
                     "per endpoint",
             "sparkhist source": f"a copy of src/sparkhist frozen at the start, sha256 {bench.source_digest}",
             "other processes' CPU during the run": bench.foreign.summary(),

@@ -59,6 +59,10 @@ class Server:
         than the peak of the sum."""
         return sum(_status_kb(pid, "VmHWM") for pid in _tree(self.pid)) / 1024
 
+    def rss_breakdown(self) -> str:
+        """Each process's VmHWM, the server's first: ``"95 + 60 + 58 MB"``."""
+        return " + ".join(f"{_status_kb(pid, 'VmHWM') / 1024:.0f}" for pid in _tree(self.pid)) + " MB"
+
     def cpu_seconds(self) -> float:
         """User + system CPU of the process and its descendants, living or reaped
         (``utime + stime + cutime + cstime``: worker processes count)."""
@@ -134,6 +138,8 @@ def _wait_for_version(server: Server, proc: subprocess.Popen[bytes]) -> None:
 
 
 def _stop(proc: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
+    """SIGTERM, SIGKILL after ``grace_s``; then anything left in the session we created
+    for it (indexing workers outlive a killed parent) is killed too."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -141,6 +147,8 @@ def _stop(proc: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # our own process group (start_new_session)
 
 
 def _free_port() -> int:
@@ -220,6 +228,13 @@ def _scan_status(server: Server, client: httpx.Client) -> tuple[int, float, dict
     if last is None:
         return None
     return (1 if last.get("new") else 2), float(last["durationSeconds"]), health
+
+
+def scan_indexed(health: dict[str, Any]) -> int | None:
+    """Logs the first scan indexed in full, when the health document says."""
+    last = (health.get("scan") or {}).get("last") or health.get("lastScan") or {}
+    value = last.get("indexed")
+    return None if value is None else int(value)
 
 
 def scan_failures(health: dict[str, Any]) -> int:
