@@ -10,7 +10,7 @@ RDD id, and the streaming endpoints.
 
 The comparison itself (status, content type, parsed JSON, error text, zip entries)
 and the normalisation (``lastUpdated``; wall-clock durations of running apps) are
-``test_differential``'s, imported. Only the differences in :data:`ALLOWED` are
+``support/differential.py``'s, shared with the base test. Only the differences in :data:`ALLOWED` are
 tolerated, each with its reason; everything else fails the test with the exact
 field-level differences printed.
 """
@@ -18,17 +18,16 @@ field-level differences printed.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison
 from support.real_shs import RealShs, java_executable, run_real_shs
 from support.rich_corpus import ensure_rich_corpus, load_manifest
 from support.server import runtime_for
-from test_differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, _compare, _normalize
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -94,21 +93,6 @@ def _template(path: str) -> str:
     return re.sub(r"/executors/[^/]+/threads", "/executors/{e}/threads", path)
 
 
-def _differences(ours: Any, theirs: Any, where: str = "") -> Iterator[tuple[str, Any, Any]]:
-    """(json path, SHS value, sparkhist value) for every leaf that differs."""
-    if isinstance(ours, dict) and isinstance(theirs, dict):
-        for key in sorted(set(ours) | set(theirs), key=str):
-            yield from _differences(ours.get(key, "<absent>"), theirs.get(key, "<absent>"), f"{where}.{key}")
-    elif isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
-        for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
-            yield from _differences(a, b, f"{where}[{i}]")
-    elif ours != theirs:
-        if isinstance(ours, list) and isinstance(theirs, list):
-            yield f"{where} (length)", len(theirs), len(ours)
-        else:
-            yield where or "<body>", theirs, ours
-
-
 def _paths(shs: RealShs, manifest: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     """Every request, with whether its app is still running (wall-clock fields then masked)."""
     running = {e["app_id"] for e in manifest if e["state"] != "finished"}
@@ -160,28 +144,6 @@ def test_rich_corpus_exercises_what_it_claims(rich_manifest: list[dict[str, Any]
 
 def test_every_endpoint_matches_the_real_shs_on_the_rich_corpus(rich_both, rich_manifest) -> None:
     client, shs = rich_both
-    results: Counter[str] = Counter()
-    mismatches: dict[str, str] = {}
-    details: dict[str, list[tuple[str, Any, Any]]] = {}
-    for path, running in _paths(shs, rich_manifest):
-        theirs = shs.get(path)
-        ours = client.get("/api/v1" + path)
-        problem = _compare(path, ours, theirs, running)
-        template = _template(path)
-        if problem is None:
-            results[f"{template} ok"] += 1
-        elif any(re.fullmatch(pattern, path) for pattern in ALLOWED):
-            results[f"{template} allowed"] += 1
-        else:
-            mismatches[path] = problem
-            if problem == "body differs":
-                details[path] = list(_differences(_normalize(ours.json(), running), _normalize(theirs.json(), running)))
-    total = sum(results.values()) + len(mismatches)
-    print(f"\n{total} requests, {total - len(mismatches)} identical or allowed, {len(mismatches)} different")
-    for key, n in sorted(results.items()):
-        print(f"  {n:4d}  {key}")
-    for path, problem in sorted(mismatches.items()):
-        print(f"  DIFFERENT {path}: {problem}")
-        for where, shs_value, our_value in details.get(path, [])[:8]:
-            print(f"      {where}: SHS {shs_value!r:.300} | sparkhist {our_value!r:.300}")
-    assert mismatches == {}
+    comparison = Comparison(_template, ALLOWED).run(_paths(shs, rich_manifest), client, shs)
+    comparison.report()
+    assert comparison.mismatches == {}

@@ -102,24 +102,30 @@ def ensure_corpus() -> Path:
     """Return the directory of event logs, generating the corpus if needed.
 
     Layout: ``corpus-<key>/eventlogs/`` (returned) and ``corpus-<key>/manifest.json``.
+    """
+    return ensure_generated("corpus", corpus_key(), generate)
 
-    A file lock serialises concurrent callers (e.g. pytest-xdist workers), so the
-    corpus is generated once.
+
+def ensure_generated(prefix: str, key: str, build: Callable[[Path], object]) -> Path:
+    """``<cache>/<prefix>-<key>/eventlogs``, running ``build(tmp)`` first when it is absent.
+
+    A file lock serialises concurrent callers (e.g. pytest-xdist workers), so a corpus
+    is generated once; ``build`` writes into a temporary sibling renamed into place only
+    when it succeeded.
     """
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
-    key = corpus_key()
-    final = root / f"corpus-{key}"
+    final = root / f"{prefix}-{key}"
     if final.is_dir():
         return final / EVENTLOGS
-    with _file_lock(root / f"corpus-{key}.lock"):
+    with _file_lock(root / f"{prefix}-{key}.lock"):
         if final.is_dir():
             return final / EVENTLOGS
-        for stale in root.glob(f".corpus-{key}.tmp-*"):  # left by a crashed run
+        for stale in root.glob(f".{prefix}-{key}.tmp-*"):  # left by a crashed run
             shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".corpus-{key}.tmp-", dir=root))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{prefix}-{key}.tmp-", dir=root))
         try:
-            generate(tmp)
+            build(tmp)
             tmp.rename(final)  # atomic: the cache appears complete or not at all
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -155,27 +161,38 @@ def spark_home() -> Path:
 
 def generate(out: Path, specs: list[AppSpec] | None = None) -> list[dict[str, Any]]:
     """Run every app into ``out/eventlogs`` and write ``out/manifest.json``."""
-    specs = app_specs() if specs is None else specs
+    return run_apps(out, app_specs() if specs is None else specs, _run_app)
+
+
+def run_apps(out: Path, specs: list[Any], run_app: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run ``run_app(spec, log_dir, work, driver_opts)`` for every spec, ``PARALLEL_APPS`` at
+    a time, into ``out/eventlogs``; write ``out/manifest.json`` with the entries returned."""
     log_dir = out / EVENTLOGS
     log_dir.mkdir()
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sparkhist-corpus-work-") as tmp:
         work = Path(tmp)
         # Most of a driver's CPU goes to loading and verifying ~15k classes. The first
         # app dumps the ones it loaded into a CDS archive; the others map it (~35% less
         # CPU). A missing or unusable archive only costs a JVM warning.
         archive = work / "driver-classes.jsa"
-        logs = _run_apps(specs[:1], log_dir, work, f"-XX:ArchiveClassesAtExit={archive}")
-        logs += _run_apps(specs[1:], log_dir, work, f"-XX:SharedArchiveFile={archive}")
+        logs = _run_parallel(specs[:1], run_app, log_dir, work, f"-XX:ArchiveClassesAtExit={archive}")
+        logs += _run_parallel(specs[1:], run_app, log_dir, work, f"-XX:SharedArchiveFile={archive}")
     logs.sort(key=lambda entry: entry["name"])
-    manifest = {"spark_version": importlib.metadata.version("pyspark"), "logs": logs}
+    manifest = {
+        "spark_version": importlib.metadata.version("pyspark"),
+        "generation_seconds": round(time.monotonic() - started, 1),
+        "logs": logs,
+    }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return logs
 
 
-def _run_apps(specs: list[AppSpec], log_dir: Path, work: Path, driver_opts: str) -> list[dict[str, Any]]:
-    """Run apps ``PARALLEL_APPS`` at a time; on the first failure cancel the rest and raise."""
+def _run_parallel(specs: list[Any], run_app: Callable[..., dict[str, Any]], log_dir: Path, work: Path,
+                  driver_opts: str) -> list[dict[str, Any]]:
+    """On the first failure cancel the apps not started yet and raise."""
     with ThreadPoolExecutor(PARALLEL_APPS) as pool:
-        futures = [pool.submit(_run_app, spec, log_dir, work, driver_opts) for spec in specs]
+        futures = [pool.submit(run_app, spec, log_dir, work, driver_opts) for spec in specs]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for future in done:
             if (error := future.exception()) is not None:
@@ -185,8 +202,10 @@ def _run_apps(specs: list[AppSpec], log_dir: Path, work: Path, driver_opts: str)
         return [future.result() for future in futures]
 
 
-def _run_app(spec: AppSpec, log_dir: Path, work: Path, driver_opts: str) -> dict[str, Any]:
-    """Run one app in a subprocess (own session, so the whole tree can be reaped)."""
+def launch_app(script: str, spec: Any, log_dir: Path, work: Path, driver_opts: str) -> dict[str, Any]:
+    """Run ``script --app <spec> log_dir work`` in a subprocess (own session, so the whole
+    tree is reaped: driver JVM, Python workers, local-cluster's executors); return the
+    ``result.json`` the app wrote."""
     app_work = work / spec.name
     app_work.mkdir()
     env = {
@@ -200,8 +219,9 @@ def _run_app(spec: AppSpec, log_dir: Path, work: Path, driver_opts: str) -> dict
         "JDK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
         "SPARK_SUBMIT_OPTS": driver_opts,  # the driver JVM only, not spark-class's launcher
     }
-    cmd = [sys.executable, __file__, "--app", json.dumps(asdict(spec)), str(log_dir), str(app_work)]
+    cmd = [sys.executable, script, "--app", json.dumps(asdict(spec)), str(log_dir), str(app_work)]
     output = app_work / "output.log"
+    started = time.monotonic()
     with output.open("wb") as sink:
         proc = subprocess.Popen(
             cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=app_work, start_new_session=True
@@ -211,7 +231,6 @@ def _run_app(spec: AppSpec, log_dir: Path, work: Path, driver_opts: str) -> dict
         except subprocess.TimeoutExpired:
             rc = None
         finally:
-            # The driver JVM shares the session's process group; reap anything left.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -219,7 +238,11 @@ def _run_app(spec: AppSpec, log_dir: Path, work: Path, driver_opts: str) -> dict
     if rc != 0 or not result.exists():
         tail = output.read_text(errors="replace")[-4000:]
         raise RuntimeError(f"corpus app {spec.name} failed (rc={rc}):\n{tail}")
-    return _describe(spec, log_dir, json.loads(result.read_text())["app_id"])
+    return {**json.loads(result.read_text()), "seconds": round(time.monotonic() - started, 1)}
+
+
+def _run_app(spec: AppSpec, log_dir: Path, work: Path, driver_opts: str) -> dict[str, Any]:
+    return _describe(spec, log_dir, launch_app(__file__, spec, log_dir, work, driver_opts)["app_id"])
 
 
 def _describe(spec: AppSpec, log_dir: Path, app_id: str) -> dict[str, Any]:
@@ -274,19 +297,30 @@ def _spark_conf(spec: AppSpec, log_dir: Path, work: Path) -> dict[str, str]:
 
 def _app_main(spec: AppSpec, log_dir: Path, work: Path) -> None:
     """Subprocess body: run the workload, then stop cleanly or kill the driver JVM."""
-    from pyspark.sql import SparkSession
-
-    builder = SparkSession.builder
-    for key, value in _spark_conf(spec, log_dir, work).items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    app_id = spark.sparkContext.applicationId
-    (work / "result.json").write_text(json.dumps({"app_id": app_id}))
+    spark, app_id = start_spark(_spark_conf(spec, log_dir, work), work)
     _workload(spark, with_sql=not spec.killed)
     if spec.multi_file:
         _pad_events(spark)
     if spec.killed:
         _kill_driver_mid_job(spark, log_dir, app_id)
+    stop_spark(spark)
+
+
+def start_spark(conf: dict[str, str], work: Path) -> tuple[Any, str]:
+    """A SparkSession with ``conf``; its app id is written to ``work/result.json`` at once,
+    so the parent knows the app even if the driver is killed later."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    app_id = spark.sparkContext.applicationId
+    (work / "result.json").write_text(json.dumps({"app_id": app_id}))
+    return spark, app_id
+
+
+def stop_spark(spark: Any) -> None:
     spark.stop()  # writes ApplicationEnd and drops the .inprogress suffix
     driver = spark.sparkContext._gateway.proc
     driver.stdin.close()  # the py4j gateway JVM exits on stdin EOF ...

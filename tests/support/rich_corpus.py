@@ -34,7 +34,7 @@ Caveats found on the way, so nobody looks for them in these logs:
 
 Same caching scheme as ``corpus.py`` (whose helpers are imported, not copied):
 ``~/.cache/sparkhist/rich-corpus-<key>/{eventlogs,manifest.json}``, ``<key>`` hashing this
-file and the pyspark version, built in a temporary sibling and renamed into place under a
+file, ``corpus.py`` and the pyspark version, built in a temporary sibling and renamed into place under a
 file lock. What each app actually exercised (e.g. whether the fetch failure happened) is
 measured by the app itself and recorded in the manifest under ``observed``.
 
@@ -49,39 +49,33 @@ import importlib.metadata
 import json
 import operator
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script (the app subprocess): make ``support`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from support import corpus  # noqa: E402
 from support.corpus import (  # noqa: E402
-    EVENTLOGS,
-    MANIFEST,
     AppSpec,
     _describe,
-    _file_lock,
     _kill_driver_mid_job,
     _wait_until,
-    cache_root,
+    ensure_generated,
+    launch_app,
     load_manifest,
-    spark_home,
+    run_apps,
+    start_spark,
+    stop_spark,
 )
 
 __all__ = ["RichSpec", "ensure_rich_corpus", "load_manifest", "rich_specs"]
 
-#: Wall-clock limit for one application subprocess.
-APP_TIMEOUT_S = 300
-PARALLEL_APPS = 2
 PREFIX = "rich-corpus"
 
 
@@ -114,32 +108,16 @@ def rich_specs() -> list[RichSpec]:
 
 
 def rich_corpus_key() -> str:
+    """Hash of this generator, the shared machinery in ``corpus.py``, and pyspark's version."""
     digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(Path(corpus.__file__).read_bytes())
     digest.update(importlib.metadata.version("pyspark").encode())
     return digest.hexdigest()[:16]
 
 
 def ensure_rich_corpus() -> Path:
     """Return the directory of event logs, generating the corpus if needed (a few minutes)."""
-    root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    key = rich_corpus_key()
-    final = root / f"{PREFIX}-{key}"
-    if final.is_dir():
-        return final / EVENTLOGS
-    with _file_lock(root / f"{PREFIX}-{key}.lock"):
-        if final.is_dir():
-            return final / EVENTLOGS
-        for stale in root.glob(f".{PREFIX}-{key}.tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{PREFIX}-{key}.tmp-", dir=root))
-        try:
-            generate(tmp)
-            tmp.rename(final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return final / EVENTLOGS
+    return ensure_generated(PREFIX, rich_corpus_key(), generate)
 
 
 # --------------------------------------------------------------------------- parent side
@@ -147,73 +125,13 @@ def ensure_rich_corpus() -> Path:
 
 def generate(out: Path, specs: list[RichSpec] | None = None) -> list[dict[str, Any]]:
     """Run every app into ``out/eventlogs`` and write ``out/manifest.json``."""
-    specs = rich_specs() if specs is None else specs
-    log_dir = out / EVENTLOGS
-    log_dir.mkdir()
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="sparkhist-rich-corpus-work-") as tmp:
-        work = Path(tmp)
-        archive = work / "driver-classes.jsa"
-        logs = _run_apps(specs[:1], log_dir, work, f"-XX:ArchiveClassesAtExit={archive}")
-        logs += _run_apps(specs[1:], log_dir, work, f"-XX:SharedArchiveFile={archive}")
-    logs.sort(key=lambda entry: entry["name"])
-    manifest = {
-        "spark_version": importlib.metadata.version("pyspark"),
-        "generation_seconds": round(time.monotonic() - started, 1),
-        "logs": logs,
-    }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return logs
-
-
-def _run_apps(specs: list[RichSpec], log_dir: Path, work: Path, driver_opts: str) -> list[dict[str, Any]]:
-    with ThreadPoolExecutor(PARALLEL_APPS) as pool:
-        futures = [pool.submit(_run_app, spec, log_dir, work, driver_opts) for spec in specs]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            if (error := future.exception()) is not None:
-                for other in futures:
-                    other.cancel()
-                raise error
-        return [future.result() for future in futures]
+    return run_apps(out, rich_specs() if specs is None else specs, _run_app)
 
 
 def _run_app(spec: RichSpec, log_dir: Path, work: Path, driver_opts: str) -> dict[str, Any]:
-    app_work = work / spec.name
-    app_work.mkdir()
-    env = {
-        **os.environ,
-        "SPARK_HOME": str(spark_home()),
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        # Every JVM of the app (driver, and local-cluster's executors) starts with these.
-        "JDK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-        "SPARK_SUBMIT_OPTS": driver_opts,
-    }
-    cmd = [sys.executable, __file__, "--app", json.dumps(asdict(spec)), str(log_dir), str(app_work)]
-    output = app_work / "output.log"
-    started = time.monotonic()
-    with output.open("wb") as sink:
-        proc = subprocess.Popen(
-            cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=app_work, start_new_session=True
-        )
-        try:
-            rc = proc.wait(timeout=APP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            rc = None
-        finally:
-            # Driver JVM, its python workers and local-cluster's executor JVMs share the session.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    result = app_work / "result.json"
-    if rc != 0 or not result.exists():
-        tail = output.read_text(errors="replace")[-4000:]
-        raise RuntimeError(f"rich corpus app {spec.name} failed (rc={rc}):\n{tail}")
-    info = json.loads(result.read_text())
+    info = launch_app(__file__, spec, log_dir, work, driver_opts)
     entry = _describe(spec.as_corpus_spec(), log_dir, info["app_id"])
-    entry.update(kind=spec.kind, master=spec.master, seconds=round(time.monotonic() - started, 1),
+    entry.update(kind=spec.kind, master=spec.master, seconds=info["seconds"],
                  observed=info.get("observed", {}), **_event_census(log_dir / entry["path"]))
     return entry
 
@@ -292,15 +210,8 @@ def _spark_conf(spec: RichSpec, log_dir: Path, work: Path) -> dict[str, str]:
 
 
 def _app_main(spec: RichSpec, log_dir: Path, work: Path) -> None:
-    from pyspark.sql import SparkSession
-
-    builder = SparkSession.builder
-    for key, value in _spark_conf(spec, log_dir, work).items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    app_id = spark.sparkContext.applicationId
+    spark, app_id = start_spark(_spark_conf(spec, log_dir, work), work)
     result = work / "result.json"
-    result.write_text(json.dumps({"app_id": app_id}))
     observed: dict[str, Any] = {}
 
     def record() -> None:
@@ -312,10 +223,7 @@ def _app_main(spec: RichSpec, log_dir: Path, work: Path) -> None:
     record()
     if spec.killed:
         _kill_driver_mid_job(spark, log_dir, app_id)  # never returns
-    spark.stop()
-    driver = spark.sparkContext._gateway.proc
-    driver.stdin.close()
-    driver.wait(timeout=120)
+    stop_spark(spark)
 
 
 def _expect_failure(action: Any, what: str) -> str:
