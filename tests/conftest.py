@@ -7,6 +7,7 @@ live in the ``support`` namespace package: ``from support.corpus import ...``.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,17 @@ from support.real_shs import RealShs, java_executable, run_real_shs
 
 #: The repository root, wherever CI cloned it; ``shared/`` sits beside it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With ``SPARKHIST_NO_SKIPS=1`` (CI sets it) a skip is a failure: a machine that
+    lacks Java, Maven or pyspark must not pass by running less."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("SPARKHIST_NO_SKIPS") == "1" and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and SPARKHIST_NO_SKIPS=1 forbids it: {report.longrepr}"
 
 
 def _require_spark() -> None:
