@@ -81,6 +81,46 @@ def test_any_chunking_matches_split(content: bytes, cuts: list[int], max_line: i
     assert splitter.skipped == long_lines + (len(tail) > max_line)
 
 
+def batch_split_in(splitter: LineSplitter, content: bytes, cuts: list[int]) -> list[Line]:
+    """As the reader feeds: ``feed_batch``, and ``feed`` when it declines."""
+    bounds = [0, *sorted(c for c in set(cuts) if 0 < c < len(content)), len(content)]
+    lines: list[Line] = []
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        batch = splitter.feed_batch(content[a:b])
+        if batch is None:
+            lines.extend(splitter.feed(content[a:b]))
+        else:
+            data, ends, number = batch
+            assert len(data) == len(ends)
+            lines.extend(Line(d, end, number + i) for i, (d, end) in enumerate(zip(data, ends, strict=True), 1))
+    return lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    content=st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\r", b"\r\n", b"{}", b"xyzw" * 5]), max_size=60).map(b"".join),
+    cuts=st.lists(st.integers(0, 200), max_size=20),
+    max_line=st.one_of(st.just(DEFAULT_MAX_LINE), st.integers(0, 25)),
+    before=st.integers(0, 3),
+)
+def test_feed_batch_matches_feed(content: bytes, cuts: list[int], max_line: int, before: int) -> None:
+    """The fast path yields the same lines, ends, numbers and counters as ``feed``."""
+    slow, fast = LineSplitter(max_line, lines_before=before), LineSplitter(max_line, lines_before=before)
+    assert batch_split_in(fast, content, cuts) == split_in(slow, content, cuts)
+    assert (fast.lines, fast.skipped, fast.offset) == (slow.lines, slow.skipped, slow.offset)
+    assert fast.finish() == slow.finish()
+    assert fast.skipped == slow.skipped
+
+
+def test_feed_batch_declines_what_feed_must_do() -> None:
+    splitter = LineSplitter(8)
+    assert splitter.feed_batch(b"a\r\nb") is None  # a \r to strip
+    assert splitter.feed_batch(b"123456789\n") is None  # too long
+    assert splitter.offset == 0 and splitter.lines == 0  # nothing consumed
+    assert splitter.feed_batch(b"ab\ncd") == ([b"ab"], [3], 0)
+    assert splitter.feed_batch(b"e\n\nf") == ([b"cde", b""], [7, 8], 1)
+
+
 def test_long_lines_are_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     splitter = LineSplitter(5, name="app-1.zstd", lines_before=10)
     with caplog.at_level(logging.WARNING, logger="sparkhist.reader"):

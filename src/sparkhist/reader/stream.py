@@ -122,16 +122,29 @@ class _FileReader:
             chunks = self._chunks(stream, self.entry.size - offset)
             head = next(chunks, b"")
             decoder = make_decoder(self._codec(head), name=self.entry.path, offset=offset)
+            splitter, stats, file_index = self.splitter, self.stats, self.start.file_index
             for chunk in itertools.chain([head], chunks):
                 for piece in decoder.decode(chunk):
                     if self._to_drop:
                         cut = min(self._to_drop, len(piece.data))
                         piece, self._to_drop = piece.drop(cut), self._to_drop - cut
-                    base = self.splitter.offset
-                    for line in self.splitter.feed(piece.data):
-                        yield self._emit(line.data, piece, line.end - base, line.number)
-                    if piece.data:
-                        self._last = (piece, base)
+                    if not piece.data:
+                        continue
+                    base = splitter.offset
+                    batch = splitter.feed_batch(piece.data)
+                    if batch is None:  # long lines or \r\n endings: the general path
+                        for line in splitter.feed(piece.data):
+                            yield self._emit(line.data, piece, line.end - base, line.number)
+                    else:
+                        lines, ends, number = batch
+                        if lines:
+                            self._count_skipped()  # lines skipped by an earlier feed
+                        resume_point = piece.resume_point
+                        for data, end in zip(lines, ends):
+                            number += 1
+                            stats.lines += 1
+                            yield data, Position(file_index, *resume_point(end - base), number)
+                    self._last = (piece, base)
         return decoder.truncated
 
     def _unterminated_tail(self) -> Iterator[tuple[bytes, Position]]:

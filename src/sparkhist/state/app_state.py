@@ -32,6 +32,10 @@ from sparkhist.state.entities import (
 from sparkhist.state.sql import SQLExecution, StageMetrics, aggregate_metrics, build_plan_graph
 
 _SQL = "org.apache.spark.sql.execution.ui."
+_JVM_GC_TIME, _IN_BYTES_READ = M["jvmGcTime"], M["in.bytesRead"]
+_SR_LOCAL_BYTES_READ, _SR_REMOTE_BYTES_READ = M["sr.localBytesRead"], M["sr.remoteBytesRead"]
+_SW_BYTES_WRITTEN = M["sw.bytesWritten"]
+_STR_ONLY = frozenset((str,))
 
 
 def _retain_remove_count(size: int, retained: int) -> int:
@@ -81,6 +85,10 @@ class AppState:
     def apply(self, event: dict[str, Any]) -> None:
         """Update the state with one parsed event (unknown events are ignored)."""
         name = event.get("Event")
+        handler = _HANDLERS.get(name) if type(name) is str else None
+        if handler is not None:  # the usual case: a scheduler event named without its package
+            handler(self, event)
+            return
         if not isinstance(name, str):
             return
         if name.startswith(_SQL):
@@ -129,6 +137,10 @@ class AppState:
         for key in ("Spark Properties", "Hadoop Properties", "System Properties",
                     "Metrics Properties", "Classpath Entries"):
             value = e.get(key) or {}
+            if (isinstance(value, dict) and set(map(type, value)) <= _STR_ONLY
+                    and set(map(type, value.values())) <= _STR_ONLY):
+                self.env[key] = list(value.items())  # already (str, str): the usual case
+                continue
             pairs = list(value.items()) if isinstance(value, dict) else [tuple(p) for p in value]
             self.env[key] = [(str(k), str(v)) for k, v in pairs]
         self.has_env = True
@@ -451,15 +463,17 @@ class AppState:
     # ----------------------------------------------------------------- tasks
     def _task_start(self, e: dict[str, Any]) -> None:
         ti = e.get("Task Info") or {}
+        tg = ti.get
         stage_id, attempt = e.get("Stage ID", 0), e.get("Stage Attempt ID", 0) or 0
+        partition_id = tg("Partition ID")
         task = Task(
-            task_id=ti.get("Task ID", 0), index=ti.get("Index", 0), attempt=ti.get("Attempt", 0),
-            partition_id=ti.get("Partition ID", -1) if ti.get("Partition ID") is not None else -1,
-            launch_time=ti.get("Launch Time", 0), executor_id=ti.get("Executor ID", ""),
-            host=ti.get("Host", ""), locality=ti.get("Locality", ""),
-            speculative=bool(ti.get("Speculative", False)), stage_id=stage_id, stage_attempt=attempt,
-            accumulables=ev.accumulables(ti.get("Accumulables")))
-        self.tasks[task.task_id] = task
+            tg("Task ID", 0), tg("Index", 0), tg("Attempt", 0),
+            partition_id if partition_id is not None else -1,
+            tg("Launch Time", 0), tg("Executor ID", ""), tg("Host", ""), tg("Locality", ""),
+            bool(tg("Speculative", False)), stage_id, attempt,
+            accumulables=ev.accumulables(tg("Accumulables")))
+        task_id, executor_id = task.task_id, task.executor_id
+        self.tasks[task_id] = task
         st = self._live_stage(stage_id, attempt)
         if st is not None:
             if task.speculative:
@@ -470,19 +484,23 @@ class AppState:
             st.active_tasks += 1
             if st.first_launch_time is None or task.launch_time < st.first_launch_time:
                 st.first_launch_time = task.launch_time
-            st.active_per_executor[task.executor_id] = st.active_per_executor.get(task.executor_id, 0) + 1
-            for job in self._stage_jobs(st):
-                job.active_tasks += 1
-            st.task_ids.append(task.task_id)
+            per_executor = st.active_per_executor
+            per_executor[executor_id] = per_executor.get(executor_id, 0) + 1
+            jobs = self.jobs
+            for job_id in st.job_ids:
+                job = jobs.get(job_id)
+                if job is not None:
+                    job.active_tasks += 1
+            st.task_ids.append(task_id)
             if len(st.task_ids) > self.retained_tasks:
                 self._cleanup_tasks(st)
-        ex = self._live(task.executor_id)
-        if ex is not None:
+        ex = self.executors.get(executor_id)
+        if ex is not None and ex.is_active:
             ex.active_tasks += 1
             ex.total_tasks += 1
         sm = self.stage_metrics.get(stage_id)
         if sm is not None and sm.attempt_id == attempt:
-            sm.task_indices[task.task_id] = task.index
+            sm.task_indices[task_id] = task.index
 
     def _cleanup_tasks(self, st: Stage) -> None:
         count = _retain_remove_count(len(st.task_ids), self.retained_tasks)
@@ -500,45 +518,45 @@ class AppState:
             task.getting_result_time = ti.get("Getting Result Time", 0) or 0
 
     def _task_end(self, e: dict[str, Any]) -> None:
+        # The hottest handler (one call per task): lookups are bound to locals.
         ti = e.get("Task Info")
         if ti is None:
             return
+        tg = ti.get
         stage_id, attempt = e.get("Stage ID", 0), e.get("Stage Attempt ID", 0) or 0
         kind, message = ev.end_reason(e.get("Task End Reason"))
-        task_id = ti.get("Task ID", 0)
+        task_id = tg("Task ID", 0)
         task = self.tasks.get(task_id)
         # JsonProtocol.taskMetricsFromJson(null) is TaskMetrics.empty (4.0.1): a TaskEnd logged
         # without "Task Metrics" (FetchFailed, ExecutorLostFailure, ...) replays as all zeros.
         new_metrics = ev.task_metrics(e.get("Task Metrics")) or [0] * N_METRICS
         delta: list[int] | None = None
-        duration = 0
-        finish = ti.get("Finish Time", 0) or 0
-        launch = ti.get("Launch Time", 0)
-        if finish != 0:
-            duration = finish - launch
+        finish = tg("Finish Time", 0) or 0
+        launch = tg("Launch Time", 0)
+        duration = finish - launch if finish != 0 else 0
         if task is not None and not task.finished:
             task.launch_time = launch
-            task.getting_result_time = ti.get("Getting Result Time", 0) or 0
+            task.getting_result_time = tg("Getting Result Time", 0) or 0
             task.finish_time = finish
-            task.failed = bool(ti.get("Failed", False))
-            task.killed = bool(ti.get("Killed", False))
-            task.executor_id = ti.get("Executor ID", task.executor_id)
-            task.host = ti.get("Host", task.host)
-            task.locality = ti.get("Locality", task.locality)
-            task.speculative = bool(ti.get("Speculative", task.speculative))
-            if ti.get("Partition ID") is not None:
-                task.partition_id = ti["Partition ID"]
-            task.accumulables = ev.accumulables(ti.get("Accumulables"))
+            task.failed = bool(tg("Failed", False))
+            task.killed = bool(tg("Killed", False))
+            task.executor_id = tg("Executor ID", task.executor_id)
+            task.host = tg("Host", task.host)
+            task.locality = tg("Locality", task.locality)
+            task.speculative = bool(tg("Speculative", task.speculative))
+            partition_id = tg("Partition ID")
+            if partition_id is not None:
+                task.partition_id = partition_id
+            task.accumulables = ev.accumulables(tg("Accumulables"))
             task.error_message = message
-            if new_metrics is not None:
-                delta = new_metrics if task.metrics is None else add_metrics(new_metrics, task.metrics, -1)
-                task.metrics = new_metrics
+            delta = new_metrics if task.metrics is None else add_metrics(new_metrics, task.metrics, -1)
+            task.metrics = new_metrics
         completed = 1 if kind == "Success" else 0
         killed = 1 if kind in ("TaskKilled", "TaskCommitDenied") else 0
         failed = 1 - completed - killed
         active = 0 if kind == "Resubmitted" else 1
-        executor_id = ti.get("Executor ID", "")
-        index = ti.get("Index", 0)
+        executor_id = tg("Executor ID", "")
+        index = tg("Index", 0)
         peaks = ev.executor_metrics(e.get("Task Executor Metrics"))
         st = self._live_stage(stage_id, attempt)
         if st is not None:
@@ -552,12 +570,17 @@ class AppState:
             st.killed_tasks += killed
             if killed:
                 st.killed_summary[message or ""] = st.killed_summary.get(message or "", 0) + 1
-            st.active_per_executor[executor_id] = st.active_per_executor.get(executor_id, 0) - active
+            per_executor = st.active_per_executor
+            per_executor[executor_id] = per_executor.get(executor_id, 0) - active
             update_peaks(st.peaks, peaks)
             esum = st.executor_summary(executor_id)
             update_peaks(esum.peaks, peaks)
             remove = st.active_tasks == 0 and st.status in ("COMPLETE", "FAILED")
-            for job in self._stage_jobs(st):
+            jobs = self.jobs
+            for job_id in st.job_ids:
+                job = jobs.get(job_id)
+                if job is None:
+                    continue
                 job.active_tasks -= active
                 job.completed_tasks += completed
                 if completed:
@@ -572,7 +595,7 @@ class AppState:
             esum.killed_tasks += killed
             if delta is not None:
                 esum.metrics = add_metrics(esum.metrics, delta)
-            if bool(ti.get("Speculative", False)) and st.speculation is not None:
+            if st.speculation is not None and bool(tg("Speculative", False)):
                 st.speculation.num_active -= 1
                 st.speculation.num_completed += completed
                 st.speculation.num_failed += failed
@@ -580,22 +603,22 @@ class AppState:
             if remove:
                 st.live = False
                 self._cleanup_stages()
-        ex = self._live(executor_id)
-        if ex is not None:
+        ex = self.executors.get(executor_id)
+        if ex is not None and ex.is_active:
             ex.active_tasks -= active
             ex.completed_tasks += completed
             ex.failed_tasks += failed
             ex.total_duration += duration
             update_peaks(ex.peaks, peaks)
-            if kind != "Resubmitted" and new_metrics is not None:
-                ex.total_gc_time += new_metrics[M["jvmGcTime"]]
-                ex.total_input_bytes += new_metrics[M["in.bytesRead"]]
-                ex.total_shuffle_read += new_metrics[M["sr.localBytesRead"]] + new_metrics[M["sr.remoteBytesRead"]]
-                ex.total_shuffle_write += new_metrics[M["sw.bytesWritten"]]
-        if self._is_sql_stage(stage_id):
-            successful = finish != 0 and not ti.get("Failed", False) and not ti.get("Killed", False)
-            self._sql_task_update(stage_id, attempt, task_id, index,
-                                  ev.sql_accum_updates(ti.get("Accumulables")), successful)
+            if kind != "Resubmitted":
+                ex.total_gc_time += new_metrics[_JVM_GC_TIME]
+                ex.total_input_bytes += new_metrics[_IN_BYTES_READ]
+                ex.total_shuffle_read += new_metrics[_SR_LOCAL_BYTES_READ] + new_metrics[_SR_REMOTE_BYTES_READ]
+                ex.total_shuffle_write += new_metrics[_SW_BYTES_WRITTEN]
+        sm = self.stage_metrics.get(stage_id)
+        if sm is not None and sm.attempt_id == attempt and self._is_sql_stage(stage_id):
+            successful = finish != 0 and not tg("Failed", False) and not tg("Killed", False)
+            self._sql_task_accumulables(sm, task_id, index, tg("Accumulables"), successful)
 
     def _stage_executor_metrics(self, e: dict[str, Any]) -> None:
         peaks = ev.executor_metrics(e.get("Executor Metrics"))
@@ -751,30 +774,43 @@ class AppState:
                 execution.stages.append(sid)
         self._sql_maybe_close(execution)
 
-    def _sql_task_update(self, stage_id: int, attempt: int, task_id: int, index: int,
-                         updates: list[tuple[int, int]], finished: bool) -> None:
-        sm = self.stage_metrics.get(stage_id)
-        if sm is None or sm.attempt_id != attempt:
-            return
+    def _sql_task_accumulables(self, sm: StageMetrics, task_id: int, index: int,
+                               items: list[dict[str, Any]] | None, finished: bool) -> None:
+        """``SQLAppStatusListener.onTaskEnd`` for ``sm``'s attempt: the task's value of each
+        SQL metric (:func:`~sparkhist.state.events.sql_accum_updates`, decoding only the
+        accumulables of the execution's metrics)."""
         sm.task_indices[task_id] = index
         if index in sm.completed:
             return
-        types = self.executions[sm.execution_id].metric_types if sm.execution_id in self.executions else {}
-        for acc_id, value in updates:
-            mtype = types.get(acc_id)
-            if mtype is None:
-                continue
-            values = sm.values.get(acc_id)
-            if values is None:
-                values = sm.values[acc_id] = [0] * sm.num_tasks
-            if 0 <= index < len(values):
-                values[index] = value
-            if mtype != "sum":
-                current = sm.max_values.get(acc_id)
-                if current is None:
-                    sm.max_values[acc_id] = [value, task_id]
-                elif value > current[0]:
-                    current[0], current[1] = value, task_id
+        execution = self.executions.get(sm.execution_id)
+        types = execution.metric_types if execution is not None else {}
+        if types and items:
+            all_values, max_values, num_tasks = sm.values, sm.max_values, sm.num_tasks
+            for acc in items:
+                update = acc.get("Update")
+                if update is None:
+                    continue
+                try:
+                    acc_id = acc["ID"]
+                    if type(acc_id) is not int:
+                        acc_id = int(acc_id)
+                    mtype = types.get(acc_id)
+                    if mtype is None:
+                        continue
+                    value = update if type(update) is int else int(update)
+                except (KeyError, TypeError, ValueError):
+                    continue
+                values = all_values.get(acc_id)
+                if values is None:
+                    values = all_values[acc_id] = [0] * num_tasks
+                if 0 <= index < len(values):
+                    values[index] = value
+                if mtype != "sum":
+                    current = max_values.get(acc_id)
+                    if current is None:
+                        max_values[acc_id] = [value, task_id]
+                    elif value > current[0]:
+                        current[0], current[1] = value, task_id
         if finished:
             sm.completed.add(index)
 

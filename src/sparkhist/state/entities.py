@@ -12,6 +12,9 @@ in :data:`METRIC_NAMES` order), because tasks are the bulk of the state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import add as _add
+from operator import gt as _gt
+from operator import sub as _sub
 from typing import Any
 
 # Exploded v1.TaskMetrics, in the order TaskMetrics' JSON nests them.
@@ -48,6 +51,11 @@ def zero_metrics() -> list[int]:
 
 
 def add_metrics(a: list[int], b: list[int], mult: int = 1) -> list[int]:
+    """A new list: ``a + b * mult`` element-wise (up to the shorter of the two)."""
+    if mult == 1:
+        return list(map(_add, a, b))
+    if mult == -1:
+        return list(map(_sub, a, b))
     return [x + y * mult for x, y in zip(a, b)]
 
 
@@ -62,12 +70,12 @@ def update_peaks(peaks: list[int], values: list[int] | None) -> bool:
     """``compareAndUpdatePeakValues``: keep the per-metric maximum; True if anything grew."""
     if values is None:
         return False
-    grew = False
+    if not any(map(_gt, values, peaks)):  # the common case: nothing new
+        return False
     for i, v in enumerate(values):
         if v > peaks[i]:
             peaks[i] = v
-            grew = True
-    return grew
+    return True
 
 
 @dataclass(slots=True)

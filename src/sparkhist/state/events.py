@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from sparkhist.state.entities import EXECUTOR_METRIC_NAMES, N_METRICS, M, StageInfo
+from sparkhist.state.entities import EXECUTOR_METRIC_NAMES, StageInfo
 
 Accum = tuple[int, str | None, str | None, str | None]  # id, name, update, value
 
@@ -51,61 +51,76 @@ def sql_accum_updates(items: list[dict[str, Any]] | None) -> list[tuple[int, int
     return out
 
 
+_EMPTY: dict[str, Any] = {}
+_ZERO_EXECUTOR_METRICS = (0,) * len(EXECUTOR_METRIC_NAMES)
+_EXECUTOR_METRIC_NAME_LIST = list(EXECUTOR_METRIC_NAMES)
+_INT_ONLY = {int}
+
+
 def task_metrics(tm: dict[str, Any] | None) -> list[int] | None:
-    """The exploded metric vector of a ``Task Metrics`` object, or None when absent."""
+    """The exploded metric vector of a ``Task Metrics`` object, or None when absent.
+
+    One list display in :data:`~sparkhist.state.entities.METRIC_NAMES` order (this runs
+    once per task: no index lookups); a missing, null or false value is 0.
+    """
     if not tm:
         return None
-    v = [0] * N_METRICS
     g = tm.get
-    v[M["executorDeserializeTime"]] = g("Executor Deserialize Time", 0) or 0
-    v[M["executorDeserializeCpuTime"]] = g("Executor Deserialize CPU Time", 0) or 0
-    v[M["executorRunTime"]] = g("Executor Run Time", 0) or 0
-    v[M["executorCpuTime"]] = g("Executor CPU Time", 0) or 0
-    v[M["resultSize"]] = g("Result Size", 0) or 0
-    v[M["jvmGcTime"]] = g("JVM GC Time", 0) or 0
-    v[M["resultSerializationTime"]] = g("Result Serialization Time", 0) or 0
-    v[M["memoryBytesSpilled"]] = g("Memory Bytes Spilled", 0) or 0
-    v[M["diskBytesSpilled"]] = g("Disk Bytes Spilled", 0) or 0
-    v[M["peakExecutionMemory"]] = g("Peak Execution Memory", 0) or 0
-    inp = g("Input Metrics") or {}
-    v[M["in.bytesRead"]] = inp.get("Bytes Read", 0) or 0
-    v[M["in.recordsRead"]] = inp.get("Records Read", 0) or 0
-    out = g("Output Metrics") or {}
-    v[M["out.bytesWritten"]] = out.get("Bytes Written", 0) or 0
-    v[M["out.recordsWritten"]] = out.get("Records Written", 0) or 0
-    sr = g("Shuffle Read Metrics") or {}
-    v[M["sr.remoteBlocksFetched"]] = sr.get("Remote Blocks Fetched", 0) or 0
-    v[M["sr.localBlocksFetched"]] = sr.get("Local Blocks Fetched", 0) or 0
-    v[M["sr.fetchWaitTime"]] = sr.get("Fetch Wait Time", 0) or 0
-    v[M["sr.remoteBytesRead"]] = sr.get("Remote Bytes Read", 0) or 0
-    v[M["sr.remoteBytesReadToDisk"]] = sr.get("Remote Bytes Read To Disk", 0) or 0
-    v[M["sr.localBytesRead"]] = sr.get("Local Bytes Read", 0) or 0
-    v[M["sr.recordsRead"]] = sr.get("Total Records Read", 0) or 0
-    v[M["sr.remoteReqsDuration"]] = sr.get("Remote Requests Duration", 0) or 0
+    i = (g("Input Metrics") or _EMPTY).get
+    o = (g("Output Metrics") or _EMPTY).get
+    sr = g("Shuffle Read Metrics") or _EMPTY
+    r = sr.get
     # 4.x writes "Push Based Shuffle"; 3.2-era logs "Shuffle Push Read Metrics".
-    push = sr.get("Push Based Shuffle") or sr.get("Shuffle Push Read Metrics") or {}
-    v[M["push.corruptMergedBlockChunks"]] = push.get("Corrupt Merged Block Chunks", 0) or 0
-    v[M["push.mergedFetchFallbackCount"]] = (push.get("Merged Fetch Fallback Count")
-                                          or push.get("Merged Fallback Count", 0) or 0)
-    v[M["push.remoteMergedBlocksFetched"]] = push.get("Merged Remote Blocks Fetched", 0) or 0
-    v[M["push.localMergedBlocksFetched"]] = push.get("Merged Local Blocks Fetched", 0) or 0
-    v[M["push.remoteMergedChunksFetched"]] = push.get("Merged Remote Chunks Fetched", 0) or 0
-    v[M["push.localMergedChunksFetched"]] = push.get("Merged Local Chunks Fetched", 0) or 0
-    v[M["push.remoteMergedBytesRead"]] = push.get("Merged Remote Bytes Read", 0) or 0
-    v[M["push.localMergedBytesRead"]] = push.get("Merged Local Bytes Read", 0) or 0
-    v[M["push.remoteMergedReqsDuration"]] = push.get("Merged Remote Requests Duration", 0) or 0
-    sw = g("Shuffle Write Metrics") or {}
-    v[M["sw.bytesWritten"]] = sw.get("Shuffle Bytes Written", 0) or 0
-    v[M["sw.writeTime"]] = sw.get("Shuffle Write Time", 0) or 0
-    v[M["sw.recordsWritten"]] = sw.get("Shuffle Records Written", 0) or 0
-    return v
+    p = (r("Push Based Shuffle") or r("Shuffle Push Read Metrics") or _EMPTY).get
+    w = (g("Shuffle Write Metrics") or _EMPTY).get
+    return [
+        g("Executor Deserialize Time", 0) or 0,
+        g("Executor Deserialize CPU Time", 0) or 0,
+        g("Executor Run Time", 0) or 0,
+        g("Executor CPU Time", 0) or 0,
+        g("Result Size", 0) or 0,
+        g("JVM GC Time", 0) or 0,
+        g("Result Serialization Time", 0) or 0,
+        g("Memory Bytes Spilled", 0) or 0,
+        g("Disk Bytes Spilled", 0) or 0,
+        g("Peak Execution Memory", 0) or 0,
+        i("Bytes Read", 0) or 0,
+        i("Records Read", 0) or 0,
+        o("Bytes Written", 0) or 0,
+        o("Records Written", 0) or 0,
+        r("Remote Blocks Fetched", 0) or 0,
+        r("Local Blocks Fetched", 0) or 0,
+        r("Fetch Wait Time", 0) or 0,
+        r("Remote Bytes Read", 0) or 0,
+        r("Remote Bytes Read To Disk", 0) or 0,
+        r("Local Bytes Read", 0) or 0,
+        r("Total Records Read", 0) or 0,
+        r("Remote Requests Duration", 0) or 0,
+        p("Corrupt Merged Block Chunks", 0) or 0,
+        p("Merged Fetch Fallback Count") or p("Merged Fallback Count", 0) or 0,
+        p("Merged Remote Blocks Fetched", 0) or 0,
+        p("Merged Local Blocks Fetched", 0) or 0,
+        p("Merged Remote Chunks Fetched", 0) or 0,
+        p("Merged Local Chunks Fetched", 0) or 0,
+        p("Merged Remote Bytes Read", 0) or 0,
+        p("Merged Local Bytes Read", 0) or 0,
+        p("Merged Remote Requests Duration", 0) or 0,
+        w("Shuffle Bytes Written", 0) or 0,
+        w("Shuffle Write Time", 0) or 0,
+        w("Shuffle Records Written", 0) or 0,
+    ]
 
 
 def executor_metrics(em: dict[str, Any] | None) -> list[int] | None:
     """``executorMetricsFromJson``: missing names (or a missing object) are 0."""
-    if em is None:
-        em = {}
-    return [int(em.get(name, 0) or 0) for name in EXECUTOR_METRIC_NAMES]
+    if not em:
+        return list(_ZERO_EXECUTOR_METRICS)
+    values = list(em.values())
+    # Spark writes every name, in this order: then the values are the vector.
+    if list(em) == _EXECUTOR_METRIC_NAME_LIST and set(map(type, values)) == _INT_ONLY:
+        return values
+    g = em.get
+    return [v if type(v) is int else int(v or 0) for v in map(g, EXECUTOR_METRIC_NAMES)]
 
 
 def stage_info(si: dict[str, Any]) -> StageInfo:

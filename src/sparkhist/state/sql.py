@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -44,12 +45,24 @@ def build_plan_graph(plan: dict[str, Any]) -> PlanGraph:
     counter = [0]
     exchanges: dict[bytes, PlanNode] = {}
 
+    keys: dict[int, bytes] = {}  # id(info) -> key(info): a subtree is keyed once per build
+
     def key(info: dict[str, Any]) -> bytes:
-        return orjson.dumps(info, option=orjson.OPT_SORT_KEYS)
+        k = keys.get(id(info))
+        if k is None:
+            k = keys[id(info)] = orjson.dumps(info, option=orjson.OPT_SORT_KEYS)
+        return k
 
     def metrics_of(info: dict[str, Any]) -> list[tuple[str, int, str]]:
-        return [(m.get("name", ""), int(m.get("accumulatorId", 0)), m.get("metricType", "sum"))
-                for m in info.get("metrics") or []]
+        metrics = info.get("metrics")
+        if not metrics:
+            return []
+        out = []
+        for m in metrics:
+            g = m.get
+            acc_id = g("accumulatorId", 0)
+            out.append((g("name", ""), acc_id if type(acc_id) is int else int(acc_id), g("metricType", "sum")))
+        return out
 
     def build(info: dict[str, Any], parent: PlanNode | None, cluster: PlanNode | None) -> None:
         name = info.get("nodeName", "")
@@ -147,6 +160,7 @@ def _f32(x: float) -> float:
     return struct.unpack("f", struct.pack("f", x))[0]
 
 
+@lru_cache(maxsize=4096, typed=True)  # pure, and the same sizes recur across tasks and executions
 def bytes_to_string(size: int) -> str:
     """``Utils.bytesToString``."""
     units = [(1 << 60, "EiB"), (1 << 50, "PiB"), (1 << 40, "TiB"), (1 << 30, "GiB"),
@@ -160,6 +174,7 @@ def bytes_to_string(size: int) -> str:
     return f"{Decimal(size).quantize(Decimal('0.1'))} B"
 
 
+@lru_cache(maxsize=4096, typed=True)  # pure, and the same durations recur across tasks and executions
 def ms_duration_to_string(ms: int) -> str:
     """``Utils.msDurationToString`` (float arithmetic like the JVM's)."""
     second, minute, hour = 1000, 60_000, 3_600_000
