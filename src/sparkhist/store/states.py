@@ -1,10 +1,13 @@
 """Application states for the per-application endpoints, from the store.
 
-A request loads the attempt's verified snapshot (never the log) and keeps it in a
-small LRU. When there is no usable snapshot yet (the scan has not reached the log,
-or the snapshot was quarantined), the state is built right away from the log (an
-on-demand load): a writer saves it, a standby keeps it in memory only. When that
-is impossible too (the source is offline), the answer is a clear 503.
+A request loads the attempt's verified *summary* (the snapshot's first section: the
+state without its tasks) and keeps it in a small LRU; a request that needs the tasks
+of a stage attempt loads the one task section holding them, cached in the same LRU
+and accounted separately against the memory budget (:mod:`sparkhist.store.snapshots`).
+When there is no usable snapshot yet (the scan has not reached the log, or the
+snapshot was quarantined), the state is built right away from the log (an on-demand
+load): a writer saves it, a standby keeps it in memory only. When that is impossible
+too (the source is offline), the answer is a clear 503.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from sparkhist.errors import LogError, ServiceUnavailable, SourceError, StoreErr
 from sparkhist.reader.layout import is_rolling_dir, rolling_log, single_file_log
 from sparkhist.reader.layout import EventLog
 from sparkhist.scan.indexer import Indexer
+from sparkhist.state import sections
 from sparkhist.store.applications import AppEntry, AttemptEntry
+from sparkhist.store.snapshots import Layout, SnapshotChanged
 
 log = logging.getLogger("sparkhist.store")
 
@@ -48,7 +53,16 @@ def estimate_state_bytes(state: Any) -> int:
         except Exception:  # an unpicklable test double: count nothing rather than fail the request
             return 0
     tasks = len(getattr(state, "tasks", ()) or ())
+    return estimate_bytes(pickled, tasks)
+
+
+def estimate_bytes(pickled: int, tasks: int) -> int:
+    """Memory of ``pickled`` bytes holding ``tasks`` tasks, once unpickled."""
     return int(max(0, pickled - tasks * _TASK_PICKLED) * _PICKLE_TO_MEMORY + tasks * _TASK_MEMORY)
+
+
+#: Cache keys: the log path for a summary (or a whole state), (log path, section) for a task section.
+_Key = Any
 
 
 class StoreStates:
@@ -57,22 +71,28 @@ class StoreStates:
         self.indexer = indexer
         self.is_writer = is_writer
         self.capacity = capacity
-        self._cache: OrderedDict[str, tuple[int, bool, Any]] = OrderedDict()
+        # path -> (log size, in progress, state, layout or None when the state holds its tasks);
+        # (path, section) -> (generation, None, task group, None).
+        self._cache: OrderedDict[_Key, tuple[int, bool, Any, Layout | None]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.loads = 0
         self.builds = 0
+        self.section_loads = 0  # task sections read from snapshots
+        self.section_hits = 0
         # Memory accounting: the byte estimate hook, the bytes it says the cache holds,
         # and evictions by reason. Over ``memory_budget`` (bytes, 0 = none) the least
-        # recently used states leave the cache (they reload from their snapshots).
+        # recently used entries leave the cache (they reload from their snapshots).
         self.size_of: Callable[[Any], int] = estimate_state_bytes
         self.memory_budget = memory_budget
         self.cached_bytes = 0
-        self._bytes: dict[str, int] = {}
-        self._last_size: dict[str, int] = {}  # size of each state when last loaded (kept after eviction)
+        self._bytes: dict[_Key, int] = {}
+        self._last_size: dict[_Key, int] = {}  # size of each entry when last loaded (kept after eviction)
         self.evictions: dict[str, int] = {}
 
+    # ------------------------------------------------------------------ summaries
     def get(self, app: AppEntry, attempt: AttemptEntry) -> Any:
+        """The attempt's state: its summary (no task) when it comes from a snapshot."""
         path = attempt.log_path
         with self._lock:
             cached = self._cache.get(path)
@@ -80,18 +100,24 @@ class StoreStates:
                 self._cache.move_to_end(path)
                 self.hits += 1
                 return cached[2]
-        snapshot = None
-        self._make_room(path)
+        self._make_room(path, self._last_size.get(path) or int(self.indexer.snapshots.pickled_size(path) * _PICKLE_TO_MEMORY))
         if self.indexer.budget is not None:
             self.indexer.budget.touch(path)
+        loaded: tuple[Any, Layout] | None
         try:
-            snapshot = self.indexer.snapshots.read(path)
+            loaded = self.indexer.snapshots.read_summary(path)
         except StoreError:
-            snapshot = None  # quarantined or unreadable: rebuilt below
-        if snapshot is None or snapshot.log_size < self._known_size(attempt):
+            loaded = None  # quarantined or unreadable: rebuilt below
+        layout: Layout | None = None
+        if loaded is None or loaded[0].log_size < self._known_size(attempt):
             snapshot = self._build(app, path)
             self.builds += 1
         else:
+            snapshot, layout = loaded
+            try:
+                snapshot.state._layout = layout  # the summary knows where its tasks are (see task_loader)
+            except AttributeError:
+                pass  # not an AppState (test doubles): it has no task section either
             self.loads += 1
         snapshot.state.finish(attempt.last_updated)  # unfinished tasks run until the attempt's lastUpdated, as in the SHS
         nbytes = self.size_of(snapshot.state)
@@ -99,53 +125,103 @@ class StoreStates:
             old = self._cache.get(path)
             if old is not None and old[0] < snapshot.log_size:
                 self._count_eviction(path, "stale")
-            self._cache[path] = (snapshot.log_size, snapshot.in_progress, snapshot.state)
-            self.cached_bytes += nbytes - self._bytes.get(path, 0)
-            self._bytes[path] = nbytes
-            self._last_size[path] = nbytes
-            self._cache.move_to_end(path)
-            while len(self._cache) > self.capacity:
-                evicted, _ = self._cache.popitem(last=False)
-                self._drop(evicted, "capacity")
-            while self.memory_budget and self.cached_bytes > self.memory_budget and len(self._cache) > 1:
-                evicted, _ = self._cache.popitem(last=False)
-                self._drop(evicted, "memory")
+            self._drop_sections(path, keep=layout.generation if layout is not None else None)
+            self._put(path, (snapshot.log_size, snapshot.in_progress, snapshot.state, layout), nbytes)
         return snapshot.state
 
-    def _make_room(self, path: str) -> None:
-        """Evict before loading a state, so the budget holds at the peak too.
+    def task_loader(self, attempt: AttemptEntry, state: Any) -> sections.TasksOf | None:
+        """How the API reads the tasks of a stage attempt of ``state`` (None: the state has them)."""
+        layout: Layout | None = getattr(state, "_layout", None)
+        if layout is None:
+            return None
+        path = attempt.log_path
 
-        The incoming size is the one measured at its last load, else an upper bound from
-        the snapshot's pickled size (tasks, the densest part, cost ~5.1x in memory).
+        def tasks_of(st: Any) -> list[Any]:
+            key = (st.info.stage_id, st.info.attempt_id)
+            index = layout.stage_sections.get(key)
+            if index is None:
+                return []
+            return sections.tasks_of_group(self._section(path, layout, index), key)
+        return tasks_of
+
+    # ------------------------------------------------------------------ task sections
+    def _section(self, path: str, layout: Layout, index: int) -> sections.TaskGroup:
+        key = (path, index)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == layout.generation:
+                self._cache.move_to_end(key)
+                self.section_hits += 1
+                return cached[2]
+        section = layout.sections[index]
+        nbytes = estimate_bytes(section.raw_length, layout.section_tasks[index])
+        self._make_room(key, nbytes)
+        try:
+            group = self.indexer.snapshots.read_section(path, layout, index)
+        except SnapshotChanged:
+            self.invalidate(path)
+            raise
+        except StoreError as exc:  # damaged (now quarantined) or unreadable: the request starts over
+            self.invalidate(path)
+            raise SnapshotChanged(f"task section {index} of {path}: {exc}") from exc
+        self.section_loads += 1
+        with self._lock:
+            self._put(key, (layout.generation, False, group, None), nbytes)
+        return group
+
+    # ------------------------------------------------------------------ accounting
+    def _put(self, key: _Key, entry: tuple[int, bool, Any, Layout | None], nbytes: int) -> None:
+        """Cache ``entry`` and enforce capacity and budget (call with the lock held)."""
+        self._cache[key] = entry
+        self.cached_bytes += nbytes - self._bytes.get(key, 0)
+        self._bytes[key] = nbytes
+        self._last_size[key] = nbytes
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.capacity:
+            evicted, _ = self._cache.popitem(last=False)
+            self._drop(evicted, "capacity")
+        while self.memory_budget and self.cached_bytes > self.memory_budget and len(self._cache) > 1:
+            evicted, _ = self._cache.popitem(last=False)
+            self._drop(evicted, "memory")
+
+    def _make_room(self, key: _Key, incoming: int) -> None:
+        """Evict before loading a summary or a section, so the budget holds at the peak too.
+
+        The incoming size is the one measured at its last load, else an estimate from the
+        section's uncompressed size in the snapshot's table.
         """
-        if not self.memory_budget:
-            return
-        incoming = self._last_size.get(path) or int(self.indexer.snapshots.pickled_size(path) * _TASK_MEMORY / _TASK_PICKLED)
-        if not incoming:
+        if not self.memory_budget or not incoming:
             return
         with self._lock:
             while self._cache and self.cached_bytes + incoming > self.memory_budget:
                 evicted, _ = self._cache.popitem(last=False)
                 self._drop(evicted, "memory")
 
-    def _drop(self, path: str, reason: str) -> None:
+    def _drop(self, key: _Key, reason: str) -> None:
         """Account for an entry that left the cache (call with the lock held)."""
-        self.cached_bytes -= self._bytes.pop(path, 0)
-        self._count_eviction(path, reason)
+        self.cached_bytes -= self._bytes.pop(key, 0)
+        self._count_eviction(key, reason)
+
+    def _drop_sections(self, path: str, keep: int | None) -> None:
+        """Forget the task sections of ``path`` not of generation ``keep`` (lock held)."""
+        stale = [k for k, v in self._cache.items() if isinstance(k, tuple) and k[0] == path and v[0] != keep]
+        for key in stale:
+            del self._cache[key]
+            self._drop(key, "stale")
 
     @property
     def cached_entries(self) -> int:
         return len(self._cache)
 
-    def _count_eviction(self, path: str, reason: str) -> None:
+    def _count_eviction(self, key: _Key, reason: str) -> None:
         self.evictions[reason] = self.evictions.get(reason, 0) + 1
-        log.debug("state of %s evicted from the cache (%s)", path, reason,
-                  extra={"event": "eviction", "reason": reason, "log_path": path})
+        log.debug("%s evicted from the cache (%s)", key, reason,
+                  extra={"event": "eviction", "reason": reason, "log_path": key if isinstance(key, str) else key[0]})
 
     def _known_size(self, attempt: AttemptEntry) -> int:
         return attempt.total_size
 
-    def _stale(self, cached: tuple[int, bool, Any], attempt: AttemptEntry) -> bool:
+    def _stale(self, cached: tuple[int, bool, Any, Layout | None], attempt: AttemptEntry) -> bool:
         return cached[0] < attempt.total_size
 
     def _build(self, app: AppEntry, path: str) -> Any:
@@ -164,3 +240,5 @@ class StoreStates:
         with self._lock:
             if self._cache.pop(path, None) is not None:
                 self._drop(path, "invalidated")
+            self._drop_sections(path, keep=None)
+

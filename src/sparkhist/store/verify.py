@@ -1,5 +1,7 @@
 """``sparkhist verify``: check every checksum of a store, report per application.
 
+Every section of every snapshot is checked (the section table's checksum, then each
+section's checksum and decoding), not only the summary a request would read.
 Read-only: it never repairs (the server does that, by re-reading the logs), so it is
 safe to run beside a live server.
 """
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sparkhist.errors import StoreCorrupt
 from sparkhist.store.catalog import Catalog
-from sparkhist.store.snapshots import TEMP_SUFFIX, SnapshotStore, decode, snapshot_name
+from sparkhist.store.snapshots import TEMP_SUFFIX, SnapshotStore, decode_layout, snapshot_name
 
 
 @dataclass
@@ -19,6 +21,7 @@ class VerifyReport:
     records: int = 0
     damaged_records: int = 0
     snapshots_ok: int = 0
+    sections_ok: int = 0  # sections of the sound snapshots (summary, indices, task groups)
     snapshots_missing: int = 0  # not built yet: rebuilt on demand, not damage
     damaged_snapshots: dict[str, str] = field(default_factory=dict)  # app id -> reason
     orphans: list[str] = field(default_factory=list)
@@ -52,13 +55,14 @@ def verify_store(store_dir: str) -> VerifyReport:
             report.snapshots_missing += 1
             continue
         try:
-            snapshot = decode(blob, file)
+            snapshot, layout = decode_layout(blob, file)
             if snapshot.log_path != path:
                 raise StoreCorrupt(f"{file}: belongs to {snapshot.log_path}")
         except StoreCorrupt as exc:
             report.damaged_snapshots[label] = str(exc)
             continue
         report.snapshots_ok += 1
+        report.sections_ok += len(layout.sections)
     for name in os.listdir(snapshots.dir) if os.path.isdir(snapshots.dir) else []:
         if name.endswith(TEMP_SUFFIX):
             report.temp_files.append(name)

@@ -1,9 +1,11 @@
 """The per-application REST resources: jobs, stages, tasks, executors, storage, env, SQL.
 
-``handle(state, rest, query, app_id=...)`` answers one request below
+``handle(state, rest, query, app_id=..., tasks=...)`` answers one request below
 ``/applications/{appId}[/{attemptId}]`` from an :class:`AppState` (never by replaying
 events), with the SHS's orders, defaults and error messages (``AbstractApplicationResource``,
-``StagesResource``, ``SqlResource``).
+``StagesResource``, ``SqlResource``). Tasks are read only through ``tasks`` (one stage
+attempt at a time), so a state served from a snapshot loads the task sections a request
+needs and no other: ``/jobs`` or ``/stages`` load none.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sparkhist.errors import ApiError, JerseyNotFound, JerseyServerError, NotFou
 from sparkhist.state import views
 from sparkhist.state.app_state import AppState
 from sparkhist.state.entities import M, Stage, Task
+from sparkhist.state.sections import TasksOf, stage_tasks_in_memory
 from sparkhist.state.summaries import executor_summary_distributions, stored, task_summary
 
 __all__ = ["handle"]
@@ -34,15 +37,19 @@ def _int_segment(value: str) -> int:
     return int(value)
 
 
-def handle(state: AppState, rest: list[str], query: QueryParams, *, app_id: str) -> Any:
-    """The JSON-ready answer for ``rest`` (segments after the app/attempt), or an ApiError."""
+def handle(state: AppState, rest: list[str], query: QueryParams, *, app_id: str,
+           tasks: TasksOf | None = None) -> Any:
+    """The JSON-ready answer for ``rest`` (segments after the app/attempt), or an ApiError.
+
+    ``tasks`` gives a stage attempt's tasks; by default those in ``state.tasks``.
+    """
     if not rest:
         raise NotFound(f"unknown resource for app {app_id}")
     head, tail = rest[0], rest[1:]
     if head == "jobs":
         return _jobs(state, tail, query)
     if head == "stages":
-        return _stages(state, tail, query)
+        return _stages(state, tasks or stage_tasks_in_memory(state), tail, query)
     if head in ("executors", "allexecutors"):
         if head == "executors" and len(tail) == 2 and tail[1] == "threads":
             raise ServiceUnavailable("Thread dumps not available through the history server.")
@@ -82,16 +89,12 @@ def _jobs(state: AppState, tail: list[str], query: QueryParams) -> Any:
 
 
 # ---------------------------------------------------------------------------------- stages
-def _stage_tasks(state: AppState, st: Stage) -> list[Task]:
-    return [state.tasks[t] for t in st.task_ids if t in state.tasks]
-
-
-def _stage_data(state: AppState, st: Stage, details: bool, task_status: set[str] | None,
+def _stage_data(state: AppState, tasks_of: TasksOf, st: Stage, details: bool, task_status: set[str] | None,
                 with_summaries: bool, quantiles: list[float]) -> dict[str, Any]:
     out = views.stage(st)
     if not details and not with_summaries:
         return out
-    tasks = _stage_tasks(state, st)
+    tasks = tasks_of(st)
     ordered = dict(out)
     result: dict[str, Any] = {}
     for key, value in ordered.items():
@@ -139,7 +142,7 @@ def _has_task_in(st: Stage, statuses: set[str]) -> bool:
     return any(checks[s] for s in statuses)
 
 
-def _stages(state: AppState, tail: list[str], query: QueryParams) -> Any:
+def _stages(state: AppState, tasks_of: TasksOf, tail: list[str], query: QueryParams) -> Any:
     if not tail:
         statuses = params.enum_values(query, "status", _STAGE_STATUS)
         details, task_status, with_summaries, quantiles = _stage_list_params(query, False)
@@ -149,7 +152,7 @@ def _stages(state: AppState, tail: list[str], query: QueryParams) -> Any:
                 continue
             if details and task_status and not _has_task_in(st, task_status):
                 continue
-            out.append(_stage_data(state, st, details, task_status, with_summaries, quantiles))
+            out.append(_stage_data(state, tasks_of, st, details, task_status, with_summaries, quantiles))
         return out
     stage_id = _int_segment(tail[0])
     attempts = sorted((k[1], st) for k, st in state.stages.items() if k[0] == stage_id)
@@ -157,7 +160,7 @@ def _stages(state: AppState, tail: list[str], query: QueryParams) -> Any:
         details, task_status, with_summaries, quantiles = _stage_list_params(query, True)
         if not attempts:
             raise NotFound(f"unknown stage: {stage_id}")
-        return [_stage_data(state, st, details, task_status, with_summaries, quantiles)
+        return [_stage_data(state, tasks_of, st, details, task_status, with_summaries, quantiles)
                 for _, st in attempts]
     attempt_id = _int_segment(tail[1])
     st = state.stages.get((stage_id, attempt_id))
@@ -166,18 +169,18 @@ def _stages(state: AppState, tail: list[str], query: QueryParams) -> Any:
         if st is None:
             _missing_attempt(stage_id, attempts)
         assert st is not None
-        return _stage_data(state, st, details, task_status, with_summaries, quantiles)
+        return _stage_data(state, tasks_of, st, details, task_status, with_summaries, quantiles)
     if len(tail) == 3 and tail[2] == "taskSummary":
         quantiles = params.quantiles(query, (0.05, 0.25, 0.5, 0.75, 0.95))
-        tasks = _stage_tasks(state, st) if st is not None else []
+        tasks = tasks_of(st) if st is not None else []
         summary = task_summary(tasks, quantiles, state.last_update_time)
         if summary is None:
             raise NotFound(f"No tasks reported metrics for {stage_id} / {attempt_id} yet.")
         return summary
     if len(tail) == 3 and tail[2] == "taskList":
-        return _task_list(state, st, query)
+        return _task_list(state, tasks_of, st, query)
     if len(tail) == 3 and tail[2] == "taskTable":
-        return _task_table(state, st, query)
+        return _task_table(state, tasks_of, st, query)
     raise NotFound(f"unknown resource stages/{'/'.join(tail)}")
 
 
@@ -200,7 +203,7 @@ def _ordered_tasks(tasks: list[Task], sort_by: str) -> list[Task]:
     return sorted(tasks, key=key, reverse=sort_by == "DECREASING_RUNTIME")
 
 
-def _task_list(state: AppState, st: Stage | None, query: QueryParams) -> list[dict[str, Any]]:
+def _task_list(state: AppState, tasks_of: TasksOf, st: Stage | None, query: QueryParams) -> list[dict[str, Any]]:
     offset = params.integer(query, "offset", 0)
     length = params.integer(query, "length", 20)
     raw_sort = query.get("sortBy")
@@ -212,7 +215,7 @@ def _task_list(state: AppState, st: Stage | None, query: QueryParams) -> list[di
     statuses = params.enum_values(query, "status", _TASK_STATUS)
     if length < 0:
         raise JerseyServerError("taskList length must not be negative")  # the SHS fails it: a 500 page
-    tasks = _stage_tasks(state, st) if st is not None else []
+    tasks = tasks_of(st) if st is not None else []
     ordered = _ordered_tasks(tasks, sort_by)
     if statuses:
         ordered = [t for t in ordered if t.status in statuses]
@@ -229,9 +232,9 @@ _TABLE_COLUMNS = {
 }
 
 
-def _task_table(state: AppState, st: Stage | None, query: QueryParams) -> dict[str, Any]:
+def _task_table(state: AppState, tasks_of: TasksOf, st: Stage | None, query: QueryParams) -> dict[str, Any]:
     """The stage page's DataTables endpoint (UI-internal; common columns only)."""
-    tasks = _stage_tasks(state, st) if st is not None else []
+    tasks = tasks_of(st) if st is not None else []
     total = query.get("numTasks") or str(len(tasks))
     column = query.get("columnNameToSort") or "Index"
     if column.lower() == "logs":

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.params import QueryParams
-from sparkhist.errors import NotFound
+from sparkhist.errors import NotFound, ServiceUnavailable
 from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
 
 APP_RESOURCES = frozenset(
@@ -26,7 +26,13 @@ APP_RESOURCES = frozenset(
 
 
 class AppStates(Protocol):
-    """Gives the full state of one attempt (built from the store, never per request)."""
+    """Gives the state of one attempt (built from the store, never per request).
+
+    A store-backed implementation may also have ``task_loader(attempt, state)``: the
+    state is then a summary without tasks, and the loader reads one stage attempt's
+    tasks when a request needs them (raising :class:`SnapshotChanged` when the
+    snapshot was replaced meanwhile: the request is answered again from the new one).
+    """
 
     def get(self, app: AppEntry, attempt: AttemptEntry) -> Any: ...
 
@@ -78,8 +84,26 @@ def dispatch(
         # 404 with the request URI as the message.
         raise NotFound(uri)
     app, attempt = find_attempt(index, app_id, attempt_id)
-    state = states.get(app, attempt)
-    return handle(state, rest, query, app_id=app_id)
+    # Here, not at the top: answering the application list needs none of the snapshot machinery.
+    from sparkhist.store.snapshots import SnapshotChanged
+
+    loader_for = getattr(states, "task_loader", None)
+    for tries in range(_TRIES):
+        state = states.get(app, attempt)
+        tasks = loader_for(attempt, state) if loader_for is not None else None
+        try:
+            if tasks is None:
+                return handle(state, rest, query, app_id=app_id)
+            return handle(state, rest, query, app_id=app_id, tasks=tasks)
+        except SnapshotChanged as exc:
+            if tries == _TRIES - 1:
+                raise ServiceUnavailable(f"application {app_id} is unavailable: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+#: A snapshot rewritten while a request read its sections is read again; a third change
+#: in a row (a log growing very fast) is a 503.
+_TRIES = 3
 
 
 # Resources declared directly on Spark's application resource class, with the path
