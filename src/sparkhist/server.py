@@ -1,39 +1,46 @@
-"""Wires one running sparkhist: store, scanner, scan loop and the HTTP app."""
+"""Wires one running sparkhist: store, scanner, scan loop and the HTTP app.
+
+``serve`` starts in two steps, so a restart answers the application list as soon as
+possible: first the catalog's listing rows fill the index and the HTTP server binds
+(only what answering the list needs is imported); then, in the background, the rest
+of the runtime is built (full records, snapshots, scanner, probe, metrics) and the
+scan loop starts. Requests that need the rest wait for it; ``/ready`` says when it
+is there.
+"""
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.applications import Starlette
-
-from sparkhist.api.app import ServerContext, create_app
 from sparkhist.config import Settings
 from sparkhist.errors import NotFound, StoreError
-from sparkhist.observability.health import health_document
-from sparkhist.observability.metrics import Metrics
-from sparkhist.observability.probe import Probe
-from sparkhist.observability.sources import ObservedSource
-from sparkhist.scan.loop import ScanLoop
-from sparkhist.scan.scanner import Scanner
-from sparkhist.source.base import Source
-from sparkhist.source.factory import open_source
-from sparkhist.scan.cleaner import Cleaner, CleanerPolicy
-from sparkhist.scan.indexer import Indexer
-from sparkhist.scan.on_demand import OnDemandIndex
-from sparkhist.scan.workers import IndexPool
-from sparkhist.store.disk import DiskBudget, DiskPolicy
-from sparkhist.store.snapshots import SnapshotStore
-from sparkhist.store.states import StoreStates
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.catalog import Catalog
 from sparkhist.store.lock import WriterLock
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from sparkhist.api.app import ServerContext
+    from sparkhist.observability.metrics import Metrics
+    from sparkhist.observability.probe import Probe
+    from sparkhist.observability.sources import ObservedSource
+    from sparkhist.scan.loop import ScanLoop
+    from sparkhist.scan.scanner import Scanner
+    from sparkhist.store.snapshots import SnapshotStore
+    from sparkhist.store.states import StoreStates
+
 log = logging.getLogger("sparkhist.server")
+
+#: Longest a request that needs the full runtime waits for it while the server starts.
+STARTUP_WAIT = 600.0
 
 
 def _app_resource_handler() -> Any:
@@ -45,6 +52,10 @@ def _app_resource_handler() -> Any:
     return handle
 
 
+def _handle_app_resource(*args: Any, **kwargs: Any) -> Any:
+    return _app_resource_handler()(*args, **kwargs)
+
+
 def _new_state() -> Any:
     from sparkhist.state.app_state import AppState
 
@@ -54,7 +65,7 @@ def _new_state() -> Any:
 @dataclass
 class Runtime:
     settings: Settings
-    source: Source
+    source: ObservedSource
     catalog: Catalog
     snapshots: SnapshotStore
     states: StoreStates
@@ -68,11 +79,30 @@ class Runtime:
     metrics: Metrics | None = None
 
     def close(self) -> None:
-        """Release what the runtime holds: the writer lock, the indexing workers, the catalog."""
+        """Release what the runtime holds: the writer lock, the indexing workers, the catalog
+        and the source's connections (HDFS/WebHDFS clients and their worker threads)."""
         self.loop.lock.release()
         if self.scanner.pool is not None:
             self.scanner.pool.close()
         self.catalog.close()
+        close_source = getattr(self.source.inner, "close", None)
+        if close_source is not None:
+            close_source()
+
+
+@dataclass
+class _Opened:
+    """The first step: the store opened and its listing in the index (what the list needs)."""
+
+    settings: Settings
+    source: ObservedSource
+    lock: WriterLock
+    writer: bool
+    catalog: Catalog
+    index: ApplicationIndex
+    t0: float
+    started: float
+    listing_corrupt: int = 0
 
 
 def _open_as_standby(store_dir: str, wait: float = 30.0) -> Catalog:
@@ -88,15 +118,49 @@ def _open_as_standby(store_dir: str, wait: float = 30.0) -> Catalog:
             time.sleep(0.5)
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Open the store and load the index from it (no source access yet)."""
+def _open(settings: Settings, *, listing: bool) -> _Opened:
+    from sparkhist.observability.sources import ObservedSource
+    from sparkhist.source.factory import open_source
+
     t0 = time.monotonic()
     started = time.time()
-    source = ObservedSource(open_source(settings.log_dir))  # counts calls, tells ok/degraded/offline
+    source = ObservedSource(open_source(settings.log_dir, settings))  # counts calls, tells ok/degraded/offline
     lock = WriterLock(settings.store_dir)
     writer = lock.try_acquire()
     catalog = Catalog(settings.store_dir, source.root) if writer else _open_as_standby(settings.store_dir)
-    index = ApplicationIndex()
+    opened = _Opened(settings, source, lock, writer, catalog, ApplicationIndex(), t0, started)
+    if listing:
+        gc.disable()
+        try:
+            result = catalog.load_listing(repair=writer)
+            opened.index.load_entries(result.entries)
+            opened.listing_corrupt = result.corrupt
+            # The index lives as long as the process: no collection should ever walk it
+            # (frozen before collections resume, which would walk it three times over).
+            gc.freeze()
+        finally:
+            gc.enable()
+    return opened
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Open the store and load the index from it (no source access yet)."""
+    return _complete(_open(settings, listing=False))
+
+
+def _complete(opened: _Opened, app: Starlette | None = None) -> Runtime:
+    """The second step: records, snapshots, scanner, loop, probe, metrics (and the app, unless given)."""
+    from sparkhist.observability.metrics import Metrics
+    from sparkhist.observability.probe import Probe
+    from sparkhist.scan.cleaner import Cleaner, CleanerPolicy
+    from sparkhist.scan.indexer import Indexer
+    from sparkhist.scan.loop import ScanLoop
+    from sparkhist.scan.scanner import Scanner
+    from sparkhist.store.disk import DiskBudget, DiskPolicy
+    from sparkhist.store.snapshots import SnapshotStore
+    from sparkhist.store.states import StoreStates
+
+    settings, source, catalog, index, writer = opened.settings, opened.source, opened.catalog, opened.index, opened.writer
     snapshots = SnapshotStore(settings.store_dir)
     if writer:
         snapshots.remove_temp_files()
@@ -104,41 +168,210 @@ def build_runtime(settings: Settings) -> Runtime:
     indexer = Indexer(source, snapshots, _new_state, budget)
     scanner = Scanner(source, catalog, index, indexer=indexer)
     if settings.index_workers > 1:
-        scanner.pool = IndexPool(source.root, settings.store_dir, settings.index_workers)
-    count = scanner.load()
+        from sparkhist.scan.workers import IndexPool
+        from sparkhist.source.factory import SourceOptions
+
+        # The flags' source settings travel to the workers (they read only the environment otherwise).
+        scanner.pool = IndexPool(source.root, settings.store_dir, settings.index_workers,
+                                 SourceOptions.from_settings(settings))
+    index_loaded = app is not None
+    count = scanner.load(index_loaded=index_loaded)
+    if opened.listing_corrupt:
+        scanner.corrupt_records += opened.listing_corrupt
+        log.warning("%d damaged catalog records dropped; their logs will be read again", opened.listing_corrupt,
+                    extra={"event": "catalog_corrupt", "records": opened.listing_corrupt})
     # Sizing the snapshots on disk is a stat per log: not on the start-up path.
     threading.Thread(target=budget.load, args=([p for p, r in scanner.records.items() if r.snapshot_size >= 0],),
                      name="sparkhist-disk-usage", daemon=True).start()
-    recovery = time.monotonic() - t0
+    recovery = time.monotonic() - opened.t0
     log.info("store %s opened as %s: %d logs, %d applications in %.3fs", settings.store_dir,
              "writer" if writer else "standby", count, len(index), recovery)
-    loop = ScanLoop(scanner, lock, settings.scan_interval, role="writer" if writer else "standby")
+    loop = ScanLoop(scanner, opened.lock, settings.scan_interval, role="writer" if writer else "standby")
     if settings.cleaner_enabled:
         loop.cleaner = Cleaner(scanner, CleanerPolicy(settings.cleaner_max_age, settings.cleaner_max_num))
         loop.cleaner_interval = settings.cleaner_interval
     states = StoreStates(indexer, is_writer=lambda: loop.role == "writer", memory_budget=settings.memory_budget)
 
-    lookup = OnDemandIndex(index, scanner.index_on_demand, enabled=lambda: loop.role == "writer",
-                           miss_ttl=max(settings.scan_interval, 1.0))
     # Built once recovery is done, so ready() is simply true; a runtime that serves
     # before recovering would pass its own readiness check here.
     probe = Probe(store_dir=settings.store_dir, scan_interval=settings.scan_interval, sources=[source], scanner=scanner,
-                  loop=loop, states=states, snapshots=snapshots, recovery_seconds=recovery, started=started)
+                  loop=loop, states=states, snapshots=snapshots, recovery_seconds=recovery, started=opened.started)
     metrics = Metrics(probe)
-    ctx = ServerContext(index=lookup, source=source, states=states, handle_app_resource=_app_resource_handler(),
-                        health=lambda: health_document(probe), ready=probe.ready, metrics=metrics)
-    return Runtime(settings, source, catalog, snapshots, states, index, scanner, loop, create_app(ctx), time.time(), recovery,
+    if app is None:
+        from sparkhist.api.app import ServerContext, create_app
+        from sparkhist.observability.health import health_document
+        from sparkhist.scan.on_demand import OnDemandIndex
+
+        lookup = OnDemandIndex(index, scanner.index_on_demand, enabled=lambda: loop.role == "writer",
+                               miss_ttl=max(settings.scan_interval, 1.0))
+        ctx = ServerContext(index=lookup, source=source, states=states, handle_app_resource=_handle_app_resource,
+                            health=lambda: health_document(probe), ready=probe.ready, metrics=metrics)
+        app = create_app(ctx)
+    return Runtime(settings, source, catalog, snapshots, states, index, scanner, loop, app, time.time(), recovery,
                    probe, metrics)
+
+
+class _Pending:
+    """The runtime being completed in the background, for the requests that need it."""
+
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+        self.failed: BaseException | None = None
+        self._done = threading.Event()
+        self.wanted = threading.Event()  # a request waits for the runtime: complete it now
+        self._lock = threading.Lock()
+        self._observed: list[tuple[str, int, float]] = []  # requests answered before the metrics existed
+
+    def set(self, runtime: Runtime | None, failed: BaseException | None = None) -> None:
+        with self._lock:
+            self.runtime, self.failed = runtime, failed
+            if runtime is not None and runtime.metrics is not None:
+                for args in self._observed:
+                    runtime.metrics.observe_request(*args)
+            self._observed = []
+        self._done.set()
+
+    def wait(self, timeout: float = STARTUP_WAIT) -> Runtime:
+        from sparkhist.errors import ServiceUnavailable
+
+        self.wanted.set()
+        if not self._done.wait(timeout) or self.runtime is None:
+            raise ServiceUnavailable(f"sparkhist is starting: {self.failed or 'the store is still loading'}")
+        return self.runtime
+
+    @property
+    def ready(self) -> bool:
+        return self.runtime is not None
+
+    # -- what the HTTP layer is given --------------------------------------------------
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        runtime = self.runtime
+        if runtime is None:
+            with self._lock:
+                if self.runtime is None:
+                    if len(self._observed) < 100_000:
+                        self._observed.append((route, status, seconds))
+                    return
+                runtime = self.runtime
+        assert runtime.metrics is not None
+        runtime.metrics.observe_request(route, status, seconds)
+
+    def exposition(self, accept: str) -> tuple[bytes, str]:
+        metrics = self.wait().metrics
+        assert metrics is not None
+        return metrics.exposition(accept)
+
+    def health(self) -> dict[str, Any]:
+        from sparkhist.observability.health import health_document
+
+        probe = self.wait().probe
+        assert probe is not None
+        return health_document(probe)
+
+    def is_ready(self) -> bool:
+        runtime = self.runtime
+        return runtime is not None and runtime.probe is not None and runtime.probe.ready()
+
+
+class _States:
+    """``StoreStates`` once the runtime is complete (a request for an app's details waits for it)."""
+
+    def __init__(self, pending: _Pending) -> None:
+        self._pending = pending
+
+    def get(self, app: Any, attempt: Any) -> Any:
+        return self._pending.wait().states.get(app, attempt)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pending.wait().states, name)
+
+
+def _early_context(opened: _Opened, pending: _Pending) -> ServerContext:
+    from sparkhist.api.app import ServerContext
+    from sparkhist.scan.on_demand import OnDemandIndex
+
+    def load_on_demand(app_id: str) -> bool:
+        return pending.wait().scanner.index_on_demand(app_id)
+
+    def on_demand_enabled() -> bool:
+        runtime = pending.runtime
+        return opened.writer if runtime is None else runtime.loop.role == "writer"
+
+    lookup = OnDemandIndex(opened.index, load_on_demand, enabled=on_demand_enabled,
+                           miss_ttl=max(opened.settings.scan_interval, 1.0))
+    return ServerContext(index=lookup, source=opened.source, states=_States(pending),
+                         handle_app_resource=_handle_app_resource, health=pending.health, ready=pending.is_ready,
+                         metrics=pending)
+
+
+class _FirstAnswer:
+    """ASGI wrapper that notes when the first HTTP request came and when its answer was sent."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.asked = threading.Event()
+        self.sent = threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or self.sent.is_set():
+            await self.app(scope, receive, send)
+            return
+        self.asked.set()
+
+        async def watch(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self.sent.set()
+
+        await self.app(scope, receive, watch)
+
+
+#: After binding, the background start waits this long for a first request, then (if one
+#: came) up to ``FIRST_ANSWER_WAIT`` for its answer to be sent.
+FIRST_ANSWER_GRACE = 1.0
+FIRST_ANSWER_WAIT = 30.0
 
 
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    runtime = build_runtime(settings)
-    runtime.loop.start()
-    config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+    from sparkhist.api.app import create_app
+
+    opened = _open(settings, listing=True)
+    log.info("store %s opened as %s: %d applications listed in %.3fs", settings.store_dir,
+             "writer" if opened.writer else "standby", len(opened.index), time.monotonic() - opened.t0)
+    pending = _Pending()
+    app = create_app(_early_context(opened, pending))
+    outer = _FirstAnswer(app)
+    config = uvicorn.Config(outer, host=settings.host, port=settings.port, log_level="warning", access_log=False,
                             log_config=None)  # uvicorn's loggers go through ours (plain or JSON)
     server = uvicorn.Server(config)
+
+    def complete() -> None:
+        # The socket first, a first answer (if one is asked for soon) second, the rest after.
+        while not server.started and not server.should_exit:
+            time.sleep(0.005)
+        if outer.asked.wait(FIRST_ANSWER_GRACE):
+            deadline = time.monotonic() + FIRST_ANSWER_WAIT
+            # Unless that request (or another) needs the rest of the runtime.
+            while not outer.sent.wait(0.01) and not pending.wanted.is_set() and time.monotonic() < deadline:
+                pass
+        try:
+            runtime = _complete(opened, app)
+        except BaseException as exc:
+            log.exception("could not complete the start-up; stopping")
+            pending.set(None, exc)
+            server.should_exit = True
+            return
+        pending.set(runtime)
+        gc.freeze()
+        if not server.should_exit:
+            runtime.loop.start()
+            looping.set()
+
+    looping = threading.Event()
+    finisher = threading.Thread(target=complete, name="sparkhist-start", daemon=True)
+    finisher.start()
     log.info("serving %s on http://%s:%d", settings.log_dir, settings.host, settings.port)
     # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal once it has
     # restored the previous handlers: make those no-ops so our cleanup below runs and
@@ -148,6 +381,14 @@ def serve(settings: Settings) -> None:
     try:
         server.run()
     finally:
-        runtime.loop.stop()
-        runtime.close()
+        server.should_exit = True
+        finisher.join()
+        runtime = pending.runtime
+        if runtime is not None:
+            if looping.is_set():
+                runtime.loop.stop()
+            runtime.close()
+        else:
+            opened.lock.release()
+            opened.catalog.close()
         log.info("stopped")

@@ -3,63 +3,211 @@
 Several logs can be attempts of one application (grouped by the ``App ID`` of their
 ApplicationStart, as the SHS does). Entries are immutable; every change builds new
 ones, so API threads read a consistent snapshot without locks.
+
+Each attempt is also kept as its *listing row* (:func:`listing_row`): a small binary
+header with what the list's filters and order need, the log's path, the app and
+attempt ids, the attempt's listing (JSON, decoded only when asked for) and its list
+element already rendered as the API sends it. The catalog stores the row (with its
+own checksum) beside the log's record, so a restart fills the index from these rows
+without decoding records or rendering JSON.
 """
 
 from __future__ import annotations
 
+import gc
+import operator
+import struct
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any, Protocol
+
+import orjson
 
 from sparkhist.events.listing import AttemptListing
 from sparkhist.store.records import LogRecord
 
+# The head of a listing row: flags, start, end, last updated, total size, the lengths
+# of the path, app id, attempt id and listing JSON that follow it, and where the
+# attempt object is in the entry.
+_HEAD = struct.Struct("<BqqqqIHHIII")
+_COMPLETED, _ROLLING, _HAS_ATTEMPT = 1, 2, 4
 
-@dataclass(frozen=True, slots=True)
+
+def listing_row(record: LogRecord) -> tuple[bytes, bytes] | None:
+    """The listing row of a record: ``(head, entry)``; None when the log is not listed (no app id yet).
+
+    ``entry`` is the application's list element as the API sends it (see
+    ``api.v1.applications.render_entry``); ``head`` what the index needs besides.
+    """
+    listing = record.listing
+    app_id = listing.app_id
+    if app_id is None:
+        return None
+    from sparkhist.api.v1.applications import render_entry
+
+    entry, start, end = render_entry(app_id, listing, record.last_updated)
+    path = record.path.encode()
+    app = app_id.encode()
+    attempt = (listing.attempt_id or "").encode()
+    listing_json = orjson.dumps(listing.to_dict())
+    flags = ((_COMPLETED if listing.completed else 0) | (_ROLLING if record.kind == "rolling" else 0)
+             | (_HAS_ATTEMPT if listing.attempt_id is not None else 0))
+    head = _HEAD.pack(flags, listing.start_time, listing.end_time, record.last_updated, record.total_size,
+                      len(path), len(app), len(attempt), len(listing_json), start, end)
+    return b"".join((head, path, app, attempt, listing_json)), entry
+
+
 class AttemptEntry:
-    listing: AttemptListing
-    last_updated: int
-    log_path: str
-    log_kind: str
-    total_size: int = 0
+    """One attempt in the list: its path and ids decoded, the rest read from its row on demand."""
+
+    __slots__ = ("log_path", "app_id", "_head", "_fields", "entry", "_listing", "_attempt_id")
+
+    def __init__(self, head: bytes, entry: bytes, listing: AttemptListing | None = None) -> None:
+        """Decode a listing row (raises ``struct.error`` or ``ValueError`` when malformed)."""
+        fields = _HEAD.unpack_from(head)
+        at = _HEAD.size
+        end = at + fields[5]
+        self.log_path = head[at:end].decode()
+        self.app_id = head[end:end + fields[6]].decode()
+        if at + fields[5] + fields[6] + fields[7] + fields[8] != len(head) or not fields[9] < fields[10] <= len(entry):
+            raise ValueError("malformed listing row")
+        self._head = head
+        self._fields = fields
+        #: The list element of an application with only this attempt (list indentation).
+        self.entry = entry
+        self._listing = listing
+        self._attempt_id: str | None | bool = False  # False: not decoded yet
+
+    @classmethod
+    def of(cls, record: LogRecord) -> AttemptEntry:
+        row = listing_row(record)
+        if row is None:
+            raise ValueError(f"{record.path} has no application id")
+        return cls(row[0], row[1], record.listing)
 
     @property
     def attempt_id(self) -> str | None:
-        return self.listing.attempt_id
+        attempt_id = self._attempt_id
+        if attempt_id is False:
+            f = self._fields
+            if f[0] & _HAS_ATTEMPT:
+                at = _HEAD.size + f[5] + f[6]
+                attempt_id = self._head[at:at + f[7]].decode()
+            else:
+                attempt_id = None
+            self._attempt_id = attempt_id
+        return attempt_id  # type: ignore[return-value]
 
+    @property
+    def completed(self) -> bool:
+        return bool(self._fields[0] & _COMPLETED)
 
-@dataclass(frozen=True, slots=True)
-class AppEntry:
-    id: str
-    name: str | None
-    attempts: tuple[AttemptEntry, ...]  # newest start first
-    # Memo of the API's rendering of this (immutable) entry, filled on first use.
-    rendered: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    @property
+    def start_time(self) -> int:
+        return self._fields[1]  # type: ignore[no-any-return]
 
     @property
     def end_time(self) -> int:
-        return self.attempts[0].listing.end_time
+        return self._fields[2]  # type: ignore[no-any-return]
+
+    @property
+    def last_updated(self) -> int:
+        return self._fields[3]  # type: ignore[no-any-return]
+
+    @property
+    def total_size(self) -> int:
+        return self._fields[4]  # type: ignore[no-any-return]
+
+    @property
+    def log_kind(self) -> str:
+        return "rolling" if self._fields[0] & _ROLLING else "single"
+
+    @property
+    def listing(self) -> AttemptListing:
+        listing = self._listing
+        if listing is None:
+            listing = self._listing = AttemptListing.from_dict(self.listing_dict())
+        return listing
+
+    def listing_dict(self) -> dict[str, Any]:
+        """The attempt's listing as stored in the row (``AttemptListing.to_dict``)."""
+        f = self._fields
+        at = _HEAD.size + f[5] + f[6] + f[7]
+        data = orjson.loads(self._head[at:at + f[8]])
+        if not isinstance(data, dict):
+            raise ValueError("listing is not an object")
+        return data
+
+    @property
+    def app_name(self) -> str | None:
+        return self.listing.app_name
+
+    @property
+    def attempt_json(self) -> bytes:
+        """This attempt's object as it appears inside any list element."""
+        return self.entry[self._fields[9]:self._fields[10]]
+
+    def __repr__(self) -> str:
+        return f"AttemptEntry({self.log_path!r}, app_id={self.app_id!r}, attempt_id={self.attempt_id!r})"
+
+
+class AppEntry:
+    """An application: its attempts, newest start first, and its rendered list element."""
+
+    __slots__ = ("id", "attempts", "end_time", "_fragment")
+
+    def __init__(self, app_id: str, attempts: tuple[AttemptEntry, ...]) -> None:
+        self.id = app_id
+        self.attempts = attempts
+        self.end_time: int = attempts[0].end_time
+        self._fragment: orjson.Fragment | None = None
+
+    @property
+    def name(self) -> str | None:
+        return self.attempts[0].app_name
 
     @property
     def running(self) -> bool:
-        return not self.attempts[0].listing.completed
+        return not self.attempts[0].completed
+
+    @property
+    def fragment(self) -> orjson.Fragment:
+        """The element of ``/applications`` for this application, as bytes ``dumps`` inserts."""
+        fragment = self._fragment
+        if fragment is None:
+            if len(self.attempts) == 1:
+                body = self.attempts[0].entry
+            else:
+                from sparkhist.api.v1.applications import join_entry
+
+                body = join_entry(self.id, self.name, [a.attempt_json for a in self.attempts])
+            fragment = self._fragment = orjson.Fragment(body)
+        return fragment
+
+    def __repr__(self) -> str:
+        return f"AppEntry({self.id!r}, {len(self.attempts)} attempts)"
 
 
 def _attempt_rank(entry: AttemptEntry) -> tuple[bool, int]:
     # When two logs claim the same attempt (an .inprogress file left next to the final
     # one), the completed one wins, then the most recently updated.
-    return (entry.listing.completed, entry.last_updated)
+    return (entry.completed, entry.last_updated)
 
 
-def build_app(app_id: str, records: list[LogRecord]) -> AppEntry:
+def build_app(app_id: str, entries: Iterable[AttemptEntry]) -> AppEntry:
     by_attempt: dict[str | None, AttemptEntry] = {}
-    for record in records:
-        entry = AttemptEntry(record.listing, record.last_updated, record.path, record.kind, record.total_size)
+    for entry in entries:
         current = by_attempt.get(entry.attempt_id)
         if current is None or _attempt_rank(entry) > _attempt_rank(current):
             by_attempt[entry.attempt_id] = entry
-    attempts = sorted(by_attempt.values(), key=lambda a: a.listing.start_time, reverse=True)
-    return AppEntry(app_id, attempts[0].listing.app_name, tuple(attempts))
+    if len(by_attempt) == 1:
+        return AppEntry(app_id, tuple(by_attempt.values()))
+    attempts = sorted(by_attempt.values(), key=lambda a: a.start_time, reverse=True)
+    return AppEntry(app_id, tuple(attempts))
+
+
+_BY_ID = operator.attrgetter("id")
+_BY_END = operator.attrgetter("end_time")
 
 
 class ApplicationIndex:
@@ -67,52 +215,117 @@ class ApplicationIndex:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._records_by_app: dict[str, dict[str, LogRecord]] = {}
+        self._entries_by_app: dict[str, dict[str, AttemptEntry]] = {}
         self._app_of_path: dict[str, str] = {}
         self._apps: dict[str, AppEntry] = {}
         self._sorted: list[AppEntry] | None = None
         self.version = 0
 
-    def load(self, records: list[LogRecord]) -> None:
-        """Fill an empty index in bulk (start-up): one build per application, not per log."""
+    def load(self, records: Iterable[LogRecord]) -> None:
+        """Fill the index in bulk from records (their listing rows are rendered here)."""
+        self.load_entries(AttemptEntry.of(r) for r in records if r.app_id is not None)
+
+    def load_entries(self, entries: Iterable[AttemptEntry]) -> None:
+        """Fill the index in bulk (start-up): one build per application, not per log."""
+        gc_enabled = gc.isenabled()
+        gc.disable()  # ~3 objects per application: collections meanwhile would walk them all, repeatedly
+        try:
+            self._load_entries(entries)
+        finally:
+            if gc_enabled:
+                gc.enable()
+
+    def _load_entries(self, entries: Iterable[AttemptEntry]) -> None:
         with self._lock:
-            for record in records:
-                app_id = record.app_id
-                if app_id is None:
-                    continue
-                self._records_by_app.setdefault(app_id, {})[record.path] = record
-                self._app_of_path[record.path] = app_id
-            for app_id, group in self._records_by_app.items():
-                self._apps[app_id] = build_app(app_id, list(group.values()))
+            if not self._app_of_path:
+                self._load_empty(entries)
+                return
+            by_app = self._entries_by_app
+            app_of_path = self._app_of_path
+            touched: dict[str, None] = {}
+            for entry in entries:
+                app_id = entry.app_id
+                old = app_of_path.get(entry.log_path)
+                if old is not None and old != app_id:
+                    self._forget_locked(entry.log_path)
+                    touched[old] = None
+                group = by_app.get(app_id)
+                if group is None:
+                    by_app[app_id] = {entry.log_path: entry}
+                else:
+                    group[entry.log_path] = entry
+                app_of_path[entry.log_path] = app_id
+                touched[app_id] = None
+            apps = self._apps
+            for app_id in touched:
+                group = by_app.get(app_id)
+                if not group:
+                    by_app.pop(app_id, None)
+                    apps.pop(app_id, None)
+                elif len(group) == 1:
+                    apps[app_id] = AppEntry(app_id, tuple(group.values()))
+                else:
+                    apps[app_id] = build_app(app_id, group.values())
             self._changed()
+
+    def _load_empty(self, entries: Iterable[AttemptEntry]) -> None:
+        by_app = self._entries_by_app
+        app_of_path = self._app_of_path
+        for entry in entries:
+            path, app_id = entry.log_path, entry.app_id
+            group = by_app.get(app_id)
+            if group is None:
+                by_app[app_id] = {path: entry}
+            else:
+                group[path] = entry
+            app_of_path[path] = app_id
+        apps = self._apps
+        for app_id, group in by_app.items():
+            if len(group) == 1:
+                for entry in group.values():
+                    apps[app_id] = AppEntry(app_id, (entry,))
+            else:
+                apps[app_id] = build_app(app_id, group.values())
+        self._changed()
 
     def update(self, record: LogRecord) -> None:
         """Add or replace one log's record (records without an app id are not listed)."""
+        entry = AttemptEntry.of(record) if record.app_id is not None else None
         with self._lock:
             self._remove_locked(record.path)
-            app_id = record.app_id
-            if app_id is None:
+            if entry is None:
                 return
-            group = self._records_by_app.setdefault(app_id, {})
-            group[record.path] = record
+            app_id = entry.app_id
+            group = self._entries_by_app.setdefault(app_id, {})
+            group[record.path] = entry
             self._app_of_path[record.path] = app_id
-            self._apps[app_id] = build_app(app_id, list(group.values()))
+            self._apps[app_id] = build_app(app_id, group.values())
             self._changed()
 
     def remove(self, path: str) -> None:
         with self._lock:
             self._remove_locked(path)
 
+    def paths(self) -> set[str]:
+        """The logs the index lists."""
+        with self._lock:
+            return set(self._app_of_path)
+
+    def _forget_locked(self, path: str) -> None:
+        app_id = self._app_of_path.pop(path)
+        group = self._entries_by_app[app_id]
+        del group[path]
+
     def _remove_locked(self, path: str) -> None:
         app_id = self._app_of_path.pop(path, None)
         if app_id is None:
             return
-        group = self._records_by_app[app_id]
+        group = self._entries_by_app[app_id]
         del group[path]
         if group:
-            self._apps[app_id] = build_app(app_id, list(group.values()))
+            self._apps[app_id] = build_app(app_id, group.values())
         else:
-            del self._records_by_app[app_id]
+            del self._entries_by_app[app_id]
             del self._apps[app_id]
         self._changed()
 
@@ -133,7 +346,10 @@ class ApplicationIndex:
             return current
         with self._lock:
             if self._sorted is None:
-                self._sorted = sorted(self._apps.values(), key=lambda a: (a.end_time, a.id), reverse=True)
+                # (end time, id) descending, as two stable sorts on plain attributes (cheaper at 100,000).
+                apps = sorted(self._apps.values(), key=_BY_ID, reverse=True)
+                apps.sort(key=_BY_END, reverse=True)
+                self._sorted = apps
             return self._sorted
 
 

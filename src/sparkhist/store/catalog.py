@@ -1,35 +1,49 @@
 """The catalog: one SQLite database (WAL) holding a checksummed record per event log.
 
-It is the only thing needed to serve the application list after a restart. Every
-record is stored with its xxh64 checksum; a record whose checksum does not match is
-dropped on load (and counted), so its log is simply indexed again: a damaged row
-costs one re-read, never a wrong answer.
+It is the only thing needed to serve the application list after a restart. Each row
+holds the log's record (what a scan compares the log with) and, for a listed log, its
+*listing row* (``store.applications.listing_row``: the filter and order fields and
+the list element already rendered), each with its own xxh64 checksum. A restart
+reads only the listing rows (:meth:`Catalog.load_listing`) to answer the list; the
+records are decoded after (:meth:`Catalog.load`). A row whose checksums do not both
+match is dropped on load (and counted), so its log is simply indexed again: a damaged
+row costs one re-read, never a wrong answer.
 
-One process writes (the scanner's owner); the format version is recorded, and a
-store of another version is rebuilt from the logs with a clear log line.
+One process writes (the scanner's owner); the format version is recorded. A store of
+format 1 (records only) gets its listing rows added in place; a store of another
+version is rebuilt from the logs; both with a clear log line.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sqlite3
+import struct
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
 import xxhash
 
 from sparkhist.errors import StoreError
+from sparkhist.store.applications import AttemptEntry, listing_row
 from sparkhist.store.records import LogRecord
 
 log = logging.getLogger("sparkhist.store")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions whose rows are converted in place rather than rebuilt from the logs.
+_MIGRATABLE = {"1"}
 CATALOG_FILE = "catalog.sqlite"
 
+# ``listing`` has one row per listed log, written in the same transaction as its
+# record, and only when it changed: a scan that only moves a log's read position
+# rewrites the (small) record, not the rendered listing.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS logs (
@@ -37,17 +51,49 @@ CREATE TABLE IF NOT EXISTS logs (
     record BLOB NOT NULL,
     checksum INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS listing (
+    path TEXT PRIMARY KEY,
+    head BLOB NOT NULL,
+    entry BLOB NOT NULL,
+    checksum INTEGER NOT NULL
+);
 """
+_SIGNED = 1 << 63
+_xxh64 = xxhash.xxh64_intdigest
 
 
 def _checksum(blob: bytes) -> int:
     # SQLite integers are signed 64-bit.
-    return xxhash.xxh64_intdigest(blob) - (1 << 63)
+    return _xxh64(blob) - _SIGNED
+
+
+def _listing_checksum(head: bytes, entry: bytes) -> int:
+    """One xxh64 over both parts of a listing row (the head's digest seeds the entry's)."""
+    return _xxh64(entry, _xxh64(head)) - _SIGNED
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Bulk loads allocate ~10 objects per row: collecting meanwhile is quadratic-ish."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass(slots=True)
 class LoadResult:
     records: dict[str, LogRecord]
+    corrupt: int
+    entries: list[AttemptEntry] | None = None  # listing entries, when asked for
+
+
+@dataclass(slots=True)
+class ListingResult:
+    entries: list[AttemptEntry]
     corrupt: int
 
 
@@ -65,6 +111,7 @@ class Catalog:
         self.read_only = read_only
         self.damage: str | None = None  # why the catalog was found damaged and replaced
         self._lock = threading.RLock()
+        self._listed: dict[str, int] = {}  # listing checksums known to be stored, by path
         # Bumped each time a damaged database is replaced by an empty one: whoever holds
         # the records in memory (the scanner) writes them all again.
         self.generation = 0
@@ -93,6 +140,7 @@ class Catalog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._listed: dict[str, int] = {}  # listing checksums known to be stored, by path
         self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
 
     def _replace_damaged(self, reason: str) -> None:
@@ -137,68 +185,189 @@ class Catalog:
             log_dir = stored_dir or ""
         if version == str(FORMAT_VERSION) and stored_dir == log_dir:
             return
+        if version in _MIGRATABLE and stored_dir == log_dir and not self.read_only:
+            self._migrate(version)
+            return
         if version is not None:
             why = f"format version {version} != {FORMAT_VERSION}" if version != str(FORMAT_VERSION) else f"log directory changed from {stored_dir} to {log_dir}"
             log.warning("catalog %s: %s; rebuilding it from the logs", self.path, why)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM logs")
+            self._db.execute("DELETE FROM listing")
+            self._listed.clear()
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('log_dir', ?)", (log_dir,))
             self._db.execute("COMMIT")
 
-    def load(self, *, repair: bool = True) -> LoadResult:
-        """Every record whose checksum matches; damaged rows are counted (and deleted when repairing)."""
-        records: dict[str, LogRecord] = {}
-        bad: list[str] = []
-        try:
+    def _migrate(self, version: str) -> None:
+        """Add the listing rows to a format-1 catalog (its records stay; damaged ones are dropped)."""
+        t0 = time.monotonic()
+        with self._lock:
             rows = self._db.execute("SELECT path, record, checksum FROM logs").fetchall()
+            listing: list[tuple[object, ...]] = []
+            bad: list[tuple[str]] = []
+            for path, blob, checksum in rows:
+                try:
+                    row = listing_row(_decode_record(path, blob, checksum))
+                except (ValueError, TypeError, KeyError) as exc:
+                    log.warning("catalog record for %s is damaged (%s); the log will be indexed again", path, exc)
+                    bad.append((path,))
+                    continue
+                if row is not None:
+                    listing.append((path, *row, _listing_checksum(*row)))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM listing")
+                self._listed.clear()
+                self._db.executemany("INSERT INTO listing VALUES (?, ?, ?, ?)", listing)
+                self._db.executemany("DELETE FROM logs WHERE path = ?", bad)
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        self.meta["format_version"] = str(FORMAT_VERSION)
+        log.warning("catalog %s: format version %s != %d; migrated in place: pre-rendered listing added for %d of "
+                    "its %d records (%d damaged ones dropped) in %.2fs", self.path, version, FORMAT_VERSION,
+                    len(listing), len(rows), len(bad), time.monotonic() - t0)
+
+    def _fetch(self, sql: str) -> list[tuple[object, ...]] | None:
+        """All rows of a query; None when the database is damaged (then replaced, when writable)."""
+        try:
+            return self._db.execute(sql).fetchall()
         except sqlite3.DatabaseError as exc:
             if self.read_only:
                 raise StoreError(f"catalog {self.path}: {exc}") from exc
             with self._lock:
                 self._replace_damaged(str(exc))
             self._check_version(self.log_dir)
-            return LoadResult({}, 0)
-        for path, blob, checksum in rows:
+            return None
+
+    def load_listing(self, *, repair: bool = True) -> ListingResult:
+        """The listed logs' entries, from their listing rows only (no record is decoded).
+
+        Every row's checksum is verified; damaged rows are counted (and, with their
+        records, deleted when repairing) like in :meth:`load`.
+        """
+        listed = self._listed
+        with _gc_paused():
+            rows = self._fetch(  # as BLOB whatever a damaged row's type says: the checksum judges it
+                "SELECT rowid, CAST(head AS BLOB), CAST(entry AS BLOB), checksum FROM listing")
+            if rows is None:
+                return ListingResult([], 0)
+            entries: list[AttemptEntry] = []
+            append = entries.append
+            bad: list[int] = []
+            xxh64, signed = _xxh64, _SIGNED
+            for rowid, head, body, checksum in rows:
+                try:
+                    if xxh64(body, xxh64(head)) - signed != checksum:  # type: ignore[arg-type]
+                        raise ValueError("checksum mismatch")
+                    entry = AttemptEntry(head, body)  # type: ignore[arg-type]
+                except (ValueError, TypeError, struct.error):  # TypeError: a NULL where bytes belong
+                    bad.append(rowid)  # type: ignore[arg-type]
+                    continue
+                append(entry)
+                listed[entry.log_path] = checksum  # type: ignore[assignment]
+        if bad:
+            log.warning("%d catalog listing rows are damaged; their logs will be indexed again", len(bad))
+            if repair and not self.read_only:
+                try:
+                    self._transaction(["DELETE FROM logs WHERE path IN (SELECT path FROM listing WHERE rowid = ?)",
+                                       "DELETE FROM listing WHERE rowid = ?"], [(r,) for r in bad])
+                except StoreError as exc:
+                    log.warning("%s; the damaged rows stay until the next write", exc)
+        return ListingResult(entries, len(bad))
+
+    def load(self, *, repair: bool = True, entries: bool = False) -> LoadResult:
+        """Every record whose checksums match; damaged rows are counted (and deleted when repairing).
+
+        A listed log's record comes with its listing row, and both must be intact and
+        agree. ``entries`` also returns the listed logs' entries (from the same rows).
+        """
+        records: dict[str, LogRecord] = {}
+        listed: list[AttemptEntry] = []
+        bad: list[str] = []
+        with _gc_paused():
+            rows = self._fetch("SELECT path, record, checksum FROM logs")
+            listing_rows = (self._fetch("SELECT path, CAST(head AS BLOB), CAST(entry AS BLOB), checksum FROM listing")
+                            if rows is not None else None)
+            if rows is None or listing_rows is None:
+                return LoadResult({}, 0, [] if entries else None)
+            by_path = {path: (head, body, checksum) for path, head, body, checksum in listing_rows}
+            for path, blob, checksum in rows:
+                try:
+                    record = _decode_record(path, blob, checksum)  # type: ignore[arg-type]
+                    row = by_path.pop(path, None)  # type: ignore[call-overload]
+                    if (row is None) != (record.app_id is None):
+                        raise ValueError("listing row missing" if row is None else "unexpected listing row")
+                    if row is not None:
+                        if _listing_checksum(row[0], row[1]) != row[2]:
+                            raise ValueError("listing checksum mismatch")
+                        entry = AttemptEntry(row[0], row[1], record.listing)
+                        if entry.log_path != path or entry.app_id != record.app_id:
+                            raise ValueError("listing row and record disagree")
+                        self._listed[path] = row[2]  # type: ignore[index]
+                        if entries:
+                            listed.append(entry)
+                except (ValueError, TypeError, KeyError, struct.error) as exc:
+                    log.warning("catalog record for %s is damaged (%s); the log will be indexed again", path, exc)
+                    bad.append(path)  # type: ignore[arg-type]
+                    continue
+                records[path] = record  # type: ignore[index]
+            orphans = list(by_path)  # listing rows without a record: left by damage
+        if (bad or orphans) and repair and not self.read_only:
             try:
-                if _checksum(blob) != checksum:
-                    raise ValueError("checksum mismatch")
-                record = LogRecord.from_dict(orjson.loads(blob))
-                if record.path != path:
-                    raise ValueError("path mismatch")
-            except (ValueError, TypeError, KeyError) as exc:
-                log.warning("catalog record for %s is damaged (%s); the log will be indexed again", path, exc)
-                bad.append(path)
-                continue
-            records[path] = record
-        if bad and repair and not self.read_only:
-            try:
-                self.delete(bad)
+                self.delete(bad + orphans)  # type: ignore[operator]
             except StoreError as exc:
                 log.warning("%s; the damaged rows stay until the next write", exc)
-        return LoadResult(records, len(bad))
+        return LoadResult(records, len(bad), listed if entries else None)
 
     def put(self, records: Iterable[LogRecord]) -> None:
         """Write records in one transaction; :class:`StoreError` (e.g. disk full) leaves none written."""
         rows = []
+        listing = []
+        gone = []
+        known = self._listed
         for record in records:
             blob = orjson.dumps(record.to_dict())
             rows.append((record.path, blob, _checksum(blob)))
-        if rows:
-            self._transaction("INSERT OR REPLACE INTO logs VALUES (?, ?, ?)", rows)
+            row = listing_row(record)
+            if row is None:
+                if record.path in known:
+                    gone.append((record.path,))
+                continue
+            checksum = _listing_checksum(*row)
+            if known.get(record.path) != checksum:
+                listing.append((record.path, *row, checksum))
+        if not rows:
+            return
+        self._transaction(["INSERT OR REPLACE INTO logs VALUES (?, ?, ?)", "INSERT OR REPLACE INTO listing VALUES (?, ?, ?, ?)",
+                           "DELETE FROM listing WHERE path = ?"], rows, listing, gone)
+        for path, _, _, checksum in listing:
+            known[path] = checksum
+        for (path,) in gone:
+            known.pop(path, None)
 
     def delete(self, paths: Iterable[str]) -> None:
         keys = [(p,) for p in paths]
         if keys:
-            self._transaction("DELETE FROM logs WHERE path = ?", keys)
+            self._transaction(["DELETE FROM logs WHERE path = ?", "DELETE FROM listing WHERE path = ?"], keys)
+            for (path,) in keys:
+                self._listed.pop(path, None)
 
-    def _transaction(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+    def _transaction(self, sqls: list[str], *batches: list[tuple[object, ...]]) -> None:
+        """Each statement of ``sqls`` run over its batch of rows (the first batch when only one is given)."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    self._db.executemany(sql, rows)
+                    for i, sql in enumerate(sqls):
+                        batch = batches[i] if i < len(batches) else batches[0]
+                        if batch:
+                            self._db.executemany(sql, batch)
                     self._db.execute("COMMIT")
                 except BaseException:
                     if self._db.in_transaction:
@@ -216,3 +385,12 @@ class Catalog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _decode_record(path: str, blob: bytes, checksum: int) -> LogRecord:
+    if _checksum(blob) != checksum:
+        raise ValueError("checksum mismatch")
+    record = LogRecord.from_dict(orjson.loads(blob))
+    if record.path != path:
+        raise ValueError("path mismatch")
+    return record

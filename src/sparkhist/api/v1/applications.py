@@ -4,62 +4,104 @@ Rules from ``ApplicationListResource`` (SHS_REFERENCE §1.3): an app is running 
 its latest attempt is; it is kept when any attempt passes the start window and the
 end window (for running apps: only while ``maxEndDate`` is in the future); ``limit``
 applies after filtering; the four cores/memory fields are always absent on the SHS.
+
+The list is not encoded per request: each attempt's entry is rendered once, when its
+catalog row is written (:func:`render_entry`), stored with the row, and the list is
+the entries joined (``orjson.Fragment``). The bytes are those ``dumps`` gives for the
+dicts of :func:`app_info` (checked by ``tests/api/test_prerendered_list.py``).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from sparkhist.api.encode import drop_none, format_date
 from sparkhist.api.v1 import params
 from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import NotFound
-from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
+
+if TYPE_CHECKING:
+    from sparkhist.events.listing import AttemptListing
+    from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
 
 APP_STATUSES = ("COMPLETED", "RUNNING")
 _MAX_INT = 2**31 - 1
 
+# How ``dumps`` (2-space indentation) lays out one element of the application list.
+_ENTRY_ID = b'{\n    "id": '
+_ENTRY_NAME = b',\n    "name": '
+_ENTRY_ATTEMPTS = b',\n    "attempts": [\n      '
+_ATTEMPT_SEP = b",\n      "
+_ENTRY_END = b"\n    ]\n  }"
+_ATTEMPT_INDENT = b"\n      "  # an attempt inside a list element: 3 levels deep
 
-def attempt_info(attempt: AttemptEntry) -> dict[str, Any]:
+
+def attempt_fields(listing: AttemptListing, last_updated: int) -> dict[str, Any]:
     """``ApplicationAttemptInfo`` in the SHS's field order."""
-    item = attempt.listing
     return drop_none(
         {
-            "attemptId": item.attempt_id,
-            "startTime": format_date(item.start_time),
-            "endTime": format_date(item.end_time),
-            "lastUpdated": format_date(attempt.last_updated),
-            "duration": item.duration,
-            "sparkUser": item.spark_user,
-            "completed": item.completed,
-            "appSparkVersion": item.spark_version,
-            "startTimeEpoch": item.start_time,
-            "endTimeEpoch": item.end_time,
-            "lastUpdatedEpoch": attempt.last_updated,
+            "attemptId": listing.attempt_id,
+            "startTime": format_date(listing.start_time),
+            "endTime": format_date(listing.end_time),
+            "lastUpdated": format_date(last_updated),
+            "duration": listing.duration,
+            "sparkUser": listing.spark_user,
+            "completed": listing.completed,
+            "appSparkVersion": listing.spark_version,
+            "startTimeEpoch": listing.start_time,
+            "endTimeEpoch": listing.end_time,
+            "lastUpdatedEpoch": last_updated,
         }
     )
 
 
+def attempt_info(attempt: AttemptEntry) -> dict[str, Any]:
+    return attempt_fields(attempt.listing, attempt.last_updated)
+
+
+def render_entry(app_id: str, listing: AttemptListing, last_updated: int) -> tuple[bytes, int, int]:
+    """The list element of an application with this one attempt, and where the attempt is in it.
+
+    Returns ``(entry, start, end)``: ``entry[start:end]`` is the attempt's object as
+    it appears in any list element (indented 3 levels), for applications with several.
+    """
+    attempt = orjson.dumps(attempt_fields(listing, last_updated), option=orjson.OPT_INDENT_2)
+    attempt = attempt.replace(b"\n", _ATTEMPT_INDENT)  # JSON strings hold no raw newline
+    head = _ENTRY_ID + orjson.dumps(app_id)
+    if listing.app_name is not None:
+        head += _ENTRY_NAME + orjson.dumps(listing.app_name)
+    head += _ENTRY_ATTEMPTS
+    return head + attempt + _ENTRY_END, len(head), len(head) + len(attempt)
+
+
+def join_entry(app_id: str, name: str | None, attempts: list[bytes]) -> bytes:
+    """The list element of an application from its attempts' objects (as cut by :func:`render_entry`)."""
+    head = _ENTRY_ID + orjson.dumps(app_id)
+    if name is not None:
+        head += _ENTRY_NAME + orjson.dumps(name)
+    return head + _ENTRY_ATTEMPTS + _ATTEMPT_SEP.join(attempts) + _ENTRY_END
+
+
 def app_info(app: AppEntry) -> dict[str, Any]:
-    """``ApplicationInfo``, rendered once per (immutable) entry."""
-    info = app.rendered.get("info")
-    if info is None:
-        info = drop_none({"id": app.id, "name": app.name, "attempts": [attempt_info(a) for a in app.attempts]})
-        app.rendered["info"] = info
-    return info
+    """``ApplicationInfo`` as a dict (the single-application answers)."""
+    return drop_none({"id": app.id, "name": app.name, "attempts": [attempt_info(a) for a in app.attempts]})
 
 
 def _in_range(attempt: AttemptEntry, min_start: int, max_start: int, min_end: int, max_end: int, running: bool, now_ms: int) -> bool:
-    item = attempt.listing
-    if not (min_start <= item.start_time <= max_start):
+    if not (min_start <= attempt.start_time <= max_start):
         return False
     if running:
         return max_end > now_ms
-    return min_end <= item.end_time <= max_end
+    return min_end <= attempt.end_time <= max_end
 
 
-def application_list(index: AppLookup, query: QueryParams, *, now_ms: int | None = None) -> list[dict[str, Any]]:
+def application_list(index: AppLookup, query: QueryParams, *, now_ms: int | None = None) -> list[orjson.Fragment]:
+    """The list's elements, pre-rendered: ``dumps`` of the result is the answer."""
+    if not query:
+        return [app.fragment for app in index.sorted_apps()]
     statuses = params.enum_values(query, "status", APP_STATUSES)
     min_start = params.date(query, "minDate", "2010-01-01")
     max_start = params.date(query, "maxDate", "3000-01-01")
@@ -70,7 +112,7 @@ def application_list(index: AppLookup, query: QueryParams, *, now_ms: int | None
     include_running = statuses is None or "RUNNING" in statuses
     now = int(time.time() * 1000) if now_ms is None else now_ms
 
-    out: list[dict[str, Any]] = []
+    out: list[orjson.Fragment] = []
     if limit <= 0:
         return out
     for app in index.sorted_apps():
@@ -78,7 +120,7 @@ def application_list(index: AppLookup, query: QueryParams, *, now_ms: int | None
         if running and not include_running or not running and not include_completed:
             continue
         if any(_in_range(a, min_start, max_start, min_end, max_end, running, now) for a in app.attempts):
-            out.append(app_info(app))
+            out.append(app.fragment)
             if len(out) >= limit:
                 break
     return out
