@@ -25,6 +25,8 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--log-dir", help="Event log directory (path or file: URL). Default: bundled sample logs.")
     @click.option("--store", "store_dir", help="Store directory (catalog and snapshots).")
     @click.option("--properties-file", type=str, help="An SHS properties file (spark.history.* settings).")
+    @click.option("--hadoop-conf-dir", help="Directory of core-site.xml/hdfs-site.xml (default: $HADOOP_CONF_DIR).")
+    @click.option("--hadoop-conf", multiple=True, metavar="KEY=VALUE", help="A Hadoop property (repeatable).")
     @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
     @click.option("--log-format", default="plain", show_default=True, type=click.Choice(["plain", "json"]),
                   help="Log lines for people, or one JSON object per line for log collectors.")
@@ -46,7 +48,7 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-_FLAG_NAMES = {"host", "port", "scan_interval"}
+_FLAG_NAMES = {"host", "port", "scan_interval", "hadoop_conf_dir", "hadoop_conf"}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -67,6 +67,33 @@ def parse_bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def parse_hadoop_conf(value: str) -> tuple[tuple[str, str], ...]:
+    """``key=value`` Hadoop properties, one per line or separated by ``;`` (values may hold commas)."""
+    pairs: list[tuple[str, str]] = []
+    for item in re.split(r"[;\n]", value):
+        if not item.strip():
+            continue
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"not key=value: {item.strip()!r}")
+        pairs.append((key.strip(), val.strip()))
+    return tuple(pairs)
+
+
+def parse_count(value: str) -> int:
+    count = int(value)
+    if count < 0:
+        raise ValueError(f"must not be negative: {count}")
+    return count
+
+
+def parse_positive_duration(value: str) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"must be more than 0: {value!r}")
+    return seconds
+
+
 def parse_port(value: str) -> int:
     port = int(value)
     if not 0 <= port <= 65535:
@@ -111,6 +138,27 @@ SETTINGS: tuple[Setting, ...] = (
             "Applications last updated longer ago than this are deleted."),
     Setting("cleaner_max_num", lambda: 2**31 - 1, int, "SPARKHIST_CLEANER_MAX_NUM", "spark.history.fs.cleaner.maxNum",
             "At most this many logs are kept (oldest completed attempts go first)."),
+    Setting("hadoop_conf_dir", lambda: None, str, "SPARKHIST_HADOOP_CONF_DIR", None,
+            "Directory of core-site.xml/hdfs-site.xml (nameservices, HA NameNode addresses). "
+            "Default: $HADOOP_CONF_DIR, else $HADOOP_HOME/etc/hadoop."),
+    Setting("hadoop_conf", lambda: (), parse_hadoop_conf, "SPARKHIST_HADOOP_CONF", None,
+            "Hadoop properties on top of the site files: --hadoop-conf key=value (repeatable); "
+            "in the environment, pairs separated by ';' or newlines."),
+    Setting("source_timeout", lambda: 3.0, parse_positive_duration, "SPARKHIST_SOURCE_TIMEOUT", None,
+            "Deadline of each NameNode call (each page of a listing): a hung NameNode costs this much, "
+            "then the next one is tried."),
+    Setting("source_read_timeout", lambda: 10.0, parse_positive_duration, "SPARKHIST_SOURCE_READ_TIMEOUT", None,
+            "Deadline of each read of up to 4 MiB from a DataNode (not of a whole log)."),
+    Setting("source_retries", lambda: 3, parse_count, "SPARKHIST_SOURCE_RETRIES", None,
+            "Retries of a failed source call, with jittered backoff (0.25 s doubling, at most 2 s); "
+            "no retry after a deadline when no NameNode answers at all."),
+    Setting("source_breaker_reset", lambda: 10.0, parse_duration, "SPARKHIST_SOURCE_BREAKER_RESET", None,
+            "How long the source's open circuit breaker fails calls fast before one trial call."),
+    Setting("kerberos_principal", lambda: None, str, "SPARKHIST_KERBEROS_PRINCIPAL", "spark.history.kerberos.principal",
+            "Kerberos principal for HDFS (with hadoop.security.authentication=kerberos); needs the keytab. "
+            "Without both, the ticket cache (kinit, $KRB5CCNAME) is used."),
+    Setting("kerberos_keytab", lambda: None, str, "SPARKHIST_KERBEROS_KEYTAB", "spark.history.kerberos.keytab",
+            "Keytab of the Kerberos principal."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -131,6 +179,14 @@ class Settings:
     cleaner_interval: float = 86400.0
     cleaner_max_age: float = 7 * 86400.0
     cleaner_max_num: int = 2**31 - 1
+    hadoop_conf_dir: str | None = None
+    hadoop_conf: tuple[tuple[str, str], ...] = ()
+    source_timeout: float = 3.0
+    source_read_timeout: float = 10.0
+    source_retries: int = 3
+    source_breaker_reset: float = 10.0
+    kerberos_principal: str | None = None
+    kerberos_keytab: str | None = None
 
 
 def read_properties(path: str) -> dict[str, str]:
@@ -170,6 +226,8 @@ def load_settings(
         for origin, raw in candidates:
             values[setting.name] = _parse(setting, raw, origin)
     for name, value in (flags or {}).items():
+        if isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value):
+            value = "\n".join(value) if value else None  # a repeatable flag (click gives a tuple)
         if value is None:
             continue
         setting = _BY_NAME[name]

@@ -340,3 +340,106 @@ def test_unanswered_namenode_port_fails_within_the_deadline() -> None:
         src.close()
     finally:
         server.close()
+
+
+def test_thread_runner_idle_deadline_is_per_step() -> None:
+    """A listing that keeps bringing pages is not cut off; one that stalls is, after one step."""
+    runner = ThreadRunner("t")
+
+    def pages(tick, n: int, gap: float) -> int:  # type: ignore[no-untyped-def]
+        for _ in range(n):
+            time.sleep(gap)
+            tick()
+        return n
+
+    t0 = time.monotonic()
+    assert runner.run_idle(lambda tick: pages(tick, 8, 0.1), 0.3, "list") == 8  # 0.8 s in all, 0.1 s per page
+    assert time.monotonic() - t0 >= 0.8
+    t0 = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match="no progress within 0.3s"):
+        runner.run_idle(lambda tick: pages(tick, 2, 0.6), 0.3, "list")
+    assert 0.3 <= time.monotonic() - t0 < 0.6
+    assert runner.abandoned_total == 1
+
+
+def test_breaker_trip_opens_at_once() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker("b", failure_threshold=5, reset_timeout=10, clock=lambda: now[0])
+    breaker.trip("probe: nothing answers")
+    assert breaker.state == "open" and not breaker.allow() and breaker.last_error == "probe: nothing answers"
+    breaker.trip("again")  # no second transition
+    assert breaker.transitions == {"open": 1}
+    now[0] = 10.0
+    assert breaker.allow() and breaker.state == "half_open"
+
+
+def test_hung_ha_cluster_costs_one_deadline_then_fails_fast() -> None:
+    """Both NameNodes accept TCP and never answer: one deadline plus the probe, no retry
+    (nothing answers), and the breaker opens at once, so the next call costs nothing."""
+    servers = []
+    for _ in range(2):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        servers.append(s)
+    ha = {
+        "dfs.ha.namenodes.ns": "nn1,nn2",
+        "dfs.namenode.rpc-address.ns.nn1": f"127.0.0.1:{servers[0].getsockname()[1]}",
+        "dfs.namenode.rpc-address.ns.nn2": f"127.0.0.1:{servers[1].getsockname()[1]}",
+    }
+    try:
+        src = HdfsSource("hdfs://ns/logs", overrides=ha, rpc_timeout=0.5, webhdfs=False)  # default retry: 3 retries
+        assert src.guard.retry.attempts == 4 and src.probe_timeout == 0.5
+        t0 = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            src.list(src.root_path)
+        detect = time.monotonic() - t0
+        assert 0.5 <= detect < 0.5 + 0.5 + 1.0  # deadline + probe (+ slack), not 4 deadlines
+        assert src.guard.calls["list"] == 1
+        assert src.guard.breaker.state == "open" and src.health()["state"] == "offline"
+        t0 = time.monotonic()
+        with pytest.raises(CircuitOpen):
+            src.stat("/logs/x")
+        assert time.monotonic() - t0 < 0.1
+        src.close()
+    finally:
+        for s in servers:
+            s.close()
+
+
+def test_standby_answering_keeps_retrying_after_a_deadline() -> None:
+    """The exception is marked not retryable only when no NameNode answered the probe."""
+    from sparkhist.source.deadline import DeadlineExceeded as DE
+
+    src = HdfsSource("hdfs://ns/logs", overrides=HA, rpc_timeout=0.5, webhdfs=False)
+    try:
+        src._state = type("S", (), {"generation": 1, "client": None})()  # a client to replace
+        src._probe = lambda order: {"nn2": "standby", "nn1": "down"}  # type: ignore[method-assign]
+        exc = DE("x")
+        src._replace_client(1, exc, "list /logs")
+        assert exc.retryable and src.guard.breaker.state == "closed" and src.order == ["nn2", "nn1"]
+        src._state = type("S", (), {"generation": 2, "client": None})()
+        src._probe = lambda order: {"nn1": "down"}  # type: ignore[method-assign]
+        exc = DE("y")
+        src._replace_client(2, exc, "list /logs")
+        assert not exc.retryable and src.guard.breaker.state == "open"
+    finally:
+        src.close()
+
+
+def test_runtime_builds_its_hdfs_source_from_the_settings(tmp_path: Path) -> None:
+    """server.build_runtime threads --hadoop-conf and SPARKHIST_SOURCE_* to the source (no connection made)."""
+    from sparkhist.config import load_settings
+    from sparkhist.server import build_runtime
+
+    flags = {"log_dir": "hdfs://ns/logs", "store_dir": str(tmp_path / "store"), "index_workers": 1,
+             "hadoop_conf": tuple(f"{k}={v}" for k, v in HA.items())}
+    env = {"SPARKHIST_SOURCE_TIMEOUT": "1500ms", "SPARKHIST_SOURCE_RETRIES": "1", "SPARKHIST_SOURCE_BREAKER_RESET": "4s"}
+    runtime = build_runtime(load_settings(flags, environ=env))
+    try:
+        src = runtime.source.inner
+        assert isinstance(src, HdfsSource) and [n.id for n in src.namenodes.nodes] == ["nn1", "nn2"]
+        assert (src.rpc_timeout, src.guard.retry.attempts, src.guard.breaker.reset_timeout) == (1.5, 2, 4.0)
+    finally:
+        runtime.close()
+        runtime.source.inner.close()  # runtime.close() closed it already: a second close is harmless

@@ -6,6 +6,7 @@
     open ──(reset_timeout elapsed, on the next request)──▶ half_open   (one trial call)
     half_open ──(trial succeeds)──▶ closed
     half_open ──(trial fails)──▶ open                                  (cool-down restarts)
+    any ──(trip(why): proof from elsewhere that the endpoint is down)──▶ open
 
 The breaker only decides; the caller asks :meth:`CircuitBreaker.allow` before a call and
 reports :meth:`record_success` / :meth:`record_failure` after it. Time comes from an
@@ -104,6 +105,15 @@ class CircuitBreaker:
                 self._move(OPEN, "trial call failed: %s" % (self.last_error,))
             elif self.state == CLOSED and self.consecutive_failures >= self.failure_threshold:
                 self._move(OPEN, "%d consecutive failures, last: %s" % (self.consecutive_failures, self.last_error))
+
+    def trip(self, why: str) -> None:
+        """Open now, whatever the count: the caller has independent proof that the
+        endpoint is down (e.g. a hung call, and no NameNode answered a probe either)."""
+        with self._lock:
+            self._trial_in_flight = False
+            self.last_error = why
+            if self.state != OPEN:
+                self._move(OPEN, why)
 
     def release(self) -> None:
         """Forget a granted trial whose outcome says nothing about the endpoint."""

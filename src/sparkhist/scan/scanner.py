@@ -57,6 +57,11 @@ class ScanReport:
     bytes_read: int = 0
     source_error: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    # Source calls this scan made (``list``, ``stat``, ``open``, ``read``... as the
+    # backend counts them: remote attempts for HDFS), and rolling directories whose
+    # listing was reused because their own entry did not change.
+    source_calls: dict[str, int] = field(default_factory=dict)
+    rolling_reused: int = 0
 
     @property
     def ok(self) -> bool:
@@ -102,12 +107,21 @@ class Scanner:
         # Guards records/catalog/index updates: the scan loop and on-demand loads interleave.
         self._lock = threading.RLock()
         self._unsaved: dict[str, LogRecord] = {}  # records the catalog could not take yet
+        # Rolling directory -> (its mtime in the parent listing, the completed log or layout
+        # error found in it): see _discover. In memory only; a restart lists each once.
+        self._rolling: dict[str, tuple[int, EventLog | str]] = {}
         self._catalog_generation = catalog.generation
 
     # -- start-up ---------------------------------------------------------------
-    def load(self) -> int:
-        """Fill memory from the catalog (no source access). Returns the number of records."""
-        result = self.catalog.load()
+    def load(self, *, index_loaded: bool = False) -> int:
+        """Fill memory from the catalog (no source access). Returns the number of records.
+
+        ``index_loaded``: the index already holds the catalog's listing rows (the server
+        loads them first, to answer the list before the records are decoded).
+        """
+        fill = not index_loaded and not len(self.index)
+        result = self.catalog.load(entries=fill)
+        rebuilt: dict[str, LogRecord] = {}
         if self.indexer is not None:
             files = self.indexer.snapshots.file_names()
             with_snapshot = sum(1 for r in result.records.values() if r.snapshot_size >= 0)
@@ -122,11 +136,17 @@ class Scanner:
                     self._persist(list(rebuilt.values()))
         self.records = result.records
         self.flush()  # rewrites everything if the catalog had to be replaced while loading
-        if len(self.index):
+        if fill or index_loaded:
+            if fill:
+                self.index.load_entries(result.entries or [])
+            else:  # rows whose record turned out damaged are not listed either
+                for path in self.index.paths() - self.records.keys():
+                    self.index.remove(path)
+            if rebuilt:
+                self.index.load(rebuilt.values())
+        else:
             for record in self.records.values():
                 self.index.update(record)
-        else:
-            self.index.load(list(self.records.values()))
         if result.corrupt:
             self.corrupt_records += result.corrupt
             log.warning("%d damaged catalog records dropped; their logs will be read again", result.corrupt,
@@ -148,17 +168,19 @@ class Scanner:
     def scan_once(self, progress: Progress | None = None) -> ScanReport:
         report = ScanReport(started=self.clock())
         t0 = time.monotonic()
+        calls_before = _source_calls(self.source)
         try:
             entries = self.source.list(self.source.root_path)
         except SourceError as exc:
             report.source_error = str(exc)
+            report.source_calls = _calls_since(self.source, calls_before)
             report.duration = time.monotonic() - t0
             log.warning("listing %s failed: %s; keeping every indexed application", self.source.root, exc,
                         extra={"event": "listing_failed"})
             self._publish(report)
             return report
 
-        logs, layout_errors = self._discover(entries)
+        logs, layout_errors = self._discover(entries, report)
         report.listed = len(logs) + len(layout_errors)
         for path, message in layout_errors.items():
             report.failed += 1
@@ -199,6 +221,7 @@ class Scanner:
                         self.indexer.budget.forget(path)
             self._unpersist(removed)
         report.removed = len(removed)
+        report.source_calls = _calls_since(self.source, calls_before)
         report.duration = time.monotonic() - t0
         self._publish(report)
         log.info(
@@ -357,20 +380,48 @@ class Scanner:
             found = found or record.app_id == app_id
         return found
 
-    def _discover(self, entries: list[FileEntry]) -> tuple[dict[str, EventLog], dict[str, str]]:
+    def _discover(self, entries: list[FileEntry], report: ScanReport | None = None) -> tuple[dict[str, EventLog], dict[str, str]]:
+        """The logs in the root listing; rolling directories are listed only when needed.
+
+        A directory's mtime changes when an entry is added, renamed or removed in it
+        (HDFS and local file systems alike), not when a file in it grows. So a
+        *completed* rolling log (no ``appstatus_*.inprogress``) whose directory entry
+        shows the same mtime as when it was last listed holds the same files: its
+        listing is reused, costing no NameNode call. An in-progress one is listed every
+        scan, since its last events file grows without touching the directory.
+        """
         logs: dict[str, EventLog] = {}
         errors: dict[str, str] = {}
+        known = self._rolling
+        kept: dict[str, tuple[int, EventLog | str]] = {}
         for entry in entries:
             if not is_candidate(entry):
                 continue
+            if is_rolling_dir(entry):
+                cached = known.get(entry.path)
+                if cached is not None and entry.mtime_ms > 0 and cached[0] == entry.mtime_ms:
+                    kept[entry.path] = cached
+                    if report is not None:
+                        report.rolling_reused += 1
+                    if isinstance(cached[1], str):
+                        errors[entry.path] = cached[1]
+                    else:
+                        logs[entry.path] = cached[1]
+                    continue
             try:
                 if is_rolling_dir(entry):
-                    logs[entry.path] = rolling_log(entry, self.source.list(entry.path))
+                    event_log = rolling_log(entry, self.source.list(entry.path))
+                    if not event_log.in_progress:
+                        kept[entry.path] = (entry.mtime_ms, event_log)
+                    logs[entry.path] = event_log
                 else:
                     logs[entry.path] = single_file_log(entry)
             except (LogError, SourceError) as exc:
                 errors[entry.path] = str(exc)
+                if isinstance(exc, LogError) and is_rolling_dir(entry):
+                    kept[entry.path] = (entry.mtime_ms, str(exc))  # same files, same layout error
                 log.warning("skipping %s: %s", entry.path, exc)
+        self._rolling = kept
         return logs, errors
 
     def _plan(self, logs: dict[str, EventLog], report: ScanReport) -> list[_Work]:
@@ -489,6 +540,20 @@ class Scanner:
         record = self.records.get(path)
         if record is not None:
             record.error = message
+
+
+def _source_calls(source: Source) -> dict[str, int]:
+    """The source's cumulative call counters (``calls``), or nothing if it keeps none."""
+    try:
+        calls = getattr(source, "calls", None)
+        return dict(calls) if calls else {}
+    except Exception:  # noqa: BLE001 - counting must never break a scan
+        return {}
+
+
+def _calls_since(source: Source, before: dict[str, int]) -> dict[str, int]:
+    now = _source_calls(source)
+    return {op: n - before.get(op, 0) for op, n in sorted(now.items()) if n - before.get(op, 0)}
 
 
 def _changed(record: LogRecord, event_log: EventLog) -> bool:

@@ -13,8 +13,12 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sparkhist.reader.layout import EventLog
+
+if TYPE_CHECKING:
+    from sparkhist.source.factory import SourceOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +56,7 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _indexer(root: str, store_dir: str):  # type: ignore[no-untyped-def]
+def _indexer(root: str, store_dir: str, options: SourceOptions | None):  # type: ignore[no-untyped-def]
     global _worker_indexer
     if _worker_indexer is None:
         from sparkhist.scan.indexer import Indexer
@@ -60,12 +64,13 @@ def _indexer(root: str, store_dir: str):  # type: ignore[no-untyped-def]
         from sparkhist.state.app_state import AppState
         from sparkhist.store.snapshots import SnapshotStore
 
-        _worker_indexer = Indexer(open_source(root), SnapshotStore(store_dir), AppState)
+        _worker_indexer = Indexer(open_source(root, options), SnapshotStore(store_dir), AppState)
     return _worker_indexer
 
 
-def build_in_worker(root: str, store_dir: str, event_log: EventLog, persist: bool) -> Built:
-    indexer = _indexer(root, store_dir)
+def build_in_worker(root: str, store_dir: str, options: SourceOptions | None, event_log: EventLog,
+                    persist: bool) -> Built:
+    indexer = _indexer(root, store_dir, options)
     before_bytes, before_lines = indexer.bytes_read, indexer.events_parsed
     snapshot = indexer.refresh(event_log, persist=persist)
     size = 0
@@ -81,8 +86,11 @@ def build_in_worker(root: str, store_dir: str, event_log: EventLog, persist: boo
 class IndexPool:
     """A lazily started pool of indexing processes."""
 
-    def __init__(self, root: str, store_dir: str, workers: int) -> None:
+    def __init__(self, root: str, store_dir: str, workers: int, options: SourceOptions | None = None) -> None:
+        """``options``: the source settings the server was given (flags included); without
+        them a worker reads only the ``SPARKHIST_*`` environment."""
         self.root = root
+        self.options = options
         self.store_dir = store_dir
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
@@ -93,7 +101,7 @@ class IndexPool:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_die_with_parent, initargs=(os.getpid(),))
         futures: list[tuple[EventLog, Future[Built]]] = [
-            (event_log, self._pool.submit(build_in_worker, self.root, self.store_dir, event_log, persist))
+            (event_log, self._pool.submit(build_in_worker, self.root, self.store_dir, self.options, event_log, persist))
             for event_log, persist in jobs
         ]
         for event_log, future in futures:

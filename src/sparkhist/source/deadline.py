@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -123,6 +124,27 @@ class ThreadRunner:
     def run(self, fn: Callable[[], T], timeout: float, what: str) -> T:
         """``fn()`` in a worker thread; :class:`DeadlineExceeded` after ``timeout`` seconds."""
         return self.submit(fn, what).result(timeout)
+
+    def run_idle(self, fn: Callable[[Callable[[], None]], T], timeout: float, what: str) -> T:
+        """``fn(tick)`` in a worker thread, abandoned once ``timeout`` seconds pass without
+        a ``tick()``: a deadline per step (e.g. per page of a listing), not for the whole."""
+        last = [time.monotonic()]
+
+        def tick() -> None:
+            last[0] = time.monotonic()
+
+        call = self.submit(lambda: fn(tick), what)
+        while True:
+            remaining = last[0] + timeout - time.monotonic()
+            if remaining <= 0:
+                if call.future.done():
+                    return call.future.result(0)
+                call.abandon()
+                raise DeadlineExceeded(f"{what}: no progress within {timeout:.1f}s")
+            try:
+                return call.future.result(remaining)
+            except concurrent.futures.TimeoutError:
+                continue
 
     def _abandon(self, call: Call[object]) -> None:
         with self._lock:

@@ -1,28 +1,110 @@
-"""Pick a Source for a log-directory URL."""
+"""Pick a Source for a log-directory URL, with the fault-handling settings applied."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 from sparkhist.errors import ConfigError
 from sparkhist.source.base import Source
 from sparkhist.source.local import LocalSource
 
+__all__ = ["SourceOptions", "open_source"]
 
-def open_source(url: str) -> Source:
-    """A source for ``url``: a plain path or ``file:`` URL, ``hdfs://`` or ``(s)webhdfs://`` (S3 comes later)."""
+#: The settings (config.SETTINGS names) that shape a remote source.
+_FIELDS = {
+    "hadoop_conf_dir": "hadoop_conf_dir",
+    "hadoop_conf": "hadoop_conf",
+    "timeout": "source_timeout",
+    "read_timeout": "source_read_timeout",
+    "retries": "source_retries",
+    "breaker_reset": "source_breaker_reset",
+    "kerberos_principal": "kerberos_principal",
+    "kerberos_keytab": "kerberos_keytab",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOptions:
+    """What a remote source takes from the settings (defaults: config.SETTINGS)."""
+
+    hadoop_conf_dir: str | None = None
+    hadoop_conf: tuple[tuple[str, str], ...] = ()
+    timeout: float = 3.0  # each NameNode RPC / listing page
+    read_timeout: float = 10.0  # each ranged read of up to chunk_size bytes
+    retries: int = 3  # after the first attempt
+    breaker_reset: float = 10.0
+    kerberos_principal: str | None = None
+    kerberos_keytab: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SourceOptions:
+        """From a :class:`~sparkhist.config.Settings` (or anything with the same attributes)."""
+        values = {field: getattr(settings, name) for field, name in _FIELDS.items() if hasattr(settings, name)}
+        return cls(**values)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> SourceOptions:
+        """From the ``SPARKHIST_*`` variables alone (e.g. in an indexing worker process)."""
+        from sparkhist.config import SETTINGS
+
+        env = os.environ if environ is None else environ
+        by_name = {s.name: s for s in SETTINGS}
+        values: dict[str, Any] = {}
+        for field, name in _FIELDS.items():
+            setting = by_name[name]
+            if setting.env in env:
+                try:
+                    values[field] = setting.parse(env[setting.env])
+                except ValueError as exc:
+                    raise ConfigError(f"bad value for {setting.env}: {env[setting.env]!r} ({exc})") from None
+        return cls(**values)
+
+    def remote_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`HdfsSource` / :class:`WebHdfsSource`."""
+        from sparkhist.source.guard import default_retry
+
+        return {
+            "conf_dir": self.hadoop_conf_dir,
+            "overrides": dict(self.hadoop_conf),
+            "rpc_timeout": self.timeout,
+            "read_timeout": self.read_timeout,
+            "retry": default_retry(retries=self.retries, timeout=self.timeout),
+            "breaker_reset": self.breaker_reset,
+        }
+
+
+def open_source(url: str, settings: Any = None) -> Source:
+    """A source for ``url``: a plain path or ``file:`` URL, ``hdfs://`` or ``(s)webhdfs://`` (S3 comes later).
+
+    ``settings`` (a :class:`~sparkhist.config.Settings` or :class:`SourceOptions`) gives
+    the Hadoop configuration, deadlines, retries and breaker reset; without it they come
+    from the ``SPARKHIST_*`` environment variables, else their defaults.
+    """
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
         path = parsed.path if parsed.scheme == "file" else url
         if not path:
             raise ConfigError(f"empty log directory: {url!r}")
         return LocalSource(path)
+    if settings is None:
+        options = SourceOptions.from_environ()
+    elif isinstance(settings, SourceOptions):
+        options = settings
+    else:
+        options = SourceOptions.from_settings(settings)
     if parsed.scheme == "hdfs":
         from sparkhist.source.hdfs import HdfsSource  # lazy: loads the native client
 
-        return HdfsSource(url)
+        return HdfsSource(url, kerberos_principal=options.kerberos_principal, kerberos_keytab=options.kerberos_keytab,
+                          **options.remote_kwargs())
     if parsed.scheme in ("webhdfs", "swebhdfs"):
         from sparkhist.source.webhdfs import WebHdfsSource
 
-        return WebHdfsSource(url)
+        kwargs = options.remote_kwargs()
+        kwargs["timeout"] = kwargs.pop("rpc_timeout")
+        return WebHdfsSource(url, **kwargs)
     raise ConfigError(f"unsupported log directory scheme {parsed.scheme!r} in {url!r} (supported: local paths, file:, hdfs:, webhdfs:)")

@@ -48,9 +48,21 @@ class CircuitOpen(SourceUnavailable):
     retryable = False  # not within this call; the caller's next scan tries again
 
 
-def default_retry(sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> RetryPolicy:
-    """3 attempts, 0.2 s then 0.4 s (±50 %) apart: a failover has time to finish."""
-    return RetryPolicy(attempts=3, backoff=Backoff(base=0.2, cap=2.0), sleep=sleep, clock=clock)
+def default_retry(
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    *,
+    retries: int = 3,
+    timeout: float = 3.0,
+) -> RetryPolicy:
+    """``retries`` retries, 0.25 s doubling up to 2 s (±50 %) apart, within ``3 * timeout``.
+
+    The backoff spans ~1.75 s in all, long enough for a graceful failover (both
+    NameNodes standby for a moment). The budget bounds the calls whose attempts each
+    cost a whole deadline (hung endpoints) to about three deadlines; a source also
+    marks a deadline after which no endpoint answered at all as not retryable.
+    """
+    return RetryPolicy(attempts=retries + 1, backoff=Backoff(base=0.25, cap=2.0), budget=3 * timeout, sleep=sleep, clock=clock)
 
 
 class SourceGuard:
@@ -66,7 +78,7 @@ class SourceGuard:
     ) -> None:
         self.name = name
         self.retry = retry or default_retry()
-        self.breaker = breaker or CircuitBreaker(name, failure_threshold=5, reset_timeout=30.0)
+        self.breaker = breaker or CircuitBreaker(name, failure_threshold=5, reset_timeout=10.0)
         self.wall = wall
         self.calls: Counter[str] = Counter()  # op -> attempts (remote calls) made
         self.failures: Counter[str] = Counter()  # op -> attempts that failed as unavailable

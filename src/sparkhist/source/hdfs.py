@@ -12,9 +12,12 @@ hdfs-native has no NameNode timeout and retries for minutes by default (HDFS_NOT
 * runs every NameNode and DataNode call of hdfs-native's *synchronous* client in a
   worker thread under a deadline (:mod:`sparkhist.source.deadline` says why not
   ``AsyncClient``: in 0.14.7 it panics and can deadlock the process when a NameNode
-  connection drops): ``rpc_timeout`` for metadata calls, ``read_timeout`` per ranged
-  read of at most ``chunk_size`` bytes. A call past its deadline is abandoned (its
-  thread stays blocked until the socket answers or breaks); ``max_hung`` caps them;
+  connection drops): ``rpc_timeout`` (default 3 s) per metadata RPC, and for a listing
+  per *page* (the deadline restarts with each batch of entries, so a directory of
+  100 000 logs is not cut off); ``read_timeout`` (default 10 s) per ranged read of at
+  most ``chunk_size`` bytes, never for a whole log. A call past its deadline is
+  abandoned (its thread stays blocked until the socket answers or breaks);
+  ``max_hung`` caps them;
 * sets hdfs-native's own failover small and explicit: ``dfs.client.failover.max.attempts``
   = number of NameNodes - 1 (one pass, no sleep; sleeps 50-500 ms are set anyway), so an
   attempt is short and our retry policy, with jittered backoff, is the one that waits;
@@ -22,11 +25,21 @@ hdfs-native has no NameNode timeout and retries for minutes by default (HDFS_NOT
   whose ``dfs.ha.namenodes.<ns>`` order is *rotated*: the old first NameNode goes last,
   and a quick concurrent probe of each NameNode (``getFileInfo /`` against it alone)
   puts the one that answers as active first. A hung active NameNode costs one deadline;
-  the next attempt goes to the new active one;
+  the next attempt goes to the new active one. When after a deadline no NameNode
+  answers the probe at all, the call is not retried and the breaker opens at once (the
+  whole cluster is hung or cut off: detection costs one deadline plus the probe, not
+  one per retry and per call);
 * wraps it all in one circuit breaker per source (:mod:`sparkhist.source.guard`): while
   open, calls fail fast with :class:`~sparkhist.errors.SourceUnavailable`;
 * translates every backend error, including ``pyo3_runtime.PanicException`` (a
   ``BaseException``), into ``sparkhist.errors`` classes.
+
+**Kerberos.** With ``hadoop.security.authentication=kerberos`` in the configuration,
+hdfs-native authenticates with ``kerberos_principal`` + ``kerberos_keytab`` when given
+(``spark.history.kerberos.*``), else with the ticket cache (``kinit``, ``$KRB5CCNAME``);
+the probe clients authenticate the same way. WebHDFS (the in-progress tail) has no
+SPNEGO here: on a Kerberized cluster its calls fail and in-progress logs are read up
+to their last completed block. Not tested against a KDC (none in the test harness).
 
 **Files still being written.** hdfs-native sees only the completed blocks of a file
 that is open for writing (``len(reader)`` is 0 for a fresh ``.inprogress`` log, and
@@ -52,8 +65,8 @@ from sparkhist.errors import ConfigError, SourceError, SourceNotFound, SourceUna
 from sparkhist.resilience.breaker import CircuitBreaker
 from sparkhist.resilience.retry import RetryPolicy
 from sparkhist.source.base import FileEntry
-from sparkhist.source.deadline import BackendPanic, LoopThread, ThreadRunner
-from sparkhist.source.guard import CircuitOpen, SourceGuard
+from sparkhist.source.deadline import BackendPanic, DeadlineExceeded, LoopThread, ThreadRunner
+from sparkhist.source.guard import CircuitOpen, SourceGuard, default_retry
 from sparkhist.source.hadoop_conf import NameNodes, find_conf_dir, load_conf, resolve_namenodes
 from sparkhist.source.ranged import RangeStream
 from sparkhist.source.webhdfs import WebHdfsClient, default_user, is_live_name, live_files
@@ -101,6 +114,19 @@ def translate_error(exc: BaseException, what: str) -> SourceError:
     return SourceError(f"{what}: {type(exc).__name__}: {text[:300]}")
 
 
+def _list_all(client: Any, p: str, tick: Callable[[], None]) -> list[Any]:
+    """Every entry of ``p``; ``tick()`` as entries arrive (pages of ``dfs.ls.limit``)."""
+    out = []
+    for st in client.list_status(p):
+        out.append(st)
+        tick()
+    return out
+
+
+#: Rolling directories whose last listing is remembered (oldest forgotten first).
+_ROLLING_MEMORY = 100_000
+
+
 @dataclass
 class _ClientState:
     generation: int
@@ -116,15 +142,18 @@ class HdfsSource:
         *,
         conf_dir: str | None = None,
         overrides: Mapping[str, str] | None = None,
-        rpc_timeout: float = 10.0,
-        read_timeout: float = 20.0,
+        rpc_timeout: float = 3.0,
+        read_timeout: float = 10.0,
         list_timeout: float | None = None,
-        probe_timeout: float = 2.0,
+        probe_timeout: float | None = None,
         retry: RetryPolicy | None = None,
         breaker: CircuitBreaker | None = None,
+        breaker_reset: float = 10.0,
         chunk_size: int = 4 << 20,
         webhdfs: bool = True,
         max_hung: int = 32,
+        kerberos_principal: str | None = None,
+        kerberos_keytab: str | None = None,
         live: Callable[[str, list[FileEntry]], set[str]] = live_files,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -141,19 +170,31 @@ class HdfsSource:
         self.root = self.root_path = self.prefix + (base if base != "/" else "")
         self.rpc_timeout = rpc_timeout
         self.read_timeout = read_timeout
-        #: A listing is one RPC per 1000 entries (dfs.ls.limit), all under one deadline.
-        self.list_timeout = list_timeout if list_timeout is not None else 3 * rpc_timeout
-        self.probe_timeout = probe_timeout
+        #: A listing is one RPC per 1000 entries (dfs.ls.limit): this deadline is per page.
+        self.list_timeout = list_timeout if list_timeout is not None else rpc_timeout
+        self.probe_timeout = probe_timeout if probe_timeout is not None else min(1.0, rpc_timeout)
         self.chunk_size = chunk_size
         self.live = live
         self.overrides = dict(overrides or {})
+        if bool(kerberos_principal) != bool(kerberos_keytab):
+            raise ConfigError("Kerberos needs both a principal and a keytab (or neither: the ticket cache, after kinit)")
+        #: hdfs-native's Kerberos arguments (used when hadoop.security.authentication=kerberos).
+        self.kerberos: dict[str, str] = (
+            {"kerberos_principal": kerberos_principal, "kerberos_keytab": kerberos_keytab}
+            if kerberos_principal and kerberos_keytab
+            else {}
+        )
         self.order = [n.id for n in self.namenodes.nodes]  # current try order (HA ids)
         self.rebuilds = 0  # clients thrown away after a failure
         self.probes = 0  # single-NameNode probe calls
         self.guard = SourceGuard(
-            self.prefix, retry=retry, breaker=breaker or CircuitBreaker(self.prefix, failure_threshold=5, reset_timeout=30.0), wall=wall
+            self.prefix,
+            retry=retry or default_retry(timeout=rpc_timeout),
+            breaker=breaker or CircuitBreaker(self.prefix, failure_threshold=5, reset_timeout=breaker_reset),
+            wall=wall,
         )
         self._lock = threading.Lock()
+        self._rolling: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # see _remember_rolling
         self._state: _ClientState | None = None
         self._generation = 0
         self._runner = ThreadRunner("hdfs", max_hung=max_hung)
@@ -175,10 +216,11 @@ class HdfsSource:
     # -- Source protocol -----------------------------------------------------------------
     def list(self, path: str) -> list[FileEntry]:
         p = self._path(path)
-
-        statuses = self._call("list", lambda client: list(client.list_status(p)), self.list_timeout, f"list {p}")
+        statuses = self._call("list", lambda client, tick: _list_all(client, p, tick), self.list_timeout, f"list {p}", idle=True)
         entries = [self._entry(posixpath.join(p, posixpath.basename(st.path.rstrip("/"))), st) for st in statuses]
         live = self.live(self._url(p), entries)
+        if posixpath.basename(p).startswith("eventlog_v2_"):
+            self._remember_rolling(p, entries, live)
         return [self._with_visible_length(e) if e.path in live else e for e in entries]
 
     def stat(self, path: str) -> FileEntry:
@@ -228,6 +270,9 @@ class HdfsSource:
         return out
 
     def close(self) -> None:
+        """Release the clients and the event-loop thread; a second call does nothing."""
+        if self._loop.loop.is_closed():
+            return
         if self._webhdfs is not None:
             try:
                 self._loop.run(self._webhdfs.aclose, 5.0, "close")
@@ -239,9 +284,19 @@ class HdfsSource:
 
     # -- calls -------------------------------------------------------------------------------
     def _call(
-        self, op: str, fn: Callable[[Any], Any], timeout: float, what: str, on_failure: Callable[[], None] | None = None
+        self,
+        op: str,
+        fn: Callable[..., Any],
+        timeout: float,
+        what: str,
+        on_failure: Callable[[], None] | None = None,
+        *,
+        idle: bool = False,
     ) -> Any:
-        """``fn(client)`` under the guard: one attempt = one deadline; rotation on failure."""
+        """``fn(client)`` under the guard: one attempt = one deadline; rotation on failure.
+
+        With ``idle``, ``fn(client, tick)`` is called and the deadline restarts at each
+        ``tick()`` (one per listing page)."""
         used: dict[str, int] = {}
 
         def attempt() -> Any:
@@ -249,6 +304,8 @@ class HdfsSource:
                 state = self._client_state()
                 used["generation"] = state.generation
                 client = state.client
+                if idle:
+                    return self._runner.run_idle(lambda tick: fn(client, tick), timeout, f"{self.prefix} {what}")
                 return self._runner.run(lambda: fn(client), timeout, f"{self.prefix} {what}")
             except SourceError:
                 raise
@@ -279,7 +336,9 @@ class HdfsSource:
             {
                 "dfs.client.failover.sleep.base.millis": "50",
                 "dfs.client.failover.sleep.max.millis": "500",
-                "dfs.client.socket-timeout": str(int(self.read_timeout * 1000)),
+                # DataNode connect/idle: half a read deadline, so hdfs-native can still
+                # move to another replica within one attempt.
+                "dfs.client.socket-timeout": str(max(1000, int(self.read_timeout * 500))),
             }
         )
         if self.namenodes.ha:
@@ -296,7 +355,7 @@ class HdfsSource:
     def _build_client(self, order: list[str]) -> Any:
         import hdfs_native  # imported here: local-only installs never load the native module
 
-        return hdfs_native.Client(self.prefix, self._client_config(order), self.conf_dir)
+        return hdfs_native.Client(self.prefix, self._client_config(order), self.conf_dir, **self.kerberos)
 
     def _replace_client(self, generation: int | None, exc: SourceUnavailable, what: str) -> None:
         """After a failed attempt: a new client, NameNodes rotated (and probed when HA)."""
@@ -314,10 +373,16 @@ class HdfsSource:
             states = self._probe(rotated)
         except SourceError:
             states = {}
-        rank = {"active": 0, "standby": 1}
+        rank = {"active": 0, "standby": 1, "answered": 1}
         new_order = sorted(rotated, key=lambda nid: rank.get(states.get(nid, ""), 2))
         with self._lock:
             self.order = new_order
+        if isinstance(exc, DeadlineExceeded) and not any(v in ("active", "standby", "answered") for v in states.values()):
+            # The whole cluster is hung or cut off: one deadline is proof enough. No
+            # retry, and the breaker opens now, so the calls that follow (the rest of a
+            # scan) fail fast instead of costing a deadline each.
+            exc.retryable = False
+            self.guard.breaker.trip(f"{what}: no answer within the deadline, and no NameNode answered a probe")
         log.warning(
             "%s: %s failed (%s); new client, NameNode order %s -> %s (probe: %s)",
             self.prefix, what, exc, ",".join(old_order), ",".join(new_order), states or "no answer",
@@ -329,14 +394,23 @@ class HdfsSource:
         import hdfs_native
 
         nodes = {n.id: n for n in self.namenodes.nodes}
+        # The source's own settings (security, SASL...), minus the HA list: one NameNode.
+        cfg = {k: v for k, v in {**self.conf, **self.overrides}.items() if not k.startswith("dfs.ha.namenodes.")}
+        cfg["dfs.client.failover.max.attempts"] = "0"
 
         def one(nid: str) -> str:
-            client = hdfs_native.Client(f"hdfs://{nodes[nid].rpc}", {"dfs.client.failover.max.attempts": "0"})
+            client = hdfs_native.Client(f"hdfs://{nodes[nid].rpc}", cfg, **self.kerberos)
             try:
                 client.get_file_info("/")
                 return "active"
             except Exception as exc:  # noqa: BLE001 - any answer but success
-                return "standby" if "StandbyException" in str(exc) else "down"
+                if "StandbyException" in str(exc):
+                    return "standby"
+                if isinstance(exc, (FileNotFoundError, PermissionError)):
+                    return "answered"
+                if isinstance(exc, (OSError, TimeoutError)) or translate_error(exc, "probe").retryable:
+                    return "down"  # refused, reset, unreachable
+                return "answered"  # a remote error (permissions, auth...): alive, state unknown
 
         calls = {}
         for nid in order:
@@ -422,18 +496,39 @@ class HdfsSource:
             return entry
         return FileEntry(entry.path, entry.name, max(entry.size, visible), entry.mtime_ms, entry.is_dir)
 
+    def _remember_rolling(self, parent: str, entries: list[FileEntry], live: set[str]) -> None:
+        """What the last listing of a rolling directory said, so opening one of its files
+        needs no second listing (the scanner lists, then reads: one NameNode call, not two)."""
+        with self._lock:
+            self._rolling[parent] = (frozenset(e.name for e in entries), frozenset(live))
+            while len(self._rolling) > _ROLLING_MEMORY:
+                self._rolling.pop(next(iter(self._rolling)))
+
     def _is_live_in_listing(self, p: str) -> bool:
-        """The last ``events_*`` file of an in-progress rolling log, by listing its directory."""
+        """The last ``events_*`` file of an in-progress rolling log, by listing its directory.
+
+        A file named in the last listing of its directory is judged by that listing: a
+        file only stops being the live one (a newer file, or the app completed), it never
+        becomes live later; a stale "live" costs one visible-length call, not a wrong read.
+        """
         parent = posixpath.dirname(p)
         if not posixpath.basename(parent).startswith("eventlog_v2_") or not posixpath.basename(p).startswith("events_"):
             return False
+        with self._lock:
+            known = self._rolling.get(parent)
+        if known is not None and posixpath.basename(p) in known[0]:
+            return self._url(p) in known[1]
 
         try:
-            statuses = self._call("list", lambda client: list(client.list_status(parent)), self.list_timeout, f"list {parent}")
+            statuses = self._call(
+                "list", lambda client, tick: _list_all(client, parent, tick), self.list_timeout, f"list {parent}", idle=True
+            )
         except SourceNotFound:
             return False
         entries = [self._entry(posixpath.join(parent, posixpath.basename(st.path.rstrip("/"))), st) for st in statuses]
-        return self._url(p) in self.live(self._url(parent), entries)
+        live = self.live(self._url(parent), entries)
+        self._remember_rolling(parent, entries, live)
+        return self._url(p) in live
 
     # -- paths ----------------------------------------------------------------------------
     def _entry(self, p: str, st: Any) -> FileEntry:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from typing import BinaryIO
 
 from sparkhist.errors import SourceError, SourceNotFound, SourceUnavailable
@@ -13,8 +14,8 @@ from sparkhist.source.base import FileEntry
 class LocalSource:
     """Reads a log directory on local disk.
 
-    ``opens`` and ``bytes_read`` count what the source was asked for, so tests (and
-    metrics) can prove that unchanged logs are never opened again.
+    ``opens``, ``lists`` and ``calls`` (per operation) count what the source was asked
+    for, so tests (and metrics) can prove that unchanged logs are never opened again.
     """
 
     def __init__(self, root: str) -> None:
@@ -22,9 +23,11 @@ class LocalSource:
         self.root = "file:" + self.root_path
         self.opens = 0
         self.lists = 0
+        self.calls: Counter[str] = Counter()  # list / stat / open
 
     def list(self, path: str) -> list[FileEntry]:
         self.lists += 1
+        self.calls["list"] += 1
         try:
             with os.scandir(path) as it:
                 entries = []
@@ -52,6 +55,7 @@ class LocalSource:
             raise SourceUnavailable(f"cannot list {path}: {exc}") from exc
 
     def stat(self, path: str) -> FileEntry:
+        self.calls["stat"] += 1
         try:
             st = os.stat(path)
         except FileNotFoundError as exc:
@@ -63,6 +67,7 @@ class LocalSource:
 
     def open(self, path: str, offset: int = 0) -> BinaryIO:
         self.opens += 1
+        self.calls["open"] += 1
         try:
             f = open(path, "rb")
         except FileNotFoundError as exc:

@@ -44,7 +44,7 @@ from sparkhist.resilience.breaker import CircuitBreaker
 from sparkhist.resilience.retry import RetryPolicy
 from sparkhist.source.base import FileEntry
 from sparkhist.source.deadline import DeadlineExceeded, LoopThread
-from sparkhist.source.guard import SourceGuard
+from sparkhist.source.guard import SourceGuard, default_retry
 from sparkhist.source.hadoop_conf import DEFAULT_HTTP_PORT, load_conf, resolve_namenodes
 from sparkhist.source.ranged import RangeStream
 
@@ -278,10 +278,11 @@ class WebHdfsSource:
         *,
         conf_dir: str | None = None,
         overrides: Mapping[str, str] | None = None,
-        timeout: float = 10.0,
-        read_timeout: float = 20.0,
+        timeout: float = 3.0,
+        read_timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         breaker: CircuitBreaker | None = None,
+        breaker_reset: float = 10.0,
         user: str | None = None,
         chunk_size: int = 4 << 20,
         live: Callable[[str, list[FileEntry]], set[str]] = live_files,
@@ -299,7 +300,10 @@ class WebHdfsSource:
         user = user or default_user()
         self.client = WebHdfsClient(addresses, scheme=scheme, user=user, timeout=max(timeout, read_timeout))
         self.guard = SourceGuard(
-            self.prefix, retry=retry, breaker=breaker or CircuitBreaker(self.prefix, failure_threshold=5, reset_timeout=30.0), wall=wall
+            self.prefix,
+            retry=retry or default_retry(timeout=timeout),
+            breaker=breaker or CircuitBreaker(self.prefix, failure_threshold=5, reset_timeout=breaker_reset),
+            wall=wall,
         )
         self._loop = LoopThread("webhdfs")
 
