@@ -91,6 +91,8 @@ def test_cleanup_watermark_keeps_a_real_file_system_under_it(tmpfs: Path, logs: 
     budget = runtime.scanner.indexer.budget
     st = os.statvfs(tmpfs)
     used = 1 - st.f_bavail / st.f_blocks
+    print(f"\ncleanup watermark 50%: file system {used:.1%} used after the scan, "
+          f"{budget.evictions['watermark']} snapshots evicted")
     assert used < 0.5 + 0.02, f"file system {used:.0%} used"
     assert budget.evictions["watermark"] > 0 and report.indexed == 60 and report.unsaved == 0
     assert verify_store(str(tmpfs / "store")).ok

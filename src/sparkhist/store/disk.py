@@ -27,6 +27,9 @@ class DiskPolicy:
     max_bytes: int = 10 << 30  # spark.history.store.maxDiskUsage default
     cleanup_ratio: float = 0.80
     critical_ratio: float = 0.90
+    #: Once a cleanup starts it goes this far below the watermark (a low watermark), so
+    #: the catalog writes that follow a scan's snapshots do not cross it again at once.
+    hysteresis: float = 0.03
 
 
 def fs_used_ratio(path: str) -> float:
@@ -93,14 +96,16 @@ class DiskBudget:
             self.total -= self._sizes.pop(path, 0)
 
     def enforce(self, keep: str | None = None) -> int:
-        """Evict least recently used snapshots until under the budget and the cleanup watermark."""
+        """Evict least recently used snapshots until under the budget and the cleanup watermark
+        (and, once evicting for the watermark, :attr:`DiskPolicy.hysteresis` below it)."""
         evicted = 0
         while True:
             with self._lock:
                 over_budget = self.total > self.policy.max_bytes
                 candidates = [p for p in self._sizes if p != keep]
+            watermark = self.policy.cleanup_ratio - (self.policy.hysteresis if evicted else 0.0)
             over_watermark = (not over_budget and bool(candidates) and self.policy.cleanup_ratio < 1.0
-                              and self.used_ratio(self.snapshots.dir) >= self.policy.cleanup_ratio)
+                              and self.used_ratio(self.snapshots.dir) >= watermark)
             if not (over_budget or over_watermark) or not candidates:
                 return evicted
             victim = candidates[0]
