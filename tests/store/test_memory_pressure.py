@@ -42,10 +42,12 @@ else:
             stages = client.get(f"/api/v1/applications/{app.id}/stages")
             assert stages.status_code == 200, stages.text
             out.setdefault("tasks", {})[app.id] = sum(s["numCompleteTasks"] for s in stages.json())
-            if mode == "serve-tasks":  # and every stage's tasks: the task sections go through the cache
+            if mode == "serve-tasks":  # and pages over every stage's tasks: their chunks go through the cache
                 for s in stages.json():
-                    page = client.get(f"/api/v1/applications/{app.id}/stages/{s['stageId']}/{s['attemptId']}/taskList")
-                    assert page.status_code == 200, page.text
+                    for offset in range(0, s["numTasks"], 1024):
+                        page = client.get(f"/api/v1/applications/{app.id}/stages/{s['stageId']}/{s['attemptId']}"
+                                          f"/taskList?offset={offset}")
+                        assert page.status_code == 200, page.text
     out["section_loads"] = runtime.states.section_loads
     out["cached"] = runtime.states.cached_bytes
     out["evictions"] = runtime.states.evictions

@@ -58,13 +58,16 @@ def _full_states(logs: Path, store: Path) -> dict[str, AppState]:
 def test_split_and_merge_round_trip(store) -> None:
     logs, store_dir = store
     for state in _full_states(logs, store_dir).values():
-        summary, groups, indices = sections.split(state)
+        summary, groups, indices, indexes = sections.split(state)
         assert summary.tasks == {} and all(not st.task_ids for st in summary.stages.values())
         assert [len(st.completed_indices) for st in summary.stages.values()] == \
             [len(st.completed_indices) for st in state.stages.values()]
         assert state.tasks and any(st.task_ids for st in state.stages.values()) or not state.stages
         assert sum(sections.group_tasks(g) for g in groups) >= len(state.tasks)
         assert max((sections.group_tasks(g) for g in groups if len(g) > 1), default=0) <= sections.GROUP_TASKS
+        chunked = {index.key for index in indexes}
+        assert all(sections.group_tasks(g) <= sections.GROUP_TASKS for g in groups if g[0][0] in chunked)
+        assert chunked == ({st_key for st_key, st in state.stages.items() if len(st.task_ids) > sections.GROUP_TASKS})
         assert sections.merge(summary, groups, indices) == state  # the writer resumes from exactly what it saved
 
 
@@ -72,11 +75,14 @@ def test_summary_and_sections_on_disk(store) -> None:
     logs, store_dir = store
     snapshots = SnapshotStore(str(store_dir))
     summary, layout = snapshots.read_summary(str(logs / BIG))
-    assert summary.state.tasks == {} and layout.task_sections() == 1
+    assert summary.state.tasks == {} and layout.task_sections() == 3  # 3,000 tasks in chunks of 1,024
     first = layout.first_task_section
-    assert layout.sections[0].raw_length < layout.sections[first].raw_length / 4  # the summary is small
-    group = snapshots.read_section(str(logs / BIG), layout, first)
-    assert sections.group_tasks(group) == 3_000
+    chunks = range(first, layout.task_sections_end)
+    assert layout.sections[0].raw_length < sum(layout.sections[i].raw_length for i in chunks) / 4  # the summary is small
+    assert [sections.group_tasks(snapshots.read_section(str(logs / BIG), layout, i)) for i in chunks] == [1024, 1024, 952]
+    (stage_index,) = (snapshots.read_section(str(logs / BIG), layout, i, sections.StageIndex)
+                      for i in range(layout.task_sections_end, len(layout.sections)))
+    assert len(stage_index.statuses) == 3_000 and sorted(stage_index.by_runtime) == list(range(3_000))
 
 
 def test_requests_load_only_the_sections_they_need(store) -> None:
@@ -91,12 +97,13 @@ def test_requests_load_only_the_sections_they_need(store) -> None:
         assert states.cached_bytes < 1_000_000  # the summary only: 3,000 tasks would be ~4 MB
         (stage,) = client.get(f"/api/v1/applications/{BIG}/stages").json()
         base = f"/api/v1/applications/{BIG}/stages/{stage['stageId']}/{stage['attemptId']}"
+        assert client.get(base + "/taskList").status_code == 200
+        assert states.section_loads == 1  # the first chunk of three
         for path in ("/taskList", "/taskList?sortBy=-runtime&length=5", "/taskSummary", "?details=true",
                      "?withSummaries=true", "/taskTable?start=10&length=3"):
             answer = client.get(base + path)
             assert answer.status_code == 200, answer.text
-        assert states.section_loads == 1 and states.section_hits == 5
-        assert states.cached_bytes > 3_000 * 1_000  # the section is accounted for
+        assert states.cached_bytes > 1_000 * 1_000  # the chunks a page read are accounted for
         expected = handle(full[BIG], ["stages", str(stage["stageId"]), str(stage["attemptId"]), "taskList"],
                           QueryParams(), app_id=BIG)
         assert client.get(base + "/taskList").json() == expected
@@ -213,7 +220,7 @@ def test_estimates_of_summary_and_section_match_measured_memory(store) -> None:
     group = snapshots.read_section(str(logs / BIG), layout, first)
     after_section, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert sections.group_tasks(group) == 3_000
+    assert sections.group_tasks(group) == 1_024
     assert 0.65 <= estimate_state_bytes(summary.state) / after_summary <= 1.35
     section_estimate = estimate_bytes(layout.sections[first].raw_length, layout.section_tasks[first])
     assert 0.65 <= section_estimate / (after_section - after_summary) <= 1.35

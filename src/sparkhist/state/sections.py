@@ -2,17 +2,21 @@
 
 The snapshot store keeps each part as its own section (:mod:`sparkhist.store.snapshots`),
 so a request that needs no task (``/jobs``, ``/stages``, executors, SQL...) loads only
-the summary, and one that needs a stage's tasks loads only the group holding them.
+the summary, and one that needs a stage's tasks loads only the groups holding them.
 
 * The **summary** is a shallow copy of the state without ``tasks`` and with every
   stage's ``task_ids`` emptied (task ids belong to the groups: a 200,000-task stage
   must not weigh on ``/jobs``). The sets of completed task indices of stages and jobs
   (as big as the tasks) are replaced by their sizes, all the API shows of them.
-* The **indices** are those sets: only the writer needs them, to continue a log.
+* The **indices** are those sets, and the own order of the chunked stage attempts whose
+  task ids are not ascending: only the writer needs them, to continue a log.
 * A **task group** is a list of ``(stage key, task ids, {task id: Task})`` for
-  consecutive stage attempts, cut at about :data:`GROUP_TASKS` tasks (a bigger stage
-  attempt is a group of its own). Tasks no stage lists (their stage was replaced)
-  form a last group under the key ``None``: never served, kept for resuming a log.
+  consecutive stage attempts, cut at about :data:`GROUP_TASKS` tasks. A bigger stage
+  attempt is *chunked*: cut into groups of its own of at most :data:`GROUP_TASKS` tasks,
+  in task id order (``taskList``'s default order), with a :class:`StageIndex` (its
+  tasks' statuses and their order by run time, a few bytes per task) so a page of
+  any order loads only the chunks holding it. Tasks no stage lists (their stage was
+  replaced) form a last group under the key ``None``: never served, kept for resuming a log.
 
 ``merge`` puts the groups back into a summary: the result equals the original state
 (what the writer needs to continue an in-progress log).
@@ -22,23 +26,46 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterable
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sparkhist.state.app_state import AppState
-from sparkhist.state.entities import Stage, Task
+from sparkhist.state.entities import M, Stage, Task
+from sparkhist.state.summaries import stored
 
-__all__ = ["GROUP_TASKS", "IndexCount", "Indices", "StageKey", "TaskGroup", "merge", "split", "stage_tasks_in_memory"]
+__all__ = ["GROUP_TASKS", "STATUS_CODES", "IndexCount", "Indices", "StageIndex", "StageKey", "StageTasks",
+           "TaskGroup", "merge", "split", "stage_tasks_in_memory"]
 
 GROUP_TASKS = 1024
 
 StageKey = tuple[int, int]
 #: One section's content: per stage attempt (None for tasks no stage lists) its task ids and tasks.
 TaskGroup = list[tuple[StageKey | None, list[int], dict[int, Task]]]
-#: The completed task indices of every stage attempt and job.
-Indices = tuple[dict[StageKey, set[int]], dict[int, set[int]]]
+#: The completed task indices of every stage attempt and job, and the own task order of
+#: the chunked stage attempts whose ids are not ascending.
+Indices = tuple[dict[StageKey, set[int]], dict[int, set[int]], dict[StageKey, list[int]]]
 #: How the API asks for the tasks of one stage attempt (in the stage's own order).
 TasksOf = Callable[[Stage], list[Task]]
+#: A task's status as one byte of :attr:`StageIndex.statuses`.
+STATUS_CODES = {"RUNNING": 0, "GET RESULT": 1, "FAILED": 2, "KILLED": 3, "SUCCESS": 4}
+
+
+@dataclasses.dataclass(slots=True)
+class StageIndex:
+    """Pages a chunked stage attempt: positions are those of its tasks in task id order."""
+
+    key: StageKey
+    #: Positions sorted by (stored run time, task id): ``sortBy=runtime``; reversed, ``-runtime``.
+    by_runtime: array  # type: ignore[type-arg]
+    statuses: bytes  # the STATUS_CODES of each position
+
+
+def stage_index(key: StageKey, tasks: list[Task]) -> StageIndex:
+    """The index of a stage attempt's ``tasks`` (in task id order), as ``_ordered_tasks`` sorts them."""
+    run = M["executorRunTime"]
+    order = sorted(range(len(tasks)), key=lambda p: (stored(tasks[p], run), tasks[p].task_id))
+    return StageIndex(key, array("i", order), bytes(STATUS_CODES[t.status] for t in tasks))
 
 
 def splittable(state: Any) -> bool:
@@ -60,8 +87,9 @@ class IndexCount:
         return (IndexCount, (self.n,))
 
 
-def split(state: AppState) -> tuple[AppState, list[TaskGroup], Indices]:
-    """The task-free summary, the task groups and the indices; ``state`` itself is left untouched."""
+def split(state: AppState) -> tuple[AppState, list[TaskGroup], Indices, list[StageIndex]]:
+    """The task-free summary, the task groups, the indices and the indexes of the chunked
+    stage attempts (whose groups hold one stage each); ``state`` itself is left untouched."""
     summary = copy.copy(state)
     summary.__dict__.pop("_pickled_bytes", None)  # load-time annotations, not state
     summary.__dict__.pop("_layout", None)
@@ -70,10 +98,12 @@ def split(state: AppState) -> tuple[AppState, list[TaskGroup], Indices]:
                       for key, st in state.stages.items()}
     summary.jobs = {key: dataclasses.replace(job, completed_indices=IndexCount(len(job.completed_indices)))
                     for key, job in state.jobs.items()}
+    orders: dict[StageKey, list[int]] = {}
     indices: Indices = ({key: st.completed_indices for key, st in state.stages.items()},
-                        {key: job.completed_indices for key, job in state.jobs.items()})
+                        {key: job.completed_indices for key, job in state.jobs.items()}, orders)
     tasks = state.tasks
     groups: list[TaskGroup] = []
+    indexes: list[StageIndex] = []
     current: TaskGroup = []
     count = 0
     listed: set[int] = set()
@@ -83,6 +113,18 @@ def split(state: AppState) -> tuple[AppState, list[TaskGroup], Indices]:
             continue
         own = {t: tasks[t] for t in ids if t in tasks}
         listed.update(own)
+        if len(own) > GROUP_TASKS:  # chunked, in task id order
+            if current:
+                groups.append(current)
+                current, count = [], 0
+            ordered = sorted(own)
+            if ordered != ids:
+                orders[key] = list(ids)
+            for start in range(0, len(ordered), GROUP_TASKS):
+                chunk = ordered[start:start + GROUP_TASKS]
+                groups.append([(key, chunk, {t: own[t] for t in chunk})])
+            indexes.append(stage_index(key, [own[t] for t in ordered]))
+            continue
         if current and count + len(own) > GROUP_TASKS:
             groups.append(current)
             current, count = [], 0
@@ -93,11 +135,7 @@ def split(state: AppState) -> tuple[AppState, list[TaskGroup], Indices]:
     orphans = {t: task for t, task in tasks.items() if t not in listed}
     if orphans:
         groups.append([(None, [], orphans)])
-    return summary, groups, indices
-
-
-def group_keys(group: TaskGroup) -> Iterable[StageKey | None]:
-    return (key for key, _, _ in group)
+    return summary, groups, indices, indexes
 
 
 def group_tasks(group: TaskGroup) -> int:
@@ -106,18 +144,24 @@ def group_tasks(group: TaskGroup) -> int:
 
 def merge(summary: AppState, groups: Iterable[TaskGroup], indices: Indices) -> AppState:
     """Put the task groups and indices back into ``summary`` (in place); returns it."""
-    stage_indices, job_indices = indices
+    stage_indices, job_indices, orders = indices
     for key, st in summary.stages.items():
         st.completed_indices = stage_indices.get(key, set())
     for key, job in summary.jobs.items():
         job.completed_indices = job_indices.get(key, set())
     tasks: dict[int, Task] = {}
+    ids_of: dict[StageKey, list[int]] = {}
     for group in groups:
         for key, ids, own in group:
             for task_id, task in own.items():
                 tasks.setdefault(task_id, task)
             if key is not None and key in summary.stages:
-                summary.stages[key].task_ids = ids
+                if key in ids_of:  # the next chunk of a chunked stage
+                    ids_of[key] = ids_of[key] + ids
+                else:
+                    ids_of[key] = ids
+    for key, ids in ids_of.items():
+        summary.stages[key].task_ids = orders.get(key, ids)
     summary.tasks = tasks
     return summary
 
@@ -128,6 +172,33 @@ def tasks_of_group(group: TaskGroup, key: StageKey) -> list[Task]:
         if k == key:
             return [own[t] for t in ids if t in own]
     return []
+
+
+class StageTasks:
+    """How the API reads the tasks of a stage attempt: all at once, chunk by chunk, or a page.
+
+    This one wraps a :data:`TasksOf`; a snapshot's task loader overrides the methods to
+    load only the task sections a request needs.
+    """
+
+    def __init__(self, tasks_of: TasksOf) -> None:
+        self.tasks_of = tasks_of
+
+    def all(self, st: Stage) -> list[Task]:
+        """Every task, in the stage's own order."""
+        return self.tasks_of(st)
+
+    def chunks(self, st: Stage, reverse: bool = False) -> Iterator[list[Task]]:
+        """Every task, a chunk at a time (each released when the next is asked for); the
+        chunks cover disjoint ranges of task ids, ascending (descending when ``reverse``),
+        and the tasks inside one are in no promised order."""
+        yield self.all(st)
+
+    def page(self, st: Stage, sort_by: str, statuses: set[str] | None, offset: int,
+             length: int) -> list[Task] | None:
+        """``taskList``'s page when it can be read without every task, else None (the
+        caller sorts ``all``). ``sort_by`` is ID, INCREASING_RUNTIME or DECREASING_RUNTIME."""
+        return None
 
 
 def stage_tasks_in_memory(state: AppState) -> TasksOf:

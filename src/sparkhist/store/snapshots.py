@@ -4,13 +4,16 @@ One file per event log, ``snapshots/<xxh64(log path)>.snap``::
 
     header   magic "SPKHSNAP" | format u16 | flags u16 | sections u32 | xxh64(header[:16] + table) u64
     table    per section: offset u64 | length u64 | raw length u64 | xxh64(payload) u64
-    payloads section 0: the summary, then one per task group
+    payloads section 0: the summary, 1: the indices, then one per task group, then one
+             stage index per chunked stage attempt
 
 Every payload is a zstd-compressed pickle. Section 0 holds the :class:`Snapshot` with
 the state's *summary* (everything but tasks, see :mod:`sparkhist.state.sections`) and
-the section index (which section holds which stage attempt's tasks); the others hold
-task groups. A request that needs no task reads the header, the table and section 0
-only; a stage's tasks are read later from their own section, checked against its own
+the section index (which section holds which stage attempt's tasks; for a chunked
+stage attempt its chunks' sections, the task position each starts at, and the section
+of its :class:`~sparkhist.state.sections.StageIndex`); the others hold the indices,
+task groups and stage indexes. A request that needs no task reads the header, the
+table and section 0 only; tasks are read later from their own sections, checked against its own
 checksum, and only if the file still is the one the summary came from (the table's
 checksum is the file's *generation*: equal tables mean equal sections).
 
@@ -48,7 +51,8 @@ log = logging.getLogger("sparkhist.store")
 MAGIC = b"SPKHSNAP"
 # 2: SQL driver updates kept as a list, RDD distributions remember their written "remaining"
 # 3: sectioned (summary + task groups, each with its own checksum)
-FORMAT = 3
+# 4: big stage attempts chunked (in task id order) with a stage index section each
+FORMAT = 4
 _HEADER = struct.Struct("<8sHHIQ")
 _ENTRY = struct.Struct("<QQQQ")
 _MAX_SECTIONS = 1 << 20
@@ -90,12 +94,20 @@ class Layout:
 
     generation: int  # the table's checksum
     sections: list[Section]
-    stage_sections: dict[tuple[int, int], int] = field(default_factory=dict)  # stage attempt -> section
+    stage_sections: dict[tuple[int, int], int] = field(default_factory=dict)  # stage attempt -> (first) section
     section_tasks: list[int] = field(default_factory=list)  # tasks held by each section (0: summary)
     first_task_section: int = 2  # 1 when there is no indices section (not an AppState)
+    task_sections_end: int = 0  # the stage index sections follow the task groups
+    #: chunked stage attempt -> (its sections, the position each starts at plus the task
+    #: count, the section of its StageIndex)
+    stage_chunks: dict[tuple[int, int], Chunks] = field(default_factory=dict)
 
     def task_sections(self) -> int:
-        return len(self.sections) - self.first_task_section
+        return self.task_sections_end - self.first_task_section
+
+
+#: A chunked stage attempt in a :class:`Layout`.
+Chunks = tuple[tuple[int, ...], tuple[int, ...], int]
 
 
 def snapshot_name(log_path: str) -> str:
@@ -112,21 +124,30 @@ def encode(snapshot: Snapshot) -> bytes:
     compressor = zstandard.ZstdCompressor(level=3)
     state = snapshot.state
     groups: list[sections.TaskGroup] = []
+    indexes: list[sections.StageIndex] = []
     extra: list[Any] = []
     if sections.splittable(state):
-        state, groups, indices = sections.split(state)
+        state, groups, indices, indexes = sections.split(state)
         extra.append(indices)
     first = 1 + len(extra)
+    end = first + len(groups)
     stage_sections: dict[tuple[int, int], int] = {}
+    chunk_sections: dict[tuple[int, int], list[int]] = {}
+    chunk_starts: dict[tuple[int, int], list[int]] = {}
     for i, group in enumerate(groups, start=first):
-        for key in sections.group_keys(group):
+        for key, ids, _ in group:
             if key is not None:
                 stage_sections.setdefault(key, i)
-    section_tasks = [0] * first + [sections.group_tasks(g) for g in groups]
+                chunk_sections.setdefault(key, []).append(i)
+                starts = chunk_starts.setdefault(key, [0])
+                starts.append(starts[-1] + len(ids))
+    stage_chunks = {index.key: (tuple(chunk_sections[index.key]), tuple(chunk_starts[index.key]), end + j)
+                    for j, index in enumerate(indexes)}
+    section_tasks = [0] * first + [sections.group_tasks(g) for g in groups] + [0] * len(indexes)
     head = Snapshot(snapshot.log_path, snapshot.position, snapshot.resume_file, snapshot.log_size,
                     snapshot.in_progress, state, snapshot.log_mtime_ms)
-    payloads = [_dump((head, stage_sections, section_tasks, first), compressor)]
-    payloads += [_dump(obj, compressor) for obj in (*extra, *groups)]
+    payloads = [_dump((head, stage_sections, section_tasks, first, end, stage_chunks), compressor)]
+    payloads += [_dump(obj, compressor) for obj in (*extra, *groups, *indexes)]
     offset = _HEADER.size + _ENTRY.size * len(payloads)
     table = bytearray()
     for payload, raw in payloads:
@@ -177,14 +198,19 @@ def _load(payload: bytes, section: Section, index: int, where: str) -> Any:
 
 def _summary(obj: Any, layout: Layout, where: str) -> Snapshot:
     try:
-        snapshot, stage_sections, section_tasks, first = obj
+        snapshot, stage_sections, section_tasks, first, end, stage_chunks = obj
     except (TypeError, ValueError) as exc:
         raise StoreCorrupt(f"{where}: not a snapshot") from exc
-    if not isinstance(snapshot, Snapshot) or len(section_tasks) != len(layout.sections) or first not in (1, 2):
+    if (not isinstance(snapshot, Snapshot) or len(section_tasks) != len(layout.sections) or first not in (1, 2)
+            or not first <= end <= len(layout.sections)
+            or any(not all(first <= i < end for i in secs) or len(starts) != len(secs) + 1
+                   or not end <= index < len(layout.sections) for secs, starts, index in stage_chunks.values())):
         raise StoreCorrupt(f"{where}: not a snapshot")
     layout.stage_sections = stage_sections
     layout.section_tasks = section_tasks
     layout.first_task_section = first
+    layout.task_sections_end = end
+    layout.stage_chunks = stage_chunks
     try:
         snapshot.state._pickled_bytes = layout.sections[0].raw_length  # what a memory estimate needs, for free
     except AttributeError:
@@ -204,11 +230,16 @@ def decode_layout(blob: bytes, where: str) -> tuple[Snapshot, Layout]:
     view = memoryview(blob)
     snapshot = _summary(_load(view[table[0].offset:table[0].offset + table[0].length], table[0], 0, where), layout, where)
     rest = [_load(view[s.offset:s.offset + s.length], s, i, where) for i, s in enumerate(table) if i > 0]
+    first, end = layout.first_task_section, layout.task_sections_end
+    groups, indexes = rest[first - 1:end - 1], rest[end - 1:]
+    if (not all(isinstance(g, list) for g in groups) or not all(isinstance(x, sections.StageIndex) for x in indexes)
+            or len(indexes) != len(layout.stage_chunks)):
+        raise StoreCorrupt(f"{where}: a section holds the wrong kind of content")
     if layout.first_task_section == 2:
         if not sections.splittable(snapshot.state) or not rest:
             raise StoreCorrupt(f"{where}: sections without an application state")
         pickled = getattr(snapshot.state, "_pickled_bytes", 0)
-        sections.merge(snapshot.state, rest[1:], rest[0])
+        sections.merge(snapshot.state, groups, rest[0])
         snapshot.state._pickled_bytes = pickled + sum(s.raw_length for s in table[1:])
     elif rest:
         raise StoreCorrupt(f"{where}: task sections without an application state")
@@ -319,8 +350,9 @@ class SnapshotStore:
         self.summary_reads += 1
         return snapshot, layout
 
-    def read_section(self, log_path: str, layout: Layout, index: int) -> sections.TaskGroup:
-        """Task section ``index`` of the file ``layout`` was read from.
+    def read_section(self, log_path: str, layout: Layout, index: int, kind: type = list) -> Any:
+        """Task section ``index`` of the file ``layout`` was read from (a task group; a
+        :class:`~sparkhist.state.sections.StageIndex` with ``kind=StageIndex``).
 
         :class:`SnapshotChanged` if the file was replaced or removed since; StoreCorrupt
         (after quarantining the file) if the section fails its checksum.
@@ -338,8 +370,8 @@ class SnapshotStore:
                     raise SnapshotChanged(f"{path} was replaced since its summary was read")
                 payload = os.pread(f.fileno(), section.length, section.offset)
             group = _load(payload, section, index, path)
-            if not isinstance(group, list):
-                raise StoreCorrupt(f"{path}: section {index} is not a task group")
+            if not isinstance(group, kind):
+                raise StoreCorrupt(f"{path}: section {index} is not a {kind.__name__}")
         except FileNotFoundError as exc:
             raise SnapshotChanged(f"{path} was removed since its summary was read") from exc
         except StoreCorrupt as exc:

@@ -2,8 +2,12 @@
 
 A request loads the attempt's verified *summary* (the snapshot's first section: the
 state without its tasks) and keeps it in a small LRU; a request that needs the tasks
-of a stage attempt loads the one task section holding them, cached in the same LRU
-and accounted separately against the memory budget (:mod:`sparkhist.store.snapshots`).
+of a stage attempt loads the task sections holding them, cached in the same LRU and
+accounted separately against the memory budget (:mod:`sparkhist.store.snapshots`).
+A big stage attempt is chunked: a ``taskList`` page loads only the chunks it shows
+(and the stage's small index for a run-time order or a status filter), and a request
+that needs every task (quantiles, details) reads the chunks one at a time without
+caching them, so what it holds is one chunk, not the stage.
 When there is no usable snapshot yet (the scan has not reached the log, or the
 snapshot was quarantined), the state is built right away from the log (an on-demand
 load): a writer saves it, a standby keeps it in memory only. When that is impossible
@@ -12,11 +16,13 @@ too (the source is offline), the answer is a clear 503.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sparkhist.errors import LogError, ServiceUnavailable, SourceError, StoreError
@@ -129,23 +135,17 @@ class StoreStates:
             self._put(path, (snapshot.log_size, snapshot.in_progress, snapshot.state, layout), nbytes)
         return snapshot.state
 
-    def task_loader(self, attempt: AttemptEntry, state: Any) -> sections.TasksOf | None:
+    def task_loader(self, attempt: AttemptEntry, state: Any) -> sections.StageTasks | None:
         """How the API reads the tasks of a stage attempt of ``state`` (None: the state has them)."""
         layout: Layout | None = getattr(state, "_layout", None)
         if layout is None:
             return None
-        path = attempt.log_path
-
-        def tasks_of(st: Any) -> list[Any]:
-            key = (st.info.stage_id, st.info.attempt_id)
-            index = layout.stage_sections.get(key)
-            if index is None:
-                return []
-            return sections.tasks_of_group(self._section(path, layout, index), key)
-        return tasks_of
+        return SectionTasks(self, attempt.log_path, layout)
 
     # ------------------------------------------------------------------ task sections
-    def _section(self, path: str, layout: Layout, index: int) -> sections.TaskGroup:
+    def _section(self, path: str, layout: Layout, index: int, *, cache: bool = True) -> Any:
+        """Section ``index`` (a task group or a stage index); one not in the cache is read
+        and, unless ``cache`` is false (a scan over every chunk), kept there."""
         key = (path, index)
         with self._lock:
             cached = self._cache.get(key)
@@ -154,10 +154,14 @@ class StoreStates:
                 self.section_hits += 1
                 return cached[2]
         section = layout.sections[index]
-        nbytes = estimate_bytes(section.raw_length, layout.section_tasks[index])
-        self._make_room(key, nbytes)
+        is_index = index >= layout.task_sections_end
+        # a stage index is an array and a bytes object: its pickle is its memory
+        nbytes = section.raw_length + 256 if is_index else estimate_bytes(section.raw_length, layout.section_tasks[index])
+        if cache:
+            self._make_room(key, nbytes)
         try:
-            group = self.indexer.snapshots.read_section(path, layout, index)
+            group = self.indexer.snapshots.read_section(path, layout, index,
+                                                        sections.StageIndex if is_index else list)
         except SnapshotChanged:
             self.invalidate(path)
             raise
@@ -165,8 +169,9 @@ class StoreStates:
             self.invalidate(path)
             raise SnapshotChanged(f"task section {index} of {path}: {exc}") from exc
         self.section_loads += 1
-        with self._lock:
-            self._put(key, (layout.generation, False, group, None), nbytes)
+        if cache:
+            with self._lock:
+                self._put(key, (layout.generation, False, group, None), nbytes)
         return group
 
     # ------------------------------------------------------------------ accounting
@@ -242,3 +247,64 @@ class StoreStates:
                 self._drop(path, "invalidated")
             self._drop_sections(path, keep=None)
 
+
+
+class SectionTasks(sections.StageTasks):
+    """The tasks of the stage attempts of one snapshot's summary, read from its sections."""
+
+    def __init__(self, states: StoreStates, path: str, layout: Layout) -> None:
+        self.states = states
+        self.path = path
+        self.layout = layout
+
+    def _group(self, index: int, key: sections.StageKey, cache: bool = True) -> list[Any]:
+        return sections.tasks_of_group(self.states._section(self.path, self.layout, index, cache=cache), key)
+
+    def all(self, st: Any) -> list[Any]:
+        key = (st.info.stage_id, st.info.attempt_id)
+        if key in self.layout.stage_chunks:
+            return [t for chunk in self.chunks(st) for t in chunk]
+        index = self.layout.stage_sections.get(key)
+        return [] if index is None else self._group(index, key)
+
+    def chunks(self, st: Any, reverse: bool = False) -> Iterator[list[Any]]:
+        key = (st.info.stage_id, st.info.attempt_id)
+        chunked = self.layout.stage_chunks.get(key)
+        if chunked is None:
+            yield self.all(st)
+            return
+        indices: Iterable[int] = reversed(chunked[0]) if reverse else chunked[0]
+        for index in indices:
+            yield self._group(index, key, cache=False)
+
+    def page(self, st: Any, sort_by: str, statuses: set[str] | None, offset: int,
+             length: int) -> list[Any] | None:
+        key = (st.info.stage_id, st.info.attempt_id)
+        chunked = self.layout.stage_chunks.get(key)
+        if chunked is None:
+            return None  # one section at most: the caller sorts it
+        chunk_sections, starts, index_section = chunked
+        total = starts[-1]
+        if sort_by == "ID" and not statuses:
+            positions: list[int] = list(range(min(offset, total), min(offset + length, total)))
+        else:
+            stage_index: sections.StageIndex = self.states._section(self.path, self.layout, index_section)
+            order: Iterable[int] = range(total)
+            if sort_by == "INCREASING_RUNTIME":
+                order = stage_index.by_runtime
+            elif sort_by == "DECREASING_RUNTIME":
+                order = reversed(stage_index.by_runtime)
+            if statuses:
+                codes = {sections.STATUS_CODES[s] for s in statuses if s in sections.STATUS_CODES}
+                marks = stage_index.statuses
+                order = (p for p in order if marks[p] in codes)
+            positions = list(itertools.islice(order, offset, offset + length))
+        loaded: dict[int, list[Any]] = {}
+        out = []
+        for p in positions:
+            c = bisect.bisect_right(starts, p) - 1
+            chunk = loaded.get(c)
+            if chunk is None:
+                chunk = loaded[c] = self._group(chunk_sections[c], key)
+            out.append(chunk[p - starts[c]])
+        return out

@@ -4,13 +4,17 @@
 ``/applications/{appId}[/{attemptId}]`` from an :class:`AppState` (never by replaying
 events), with the SHS's orders, defaults and error messages (``AbstractApplicationResource``,
 ``StagesResource``, ``SqlResource``). Tasks are read only through ``tasks`` (one stage
-attempt at a time), so a state served from a snapshot loads the task sections a request
-needs and no other: ``/jobs`` or ``/stages`` load none.
+attempt at a time, see :class:`~sparkhist.state.sections.StageTasks`), so a state served
+from a snapshot loads the task sections a request needs and no other: ``/jobs`` or
+``/stages`` load none, a ``taskList`` page the chunks it shows; quantiles stream over the
+chunks keeping numbers only, not tasks.
 """
 
 from __future__ import annotations
 
 import time
+from array import array
+from collections.abc import Iterable
 from typing import Any
 
 from sparkhist.api.v1 import params
@@ -19,8 +23,8 @@ from sparkhist.errors import ApiError, JerseyNotFound, JerseyServerError, NotFou
 from sparkhist.state import views
 from sparkhist.state.app_state import AppState
 from sparkhist.state.entities import M, Stage, Task
-from sparkhist.state.sections import TasksOf, stage_tasks_in_memory
-from sparkhist.state.summaries import executor_summary_distributions, stored, task_summary
+from sparkhist.state.sections import StageTasks, TasksOf, stage_tasks_in_memory
+from sparkhist.state.summaries import _indexed, _pick, executor_summary_distributions, stored
 
 __all__ = ["handle"]
 
@@ -38,7 +42,7 @@ def _int_segment(value: str) -> int:
 
 
 def handle(state: AppState, rest: list[str], query: QueryParams, *, app_id: str,
-           tasks: TasksOf | None = None) -> Any:
+           tasks: StageTasks | TasksOf | None = None) -> Any:
     """The JSON-ready answer for ``rest`` (segments after the app/attempt), or an ApiError.
 
     ``tasks`` gives a stage attempt's tasks; by default those in ``state.tasks``.
@@ -49,7 +53,8 @@ def handle(state: AppState, rest: list[str], query: QueryParams, *, app_id: str,
     if head == "jobs":
         return _jobs(state, tail, query)
     if head == "stages":
-        return _stages(state, tasks or stage_tasks_in_memory(state), tail, query)
+        access = tasks if isinstance(tasks, StageTasks) else StageTasks(tasks or stage_tasks_in_memory(state))
+        return _stages(state, access, tail, query)
     if head in ("executors", "allexecutors"):
         if head == "executors" and len(tail) == 2 and tail[1] == "threads":
             raise ServiceUnavailable("Thread dumps not available through the history server.")
@@ -89,20 +94,20 @@ def _jobs(state: AppState, tail: list[str], query: QueryParams) -> Any:
 
 
 # ---------------------------------------------------------------------------------- stages
-def _stage_data(state: AppState, tasks_of: TasksOf, st: Stage, details: bool, task_status: set[str] | None,
+def _stage_data(state: AppState, tasks: StageTasks, st: Stage, details: bool, task_status: set[str] | None,
                 with_summaries: bool, quantiles: list[float]) -> dict[str, Any]:
     out = views.stage(st)
     if not details and not with_summaries:
         return out
-    tasks = tasks_of(st)
     ordered = dict(out)
     result: dict[str, Any] = {}
     for key, value in ordered.items():
         if key == "killedTasksSummary":
             if details:
-                chosen = [t for t in sorted(tasks, key=lambda t: t.task_id, reverse=True)
-                          if task_status is None or t.status in task_status]
-                result["tasks"] = {str(t.task_id): views.task(t, state) for t in chosen}
+                result["tasks"] = {str(t.task_id): views.task(t, state)  # chunk by chunk, descending ids
+                                   for chunk in tasks.chunks(st, reverse=True)
+                                   for t in sorted(chunk, key=lambda t: t.task_id, reverse=True)
+                                   if task_status is None or t.status in task_status}
                 result["executorSummary"] = {k: views.executor_stage_summary(v)
                                              for k, v in sorted(st.executor_summaries.items())}
                 if st.speculation is not None:
@@ -112,7 +117,7 @@ def _stage_data(state: AppState, tasks_of: TasksOf, st: Stage, details: bool, ta
                         "numCompletedTasks": s.num_completed, "numFailedTasks": s.num_failed,
                         "numKilledTasks": s.num_killed}
         if key == "isShufflePushEnabled" and with_summaries:
-            summary = task_summary(tasks, quantiles, state.last_update_time)
+            summary = task_summary(tasks.chunks(st), quantiles, state.last_update_time)
             if summary is not None:
                 result["taskMetricsDistributions"] = summary
             dist = executor_summary_distributions(list(st.executor_summaries.values()), quantiles)
@@ -142,7 +147,7 @@ def _has_task_in(st: Stage, statuses: set[str]) -> bool:
     return any(checks[s] for s in statuses)
 
 
-def _stages(state: AppState, tasks_of: TasksOf, tail: list[str], query: QueryParams) -> Any:
+def _stages(state: AppState, tasks_of: StageTasks, tail: list[str], query: QueryParams) -> Any:
     if not tail:
         statuses = params.enum_values(query, "status", _STAGE_STATUS)
         details, task_status, with_summaries, quantiles = _stage_list_params(query, False)
@@ -172,8 +177,7 @@ def _stages(state: AppState, tasks_of: TasksOf, tail: list[str], query: QueryPar
         return _stage_data(state, tasks_of, st, details, task_status, with_summaries, quantiles)
     if len(tail) == 3 and tail[2] == "taskSummary":
         quantiles = params.quantiles(query, (0.05, 0.25, 0.5, 0.75, 0.95))
-        tasks = tasks_of(st) if st is not None else []
-        summary = task_summary(tasks, quantiles, state.last_update_time)
+        summary = task_summary(tasks_of.chunks(st) if st is not None else [], quantiles, state.last_update_time)
         if summary is None:
             raise NotFound(f"No tasks reported metrics for {stage_id} / {attempt_id} yet.")
         return summary
@@ -203,7 +207,7 @@ def _ordered_tasks(tasks: list[Task], sort_by: str) -> list[Task]:
     return sorted(tasks, key=key, reverse=sort_by == "DECREASING_RUNTIME")
 
 
-def _task_list(state: AppState, tasks_of: TasksOf, st: Stage | None, query: QueryParams) -> list[dict[str, Any]]:
+def _task_list(state: AppState, tasks_of: StageTasks, st: Stage | None, query: QueryParams) -> list[dict[str, Any]]:
     offset = params.integer(query, "offset", 0)
     length = params.integer(query, "length", 20)
     raw_sort = query.get("sortBy")
@@ -215,11 +219,89 @@ def _task_list(state: AppState, tasks_of: TasksOf, st: Stage | None, query: Quer
     statuses = params.enum_values(query, "status", _TASK_STATUS)
     if length < 0:
         raise JerseyServerError("taskList length must not be negative")  # the SHS fails it: a 500 page
-    tasks = tasks_of(st) if st is not None else []
-    ordered = _ordered_tasks(tasks, sort_by)
-    if statuses:
-        ordered = [t for t in ordered if t.status in statuses]
-    return [views.task(t, state) for t in ordered[max(offset, 0):max(offset, 0) + length]]
+    start = max(offset, 0)
+    page = tasks_of.page(st, sort_by, statuses or None, start, length) if st is not None else None
+    if page is None:
+        ordered = _ordered_tasks(tasks_of.all(st) if st is not None else [], sort_by)
+        if statuses:
+            ordered = [t for t in ordered if t.status in statuses]
+        page = ordered[start:start + length]
+    return [views.task(t, state) for t in page]
+
+
+#: The plain metrics of ``taskSummary`` (their stored values) and the derived ones
+#: (``TaskDataWrapper``'s indices), as :func:`sparkhist.state.summaries.task_summary` reads them.
+_PUSH = ("corruptMergedBlockChunks", "mergedFetchFallbackCount", "remoteMergedBlocksFetched",
+         "localMergedBlocksFetched", "remoteMergedChunksFetched", "localMergedChunksFetched",
+         "remoteMergedBytesRead", "localMergedBytesRead", "remoteMergedReqsDuration")
+_PLAIN = ("executorDeserializeTime", "executorDeserializeCpuTime", "executorRunTime", "executorCpuTime",
+          "resultSize", "jvmGcTime", "resultSerializationTime", "peakExecutionMemory", "memoryBytesSpilled",
+          "diskBytesSpilled", "in.bytesRead", "in.recordsRead", "out.bytesWritten", "out.recordsWritten",
+          "sr.recordsRead", "sr.remoteBlocksFetched", "sr.localBlocksFetched", "sr.fetchWaitTime",
+          "sr.remoteBytesRead", "sr.remoteBytesReadToDisk", "sr.remoteReqsDuration",
+          *("push." + name for name in _PUSH), "sw.bytesWritten", "sw.recordsWritten", "sw.writeTime")
+_DERIVED = ("duration", "sched", "grt", "reads", "blocks")
+
+
+def task_summary(chunks: Iterable[list[Task]], quantiles: list[float], last_update: int | None) -> dict[str, Any] | None:
+    """``AppStatusStore.taskSummary`` (as :func:`sparkhist.state.summaries.task_summary`) over
+    a stage's tasks given chunk by chunk: only the non-negative values of each metric are
+    kept (8 bytes each), never the tasks, so a chunk is released once read."""
+    qs = sorted(quantiles)
+    run = M["executorRunTime"]
+    plain = [(M[name], array("q")) for name in _PLAIN]
+    derived = [(name, array("q")) for name in _DERIVED]
+    count = 0
+    for chunk in chunks:
+        for t in chunk:
+            if stored(t, run) >= 0:
+                count += 1
+            for i, values in plain:
+                v = stored(t, i)
+                if v >= 0:
+                    values.append(v)
+            d = _indexed(t, last_update)
+            for name, values in derived:
+                if d[name] >= 0:
+                    values.append(d[name])
+        del chunk
+    if count <= 0:
+        return None
+    indices = [min(int(q * count), count - 1) for q in qs]
+    picked = {name: _pick(list(values), indices) for name, (_, values) in zip(_PLAIN, plain)}
+    picked.update((name, _pick(list(values), indices)) for name, values in derived)
+    return {
+        "quantiles": qs,
+        "duration": picked["duration"],
+        "executorDeserializeTime": picked["executorDeserializeTime"],
+        "executorDeserializeCpuTime": picked["executorDeserializeCpuTime"],
+        "executorRunTime": picked["executorRunTime"],
+        "executorCpuTime": picked["executorCpuTime"],
+        "resultSize": picked["resultSize"],
+        "jvmGcTime": picked["jvmGcTime"],
+        "resultSerializationTime": picked["resultSerializationTime"],
+        "gettingResultTime": picked["grt"],
+        "schedulerDelay": picked["sched"],
+        "peakExecutionMemory": picked["peakExecutionMemory"],
+        "memoryBytesSpilled": picked["memoryBytesSpilled"],
+        "diskBytesSpilled": picked["diskBytesSpilled"],
+        "inputMetrics": {"bytesRead": picked["in.bytesRead"], "recordsRead": picked["in.recordsRead"]},
+        "outputMetrics": {"bytesWritten": picked["out.bytesWritten"], "recordsWritten": picked["out.recordsWritten"]},
+        "shuffleReadMetrics": {
+            "readBytes": picked["reads"],
+            "readRecords": picked["sr.recordsRead"],
+            "remoteBlocksFetched": picked["sr.remoteBlocksFetched"],
+            "localBlocksFetched": picked["sr.localBlocksFetched"],
+            "fetchWaitTime": picked["sr.fetchWaitTime"],
+            "remoteBytesRead": picked["sr.remoteBytesRead"],
+            "remoteBytesReadToDisk": picked["sr.remoteBytesReadToDisk"],
+            "totalBlocksFetched": picked["blocks"],
+            "remoteReqsDuration": picked["sr.remoteReqsDuration"],
+            "shufflePushReadMetricsDist": {name: picked["push." + name] for name in _PUSH},
+        },
+        "shuffleWriteMetrics": {"writeBytes": picked["sw.bytesWritten"], "writeRecords": picked["sw.recordsWritten"],
+                                "writeTime": picked["sw.writeTime"]},
+    }
 
 
 _TABLE_COLUMNS = {
@@ -232,9 +314,9 @@ _TABLE_COLUMNS = {
 }
 
 
-def _task_table(state: AppState, tasks_of: TasksOf, st: Stage | None, query: QueryParams) -> dict[str, Any]:
+def _task_table(state: AppState, tasks_of: StageTasks, st: Stage | None, query: QueryParams) -> dict[str, Any]:
     """The stage page's DataTables endpoint (UI-internal; common columns only)."""
-    tasks = tasks_of(st) if st is not None else []
+    tasks = tasks_of.all(st) if st is not None else []
     total = query.get("numTasks") or str(len(tasks))
     column = query.get("columnNameToSort") or "Index"
     if column.lower() == "logs":

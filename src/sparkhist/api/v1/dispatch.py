@@ -29,9 +29,10 @@ class AppStates(Protocol):
     """Gives the state of one attempt (built from the store, never per request).
 
     A store-backed implementation may also have ``task_loader(attempt, state)``: the
-    state is then a summary without tasks, and the loader reads one stage attempt's
-    tasks when a request needs them (raising :class:`SnapshotChanged` when the
-    snapshot was replaced meanwhile: the request is answered again from the new one).
+    state is then a summary without tasks, and the loader (a
+    :class:`~sparkhist.state.sections.StageTasks`) reads a stage attempt's tasks, or the
+    chunks of them a request needs, when it needs them (raising :class:`SnapshotChanged`
+    when the snapshot was replaced meanwhile: the request is answered again from the new one).
     """
 
     def get(self, app: AppEntry, attempt: AttemptEntry) -> Any: ...
