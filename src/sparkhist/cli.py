@@ -145,6 +145,7 @@ def verify(settings: Settings) -> None:
                f"{len(report.temp_files)} half-written")
     for label, why in sorted(report.damaged_snapshots.items()):
         click.echo(f"  DAMAGED {label}: {why}")
+    click.echo(f"application list file: {report.list_file}")
     if not report.ok:
         sys.exit(1)
     click.echo("store ok")

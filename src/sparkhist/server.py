@@ -6,6 +6,14 @@ possible: first the catalog's listing rows fill the index and the HTTP server bi
 of the runtime is built (full records, snapshots, scanner, probe, metrics) and the
 scan loop starts. Requests that need the rest wait for it; ``/ready`` says when it
 is there.
+
+When the store holds a current pre-rendered list (:mod:`sparkhist.store.list_file`:
+its checksum holds and it names the catalog's listing), the server binds before even
+the listing rows are loaded: the unfiltered list is answered from the file's bytes,
+and everything else that reads the index waits for it (loaded in the background,
+right after the first answer). The file is served until the listing or the index
+changes; the server writes it again, at most every ``LIST_WRITE_INTERVAL`` seconds
+while the listing changes and at a clean stop.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from sparkhist.config import Settings
 from sparkhist.errors import NotFound, StoreError
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.catalog import Catalog
+from sparkhist.store.list_file import StoredList
 from sparkhist.store.lock import WriterLock
 
 if TYPE_CHECKING:
@@ -103,6 +112,21 @@ class _Opened:
     t0: float
     started: float
     listing_corrupt: int = 0
+    stored: StoredList | None = None  # the current pre-rendered list, when the store had one
+
+
+def _load_listing(opened: _Opened) -> None:
+    """Fill the index from the catalog's listing rows (no record decoded)."""
+    gc.disable()
+    try:
+        result = opened.catalog.load_listing(repair=opened.writer)
+        opened.index.load_entries(result.entries)
+        opened.listing_corrupt = result.corrupt
+        # The index lives as long as the process: no collection should ever walk it
+        # (frozen before collections resume, which would walk it three times over).
+        gc.freeze()
+    finally:
+        gc.enable()
 
 
 def _open_as_standby(store_dir: str, wait: float = 30.0) -> Catalog:
@@ -118,7 +142,9 @@ def _open_as_standby(store_dir: str, wait: float = 30.0) -> Catalog:
             time.sleep(0.5)
 
 
-def _open(settings: Settings, *, listing: bool) -> _Opened:
+def _open(settings: Settings, *, listing: bool, stored_list: bool = False) -> _Opened:
+    """Open the store. ``listing``: load the listing rows into the index, unless
+    ``stored_list`` is asked for and the store has a current one (then loaded later)."""
     from sparkhist.observability.sources import ObservedSource
     from sparkhist.source.factory import open_source
 
@@ -129,17 +155,18 @@ def _open(settings: Settings, *, listing: bool) -> _Opened:
     writer = lock.try_acquire()
     catalog = Catalog(settings.store_dir, source.root) if writer else _open_as_standby(settings.store_dir)
     opened = _Opened(settings, source, lock, writer, catalog, ApplicationIndex(), t0, started)
-    if listing:
-        gc.disable()
-        try:
-            result = catalog.load_listing(repair=writer)
-            opened.index.load_entries(result.entries)
-            opened.listing_corrupt = result.corrupt
-            # The index lives as long as the process: no collection should ever walk it
-            # (frozen before collections resume, which would walk it three times over).
-            gc.freeze()
-        finally:
-            gc.enable()
+    if stored_list:
+        from sparkhist.store import list_file
+
+        stored = list_file.read(settings.store_dir)
+        if stored is not None and not stored.matches(catalog):
+            log.info("application list file of %s is stale (listing %s/%d, catalog at %s/%d); ignored",
+                     settings.store_dir, stored.catalog_id, stored.counter, catalog.catalog_id,
+                     catalog.listing_counter)
+            stored = None
+        opened.stored = stored
+    if listing and opened.stored is None:
+        _load_listing(opened)
     return opened
 
 
@@ -286,9 +313,86 @@ class _States:
         return getattr(self._pending.wait().states, name)
 
 
-def _early_context(opened: _Opened, pending: _Pending) -> ServerContext:
+class _ListingLoad:
+    """The listing rows, loaded into the index after the server bound (when a stored list answers first)."""
+
+    def __init__(self, opened: _Opened, pending: _Pending) -> None:
+        self.opened = opened
+        self.pending = pending
+        self.stored = opened.stored
+        self.loaded = threading.Event()
+        self.failed: BaseException | None = None
+        self.loaded_version = -1  # the index's version right after the load
+        if self.stored is None:
+            self.loaded.set()  # loaded by _open already
+
+    def load(self) -> None:
+        if self.loaded.is_set():
+            return
+        try:
+            _load_listing(self.opened)
+            self.loaded_version = self.opened.index.version
+            log.info("%d applications listed in %.3fs", len(self.opened.index), time.monotonic() - self.opened.t0)
+        except BaseException as exc:
+            self.failed = exc
+            raise
+        finally:
+            self.loaded.set()
+
+    def wait(self) -> None:
+        """Until the index is loaded (asking the start-up to load it now)."""
+        if not self.loaded.is_set():
+            self.pending.wanted.set()
+            self.loaded.wait(STARTUP_WAIT)
+        if self.failed is not None or not self.loaded.is_set():
+            from sparkhist.errors import ServiceUnavailable
+
+            raise ServiceUnavailable(f"sparkhist is starting: {self.failed or 'the store is still loading'}")
+
+    def stored_body(self) -> bytes | None:
+        """The stored list's bytes while they are the answer: the listing (and the index) unchanged."""
+        stored = self.stored
+        if stored is None:
+            return None
+        if (not stored.matches(self.opened.catalog)
+                or self.loaded.is_set() and (self.failed is not None or self.opened.index.version != self.loaded_version)):
+            self.stored = None  # stale for good: the index answers from now on
+            log.info("the listing changed: the stored application list is no longer served")
+            return None
+        return stored.body
+
+
+class _LoadingIndex:
+    """The index, once loaded (``AppLookup``): reads wait for :class:`_ListingLoad`."""
+
+    def __init__(self, index: ApplicationIndex, loading: _ListingLoad) -> None:
+        self._index = index
+        self._loading = loading
+
+    def get(self, app_id: str) -> Any:
+        self._loading.wait()
+        return self._index.get(app_id)
+
+    def sorted_apps(self) -> Any:
+        self._loading.wait()
+        return self._index.sorted_apps()
+
+    def __len__(self) -> int:
+        self._loading.wait()
+        return len(self._index)
+
+    @property
+    def version(self) -> int:
+        self._loading.wait()
+        return self._index.version
+
+
+def _early_context(opened: _Opened, pending: _Pending, loading: _ListingLoad | None = None) -> ServerContext:
     from sparkhist.api.app import ServerContext
     from sparkhist.scan.on_demand import OnDemandIndex
+
+    if loading is None:
+        loading = _ListingLoad(opened, pending)
 
     def load_on_demand(app_id: str) -> bool:
         return pending.wait().scanner.index_on_demand(app_id)
@@ -297,11 +401,12 @@ def _early_context(opened: _Opened, pending: _Pending) -> ServerContext:
         runtime = pending.runtime
         return opened.writer if runtime is None else runtime.loop.role == "writer"
 
-    lookup = OnDemandIndex(opened.index, load_on_demand, enabled=on_demand_enabled,
+    index: Any = opened.index if loading.loaded.is_set() else _LoadingIndex(opened.index, loading)
+    lookup = OnDemandIndex(index, load_on_demand, enabled=on_demand_enabled,
                            miss_ttl=max(opened.settings.scan_interval, 1.0))
     return ServerContext(index=lookup, source=opened.source, states=_States(pending),
                          handle_app_resource=_handle_app_resource, health=pending.health, ready=pending.is_ready,
-                         metrics=pending)
+                         metrics=pending, stored_list=loading.stored_body)
 
 
 class _FirstAnswer:
@@ -330,6 +435,28 @@ class _FirstAnswer:
 #: came) up to ``FIRST_ANSWER_WAIT`` for its answer to be sent.
 FIRST_ANSWER_GRACE = 1.0
 FIRST_ANSWER_WAIT = 30.0
+#: Least time between two writes of the stored application list while the listing changes.
+LIST_WRITE_INTERVAL = 5.0
+
+
+def _list_publisher(opened: _Opened) -> Any:
+    from sparkhist.api.v1.applications import unfiltered_body
+    from sparkhist.store.list_file import ListPublisher
+
+    return ListPublisher(opened.settings.store_dir, opened.catalog, opened.index, unfiltered_body,
+                         written=opened.stored)
+
+
+def _publish(publisher: Any) -> None:
+    try:
+        publisher.publish()
+    except Exception:  # noqa: BLE001 - the file is a cache: never stop serving for it
+        log.exception("could not write the application list file")
+
+
+def _publish_loop(publisher: Any, stop: threading.Event) -> None:
+    while not stop.wait(LIST_WRITE_INTERVAL):
+        _publish(publisher)
 
 
 def serve(settings: Settings) -> None:
@@ -337,11 +464,16 @@ def serve(settings: Settings) -> None:
 
     from sparkhist.api.app import create_app
 
-    opened = _open(settings, listing=True)
-    log.info("store %s opened as %s: %d applications listed in %.3fs", settings.store_dir,
-             "writer" if opened.writer else "standby", len(opened.index), time.monotonic() - opened.t0)
+    opened = _open(settings, listing=True, stored_list=True)
+    if opened.stored is None:
+        log.info("store %s opened as %s: %d applications listed in %.3fs", settings.store_dir,
+                 "writer" if opened.writer else "standby", len(opened.index), time.monotonic() - opened.t0)
+    else:
+        log.info("store %s opened as %s: stored application list of %d bytes in %.3fs", settings.store_dir,
+                 "writer" if opened.writer else "standby", len(opened.stored.body), time.monotonic() - opened.t0)
     pending = _Pending()
-    app = create_app(_early_context(opened, pending))
+    loading = _ListingLoad(opened, pending)
+    app = create_app(_early_context(opened, pending, loading))
     outer = _FirstAnswer(app)
     config = uvicorn.Config(outer, host=settings.host, port=settings.port, log_level="warning", access_log=False,
                             log_config=None)  # uvicorn's loggers go through ours (plain or JSON)
@@ -357,6 +489,7 @@ def serve(settings: Settings) -> None:
             while not outer.sent.wait(0.01) and not pending.wanted.is_set() and time.monotonic() < deadline:
                 pass
         try:
+            loading.load()
             runtime = _complete(opened, app)
         except BaseException as exc:
             log.exception("could not complete the start-up; stopping")
@@ -365,11 +498,18 @@ def serve(settings: Settings) -> None:
             return
         pending.set(runtime)
         gc.freeze()
+        if opened.writer:
+            publisher.append(_list_publisher(opened))
         if not server.should_exit:
             runtime.loop.start()
             looping.set()
+            if publisher:
+                threading.Thread(target=_publish_loop, args=(publisher[0], stop_publishing),
+                                 name="sparkhist-list-file", daemon=True).start()
 
     looping = threading.Event()
+    publisher: list[Any] = []
+    stop_publishing = threading.Event()
     finisher = threading.Thread(target=complete, name="sparkhist-start", daemon=True)
     finisher.start()
     log.info("serving %s on http://%s:%d", settings.log_dir, settings.host, settings.port)
@@ -383,10 +523,13 @@ def serve(settings: Settings) -> None:
     finally:
         server.should_exit = True
         finisher.join()
+        stop_publishing.set()
         runtime = pending.runtime
         if runtime is not None:
             if looping.is_set():
                 runtime.loop.stop()
+            for each in publisher:  # the list as it is now, for the next start
+                _publish(each)
             runtime.close()
         else:
             opened.lock.release()

@@ -21,12 +21,10 @@ from starlette.routing import Route
 
 from sparkhist import SPARK_VERSION
 from sparkhist.api import responses
-from sparkhist.api.encode import dumps
 from sparkhist.api.ops import MetricsExporter, ops_routes
 from sparkhist.api.request_metrics import RequestMetricsMiddleware
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.dispatch import AppStates, LogsRequest, dispatch
-from sparkhist.api.v1.logs import logs_zip_chunks, zip_file_name
 from sparkhist.errors import ApiError, BadDate, JerseyNotFound, JerseyServerError, SourceError
 from sparkhist.source.base import Source
 from sparkhist.store.applications import AppLookup
@@ -45,6 +43,8 @@ class ServerContext:
     health: Callable[[], dict[str, Any]] = field(default=lambda: {"status": "ok"})  # the /health/details document
     ready: Callable[[], bool] = field(default=lambda: True)
     metrics: MetricsExporter | None = None  # /metrics and request counting; None: off
+    #: The unfiltered list's bytes when stored ones are current (read before the index), else None.
+    stored_list: Callable[[], bytes | None] | None = None
 
 
 def _error_response(request: Request, exc: ApiError) -> Response:
@@ -66,12 +66,15 @@ def create_app(ctx: ServerContext) -> Starlette:
     def application_list(request: Request) -> Response:
         try:
             if not request.query_params:
+                stored = ctx.stored_list() if ctx.stored_list is not None else None
+                if stored is not None:
+                    return responses.raw_json_response(stored)
                 # Running apps are in or out of the list depending on the clock only through
                 # maxEndDate, whose default (year 3000) keeps them: the answer changes only
                 # when the index does.
                 version = ctx.index.version
                 if unfiltered[0] != version:
-                    body = dumps(applications.application_list(ctx.index, request.query_params))
+                    body = applications.unfiltered_body(ctx.index.sorted_apps())
                     unfiltered[0], unfiltered[1] = version, body
                 return responses.raw_json_response(unfiltered[1])
             return responses.json_response(applications.application_list(ctx.index, request.query_params))
@@ -93,6 +96,8 @@ def create_app(ctx: ServerContext) -> Starlette:
         return responses.json_response(result)
 
     def _logs_response(req: LogsRequest) -> Response:
+        from sparkhist.api.v1.logs import logs_zip_chunks, zip_file_name
+
         headers = {**responses.SHS_HEADERS, "Content-Disposition": f"attachment; filename={zip_file_name(req.app_id, req.attempt_id)}"}
         try:
             for attempt in req.attempts:  # fail early (before streaming) when the source is gone

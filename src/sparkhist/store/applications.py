@@ -336,6 +336,17 @@ class ApplicationIndex:
     def get(self, app_id: str) -> AppEntry | None:
         return self._apps.get(app_id)
 
+    def snapshot(self) -> tuple[dict[str, AttemptEntry], list[AppEntry]]:
+        """Every attempt entry by log path, and the sorted list, consistent with each other."""
+        with self._lock:
+            entries = {path: entry for group in self._entries_by_app.values() for path, entry in group.items()}
+            apps = self._sorted
+            if apps is None:
+                apps = sorted(self._apps.values(), key=_BY_ID, reverse=True)
+                apps.sort(key=_BY_END, reverse=True)
+                self._sorted = apps
+            return entries, apps
+
     def __len__(self) -> int:
         return len(self._apps)
 

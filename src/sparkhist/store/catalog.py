@@ -9,6 +9,11 @@ records are decoded after (:meth:`Catalog.load`). A row whose checksums do not b
 match is dropped on load (and counted), so its log is simply indexed again: a damaged
 row costs one re-read, never a wrong answer.
 
+Every change to the listing rows bumps a counter kept in ``meta`` (in the same
+transaction), and each database has a random id (a replaced one gets a new id): the
+pair names the listing's content, which the pre-rendered list file
+(:mod:`sparkhist.store.list_file`) records to tell whether it is still current.
+
 One process writes (the scanner's owner); the format version is recorded. A store of
 format 1 (records only) gets its listing rows added in place; a store of another
 version is rebuilt from the logs; both with a clear log line.
@@ -23,6 +28,7 @@ import sqlite3
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -115,6 +121,9 @@ class Catalog:
         # Bumped each time a damaged database is replaced by an empty one: whoever holds
         # the records in memory (the scanner) writes them all again.
         self.generation = 0
+        #: The listing's identity: this database's id and its count of listing changes.
+        self.catalog_id: str | None = None
+        self.listing_counter = 0
         if read_only:
             if not os.path.exists(self.path):
                 raise StoreError(f"no catalog in {store_dir}")
@@ -125,6 +134,7 @@ class Catalog:
                 raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
             if self.meta.get("format_version") != str(FORMAT_VERSION):
                 raise StoreError(f"catalog {self.path} has format {self.meta.get('format_version')}, this sparkhist reads {FORMAT_VERSION}")
+            self._read_identity()
             return
         os.makedirs(store_dir, exist_ok=True)
         self.log_dir = log_dir
@@ -142,6 +152,38 @@ class Catalog:
         self._db.executescript(_SCHEMA)
         self._listed: dict[str, int] = {}  # listing checksums known to be stored, by path
         self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if "catalog_id" not in self.meta:  # a new database, or one from before the list file
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('catalog_id', ?)", (uuid.uuid4().hex,))
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('listing_counter', '0')")
+                self._db.execute("COMMIT")
+                self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            except sqlite3.OperationalError as exc:  # disk full, locked: no id, so no list file until next open
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                log.warning("catalog %s: could not record its id (%s); no stored application list", self.path, exc)
+        self._read_identity()
+
+    def _read_identity(self) -> None:
+        self.catalog_id = self.meta.get("catalog_id")
+        try:
+            self.listing_counter = int(self.meta.get("listing_counter", "0"))
+        except ValueError:  # damaged: no list file can match it
+            self.catalog_id, self.listing_counter = None, 0
+
+    def _bump_sql(self) -> tuple[str, tuple[object, ...]]:
+        """The statement recording one more listing change (run inside the change's transaction)."""
+        return "INSERT OR REPLACE INTO meta VALUES ('listing_counter', ?)", (str(self.listing_counter + 1),)
+
+    def _bumped(self) -> None:
+        self.listing_counter += 1
+        self.meta["listing_counter"] = str(self.listing_counter)
+
+    def listing_state(self) -> tuple[str | None, int, dict[str, int]]:
+        """``(catalog id, listing counter, listing checksum by path)``, consistent with each other."""
+        with self._lock:
+            return self.catalog_id, self.listing_counter, dict(self._listed)
 
     def _replace_damaged(self, reason: str) -> None:
         """Move a damaged database aside and start an empty one: start-up never fails on it.
@@ -198,7 +240,9 @@ class Catalog:
             self._listed.clear()
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('log_dir', ?)", (log_dir,))
+            self._db.execute(*self._bump_sql())
             self._db.execute("COMMIT")
+            self._bumped()
 
     def _migrate(self, version: str) -> None:
         """Add the listing rows to a format-1 catalog (its records stay; damaged ones are dropped)."""
@@ -223,7 +267,9 @@ class Catalog:
                 self._db.executemany("INSERT INTO listing VALUES (?, ?, ?, ?)", listing)
                 self._db.executemany("DELETE FROM logs WHERE path = ?", bad)
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
+                self._db.execute(*self._bump_sql())
                 self._db.execute("COMMIT")
+                self._bumped()
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
@@ -276,7 +322,7 @@ class Catalog:
             if repair and not self.read_only:
                 try:
                     self._transaction(["DELETE FROM logs WHERE path IN (SELECT path FROM listing WHERE rowid = ?)",
-                                       "DELETE FROM listing WHERE rowid = ?"], [(r,) for r in bad])
+                                       "DELETE FROM listing WHERE rowid = ?"], [(r,) for r in bad], bump=True)
                 except StoreError as exc:
                     log.warning("%s; the damaged rows stay until the next write", exc)
         return ListingResult(entries, len(bad))
@@ -344,22 +390,29 @@ class Catalog:
                 listing.append((record.path, *row, checksum))
         if not rows:
             return
-        self._transaction(["INSERT OR REPLACE INTO logs VALUES (?, ?, ?)", "INSERT OR REPLACE INTO listing VALUES (?, ?, ?, ?)",
-                           "DELETE FROM listing WHERE path = ?"], rows, listing, gone)
-        for path, _, _, checksum in listing:
-            known[path] = checksum
-        for (path,) in gone:
-            known.pop(path, None)
+        with self._lock:  # the counter and the checksums known change together
+            self._transaction(["INSERT OR REPLACE INTO logs VALUES (?, ?, ?)",
+                               "INSERT OR REPLACE INTO listing VALUES (?, ?, ?, ?)",
+                               "DELETE FROM listing WHERE path = ?"], rows, listing, gone, bump=bool(listing or gone))
+            for path, _, _, checksum in listing:
+                known[path] = checksum
+            for (path,) in gone:
+                known.pop(path, None)
 
     def delete(self, paths: Iterable[str]) -> None:
         keys = [(p,) for p in paths]
         if keys:
-            self._transaction(["DELETE FROM logs WHERE path = ?", "DELETE FROM listing WHERE path = ?"], keys)
-            for (path,) in keys:
-                self._listed.pop(path, None)
+            with self._lock:
+                self._transaction(["DELETE FROM logs WHERE path = ?", "DELETE FROM listing WHERE path = ?"], keys,
+                                  bump=True)
+                for (path,) in keys:
+                    self._listed.pop(path, None)
 
-    def _transaction(self, sqls: list[str], *batches: list[tuple[object, ...]]) -> None:
-        """Each statement of ``sqls`` run over its batch of rows (the first batch when only one is given)."""
+    def _transaction(self, sqls: list[str], *batches: list[tuple[object, ...]], bump: bool = False) -> None:
+        """Each statement of ``sqls`` run over its batch of rows (the first batch when only one is given).
+
+        ``bump``: the statements change the listing rows (the listing counter goes up with them).
+        """
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -368,7 +421,11 @@ class Catalog:
                         batch = batches[i] if i < len(batches) else batches[0]
                         if batch:
                             self._db.executemany(sql, batch)
+                    if bump:
+                        self._db.execute(*self._bump_sql())
                     self._db.execute("COMMIT")
+                    if bump:
+                        self._bumped()
                 except BaseException:
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")

@@ -1,7 +1,12 @@
 """``sparkhist verify``: check every checksum of a store, report per application.
 
+The pre-rendered application list file is checked too: its checksum, and whether it
+names the catalog's current listing (a stale one is not damage: it is never served,
+and the server writes it again).
+
 Every section of every snapshot is checked (the section table's checksum, then each
-section's checksum and decoding), not only the summary a request would read.
+section's checksum, decoding and kind: summary, indices, task groups and chunks, stage
+indexes), not only the summary a request would read.
 Read-only: it never repairs (the server does that, by re-reading the logs), so it is
 safe to run beside a live server.
 """
@@ -12,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 
 from sparkhist.errors import StoreCorrupt
+from sparkhist.store import list_file
 from sparkhist.store.catalog import Catalog
 from sparkhist.store.snapshots import TEMP_SUFFIX, SnapshotStore, decode_layout, snapshot_name
 
@@ -21,15 +27,32 @@ class VerifyReport:
     records: int = 0
     damaged_records: int = 0
     snapshots_ok: int = 0
-    sections_ok: int = 0  # sections of the sound snapshots (summary, indices, task groups)
+    sections_ok: int = 0  # sections of the sound snapshots (summary, indices, task groups, stage indexes)
     snapshots_missing: int = 0  # not built yet: rebuilt on demand, not damage
     damaged_snapshots: dict[str, str] = field(default_factory=dict)  # app id -> reason
     orphans: list[str] = field(default_factory=list)
     temp_files: list[str] = field(default_factory=list)
+    #: The application list file: "absent", "current", "stale" or "damaged: <why>".
+    list_file: str = "absent"
 
     @property
     def ok(self) -> bool:
-        return self.damaged_records == 0 and not self.damaged_snapshots
+        return self.damaged_records == 0 and not self.damaged_snapshots and not self.list_file.startswith("damaged")
+
+
+def _check_list_file(store_dir: str, catalog: Catalog) -> str:
+    try:
+        with open(list_file.path_in(store_dir), "rb") as f:
+            blob = f.read()
+    except FileNotFoundError:
+        return "absent"
+    except OSError as exc:
+        return f"damaged: {exc}"
+    try:
+        stored = list_file.decode(blob)
+    except list_file.ListFileDamaged as exc:
+        return f"damaged: {exc}"
+    return "current" if stored.matches(catalog) else "stale"
 
 
 def verify_store(store_dir: str) -> VerifyReport:
@@ -37,6 +60,7 @@ def verify_store(store_dir: str) -> VerifyReport:
     catalog = Catalog(store_dir, None, read_only=True)
     try:
         loaded = catalog.load(repair=False)
+        report.list_file = _check_list_file(store_dir, catalog)
     finally:
         catalog.close()
     report.records = len(loaded.records) + loaded.corrupt
@@ -63,6 +87,8 @@ def verify_store(store_dir: str) -> VerifyReport:
             continue
         report.snapshots_ok += 1
         report.sections_ok += len(layout.sections)
+    if os.path.exists(list_file.path_in(store_dir) + list_file.TEMP_SUFFIX):
+        report.temp_files.append(list_file.LIST_FILE + list_file.TEMP_SUFFIX)
     for name in os.listdir(snapshots.dir) if os.path.isdir(snapshots.dir) else []:
         if name.endswith(TEMP_SUFFIX):
             report.temp_files.append(name)

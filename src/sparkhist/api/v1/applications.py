@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sparkhist.api.encode import drop_none, format_date
+from sparkhist.api.encode import drop_none, dumps, format_date
 from sparkhist.api.v1 import params
 from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import NotFound
@@ -124,6 +124,11 @@ def application_list(index: AppLookup, query: QueryParams, *, now_ms: int | None
             if len(out) >= limit:
                 break
     return out
+
+
+def unfiltered_body(apps: list[AppEntry]) -> bytes:
+    """The answer of ``/applications`` without a query, for the sorted applications (also stored on disk)."""
+    return dumps([app.fragment for app in apps])
 
 
 def one_application(index: AppLookup, app_id: str) -> dict[str, Any]:
