@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -51,15 +52,22 @@ RECOVER_LIMIT = 60.0
 OUTAGE_S = float(os.environ.get("SPARKHIST_HDFS_OUTAGE_S", "60"))
 
 
-def copy_into_hdfs(env: HdfsEnv, base: str) -> None:
-    if not EVENTLOGS.is_dir():
-        pytest.skip(f"no conformance logs at {EVENTLOGS}")
+def fresh_dir(env: HdfsEnv, base: str) -> Any:
+    """An empty HDFS directory ``base`` (whatever an earlier run left there is deleted);
+    returns the direct client that made it."""
     client = env.direct()
     try:
         client.delete(base, True)
     except FileNotFoundError:
         pass
     client.mkdirs(base, create_parent=True)
+    return client
+
+
+def copy_into_hdfs(env: HdfsEnv, base: str) -> None:
+    if not EVENTLOGS.is_dir():
+        pytest.skip(f"no conformance logs at {EVENTLOGS}")
+    client = fresh_dir(env, base)
     for name in LOGS:
         local = EVENTLOGS / name
         files = sorted(local.iterdir()) if local.is_dir() else [local]

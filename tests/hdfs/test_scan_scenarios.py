@@ -20,7 +20,7 @@ import pytest
 from sparkhist.scan.scanner import ScanReport
 
 from .conftest import HdfsEnv, Timings
-from .test_runtime_offline import APPS, EVENTLOGS, LOGS, answers, copy_into_hdfs, hdfs_runtime
+from .test_runtime_offline import APPS, EVENTLOGS, LOGS, answers, copy_into_hdfs, fresh_dir, hdfs_runtime
 
 pytestmark = pytest.mark.slow
 
@@ -189,12 +189,7 @@ def test_datanode_lost_while_the_scanner_reads(env: HdfsEnv, timings: Timings, t
     """A 6 MB event log (6 blocks, 2 replicas): DataNode 0 stops after the scan's third
     read; the rest comes from the other replicas, and the answers are unchanged."""
     base = "/tests/scan-datanode"
-    client = env.direct()
-    try:
-        client.delete(base, True)
-    except FileNotFoundError:
-        pass
-    client.mkdirs(base, create_parent=True)
+    client = fresh_dir(env, base)
     lines = (EVENTLOGS / "local-1795972896863").read_bytes().splitlines(keepends=True)
     pad = b'{"Event":"org.example.Padding","pad":"%s"}\n' % (b"x" * 1000)  # unknown event: skipped
     body = lines[:-1] + [pad] * 6000 + lines[-1:]

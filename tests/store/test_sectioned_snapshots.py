@@ -116,15 +116,7 @@ def test_answers_equal_those_of_the_whole_state(store, query: str) -> None:
     with runtime_for(logs, store_dir, scan=False) as (runtime, client):
         whole = {}
         for app in runtime.index.sorted_apps():
-            stages = client.get(f"/api/v1/applications/{app.id}/stages{query}")
-            assert stages.status_code == 200
-            answers = [stages.json()]
-            for st in stages.json():
-                base = f"/api/v1/applications/{app.id}/stages/{st['stageId']}/{st['attemptId']}"
-                for path in ("", "/taskList?length=100000", "/taskSummary", "/taskTable"):
-                    r = client.get(base + path)
-                    answers.append((r.status_code, r.json() if r.status_code == 200 else r.text))
-            whole[app.id] = answers
+            whole[app.id] = _stage_answers(client, app.id, query)
         loaded = runtime.states.section_loads
         assert loaded > 0
     # the same requests against states built in memory (no snapshot sections involved)
@@ -133,14 +125,20 @@ def test_answers_equal_those_of_the_whole_state(store, query: str) -> None:
         real_read = runtime.snapshots.read_summary
         runtime.snapshots.read_summary = lambda path: None if real_read(path) is None else _full(runtime, path)  # type: ignore[method-assign]
         for app in runtime.index.sorted_apps():
-            stages = client.get(f"/api/v1/applications/{app.id}/stages{query}")
-            answers = [stages.json()]
-            for st in stages.json():
-                base = f"/api/v1/applications/{app.id}/stages/{st['stageId']}/{st['attemptId']}"
-                for path in ("", "/taskList?length=100000", "/taskSummary", "/taskTable"):
-                    r = client.get(base + path)
-                    answers.append((r.status_code, r.json() if r.status_code == 200 else r.text))
-            assert answers == whole[app.id], app.id
+            assert _stage_answers(client, app.id, query) == whole[app.id], app.id
+
+
+def _stage_answers(client, app_id: str, query: str) -> list:
+    """``/stages{query}`` and, per stage attempt, the stage, its task list, summary and table."""
+    stages = client.get(f"/api/v1/applications/{app_id}/stages{query}")
+    assert stages.status_code == 200
+    answers = [stages.json()]
+    for st in stages.json():
+        base = f"/api/v1/applications/{app_id}/stages/{st['stageId']}/{st['attemptId']}"
+        for path in ("", "/taskList?length=100000", "/taskSummary", "/taskTable"):
+            r = client.get(base + path)
+            answers.append((r.status_code, r.json() if r.status_code == 200 else r.text))
+    return answers
 
 
 def _full(runtime, path):
