@@ -274,13 +274,15 @@ def _describe(spec: AppSpec, log_dir: Path, app_id: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- child side
 
 
-def _spark_conf(spec: AppSpec, log_dir: Path, work: Path) -> dict[str, str]:
+def event_log_conf(spec: Any, master: str, shuffle_partitions: int, log_dir: Path, work: Path) -> dict[str, str]:
+    """What every corpus app sets: a small driver, no UI, its event log in ``log_dir`` with
+    the spec's layout (``rolling``) and codec (``codec``, ``"none"`` for plain JSON)."""
     conf = {
-        "spark.master": "local[2]",
+        "spark.master": master,
         "spark.app.name": spec.name,
         "spark.ui.enabled": "false",
         "spark.driver.memory": "512m",
-        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
         "spark.local.dir": str(work / "local"),
         "spark.sql.warehouse.dir": str(work / "warehouse"),
         "spark.eventLog.enabled": "true",
@@ -290,6 +292,11 @@ def _spark_conf(spec: AppSpec, log_dir: Path, work: Path) -> dict[str, str]:
     }
     if spec.codec != "none":
         conf["spark.eventLog.compression.codec"] = spec.codec
+    return conf
+
+
+def _spark_conf(spec: AppSpec, log_dir: Path, work: Path) -> dict[str, str]:
+    conf = event_log_conf(spec, "local[2]", 4, log_dir, work)
     if spec.multi_file:
         conf["spark.eventLog.rolling.maxFileSize"] = "10m"  # the minimum in Spark 4.0
     return conf

@@ -67,6 +67,7 @@ from support.corpus import (  # noqa: E402
     _kill_driver_mid_job,
     _wait_until,
     ensure_generated,
+    event_log_conf,
     launch_app,
     load_manifest,
     run_apps,
@@ -166,23 +167,9 @@ def _event_census(path: Path) -> dict[str, Any]:
 
 
 def _spark_conf(spec: RichSpec, log_dir: Path, work: Path) -> dict[str, str]:
-    conf = {
-        "spark.master": spec.master,
-        "spark.app.name": spec.name,
-        "spark.ui.enabled": "false",
-        "spark.driver.memory": "512m",
-        "spark.sql.shuffle.partitions": "8",
-        "spark.local.dir": str(work / "local"),
-        "spark.sql.warehouse.dir": str(work / "warehouse"),
-        "spark.eventLog.enabled": "true",
-        "spark.eventLog.dir": f"file:{log_dir}",
-        "spark.eventLog.rolling.enabled": str(spec.rolling).lower(),
-        "spark.eventLog.compress": str(spec.codec != "none").lower(),
-        # A made-up secret: the event log writer redacts it (environment endpoint).
-        "spark.sparkhist.rich.password": "hunter2",
-    }
-    if spec.codec != "none":
-        conf["spark.eventLog.compression.codec"] = spec.codec
+    conf = event_log_conf(spec, spec.master, 8, log_dir, work)
+    # A made-up secret: the event log writer redacts it (environment endpoint).
+    conf["spark.sparkhist.rich.password"] = "hunter2"
     if spec.kind in ("sql", "rdd", "cluster"):
         # Off by default; without BlockUpdated events the SHS lists no cached RDD at all.
         conf["spark.eventLog.logBlockUpdates.enabled"] = "true"
