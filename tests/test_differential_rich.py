@@ -140,6 +140,7 @@ def test_rich_corpus_exercises_what_it_claims(rich_manifest: list[dict[str, Any]
     assert sql["events"].get("SparkListenerSQLAdaptiveExecutionUpdate", 0) >= 1
     streaming = by_name["rich-streaming"]
     assert streaming["events"].get("StreamingQueryListener$QueryProgressEvent", 0) >= 3
+    assert streaming["task_end_reasons"].get("TaskKilled", 0) >= 1, "the stop killed no streaming task"
 
 
 def test_every_endpoint_matches_the_real_shs_on_the_rich_corpus(rich_both, rich_manifest) -> None:

@@ -21,7 +21,7 @@ This one covers the *scheduler* and *SQL* stories the REST API has to tell:
   can reach the log (see ``_cluster_workload``).
 - ``rich-streaming``: a DStream app (``pyspark.streaming`` still ships in 4.0.1) and a
   structured-streaming query (rate source, stateful aggregation, memory sink) run for a
-  few micro-batches, then stopped (which kills a task if one is running at that moment).
+  few micro-batches, then stopped while a task stalls (killed tasks, a cancelled stage).
 
 Caveats found on the way, so nobody looks for them in these logs:
 
@@ -460,14 +460,29 @@ def _streaming_workload(spark: Any, work: Path, observed: dict[str, Any]) -> Non
     observed["dstream_batches"] = len(batches)
 
     # Structured streaming: rate source, stateful aggregation, memory sink, a few batches.
+    # Then a flag file makes one row in 50 stall its task (a Python UDF sleeps on it),
+    # so the stop below always lands while tasks run: killed tasks, their stage and job
+    # cancelled by the stop (not only when the timing happens to allow it).
+    flag = str(work / "stall-streaming-tasks")
+
+    def bucket_of(value: int) -> int:
+        if value % 50 == 0 and os.path.exists(flag):
+            time.sleep(30)
+        return value % 5
+
     query = (
         spark.readStream.format("rate").option("rowsPerSecond", 50).load()
-        .groupBy((F.col("value") % 5).alias("bucket")).count()
+        .groupBy(F.udf(bucket_of, "long")(F.col("value")).alias("bucket")).count()
         .writeStream.format("memory").queryName("rate_counts").outputMode("complete")
         .trigger(processingTime="1 second").start()
     )
     _wait_until(lambda: sum(1 for p in query.recentProgress if p["numInputRows"] > 0) >= 3,
                 "three non-empty micro-batches", timeout=90)
+    Path(flag).touch()
+    tracker = sc.statusTracker()
+    _wait_until(lambda: any((info := tracker.getStageInfo(s)) is not None and info.numActiveTasks > 0
+                            for s in tracker.getActiveStageIds()), "a stalled streaming task", timeout=90)
+    time.sleep(1.0)
     query.stop()
     observed["structured_batches"] = len(query.recentProgress)
     observed["rate_buckets"] = spark.sql("SELECT count(*) AS n FROM rate_counts").collect()[0]["n"]
