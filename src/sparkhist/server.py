@@ -18,18 +18,19 @@ while the listing changes and at a clean stop.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sparkhist.config import Settings
 from sparkhist.errors import NotFound, StoreError
-from sparkhist.store.applications import ApplicationIndex
+from sparkhist.store.applications import ApplicationIndex, build_app
 from sparkhist.store.catalog import Catalog
 from sparkhist.store.list_file import StoredList
 from sparkhist.store.lock import WriterLock
@@ -41,8 +42,10 @@ if TYPE_CHECKING:
     from sparkhist.observability.metrics import Metrics
     from sparkhist.observability.probe import Probe
     from sparkhist.observability.sources import ObservedSource
+    from sparkhist.scan.indexer import Indexer
     from sparkhist.scan.loop import ScanLoop
     from sparkhist.scan.scanner import Scanner
+    from sparkhist.store.disk import DiskBudget
     from sparkhist.store.snapshots import SnapshotStore
     from sparkhist.store.states import StoreStates
 
@@ -113,6 +116,48 @@ class _Opened:
     started: float
     listing_corrupt: int = 0
     stored: StoredList | None = None  # the current pre-rendered list, when the store had one
+    readers: _Readers | None = None  # what reads application states (made on first need)
+    loop: ScanLoop | None = None  # once the runtime is complete: whose role says writer or standby
+    readers_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def is_writer(self) -> bool:
+        return self.writer if self.loop is None else self.loop.role == "writer"
+
+
+@dataclass
+class _Readers:
+    """Snapshots, disk budget, indexer and the application states over them.
+
+    Made apart from the rest of the runtime (no scanner, no records), so the first
+    request for an application's details after a restart does not wait for the rest.
+    """
+
+    snapshots: SnapshotStore
+    budget: DiskBudget
+    indexer: Indexer
+    states: StoreStates
+
+
+def _store_readers(opened: _Opened) -> _Readers:
+    """The readers of ``opened``, made once (by the first request or the start-up, whichever comes first)."""
+    readers = opened.readers
+    if readers is not None:
+        return readers
+    with opened.readers_lock:
+        if opened.readers is None:
+            from sparkhist.scan.indexer import Indexer
+            from sparkhist.store.disk import DiskBudget, DiskPolicy
+            from sparkhist.store.snapshots import SnapshotStore
+            from sparkhist.store.states import StoreStates
+
+            settings = opened.settings
+            snapshots = SnapshotStore(settings.store_dir)
+            budget = DiskBudget(snapshots, DiskPolicy(settings.store_max_disk, settings.disk_cleanup_ratio,
+                                                      settings.disk_critical_ratio))
+            indexer = Indexer(opened.source, snapshots, _new_state, budget)
+            states = StoreStates(indexer, is_writer=opened.is_writer, memory_budget=settings.memory_budget)
+            opened.readers = _Readers(snapshots, budget, indexer, states)
+        return opened.readers
 
 
 def _load_listing(opened: _Opened) -> None:
@@ -180,19 +225,14 @@ def _complete(opened: _Opened, app: Starlette | None = None) -> Runtime:
     from sparkhist.observability.metrics import Metrics
     from sparkhist.observability.probe import Probe
     from sparkhist.scan.cleaner import Cleaner, CleanerPolicy
-    from sparkhist.scan.indexer import Indexer
     from sparkhist.scan.loop import ScanLoop
     from sparkhist.scan.scanner import Scanner
-    from sparkhist.store.disk import DiskBudget, DiskPolicy
-    from sparkhist.store.snapshots import SnapshotStore
-    from sparkhist.store.states import StoreStates
 
     settings, source, catalog, index, writer = opened.settings, opened.source, opened.catalog, opened.index, opened.writer
-    snapshots = SnapshotStore(settings.store_dir)
+    readers = _store_readers(opened)
+    snapshots, budget, indexer, states = readers.snapshots, readers.budget, readers.indexer, readers.states
     if writer:
         snapshots.remove_temp_files()
-    budget = DiskBudget(snapshots, DiskPolicy(settings.store_max_disk, settings.disk_cleanup_ratio, settings.disk_critical_ratio))
-    indexer = Indexer(source, snapshots, _new_state, budget)
     scanner = Scanner(source, catalog, index, indexer=indexer)
     if settings.index_workers > 1:
         from sparkhist.scan.workers import IndexPool
@@ -217,7 +257,7 @@ def _complete(opened: _Opened, app: Starlette | None = None) -> Runtime:
     if settings.cleaner_enabled:
         loop.cleaner = Cleaner(scanner, CleanerPolicy(settings.cleaner_max_age, settings.cleaner_max_num))
         loop.cleaner_interval = settings.cleaner_interval
-    states = StoreStates(indexer, is_writer=lambda: loop.role == "writer", memory_budget=settings.memory_budget)
+    opened.loop = loop  # the states' writer test follows the loop's role from now on
 
     # Built once recovery is done, so ready() is simply true; a runtime that serves
     # before recovering would pass its own readiness check here.
@@ -301,16 +341,17 @@ class _Pending:
 
 
 class _States:
-    """``StoreStates`` once the runtime is complete (a request for an app's details waits for it)."""
+    """The ``StoreStates`` of the store's readers, made on the first request that needs them
+    (without waiting for the rest of the runtime: scanner, records, probe)."""
 
-    def __init__(self, pending: _Pending) -> None:
-        self._pending = pending
+    def __init__(self, opened: _Opened) -> None:
+        self._opened = opened
 
     def get(self, app: Any, attempt: Any) -> Any:
-        return self._pending.wait().states.get(app, attempt)
+        return _store_readers(self._opened).states.get(app, attempt)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._pending.wait().states, name)
+        return getattr(_store_readers(self._opened).states, name)
 
 
 class _ListingLoad:
@@ -370,6 +411,13 @@ class _LoadingIndex:
         self._loading = loading
 
     def get(self, app_id: str) -> Any:
+        if not self._loading.loaded.is_set():
+            # Before the listing load: the application's own rows (a miss waits for the
+            # load, so on-demand indexing still sees the whole index).
+            with contextlib.suppress(StoreError):
+                entries = self._loading.opened.catalog.listed_attempts(app_id)
+                if entries:
+                    return build_app(app_id, entries)
         self._loading.wait()
         return self._index.get(app_id)
 
@@ -404,7 +452,7 @@ def _early_context(opened: _Opened, pending: _Pending, loading: _ListingLoad | N
     index: Any = opened.index if loading.loaded.is_set() else _LoadingIndex(opened.index, loading)
     lookup = OnDemandIndex(index, load_on_demand, enabled=on_demand_enabled,
                            miss_ttl=max(opened.settings.scan_interval, 1.0))
-    return ServerContext(index=lookup, source=opened.source, states=_States(pending),
+    return ServerContext(index=lookup, source=opened.source, states=_States(opened),
                          handle_app_resource=_handle_app_resource, health=pending.health, ready=pending.is_ready,
                          metrics=pending, stored_list=loading.stored_body)
 
@@ -489,6 +537,7 @@ def serve(settings: Settings) -> None:
             while not outer.sent.wait(0.01) and not pending.wanted.is_set() and time.monotonic() < deadline:
                 pass
         try:
+            _store_readers(opened)  # what an application's details need first, before the listing
             loading.load()
             runtime = _complete(opened, app)
         except BaseException as exc:

@@ -14,6 +14,7 @@ import random
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -35,6 +36,7 @@ from sparkhist.store.catalog import Catalog
 from sparkhist.store.list_file import ListPublisher
 from sparkhist.store.verify import verify_store
 from support.conformance import SPARK401
+from support.differential import normalize
 from support.server import copy_logs, runtime_for
 
 URL = "/api/v1/applications"
@@ -121,6 +123,65 @@ def test_served_before_the_index_is_loaded(built, tmp_path: Path) -> None:
         after = client.get(URL).content
         assert after != body and after == unfiltered_body(opened.index.sorted_apps())
         assert loading.stored is None
+
+
+DETAILS = ["", "/jobs", "/stages", "/executors", "/environment", "/sql"]
+
+
+def test_an_application_s_details_do_not_wait_for_the_index_or_the_runtime(built, tmp_path: Path) -> None:
+    """Right after a restart, opening one application reads its listing rows by id and its
+    snapshot: neither the whole listing nor the rest of the runtime (scanner, records) is
+    waited for, and the answers are those of the complete runtime."""
+    logs, clean, body, _ = built
+    store = _copy(clean, tmp_path / "store")
+    listed = orjson.loads(body)
+    apps = [a["id"] for a in listed]
+    running = {a["id"] for a in listed if not a["attempts"][0]["completed"]}
+
+    def answer(client: TestClient, app: str, detail: str) -> object:
+        # A running app's durations run to the request's time: masked, as in the differential tests.
+        return normalize(orjson.loads(client.get(f"{URL}/{app}{detail}").content), app in running)
+
+    with runtime_for(logs, _copy(clean, tmp_path / "reference"), scan=False) as (_, complete):
+        expected = {(app, d): answer(complete, app, d) for app in apps for d in DETAILS}
+    with _serve_early(logs, store) as (opened, loading, client):
+        for app in apps:
+            for detail in DETAILS:
+                assert answer(client, app, detail) == expected[app, detail], (app, detail)
+        assert not loading.loaded.is_set() and len(opened.index) == 0, "the listing was loaded"
+        assert loading.pending.runtime is None and not loading.pending.wanted.is_set(), "the runtime was waited for"
+        states = opened.readers.states if opened.readers is not None else None
+        assert states is not None and states.loads >= len(apps) and states.builds == 0, "not read from the snapshots"
+
+        # An id with no listing row waits for the index, then (a miss may be an app the
+        # scan has not reached) for the runtime's on-demand indexing.
+        def load_when_asked() -> None:
+            assert loading.pending.wanted.wait(30)
+            loading.load()
+            loading.pending.set(server._complete(opened, client.app))
+
+        loader = threading.Thread(target=load_when_asked)
+        loader.start()
+        # The id of a listed app inside another string must not match its rows.
+        assert client.get(f"{URL}/{apps[0]}x/jobs").status_code == 404
+        loader.join()
+        assert loading.loaded.is_set()
+
+
+def test_a_lying_app_id_key_is_never_served(built, tmp_path: Path) -> None:
+    """The ``app_id`` key is outside the row checksum: a row found by a wrong key is refused."""
+    logs, clean, body, _ = built
+    store = _copy(clean, tmp_path / "store")
+    first, second = [a["id"] for a in orjson.loads(body)][:2]
+    db = sqlite3.connect(store / "catalog.sqlite")
+    db.execute("UPDATE listing SET app_id = ? WHERE app_id = ?", (second, first))
+    db.commit()
+    db.close()
+    catalog = Catalog(str(store), None, read_only=True)
+    found = catalog.listed_attempts(second)
+    assert found and {e.app_id for e in found} == {second}  # the moved rows are skipped
+    assert catalog.listed_attempts(first) == []
+    catalog.close()
 
 
 def test_an_index_change_alone_also_stops_it(built, tmp_path: Path) -> None:

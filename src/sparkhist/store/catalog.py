@@ -15,8 +15,10 @@ pair names the listing's content, which the pre-rendered list file
 (:mod:`sparkhist.store.list_file`) records to tell whether it is still current.
 
 One process writes (the scanner's owner); the format version is recorded. A store of
-format 1 (records only) gets its listing rows added in place; a store of another
-version is rebuilt from the logs; both with a clear log line.
+format 1 (records only) gets its listing rows added in place, one of format 2 the
+indexed ``app_id`` key of its rows (a request for one application before the whole
+listing is loaded finds its rows by it); a store of another version is rebuilt from
+the logs; both with a clear log line.
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ from sparkhist.store.records import LogRecord
 
 log = logging.getLogger("sparkhist.store")
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Versions whose rows are converted in place rather than rebuilt from the logs.
-_MIGRATABLE = {"1"}
+_MIGRATABLE = {"1", "2"}
 CATALOG_FILE = "catalog.sqlite"
 
 # ``listing`` has one row per listed log, written in the same transaction as its
@@ -61,9 +63,14 @@ CREATE TABLE IF NOT EXISTS listing (
     path TEXT PRIMARY KEY,
     head BLOB NOT NULL,
     entry BLOB NOT NULL,
-    checksum INTEGER NOT NULL
+    checksum INTEGER NOT NULL,
+    app_id TEXT
 );
 """
+# ``app_id`` (format 3) is a lookup key only, outside the checksum: a row found by it is
+# verified and its decoded id compared, so a damaged key costs a miss, never a wrong row.
+_APP_INDEX = "CREATE INDEX IF NOT EXISTS listing_app ON listing(app_id)"
+_PUT_LISTING = "INSERT OR REPLACE INTO listing (path, head, entry, checksum, app_id) VALUES (?, ?, ?, ?, ?)"
 _SIGNED = 1 << 63
 _xxh64 = xxhash.xxh64_intdigest
 
@@ -226,9 +233,13 @@ class Catalog:
         if log_dir is None:
             log_dir = stored_dir or ""
         if version == str(FORMAT_VERSION) and stored_dir == log_dir:
+            self._db.execute(_APP_INDEX)
             return
+        if "app_id" not in {row[1] for row in self._db.execute("PRAGMA table_info(listing)")}:
+            self._db.execute("ALTER TABLE listing ADD COLUMN app_id TEXT")  # a table from before format 3
         if version in _MIGRATABLE and stored_dir == log_dir and not self.read_only:
             self._migrate(version)
+            self._db.execute(_APP_INDEX)
             return
         if version is not None:
             why = f"format version {version} != {FORMAT_VERSION}" if version != str(FORMAT_VERSION) else f"log directory changed from {stored_dir} to {log_dir}"
@@ -243,9 +254,11 @@ class Catalog:
             self._db.execute(*self._bump_sql())
             self._db.execute("COMMIT")
             self._bumped()
+        self._db.execute(_APP_INDEX)
 
     def _migrate(self, version: str) -> None:
-        """Add the listing rows to a format-1 catalog (its records stay; damaged ones are dropped)."""
+        """Bring an older catalog to this format in place: format 1 (records only) gets its
+        listing rows, format 2 the ``app_id`` key of each; damaged records are dropped."""
         t0 = time.monotonic()
         with self._lock:
             rows = self._db.execute("SELECT path, record, checksum FROM logs").fetchall()
@@ -253,18 +266,19 @@ class Catalog:
             bad: list[tuple[str]] = []
             for path, blob, checksum in rows:
                 try:
-                    row = listing_row(_decode_record(path, blob, checksum))
+                    record = _decode_record(path, blob, checksum)
+                    row = listing_row(record)
                 except (ValueError, TypeError, KeyError) as exc:
                     log.warning("catalog record for %s is damaged (%s); the log will be indexed again", path, exc)
                     bad.append((path,))
                     continue
                 if row is not None:
-                    listing.append((path, *row, _listing_checksum(*row)))
+                    listing.append((path, *row, _listing_checksum(*row), record.listing.app_id))
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute("DELETE FROM listing")
                 self._listed.clear()
-                self._db.executemany("INSERT INTO listing VALUES (?, ?, ?, ?)", listing)
+                self._db.executemany(_PUT_LISTING, listing)
                 self._db.executemany("DELETE FROM logs WHERE path = ?", bad)
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
                 self._db.execute(*self._bump_sql())
@@ -275,7 +289,7 @@ class Catalog:
                     self._db.execute("ROLLBACK")
                 raise
         self.meta["format_version"] = str(FORMAT_VERSION)
-        log.warning("catalog %s: format version %s != %d; migrated in place: pre-rendered listing added for %d of "
+        log.warning("catalog %s: format version %s != %d; migrated in place: listing rows written for %d of "
                     "its %d records (%d damaged ones dropped) in %.2fs", self.path, version, FORMAT_VERSION,
                     len(listing), len(rows), len(bad), time.monotonic() - t0)
 
@@ -326,6 +340,37 @@ class Catalog:
                 except StoreError as exc:
                     log.warning("%s; the damaged rows stay until the next write", exc)
         return ListingResult(entries, len(bad))
+
+    def listed_attempts(self, app_id: str) -> list[AttemptEntry]:
+        """The listing rows of one application, without loading the others (verified, damaged ones skipped).
+
+        For requests that come before :meth:`load_listing` filled the index. Found by
+        the indexed ``app_id`` key, then verified and decoded like in :meth:`load_listing`
+        (a row whose key lies is skipped). It reads through a connection of its own
+        (read-only), so it never waits for the listing load that runs on the main one.
+        """
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"catalog {self.path}: {exc}") from exc
+        try:
+            rows = db.execute("SELECT CAST(head AS BLOB), CAST(entry AS BLOB), checksum FROM listing "
+                              "WHERE app_id = ?", (app_id,)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"catalog {self.path}: {exc}") from exc
+        finally:
+            db.close()
+        found = []
+        for head, body, checksum in rows:
+            try:
+                if _xxh64(body, _xxh64(head)) - _SIGNED != checksum:
+                    continue
+                entry = AttemptEntry(head, body)
+            except (ValueError, TypeError, struct.error):
+                continue  # damaged: the listing load counts and repairs it
+            if entry.app_id == app_id:
+                found.append(entry)
+        return found
 
     def load(self, *, repair: bool = True, entries: bool = False) -> LoadResult:
         """Every record whose checksums match; damaged rows are counted (and deleted when repairing).
@@ -387,14 +432,14 @@ class Catalog:
                 continue
             checksum = _listing_checksum(*row)
             if known.get(record.path) != checksum:
-                listing.append((record.path, *row, checksum))
+                listing.append((record.path, *row, checksum, record.listing.app_id))
         if not rows:
             return
         with self._lock:  # the counter and the checksums known change together
             self._transaction(["INSERT OR REPLACE INTO logs VALUES (?, ?, ?)",
-                               "INSERT OR REPLACE INTO listing VALUES (?, ?, ?, ?)",
+                               _PUT_LISTING,
                                "DELETE FROM listing WHERE path = ?"], rows, listing, gone, bump=bool(listing or gone))
-            for path, _, _, checksum in listing:
+            for path, _, _, checksum, _ in listing:
                 known[path] = checksum
             for (path,) in gone:
                 known.pop(path, None)
