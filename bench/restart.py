@@ -3,6 +3,7 @@
     .venv/bin/python bench/restart.py                    # 10,000 and 100,000 apps, median of 5 / 3 runs
     .venv/bin/python bench/restart.py --apps 10000 --runs 7
     .venv/bin/python bench/restart.py --apps 10000 --breakdown   # in-process phases too
+    .venv/bin/python bench/restart.py --shs              # the real SHS beside it, same logs, same run
 
 The logs are slim copies of the conformance logs (their listing events, executor and
 resource-profile lines: ~3 kB each, so 100,000 of them fit on a small disk), written
@@ -29,6 +30,13 @@ compile every sparkhist module again (~0.1 s of CPU that no deployment pays).
 cleanly on it (``application-list.bin``): the untimed warm-up run writes it, so the
 timed runs measure a restart that answers from it. Its first line of log says which
 way a run started ("stored application list" or "applications listed").
+**The real SHS beside it** (``--shs``): the stock SHS 4.0.1 (``servers.shs``: the
+pyspark jars, full JIT, ``-Xmx1g``) with ``spark.history.store.path`` on a store of its
+own over the same logs. Its store is built the only way it can be: a cold start that
+lists every log (timed too), then a clean stop. Each timed restart runs from spawn to
+a ``/applications`` answer listing every app (``servers.wait_listed``: the poller of
+``run.py``, a pause of 5 % of the time elapsed between polls). At 100,000 apps the cold
+start takes minutes; the SHS's store is kept in ``--workdir`` when one is given.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
@@ -156,7 +165,9 @@ def get(port: int, path: str) -> bytes:
         conn.close()
 
 
-def time_one(logs: Path, store: Path, expect_apps: int, *, check_scan: bool = False) -> tuple[float, float, bytes, str]:
+def time_one(logs: Path, store: Path, expect_apps: int, *,
+             check_scan: bool = False) -> tuple[float, float, bytes, str, float]:
+    """Spawn to full list (seconds), CPU, the list, stderr, then the first app's /stages right after (seconds)."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     err = tempfile.TemporaryFile()
@@ -177,6 +188,11 @@ def time_one(logs: Path, store: Path, expect_apps: int, *, check_scan: bool = Fa
         cpu = cpu_seconds(proc.pid)
         listed = body.count(b'\n    "id" : ') or body.count(b'\n    "id": ')
         assert listed == expect_apps, (listed, expect_apps)
+        # The next thing a user does: open one application (its stages).
+        app_id = re.search(rb'"id" ?: ?"([^"]+)"', body)[1].decode()
+        t1 = time.perf_counter()
+        get(port, f"/api/v1/applications/{app_id}/stages")
+        stages_s = time.perf_counter() - t1
         if check_scan:
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
@@ -193,7 +209,7 @@ def time_one(logs: Path, store: Path, expect_apps: int, *, check_scan: bool = Fa
             proc.kill()
             proc.wait()
     err.seek(0)
-    return seconds, cpu, body, err.read().decode(errors="replace")
+    return seconds, cpu, body, err.read().decode(errors="replace"), stages_s
 
 
 def compile_package() -> None:
@@ -240,6 +256,29 @@ print(json.dumps({{"imports": t1 - t0, "open_store": t2 - t1, "first_list": t3 -
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def shs_restarts(logs: Path, store: Path, apps: int, runs: int) -> dict[str, float]:
+    """The real SHS on its own disk store: a cold start (builds it), then ``runs`` restarts."""
+    import httpx
+    import servers
+
+    timeout = 7200.0
+    out: dict[str, float] = {}
+    with httpx.Client(timeout=600.0) as client:
+        if not store.is_dir() or not any(store.iterdir()):
+            store.mkdir(parents=True, exist_ok=True)
+            with servers.shs(logs, store) as shs:
+                out["shs_cold_s"] = servers.wait_listed(shs, apps, client, timeout)
+            print(f"  SHS cold start (builds its store): {apps} listed after {out['shs_cold_s']:.1f}s",
+                  file=sys.stderr)
+        times = []
+        for i in range(runs):
+            with servers.shs(logs, store) as shs:
+                times.append(servers.wait_listed(shs, apps, client, timeout))
+            print(f"  {apps} apps SHS restart {i + 1}: {times[-1]:.3f}s", file=sys.stderr)
+    out.update(shs_median_s=statistics.median(times), shs_min_s=min(times), shs_max_s=max(times), shs_runs=runs)
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (robust to other load on the machine)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -254,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="where stores are built (kept when given)")
     parser.add_argument("--breakdown", action="store_true", help="also time the phases in-process")
     parser.add_argument("--check-scan", action="store_true", help="wait for the first scan and compare the list")
+    parser.add_argument("--shs", action="store_true", help="time the real SHS's restart on the same logs too")
+    parser.add_argument("--shs-runs", type=int, default=0, help="SHS restarts per size (default 3 at <=10k, 2 above)")
     args = parser.parse_args(argv)
     compile_package()
     sizes = args.apps or [10_000, 100_000]
@@ -272,29 +313,43 @@ def main(argv: list[str] | None = None) -> int:
             time_one(logs, store, apps)  # warm the page cache, and the first run's migration if any
             times = []
             cpus = []
+            stages = []
             size = 0
             for i in range(runs):
-                seconds, cpu, body, stderr = time_one(logs, store, apps, check_scan=args.check_scan and i == 0)
+                seconds, cpu, body, stderr, stages_s = time_one(logs, store, apps, check_scan=args.check_scan and i == 0)
                 times.append(seconds)
                 cpus.append(cpu)
+                stages.append(stages_s)
                 size = len(body)
                 opened = [line.split("sparkhist.server")[-1] for line in stderr.splitlines() if "opened as" in line]
-                print(f"  {apps} apps run {i + 1}: {seconds:.3f}s wall, {cpu:.2f}s CPU  {' | '.join(opened)}",
+                print(f"  {apps} apps run {i + 1}: {seconds:.3f}s wall, {cpu:.2f}s CPU, then /stages "
+                      f"{stages_s * 1000:.0f}ms  {' | '.join(opened)}",
                       file=sys.stderr)
             row = {"apps": apps, "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
-                   "cpu_s": statistics.median(cpus), "runs": runs, "mb": size / 1e6}
+                   "cpu_s": statistics.median(cpus), "runs": runs, "mb": size / 1e6,
+                   "stages_ms": statistics.median(stages) * 1000}
             if args.breakdown:
                 row.update({k: v for k, v in breakdown(logs, store).items() if k != "bytes"})
+            if args.shs:
+                shs_runs = args.shs_runs or (3 if apps <= 10_000 else 2)
+                row.update(shs_restarts(logs, work / f"shs-store-{apps}", apps, shs_runs))
             rows.append(row)
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{'apps':>8} {'median':>8} {'min':>7} {'max':>7} {'CPU':>7} {'runs':>5} {'list MB':>8}  "
-          "breakdown (in-process, CPU s)")
+    print(f"\n{'apps':>8} {'median':>8} {'min':>7} {'max':>7} {'CPU':>7} {'runs':>5} {'list MB':>8} "
+          f"{'/stages':>8}  breakdown (in-process, CPU s)")
     for r in rows:
         extra = "  ".join(f"{k}={r[k]:.3f}" for k in ("imports", "open_store", "first_list") if k in r)
         print(f"{r['apps']:>8} {r['median_s']:>7.3f}s {r['min_s']:>6.3f}s {r['max_s']:>6.3f}s {r['cpu_s']:>6.2f}s "
-              f"{r['runs']:>5} {r['mb']:>8.1f}  {extra}")
+              f"{r['runs']:>5} {r['mb']:>8.1f} {r['stages_ms']:>6.0f}ms  {extra}")
+    if args.shs:
+        print(f"\n{'apps':>8} {'SHS restart':>12} {'min':>8} {'max':>8} {'runs':>5} {'SHS cold':>9} "
+              f"{'sparkhist':>10} {'ratio':>7}")
+        for r in rows:
+            cold = f"{r['shs_cold_s']:>8.1f}s" if "shs_cold_s" in r else f"{'(kept)':>9}"
+            print(f"{r['apps']:>8} {r['shs_median_s']:>11.3f}s {r['shs_min_s']:>7.3f}s {r['shs_max_s']:>7.3f}s "
+                  f"{r['shs_runs']:>5} {cold} {r['median_s']:>9.3f}s {r['shs_median_s'] / r['median_s']:>6.1f}x")
     return 0
 
 
