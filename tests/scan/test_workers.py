@@ -94,3 +94,46 @@ def test_failed_full_index_is_counted(tmp_path: Path, monkeypatch) -> None:
         assert report.indexed == 0 and report.failed == 13 and len(report.errors) == 13
     finally:
         runtime.close()
+
+
+def _living(pids: list[int]) -> list[int]:
+    import os
+
+    return [p for p in pids if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+
+
+def test_idle_workers_exit_and_come_back_when_needed(tmp_path: Path) -> None:
+    """A pool unused for ``idle_seconds`` is shut down (its processes exit, their memory is
+    given back); the next indexing starts a new one and gives the same answers."""
+    import time
+
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    runtime = build_runtime(load_settings({"log_dir": str(logs), "store_dir": str(tmp_path / "s"), "index_workers": 2},
+                                          environ={}))
+    try:
+        pool = runtime.scanner.pool
+        assert pool is not None
+        pool.idle_seconds = 0.5
+        assert runtime.scanner.scan_once().indexed == 13
+        workers = list(pool._pool._processes)  # type: ignore[union-attr]
+        assert pool.alive and len(_living(workers)) == 2
+        deadline = time.monotonic() + 30
+        while (pool.alive or _living(workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not pool.alive and _living(workers) == [], "idle workers stayed"
+
+        # More logs to index: a new pool starts, and indexes them like the first one did.
+        from sparkhist.devtools.scale import load_template, scale
+
+        templates = [load_template(p) for p in sorted(logs.iterdir()) if not p.name.endswith(".inprogress")][:3]
+        scale(templates, logs, 3, id_prefix="local-8")
+        report = runtime.scanner.scan_once()
+        assert report.indexed == 3 and report.failed == 0
+        assert pool.started == 2
+        assert runtime.states.builds == 0 and len(runtime.index) == 16
+        with TestClient(runtime.app) as client:
+            for app in runtime.index.sorted_apps():
+                assert client.get(f"/api/v1/applications/{app.id}/stages").status_code == 200
+        assert runtime.states.builds == 0, "every new app's snapshot was written by the new pool"
+    finally:
+        runtime.close()

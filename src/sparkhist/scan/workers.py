@@ -4,12 +4,19 @@ Each worker keeps its own source, snapshot store and indexer, reads a log, build
 state and writes the snapshot itself (atomically, like the in-process path); only a
 small summary comes back. Workers are started with ``spawn``: the server is
 multi-threaded, and forking it could inherit a held lock.
+
+Workers live only while there is indexing to do: a pool left unused for
+``idle_seconds`` is shut down (its processes exit and give their memory back), and the
+next indexing starts a new one (~0.3 s of CPU per worker). A server that has indexed
+everything is then one process.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +40,9 @@ class Built:
     bytes_read: int
     lines: int
 
+
+#: A pool unused this long is shut down (its workers exit).
+IDLE_SECONDS = 30.0
 
 _worker_indexer = None
 
@@ -86,31 +96,75 @@ def build_in_worker(root: str, store_dir: str, options: SourceOptions | None, ev
 class IndexPool:
     """A lazily started pool of indexing processes."""
 
-    def __init__(self, root: str, store_dir: str, workers: int, options: SourceOptions | None = None) -> None:
+    def __init__(self, root: str, store_dir: str, workers: int, options: SourceOptions | None = None,
+                 idle_seconds: float = IDLE_SECONDS) -> None:
         """``options``: the source settings the server was given (flags included); without
         them a worker reads only the ``SPARKHIST_*`` environment."""
         self.root = root
         self.options = options
         self.store_dir = store_dir
         self.workers = workers
+        self.idle_seconds = idle_seconds
+        self.started = 0  # pools started so far (one per stretch of indexing)
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._running = 0  # run() calls in progress
+        self._last_used = time.monotonic()
+        self._timer: threading.Timer | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._pool is not None
 
     def run(self, jobs: list[tuple[EventLog, bool]]) -> Iterator[tuple[EventLog, Built | BaseException]]:
         """Build every (log, persist) job; results come back in submission order."""
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_die_with_parent, initargs=(os.getpid(),))
-        futures: list[tuple[EventLog, Future[Built]]] = [
-            (event_log, self._pool.submit(build_in_worker, self.root, self.store_dir, self.options, event_log, persist))
-            for event_log, persist in jobs
-        ]
-        for event_log, future in futures:
-            try:
-                yield event_log, future.result()
-            except BaseException as exc:  # noqa: BLE001 - reported per log by the caller
-                yield event_log, exc
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_die_with_parent, initargs=(os.getpid(),))
+                self.started += 1
+            pool = self._pool
+            self._running += 1
+        try:
+            futures: list[tuple[EventLog, Future[Built]]] = [
+                (event_log, pool.submit(build_in_worker, self.root, self.store_dir, self.options, event_log, persist))
+                for event_log, persist in jobs
+            ]
+            for event_log, future in futures:
+                try:
+                    yield event_log, future.result()
+                except BaseException as exc:  # noqa: BLE001 - reported per log by the caller
+                    yield event_log, exc
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._last_used = time.monotonic()
+                self._arm_retirement()
 
-    def close(self) -> None:
-        if self._pool is not None:
+    def _arm_retirement(self) -> None:
+        """(Under the lock.) Check again once the pool may have been idle long enough."""
+        if self._timer is None and self._pool is not None and self.idle_seconds >= 0:
+            self._timer = threading.Timer(self.idle_seconds, self._retire_if_idle)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _retire_if_idle(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._pool is None or self._running:
+                return
+            idle = time.monotonic() - self._last_used
+            if idle < self.idle_seconds:
+                self._arm_retirement()  # used meanwhile: look again later
+                return
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
