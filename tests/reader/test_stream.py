@@ -100,6 +100,29 @@ def test_every_conformance_log_decodes_to_json_lines(name: str, full: dict[str, 
     assert stats == ReadStats(files_opened=1, bytes_read=log.total_size, lines=len(lines))
 
 
+PREFIXES = (b'{"Event":"SparkListenerApplicationStart"', b'{"Event":"SparkListenerJobEnd"',
+            b'{"Event":"SparkListenerEnvironmentUpdate",')
+
+
+@pytest.mark.parametrize("name", ALL_LOGS)
+@pytest.mark.parametrize("chunk_size", [1 << 20, 97])
+def test_a_prefix_filtered_read_keeps_every_wanted_line_and_the_end_position(
+        name: str, chunk_size: int, full: dict[str, Read]) -> None:
+    """``only``: every wanted line comes, with its position; lines left out are only the
+    unwanted ones; the last position is the unfiltered read's; every line is counted."""
+    source, log = load(EVENTLOGS / name)
+    stats = ReadStats()
+    filtered = list(read_lines(source, log, stats=stats, chunk_size=chunk_size, only=PREFIXES))
+    everything = full[name]
+    assert set(filtered) <= set(everything)
+    wanted = [(line, pos) for line, pos in everything if line.startswith(PREFIXES)]
+    assert [item for item in filtered if item[0].startswith(PREFIXES)] == wanted and wanted
+    assert filtered[-1][1] == everything[-1][1]
+    if chunk_size > 1000:  # (tiny chunks end a batch at nearly every line)
+        assert len(filtered) < len(everything)
+    assert stats.lines == len(everything)
+
+
 def test_finished_logs_of_every_codec_have_the_same_events(full: dict[str, Read]) -> None:
     plain = collections.Counter(events(full[FINISHED[None]]))
     assert plain["SparkListenerJobStart"] == 10

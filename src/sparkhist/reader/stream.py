@@ -56,12 +56,19 @@ def read_lines(
     stats: ReadStats | None = None,
     chunk_size: int = 1 << 20,
     max_line: int = DEFAULT_MAX_LINE,
+    only: tuple[bytes, ...] | None = None,
 ) -> Iterator[tuple[bytes, Position]]:
     """Yields each complete line of ``log`` after ``start``, with the position just after it.
 
     Lines come without ``\\n`` (nor a ``\\r`` before it). Resuming from any yielded
     position yields exactly the lines that followed it. When nothing is yielded,
-    ``start`` remains the resume point. At most ``chunk_size`` stored bytes, one
+    ``start`` remains the resume point.
+
+    ``only``: line prefixes the caller wants (the listing pass wants four event types
+    out of every hundred lines). Other lines may be left out, except the last of each
+    decoded block, so the last position yielded is the same as without the filter;
+    what the caller receives must still be checked against the prefixes. Every line
+    is counted in ``stats`` either way. At most ``chunk_size`` stored bytes, one
     block and one line (up to ``max_line``) are held at a time.
 
     Raises :class:`~sparkhist.errors.CodecError` on damaged data, once the lines
@@ -76,14 +83,16 @@ def read_lines(
     lines = start.line
     for index in range(start.file_index, len(log.files)):
         begin = start if index == start.file_index else Position(index, 0, 0, lines)
-        lines = yield from _FileReader(source, log, begin, stats, chunk_size, max_line).read()
+        lines = yield from _FileReader(source, log, begin, stats, chunk_size, max_line, only).read()
 
 
 class _FileReader:
     """Reads one events file from a position: opens, sniffs, decodes, splits."""
 
-    def __init__(self, source: Source, log: EventLog, start: Position, stats: ReadStats, chunk_size: int, max_line: int) -> None:
+    def __init__(self, source: Source, log: EventLog, start: Position, stats: ReadStats, chunk_size: int, max_line: int,
+                 only: tuple[bytes, ...] | None = None) -> None:
         self.source = source
+        self.only = only
         self.log = log
         self.entry: FileEntry = log.files[start.file_index]
         self.start = start
@@ -140,10 +149,19 @@ class _FileReader:
                         if lines:
                             self._count_skipped()  # lines skipped by an earlier feed
                         resume_point = piece.resume_point
-                        for data, end in zip(lines, ends):
-                            number += 1
-                            stats.lines += 1
-                            yield data, Position(file_index, *resume_point(end - base), number)
+                        only = self.only
+                        if only is not None and lines:
+                            # Unwanted lines are only counted; the last one still carries the position.
+                            last = len(lines) - 1
+                            stats.lines += len(lines)
+                            for i, data in enumerate(lines):
+                                if i == last or data.startswith(only):
+                                    yield data, Position(file_index, *resume_point(ends[i] - base), number + i + 1)
+                        else:
+                            for data, end in zip(lines, ends):
+                                number += 1
+                                stats.lines += 1
+                                yield data, Position(file_index, *resume_point(end - base), number)
                     self._last = (piece, base)
         return decoder.truncated
 

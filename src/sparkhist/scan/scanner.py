@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from sparkhist.errors import LogError, SourceError, SourceNotFound, StoreError
-from sparkhist.events.listing import AttemptListing, apply_listing_line
+from sparkhist.events.listing import LISTING_PREFIXES, AttemptListing, apply_listing_line
 from sparkhist.reader.layout import (
     IN_PROGRESS,
     EventLog,
@@ -467,7 +467,7 @@ class Scanner:
         stats = ReadStats()
         error: str | None = None
         try:
-            for line, after in read_lines(self.source, event_log, item.start, stats=stats):
+            for line, after in read_lines(self.source, event_log, item.start, stats=stats, only=LISTING_PREFIXES):
                 try:
                     apply_listing_line(listing, line)
                 except orjson.JSONDecodeError as exc:
