@@ -128,6 +128,8 @@ SETTINGS: tuple[Setting, ...] = (
             "File-system fill level above which no snapshot is written."),
     Setting("memory_budget", lambda: 512 << 20, parse_size, "SPARKHIST_MEMORY_BUDGET", None,
             "Memory for cached application states; least recently used ones leave the cache over it."),
+    Setting("response_cache", lambda: 32 << 20, parse_size, "SPARKHIST_RESPONSE_CACHE", None,
+            "Memory for rendered answers of finished applications, so repeated requests are lookups (0: off)."),
     Setting("index_workers", lambda: os.cpu_count() or 1, int, "SPARKHIST_INDEX_WORKERS", None,
             "Processes that build application states (1: in the server process)."),
     Setting("cleaner_enabled", lambda: False, parse_bool, "SPARKHIST_CLEANER_ENABLED", "spark.history.fs.cleaner.enabled",
@@ -174,6 +176,7 @@ class Settings:
     disk_cleanup_ratio: float = 0.80
     disk_critical_ratio: float = 0.90
     memory_budget: int = 512 << 20
+    response_cache: int = 32 << 20
     index_workers: int = 1
     cleaner_enabled: bool = False
     cleaner_interval: float = 86400.0

@@ -89,6 +89,7 @@ class Runtime:
     recovery_seconds: float
     probe: Probe | None = None
     metrics: Metrics | None = None
+    response_cache: Any = None
 
     def close(self) -> None:
         """Release what the runtime holds: the writer lock, the indexing workers, the catalog
@@ -119,6 +120,7 @@ class _Opened:
     readers: _Readers | None = None  # what reads application states (made on first need)
     loop: ScanLoop | None = None  # once the runtime is complete: whose role says writer or standby
     readers_lock: threading.Lock = field(default_factory=threading.Lock)
+    response_cache: Any = None  # rendered answers of completed attempts (api.response_cache), None: off
 
     def is_writer(self) -> bool:
         return self.writer if self.loop is None else self.loop.role == "writer"
@@ -200,6 +202,10 @@ def _open(settings: Settings, *, listing: bool, stored_list: bool = False) -> _O
     writer = lock.try_acquire()
     catalog = Catalog(settings.store_dir, source.root) if writer else _open_as_standby(settings.store_dir)
     opened = _Opened(settings, source, lock, writer, catalog, ApplicationIndex(), t0, started)
+    if settings.response_cache > 0:
+        from sparkhist.api.response_cache import ResponseCache
+
+        opened.response_cache = ResponseCache(settings.response_cache)
     if stored_list:
         from sparkhist.store import list_file
 
@@ -262,7 +268,8 @@ def _complete(opened: _Opened, app: Starlette | None = None) -> Runtime:
     # Built once recovery is done, so ready() is simply true; a runtime that serves
     # before recovering would pass its own readiness check here.
     probe = Probe(store_dir=settings.store_dir, scan_interval=settings.scan_interval, sources=[source], scanner=scanner,
-                  loop=loop, states=states, snapshots=snapshots, recovery_seconds=recovery, started=opened.started)
+                  loop=loop, states=states, snapshots=snapshots, recovery_seconds=recovery, started=opened.started,
+                  response_cache=opened.response_cache)
     metrics = Metrics(probe)
     if app is None:
         from sparkhist.api.app import ServerContext, create_app
@@ -272,10 +279,11 @@ def _complete(opened: _Opened, app: Starlette | None = None) -> Runtime:
         lookup = OnDemandIndex(index, scanner.index_on_demand, enabled=lambda: loop.role == "writer",
                                miss_ttl=max(settings.scan_interval, 1.0))
         ctx = ServerContext(index=lookup, source=source, states=states, handle_app_resource=_handle_app_resource,
-                            health=lambda: health_document(probe), ready=probe.ready, metrics=metrics)
+                            health=lambda: health_document(probe), ready=probe.ready, metrics=metrics,
+                            response_cache=opened.response_cache)
         app = create_app(ctx)
     return Runtime(settings, source, catalog, snapshots, states, index, scanner, loop, app, time.time(), recovery,
-                   probe, metrics)
+                   probe, metrics, opened.response_cache)
 
 
 class _Pending:
@@ -454,7 +462,8 @@ def _early_context(opened: _Opened, pending: _Pending, loading: _ListingLoad | N
                            miss_ttl=max(opened.settings.scan_interval, 1.0))
     return ServerContext(index=lookup, source=opened.source, states=_States(opened),
                          handle_app_resource=_handle_app_resource, health=pending.health, ready=pending.is_ready,
-                         metrics=pending, stored_list=loading.stored_body)
+                         metrics=pending, stored_list=loading.stored_body,
+                         response_cache=opened.response_cache)
 
 
 class _FirstAnswer:

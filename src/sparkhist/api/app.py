@@ -23,6 +23,7 @@ from sparkhist import SPARK_VERSION
 from sparkhist.api import responses
 from sparkhist.api.ops import MetricsExporter, ops_routes
 from sparkhist.api.request_metrics import RequestMetricsMiddleware
+from sparkhist.api.response_cache import RenderedJson, ResponseCache
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.dispatch import AppStates, LogsRequest, dispatch
 from sparkhist.errors import ApiError, BadDate, JerseyNotFound, JerseyServerError, SourceError
@@ -45,6 +46,8 @@ class ServerContext:
     metrics: MetricsExporter | None = None  # /metrics and request counting; None: off
     #: The unfiltered list's bytes when stored ones are current (read before the index), else None.
     stored_list: Callable[[], bytes | None] | None = None
+    #: Rendered answers of completed attempts (None: every request is rendered).
+    response_cache: ResponseCache | None = None
 
 
 def _error_response(request: Request, exc: ApiError) -> Response:
@@ -88,9 +91,12 @@ def create_app(ctx: ServerContext) -> Starlette:
         if not segments:
             return application_list(request)
         try:
-            result = dispatch(ctx.index, ctx.states, segments, request.query_params, request.url.path, ctx.handle_app_resource)
+            result = dispatch(ctx.index, ctx.states, segments, request.query_params, request.url.path,
+                              ctx.handle_app_resource, ctx.response_cache)
         except ApiError as exc:
             return _error_response(request, exc)
+        if isinstance(result, RenderedJson):
+            return responses.raw_json_response(result.body)
         if isinstance(result, LogsRequest):
             return _logs_response(result)
         return responses.json_response(result)

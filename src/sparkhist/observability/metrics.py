@@ -55,6 +55,7 @@ class RuntimeCollector(Collector):
         yield from self._scan()
         yield from self._store()
         yield from self._cache()
+        yield from self._responses()
 
     def _sources(self) -> Iterator[Metric]:
         statuses = self.probe.source_statuses()
@@ -151,6 +152,21 @@ class RuntimeCollector(Collector):
         for reason in sorted({"capacity", "stale", "invalidated", *cache.evictions}):
             evictions.add_metric([reason], cache.evictions.get(reason, 0))
         yield evictions
+
+
+    def _responses(self) -> Iterator[Metric]:
+        cache = self.probe.response_cache
+        if cache is None:
+            return
+        yield _gauge("sparkhist_response_cache_bytes", "Bytes of rendered answers kept (finished applications).",
+                     cache.bytes)
+        yield _gauge("sparkhist_response_cache_max_bytes", "Bound of the kept rendered answers.", cache.max_bytes)
+        requests = CounterMetricFamily("sparkhist_response_cache_requests",
+                                       "Requests of finished applications: answered from a kept rendering (hit) or "
+                                       "rendered (miss).", labels=["result"])
+        requests.add_metric(["hit"], cache.hits)
+        requests.add_metric(["miss"], cache.misses)
+        yield requests
 
 
 def _gauge(name: str, documentation: str, value: float, **labels: str) -> GaugeMetricFamily:

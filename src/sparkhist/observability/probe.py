@@ -7,6 +7,8 @@ takes the scanner's lock: a scrape must not wait for a scan to finish a log.
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 import threading
 import time
@@ -98,6 +100,7 @@ class Probe:
     clock: Callable[[], float] = time.time
     disk_ttl: float = 30.0
     history: ScanHistory = field(default_factory=ScanHistory)
+    response_cache: Any = None  # api.response_cache.ResponseCache, when on
 
     def __post_init__(self) -> None:
         self.store_dir = os.path.abspath(self.store_dir)

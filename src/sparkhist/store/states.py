@@ -227,7 +227,8 @@ class StoreStates:
         return attempt.total_size
 
     def _stale(self, cached: tuple[int, bool, Any, Layout | None], attempt: AttemptEntry) -> bool:
-        return cached[0] < attempt.total_size
+        # Not only grown: a log replaced by a shorter one (re-indexed from its start) too.
+        return cached[0] != attempt.total_size
 
     def _build(self, app: AppEntry, path: str) -> Any:
         try:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sparkhist.api.encode import dumps
+from sparkhist.api.response_cache import ResponseCache
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import NotFound, ServiceUnavailable
@@ -65,8 +67,10 @@ def dispatch(
     query: QueryParams,
     uri: str,
     handle: Callable[..., Any],
+    cache: ResponseCache | None = None,
 ) -> Any:
-    """Answer ``/applications/<segments...>``; returns a payload or a :class:`LogsRequest`."""
+    """Answer ``/applications/<segments...>``; returns a payload, a :class:`RenderedJson`
+    (from ``cache``, or rendered into it: a completed attempt's answer) or a :class:`LogsRequest`."""
     app_id = segments[0]
     rest = segments[1:]
     if not rest:
@@ -85,6 +89,12 @@ def dispatch(
         # 404 with the request URI as the message.
         raise NotFound(uri)
     app, attempt = find_attempt(index, app_id, attempt_id)
+    key = None
+    if cache is not None and attempt.completed:
+        key = (attempt.log_path, attempt.total_size, attempt.last_updated, uri, str(query))
+        kept = cache.get(key)
+        if kept is not None:
+            return kept
     # Here, not at the top: answering the application list needs none of the snapshot machinery.
     from sparkhist.store.snapshots import SnapshotChanged
 
@@ -94,8 +104,12 @@ def dispatch(
         tasks = loader_for(attempt, state) if loader_for is not None else None
         try:
             if tasks is None:
-                return handle(state, rest, query, app_id=app_id)
-            return handle(state, rest, query, app_id=app_id, tasks=tasks)
+                result = handle(state, rest, query, app_id=app_id)
+            else:
+                result = handle(state, rest, query, app_id=app_id, tasks=tasks)
+            if key is None or cache is None:
+                return result
+            return cache.put(key, dumps(result))
         except SnapshotChanged as exc:
             if tries == _TRIES - 1:
                 raise ServiceUnavailable(f"application {app_id} is unavailable: {exc}") from exc

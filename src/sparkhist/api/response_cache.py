@@ -1,0 +1,67 @@
+"""Rendered answers of finished applications, kept so a repeated request is a lookup.
+
+A dashboard, the web UI or 50 clients asking a big application's ``/stages`` all ask
+the same few paths; rendering one from the state costs tens of milliseconds each time,
+sending kept bytes well under one. An answer is kept only for a *completed* attempt
+and keyed by what decides it: the attempt's log (path, size and ``lastUpdated``: a log
+that grows or is replaced gets new keys) and the request's path and query string.
+Running attempts are never kept: part of their answers follows the clock.
+
+The cache holds at most ``max_bytes`` of bodies (least recently used out first); a
+body over a quarter of that is not kept at all, so one huge task list cannot empty it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+#: Default bound of the kept bodies.
+DEFAULT_MAX_BYTES = 32 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedJson:
+    """A JSON answer already encoded (sent as is)."""
+
+    body: bytes
+
+
+class ResponseCache:
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._bodies: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+
+    def get(self, key: Hashable) -> RenderedJson | None:
+        with self._lock:
+            body = self._bodies.get(key)
+            if body is None:
+                self.misses += 1
+                return None
+            self._bodies.move_to_end(key)
+            self.hits += 1
+            return RenderedJson(body)
+
+    def put(self, key: Hashable, body: bytes) -> RenderedJson:
+        if len(body) <= self.max_bytes // 4:
+            with self._lock:
+                old = self._bodies.pop(key, None)
+                if old is not None:
+                    self.bytes -= len(old)
+                self._bodies[key] = body
+                self.bytes += len(body)
+                while self.bytes > self.max_bytes:
+                    _, dropped = self._bodies.popitem(last=False)
+                    self.bytes -= len(dropped)
+                    self.evictions += 1
+        return RenderedJson(body)
+
+    def __len__(self) -> int:
+        return len(self._bodies)

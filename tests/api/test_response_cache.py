@@ -1,0 +1,92 @@
+"""Rendered answers of finished applications are kept: a repeated request is a lookup,
+with the same bytes; running applications and changed logs are never answered from it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from sparkhist.api.response_cache import ResponseCache
+from support.conformance import SPARK401
+from support.server import copy_logs, runtime_for
+
+PATHS = ["/jobs", "/stages", "/stages?details=true", "/executors", "/environment", "/sql", "/stages/0/0/taskList"]
+
+
+@pytest.fixture()
+def served(tmp_path: Path):
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    with runtime_for(logs, tmp_path / "store") as (runtime, client):
+        yield logs, runtime, client
+
+
+def test_a_repeated_request_is_answered_from_the_cache_with_the_same_bytes(served) -> None:
+    _, runtime, client = served
+    cache = runtime.response_cache
+    assert cache is not None
+    done = [a for a in runtime.index.sorted_apps() if not a.running]
+    first = {(a.id, p): client.get(f"/api/v1/applications/{a.id}{p}").content for a in done for p in PATHS}
+    assert cache.hits == 0 and len(cache) == len(first)
+    loads = runtime.states.loads + runtime.states.hits
+    again = {(a.id, p): client.get(f"/api/v1/applications/{a.id}{p}").content for a in done for p in PATHS}
+    assert again == first
+    assert cache.hits == len(first)
+    assert runtime.states.loads + runtime.states.hits == loads, "a kept answer reads no state"
+    samples = {(s.name, s.labels.get("result")): s.value
+               for family in text_string_to_metric_families(client.get("/metrics").text) for s in family.samples}
+    assert samples["sparkhist_response_cache_requests_total", "hit"] == len(first)
+    assert samples["sparkhist_response_cache_bytes", None] == cache.bytes > 0
+
+
+def test_running_applications_are_never_kept(served) -> None:
+    _, runtime, client = served
+    cache = runtime.response_cache
+    running = [a for a in runtime.index.sorted_apps() if a.running]
+    assert running
+    for app in running:
+        for path in PATHS:
+            client.get(f"/api/v1/applications/{app.id}{path}")
+            client.get(f"/api/v1/applications/{app.id}{path}")
+    assert len(cache) == 0 and cache.hits == 0
+
+
+def test_a_changed_log_is_answered_afresh(served) -> None:
+    """A finished log rewritten (here: its call sites renamed, as if replaced) gets new keys."""
+    logs, runtime, client = served
+    path = logs / "local-1795972896863"
+    url = "/api/v1/applications/local-1795972896863/jobs"
+    before = client.get(url).content
+    assert client.get(url).content == before and runtime.response_cache.hits == 1
+    assert b'"collect at ' in before
+    path.write_bytes(path.read_bytes().replace(b"collect at ", b"gather at "))  # shorter: read again
+    os.utime(path, (1_900_000_000, 1_900_000_000))
+    runtime.scanner.scan_once()
+    after = client.get(url).content
+    assert after == before.replace(b'"collect at ', b'"gather at ') != before
+    assert runtime.response_cache.hits == 1
+
+
+def test_the_cache_is_bounded_and_keeps_no_huge_body() -> None:
+    cache = ResponseCache(max_bytes=1000)
+    for i in range(10):
+        assert cache.put(i, bytes(200)).body == bytes(200)
+    assert cache.bytes <= 1000 and len(cache) == 5 and cache.evictions == 5
+    assert cache.get(0) is None and cache.get(9) is not None
+    cache.put("huge", bytes(251))  # over a quarter of the bound: answered, not kept
+    assert cache.get("huge") is None and cache.bytes <= 1000
+
+
+def test_off_when_its_size_is_zero(tmp_path: Path) -> None:
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    from sparkhist.config import load_settings
+    from sparkhist.server import build_runtime
+
+    runtime = build_runtime(load_settings({"log_dir": str(logs), "store_dir": str(tmp_path / "s"), "response_cache": "0"},
+                                          environ={}))
+    try:
+        assert runtime.response_cache is None
+    finally:
+        runtime.close()
