@@ -59,6 +59,13 @@ class Server:
         than the peak of the sum."""
         return sum(_status_kb(pid, "VmHWM") for pid in _tree(self.pid)) / 1024
 
+    def rss_mb(self) -> float:
+        """Current ``VmRSS`` of the process and its living descendants."""
+        return sum(_status_kb(pid, "VmRSS") for pid in _tree(self.pid)) / 1024
+
+    def process_count(self) -> int:
+        return len(_tree(self.pid))
+
     def rss_breakdown(self) -> str:
         """Each process's VmHWM, the server's first: ``"95 + 60 + 58 MB"``."""
         return " + ".join(f"{_status_kb(pid, 'VmHWM') / 1024:.0f}" for pid in _tree(self.pid)) + " MB"
