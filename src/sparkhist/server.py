@@ -158,6 +158,8 @@ def _store_readers(opened: _Opened) -> _Readers:
                                                       settings.disk_critical_ratio))
             indexer = Indexer(opened.source, snapshots, _new_state, budget)
             states = StoreStates(indexer, is_writer=opened.is_writer, memory_budget=settings.memory_budget)
+            if opened.response_cache is not None:
+                states.on_invalidate.append(opened.response_cache.forget)  # a forgotten state, its answers too
             opened.readers = _Readers(snapshots, budget, indexer, states)
         return opened.readers
 

@@ -69,6 +69,22 @@ def test_a_changed_log_is_answered_afresh(served) -> None:
     assert runtime.response_cache.hits == 1
 
 
+def test_an_invalidated_state_takes_its_kept_answers_along(served) -> None:
+    """What forgets a log's state (a damaged snapshot found, a test) forgets its answers:
+    the next request reads the store again."""
+    _, runtime, client = served
+    app = next(a for a in runtime.index.sorted_apps() if not a.running)
+    other = next(a for a in runtime.index.sorted_apps() if not a.running and a.id != app.id)
+    for each in (app, other):
+        client.get(f"/api/v1/applications/{each.id}/jobs")
+    loads = runtime.states.loads
+    runtime.states.invalidate(app.attempts[0].log_path)
+    assert len(runtime.response_cache) == 1
+    client.get(f"/api/v1/applications/{app.id}/jobs")
+    client.get(f"/api/v1/applications/{other.id}/jobs")
+    assert runtime.states.loads == loads + 1 and runtime.response_cache.hits == 1
+
+
 def test_the_cache_is_bounded_and_keeps_no_huge_body() -> None:
     cache = ResponseCache(max_bytes=1000)
     for i in range(10):

@@ -63,5 +63,11 @@ class ResponseCache:
                     self.evictions += 1
         return RenderedJson(body)
 
+    def forget(self, log_path: str) -> None:
+        """Drop every answer kept for the log at ``log_path`` (keys start with it)."""
+        with self._lock:
+            for key in [k for k in self._bodies if isinstance(k, tuple) and k and k[0] == log_path]:
+                self.bytes -= len(self._bodies.pop(key))
+
     def __len__(self) -> int:
         return len(self._bodies)

@@ -95,6 +95,7 @@ class StoreStates:
         self._bytes: dict[_Key, int] = {}
         self._last_size: dict[_Key, int] = {}  # size of each entry when last loaded (kept after eviction)
         self.evictions: dict[str, int] = {}
+        self.on_invalidate: list[Callable[[str], None]] = []
 
     # ------------------------------------------------------------------ summaries
     def get(self, app: AppEntry, attempt: AttemptEntry) -> Any:
@@ -243,10 +244,14 @@ class StoreStates:
         return rolling_log(entry, source.list(path)) if is_rolling_dir(entry) else single_file_log(entry)
 
     def invalidate(self, path: str) -> None:
+        """Forget what memory holds of ``path`` (its next request reads the store), here
+        and in every listener of :attr:`on_invalidate` (e.g. kept rendered answers)."""
         with self._lock:
             if self._cache.pop(path, None) is not None:
                 self._drop(path, "invalidated")
             self._drop_sections(path, keep=None)
+        for listener in self.on_invalidate:
+            listener(path)
 
 
 
