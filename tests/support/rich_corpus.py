@@ -464,9 +464,12 @@ def _streaming_workload(spark: Any, work: Path, observed: dict[str, Any]) -> Non
     # so the stop below always lands while tasks run: killed tasks, their stage and job
     # cancelled by the stop (not only when the timing happens to allow it).
     flag = str(work / "stall-streaming-tasks")
+    stalled = flag + ".stalled"  # written by the task that stalls: the stop waits for it
 
     def bucket_of(value: int) -> int:
         if value % 50 == 0 and os.path.exists(flag):
+            with open(stalled, "w"):
+                pass
             time.sleep(30)
         return value % 5
 
@@ -479,11 +482,15 @@ def _streaming_workload(spark: Any, work: Path, observed: dict[str, Any]) -> Non
     _wait_until(lambda: sum(1 for p in query.recentProgress if p["numInputRows"] > 0) >= 3,
                 "three non-empty micro-batches", timeout=90)
     Path(flag).touch()
-    tracker = sc.statusTracker()
-    _wait_until(lambda: any((info := tracker.getStageInfo(s)) is not None and info.numActiveTasks > 0
-                            for s in tracker.getActiveStageIds()), "a stalled streaming task", timeout=90)
-    time.sleep(1.0)
+    _wait_until(lambda: os.path.exists(stalled), "a stalled streaming task", timeout=90)
+    time.sleep(0.5)
     query.stop()
+    # The stopped query's job is cancelled at once, but its stalled task ends (TaskKilled)
+    # only once its Python worker is killed (spark.python.task.killTimeout, 2 s): wait for
+    # it, or the app would end first and leave the task running in the log.
+    executors = sc._jsc.sc().statusTracker()
+    _wait_until(lambda: sum(e.numRunningTasks() for e in executors.getExecutorInfos()) == 0,
+                "the stopped query's tasks to end", timeout=60)
     observed["structured_batches"] = len(query.recentProgress)
     observed["rate_buckets"] = spark.sql("SELECT count(*) AS n FROM rate_counts").collect()[0]["n"]
 
