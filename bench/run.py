@@ -227,11 +227,11 @@ def _sparkhist_cold(b: Bench, sh: servers.Server, logs: corpus.Corpus, layout: s
           f"({sh.rss_breakdown()}: server + workers)")
     # Idle indexing workers exit (sparkhist.scan.workers.IDLE_SECONDS): what the server holds from then on.
     deadline = time.monotonic() + 90
-    while sh.process_count() > 1 and time.monotonic() < deadline:
+    while sh.worker_count() and time.monotonic() < deadline:
         time.sleep(1)
     b.m[f"sh.rss.steady.{layout}"] = sh.rss_mb()
-    b.say(f"sparkhist after indexing, idle workers gone: {sh.process_count()} process(es), "
-          f"RSS {b.m[f'sh.rss.steady.{layout}']:.0f} MB")
+    b.say(f"sparkhist after indexing: {sh.worker_count()} indexing workers left, {sh.process_count()} process(es) "
+          f"({sh.rss_breakdown()}), RSS {b.m[f'sh.rss.steady.{layout}']:.0f} MB")
 
 
 def _warm_restart(b: Bench, server: servers.Server, logs: corpus.Corpus, key: str) -> None:

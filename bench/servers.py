@@ -66,6 +66,15 @@ class Server:
     def process_count(self) -> int:
         return len(_tree(self.pid))
 
+    def worker_count(self) -> int:
+        """Living indexing workers (``multiprocessing`` spawned children; not its resource tracker)."""
+        count = 0
+        for pid in _tree(self.pid)[1:]:
+            with contextlib.suppress(OSError):
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    count += 1
+        return count
+
     def rss_breakdown(self) -> str:
         """Each process's VmHWM, the server's first: ``"95 + 60 + 58 MB"``."""
         return " + ".join(f"{_status_kb(pid, 'VmHWM') / 1024:.0f}" for pid in _tree(self.pid)) + " MB"
