@@ -139,12 +139,22 @@ def _blank(apps: list[dict]) -> list[dict]:
             for a in apps]
 
 
-def test_format_1_catalog_is_migrated_in_place(built, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+#: How to turn this format's catalog into an older one.
+OLDER_FORMATS = {
+    "1": ["DROP TABLE listing"],  # records only
+    "2": ["DROP INDEX listing_app", "ALTER TABLE listing DROP COLUMN app_id"],  # listing rows without app_id keys
+}
+
+
+@pytest.mark.parametrize("version", sorted(OLDER_FORMATS))
+def test_an_older_catalog_is_migrated_in_place(built, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                               version: str) -> None:
     logs, clean, before = built
     store = _copy(clean, tmp_path / "store")
     db = sqlite3.connect(store / "catalog.sqlite")
-    db.execute("DROP TABLE listing")  # what format 1 had: records only
-    db.execute("UPDATE meta SET value = '1' WHERE key = 'format_version'")
+    for sql in OLDER_FORMATS[version]:
+        db.execute(sql)
+    db.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (version,))
     db.commit()
     db.close()
     with caplog.at_level(logging.WARNING, logger="sparkhist.store"):
@@ -152,29 +162,10 @@ def test_format_1_catalog_is_migrated_in_place(built, tmp_path: Path, caplog: py
             assert client.get(URL).content == before
             runtime = _complete(opened, pending, client)
             assert runtime.scanner.scan_once().new == 0, "migrated, not rebuilt from the logs"
-    assert f"format version 1 != {FORMAT_VERSION}; migrated in place" in caplog.text
+    assert f"format version {version} != {FORMAT_VERSION}; migrated in place" in caplog.text
     catalog = Catalog(str(store), None, read_only=True)
     assert catalog.meta["format_version"] == str(FORMAT_VERSION)
     assert len(catalog.load_listing().entries) == 13
-
-
-def test_format_2_catalog_gains_its_app_id_keys_in_place(built, tmp_path: Path,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
-    logs, clean, before = built
-    store = _copy(clean, tmp_path / "store")
-    db = sqlite3.connect(store / "catalog.sqlite")
-    db.execute("DROP INDEX listing_app")
-    db.execute("ALTER TABLE listing DROP COLUMN app_id")  # what format 2 had
-    db.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
-    db.commit()
-    db.close()
-    with caplog.at_level(logging.WARNING, logger="sparkhist.store"):
-        with _early(logs, store) as (opened, pending, client):
-            assert client.get(URL).content == before
-            runtime = _complete(opened, pending, client)
-            assert runtime.scanner.scan_once().new == 0, "migrated, not rebuilt from the logs"
-    assert f"format version 2 != {FORMAT_VERSION}; migrated in place" in caplog.text
-    catalog = Catalog(str(store), None, read_only=True)
     apps = orjson.loads(before)
     for app in apps:
         assert [e.app_id for e in catalog.listed_attempts(app["id"])] == [app["id"]] * len(app["attempts"])

@@ -121,14 +121,13 @@ _decode_environment = msgspec.json.Decoder(_EnvironmentAcls).decode
 def _apply_environment(listing: AttemptListing, line: bytes) -> None:
     try:
         props: Any = _decode_environment(line).properties or _AclProperties()
-    except msgspec.ValidationError:  # not the usual shape (very old logs wrote pairs): the general path
+    except msgspec.DecodeError:
+        # Not the usual shape (very old logs wrote pairs), or not JSON: the general path,
+        # whose parse raises the error callers expect (JSONDecodeError) on a damaged line.
         event = orjson.loads(line)
         raw = event.get("Spark Properties") or {}
         props = dict(raw) if isinstance(raw, list) else raw
         props = _AclProperties(**{attr: props.get(key) for key, attr in _ACL_KEYS.items()})
-    except msgspec.DecodeError:
-        orjson.loads(line)  # not JSON: raises the error callers expect (JSONDecodeError)
-        raise
     if listing.got_env:
         return  # the first environment update decides, as in the SHS
     for attr in _ACL_KEYS.values():

@@ -153,7 +153,6 @@ class RuntimeCollector(Collector):
             evictions.add_metric([reason], cache.evictions.get(reason, 0))
         yield evictions
 
-
     def _responses(self) -> Iterator[Metric]:
         cache = self.probe.response_cache
         if cache is None:

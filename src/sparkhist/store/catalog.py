@@ -73,6 +73,15 @@ _APP_INDEX = "CREATE INDEX IF NOT EXISTS listing_app ON listing(app_id)"
 _PUT_LISTING = "INSERT OR REPLACE INTO listing (path, head, entry, checksum, app_id) VALUES (?, ?, ?, ?, ?)"
 _SIGNED = 1 << 63
 _xxh64 = xxhash.xxh64_intdigest
+#: What a damaged listing row raises when verified and decoded (TypeError: a NULL where bytes belong).
+_ROW_DAMAGE = (ValueError, TypeError, struct.error)
+
+
+def _listing_entry(head: bytes, body: bytes, checksum: int) -> AttemptEntry:
+    """A listing row verified (both parts under one xxh64) and decoded; raises one of ``_ROW_DAMAGE``."""
+    if _xxh64(body, _xxh64(head)) - _SIGNED != checksum:
+        raise ValueError("checksum mismatch")
+    return AttemptEntry(head, body)
 
 
 def _checksum(blob: bytes) -> int:
@@ -227,19 +236,22 @@ class Catalog:
         self._check_version(log_dir)
 
     def _check_version(self, log_dir: str | None) -> None:
+        self._bring_to_format(log_dir)
+        self._db.execute(_APP_INDEX)
+
+    def _bring_to_format(self, log_dir: str | None) -> None:
+        """Kept, migrated in place or emptied for a rebuild: this format, this log directory."""
         meta = self.meta
         version = meta.get("format_version")
         stored_dir = meta.get("log_dir")
         if log_dir is None:
             log_dir = stored_dir or ""
         if version == str(FORMAT_VERSION) and stored_dir == log_dir:
-            self._db.execute(_APP_INDEX)
             return
         if "app_id" not in {row[1] for row in self._db.execute("PRAGMA table_info(listing)")}:
             self._db.execute("ALTER TABLE listing ADD COLUMN app_id TEXT")  # a table from before format 3
         if version in _MIGRATABLE and stored_dir == log_dir and not self.read_only:
             self._migrate(version)
-            self._db.execute(_APP_INDEX)
             return
         if version is not None:
             why = f"format version {version} != {FORMAT_VERSION}" if version != str(FORMAT_VERSION) else f"log directory changed from {stored_dir} to {log_dir}"
@@ -254,7 +266,6 @@ class Catalog:
             self._db.execute(*self._bump_sql())
             self._db.execute("COMMIT")
             self._bumped()
-        self._db.execute(_APP_INDEX)
 
     def _migrate(self, version: str) -> None:
         """Bring an older catalog to this format in place: format 1 (records only) gets its
@@ -320,13 +331,10 @@ class Catalog:
             entries: list[AttemptEntry] = []
             append = entries.append
             bad: list[int] = []
-            xxh64, signed = _xxh64, _SIGNED
             for rowid, head, body, checksum in rows:
                 try:
-                    if xxh64(body, xxh64(head)) - signed != checksum:  # type: ignore[arg-type]
-                        raise ValueError("checksum mismatch")
-                    entry = AttemptEntry(head, body)  # type: ignore[arg-type]
-                except (ValueError, TypeError, struct.error):  # TypeError: a NULL where bytes belong
+                    entry = _listing_entry(head, body, checksum)  # type: ignore[arg-type]
+                except _ROW_DAMAGE:
                     bad.append(rowid)  # type: ignore[arg-type]
                     continue
                 append(entry)
@@ -363,10 +371,8 @@ class Catalog:
         found = []
         for head, body, checksum in rows:
             try:
-                if _xxh64(body, _xxh64(head)) - _SIGNED != checksum:
-                    continue
-                entry = AttemptEntry(head, body)
-            except (ValueError, TypeError, struct.error):
+                entry = _listing_entry(head, body, checksum)
+            except _ROW_DAMAGE:
                 continue  # damaged: the listing load counts and repairs it
             if entry.app_id == app_id:
                 found.append(entry)
