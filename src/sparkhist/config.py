@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ def parse_size(value: str) -> int:
     m = _SIZE.match(value)
     if not m:
         raise ValueError(f"not a size: {value!r}")
-    return int(m.group(1)) * 1024 ** "_kmgt".index(m.group(2).lower() or "_")
+    return int(m.group(1)) << (10 * "_kmgt".index(m.group(2).lower() or "_"))
 
 
 def parse_ratio(value: str) -> float:
@@ -134,9 +134,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Processes that build application states (1: in the server process)."),
     Setting("cleaner_enabled", lambda: False, parse_bool, "SPARKHIST_CLEANER_ENABLED", "spark.history.fs.cleaner.enabled",
             "Delete old applications (their logs too, where permitted)."),
-    Setting("cleaner_interval", lambda: 86400.0, parse_duration, "SPARKHIST_CLEANER_INTERVAL", "spark.history.fs.cleaner.interval",
+    Setting("cleaner_interval", lambda: 86400.0, parse_duration, "SPARKHIST_CLEANER_INTERVAL",
+            "spark.history.fs.cleaner.interval",
             "How often the cleaner runs."),
-    Setting("cleaner_max_age", lambda: 7 * 86400.0, parse_duration, "SPARKHIST_CLEANER_MAX_AGE", "spark.history.fs.cleaner.maxAge",
+    Setting("cleaner_max_age", lambda: 7 * 86400.0, parse_duration, "SPARKHIST_CLEANER_MAX_AGE",
+            "spark.history.fs.cleaner.maxAge",
             "Applications last updated longer ago than this are deleted."),
     Setting("cleaner_max_num", lambda: 2**31 - 1, int, "SPARKHIST_CLEANER_MAX_NUM", "spark.history.fs.cleaner.maxNum",
             "At most this many logs are kept (oldest completed attempts go first)."),
@@ -254,7 +256,3 @@ def _strip_file_scheme(url: str) -> str:
     if url.startswith("file:"):
         return url[len("file:"):]
     return url
-
-
-def settings_fields() -> list[str]:
-    return [f.name for f in fields(Settings)]

@@ -71,10 +71,6 @@ _LISTING_NAMES = tuple(f.name for f in fields(AttemptListing))
 _LISTING_FIELDS = frozenset(_LISTING_NAMES)
 
 
-def is_listing_line(line: bytes) -> bool:
-    return line.startswith(LISTING_PREFIXES)
-
-
 def apply_listing_line(listing: AttemptListing, line: bytes) -> bool:
     """Update ``listing`` from one line if it is a listing event; True if it was one.
 
