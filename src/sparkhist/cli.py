@@ -110,7 +110,7 @@ def apps(settings: Settings) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from sparkhist.api.encode import format_date
+    from sparkhist.render.encode import format_date
     from sparkhist.store.applications import ApplicationIndex
     from sparkhist.store.catalog import Catalog
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from starlette.datastructures import QueryParams
 
-from sparkhist.api.encode import dumps
 from sparkhist.api.v1.applications import app_info, application_list, one_application
 from sparkhist.events.listing import AttemptListing
+from sparkhist.render.encode import dumps
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.catalog import Catalog
 from sparkhist.store.records import LogRecord

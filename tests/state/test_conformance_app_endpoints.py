@@ -139,7 +139,7 @@ def same_json(a: Any, b: Any, where: str = "$") -> str | None:
 
 def normalize(payload: Any) -> Any:
     """Our payload through the real encoder and back (what a client would parse)."""
-    from sparkhist.api.encode import dumps
+    from sparkhist.render.encode import dumps
 
     return orjson.loads(dumps(payload))
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from sparkhist.api.encode import dumps
+from sparkhist.render.encode import dumps
 
 # Headers the SHS's Jetty sends on every API response (SHS_REFERENCE §1.1).
 SHS_HEADERS = {

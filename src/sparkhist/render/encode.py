@@ -2,20 +2,20 @@
 
 The SHS renders with Jackson (``JacksonMessageWriter``): ``Option``/``null`` fields are
 omitted, dates are ``yyyy-MM-dd'T'HH:mm:ss.SSS'GMT'``, tuples are 2-element arrays and
-map keys are strings. Builders in ``api/v1`` and ``state/`` produce plain dicts that
+map keys are strings. Builders in ``render/`` and ``api/v1`` produce plain dicts that
 already follow those rules (no ``None`` values where Spark omits a key); this module
 formats dates and turns the result into bytes.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 JSON_CONTENT_TYPE = "application/json"
 

@@ -11,7 +11,7 @@ import re
 import time
 from typing import Any
 
-from sparkhist.api.encode import drop_none, format_date
+from sparkhist.render.encode import drop_none, format_date
 from sparkhist.state.app_state import AppState
 from sparkhist.state.entities import (
     EXECUTOR_METRIC_NAMES,
@@ -39,7 +39,7 @@ def _date(ms: int | None) -> str | None:
 def peaks(values: list[int]) -> dict[str, int] | None:
     if values[0] <= -1:
         return None
-    return dict(zip(EXECUTOR_METRIC_NAMES, values))
+    return dict(zip(EXECUTOR_METRIC_NAMES, values, strict=False))
 
 
 def accumulators(accs: list[tuple[int, str | None, str | None, str | None]]) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import orjson
 
 from sparkhist.events.listing import AttemptListing
+from sparkhist.render.listing import join_entry, render_entry
 from sparkhist.store.records import LogRecord
 
 # The head of a listing row: flags, start, end, last updated, total size, the lengths
@@ -37,14 +38,12 @@ def listing_row(record: LogRecord) -> tuple[bytes, bytes] | None:
     """The listing row of a record: ``(head, entry)``; None when the log is not listed (no app id yet).
 
     ``entry`` is the application's list element as the API sends it (see
-    ``api.v1.applications.render_entry``); ``head`` what the index needs besides.
+    ``render.listing.render_entry``); ``head`` what the index needs besides.
     """
     listing = record.listing
     app_id = listing.app_id
     if app_id is None:
         return None
-    from sparkhist.api.v1.applications import render_entry
-
     entry, start, end = render_entry(app_id, listing, record.last_updated)
     path = record.path.encode()
     app = app_id.encode()
@@ -178,8 +177,6 @@ class AppEntry:
             if len(self.attempts) == 1:
                 body = self.attempts[0].entry
             else:
-                from sparkhist.api.v1.applications import join_entry
-
                 body = join_entry(self.id, self.name, [a.attempt_json for a in self.attempts])
             fragment = self._fragment = orjson.Fragment(body)
         return fragment

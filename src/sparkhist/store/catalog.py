@@ -79,7 +79,7 @@ _ROW_DAMAGE = (ValueError, TypeError, struct.error)
 
 def _listing_entry(head: bytes, body: bytes, checksum: int) -> AttemptEntry:
     """A listing row verified (both parts under one xxh64) and decoded; raises one of ``_ROW_DAMAGE``."""
-    if _xxh64(body, _xxh64(head)) - _SIGNED != checksum:
+    if _listing_checksum(head, body) != checksum:
         raise ValueError("checksum mismatch")
     return AttemptEntry(head, body)
 

@@ -20,7 +20,7 @@ from typing import Any
 from sparkhist.api.v1 import params
 from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import ApiError, JerseyNotFound, JerseyServerError, NotFound, ServiceUnavailable
-from sparkhist.state import views
+from sparkhist.render import views
 from sparkhist.state.app_state import AppState
 from sparkhist.state.entities import M, Stage, Task
 from sparkhist.state.sections import StageTasks, TasksOf, stage_tasks_in_memory

@@ -6,9 +6,9 @@ end window (for running apps: only while ``maxEndDate`` is in the future); ``lim
 applies after filtering; the four cores/memory fields are always absent on the SHS.
 
 The list is not encoded per request: each attempt's entry is rendered once, when its
-catalog row is written (:func:`render_entry`), stored with the row, and the list is
-the entries joined (``orjson.Fragment``). The bytes are those ``dumps`` gives for the
-dicts of :func:`app_info` (checked by ``tests/api/test_prerendered_list.py``).
+catalog row is written (``render.listing.render_entry``), stored with the row, and the
+list is the entries joined (``orjson.Fragment``). The bytes are those ``dumps`` gives
+for the dicts of :func:`app_info` (checked by ``tests/api/test_prerendered_list.py``).
 """
 
 from __future__ import annotations
@@ -18,71 +18,21 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sparkhist.api.encode import drop_none, dumps, format_date
 from sparkhist.api.v1 import params
 from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import NotFound
+from sparkhist.render.encode import drop_none, dumps
+from sparkhist.render.listing import attempt_fields
 
 if TYPE_CHECKING:
-    from sparkhist.events.listing import AttemptListing
     from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
 
 APP_STATUSES = ("COMPLETED", "RUNNING")
 _MAX_INT = 2**31 - 1
 
-# How ``dumps`` (2-space indentation) lays out one element of the application list.
-_ENTRY_ID = b'{\n    "id": '
-_ENTRY_NAME = b',\n    "name": '
-_ENTRY_ATTEMPTS = b',\n    "attempts": [\n      '
-_ATTEMPT_SEP = b",\n      "
-_ENTRY_END = b"\n    ]\n  }"
-_ATTEMPT_INDENT = b"\n      "  # an attempt inside a list element: 3 levels deep
-
-
-def attempt_fields(listing: AttemptListing, last_updated: int) -> dict[str, Any]:
-    """``ApplicationAttemptInfo`` in the SHS's field order."""
-    return drop_none(
-        {
-            "attemptId": listing.attempt_id,
-            "startTime": format_date(listing.start_time),
-            "endTime": format_date(listing.end_time),
-            "lastUpdated": format_date(last_updated),
-            "duration": listing.duration,
-            "sparkUser": listing.spark_user,
-            "completed": listing.completed,
-            "appSparkVersion": listing.spark_version,
-            "startTimeEpoch": listing.start_time,
-            "endTimeEpoch": listing.end_time,
-            "lastUpdatedEpoch": last_updated,
-        }
-    )
-
 
 def attempt_info(attempt: AttemptEntry) -> dict[str, Any]:
     return attempt_fields(attempt.listing, attempt.last_updated)
-
-
-def render_entry(app_id: str, listing: AttemptListing, last_updated: int) -> tuple[bytes, int, int]:
-    """The list element of an application with this one attempt, and where the attempt is in it.
-
-    Returns ``(entry, start, end)``: ``entry[start:end]`` is the attempt's object as
-    it appears in any list element (indented 3 levels), for applications with several.
-    """
-    attempt = orjson.dumps(attempt_fields(listing, last_updated), option=orjson.OPT_INDENT_2)
-    attempt = attempt.replace(b"\n", _ATTEMPT_INDENT)  # JSON strings hold no raw newline
-    head = _ENTRY_ID + orjson.dumps(app_id)
-    if listing.app_name is not None:
-        head += _ENTRY_NAME + orjson.dumps(listing.app_name)
-    head += _ENTRY_ATTEMPTS
-    return head + attempt + _ENTRY_END, len(head), len(head) + len(attempt)
-
-
-def join_entry(app_id: str, name: str | None, attempts: list[bytes]) -> bytes:
-    """The list element of an application from its attempts' objects (as cut by :func:`render_entry`)."""
-    head = _ENTRY_ID + orjson.dumps(app_id)
-    if name is not None:
-        head += _ENTRY_NAME + orjson.dumps(name)
-    return head + _ENTRY_ATTEMPTS + _ATTEMPT_SEP.join(attempts) + _ENTRY_END
 
 
 def app_info(app: AppEntry) -> dict[str, Any]:

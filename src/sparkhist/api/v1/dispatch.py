@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sparkhist.api.encode import dumps
 from sparkhist.api.response_cache import ResponseCache
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import NotFound, ServiceUnavailable
+from sparkhist.render.encode import dumps
 from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
 
 APP_RESOURCES = frozenset(
