@@ -242,7 +242,7 @@ t2 = c()
 if stored is not None:
     n = len(stored.body)
 else:
-    from sparkhist.api.encode import dumps
+    from sparkhist.render.encode import dumps
     from sparkhist.api.v1.applications import application_list
     from starlette.datastructures import QueryParams
     n = len(dumps(application_list(index, QueryParams(""))))
