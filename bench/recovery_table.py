@@ -122,14 +122,17 @@ def measure_restart(templates_dir: Path, work: Path, *, apps: int = 200, index_w
     index_seconds = time.monotonic() - t_index
 
     # As ``serve`` starts: the catalog's listing rows answer the list, the rest follows.
-    from sparkhist import server
     from sparkhist.api.app import create_app
+    from sparkhist.server.first_answer import early_context
+    from sparkhist.server.opening import open_store
+    from sparkhist.server.pending import PendingRuntime
+    from sparkhist.server.runtime import complete_runtime
 
     settings = load_settings({"log_dir": str(logs), "store_dir": str(store), "index_workers": index_workers}, environ={})
     t0 = time.monotonic()
-    early = server._open(settings, listing=True)
-    pending = server._Pending()
-    app = create_app(server._early_context(early, pending))
+    early = open_store(settings, listing=True)
+    pending = PendingRuntime()
+    app = create_app(early_context(early, pending))
     rt: Runtime | None = None
     try:
         with TestClient(app) as client:
@@ -137,7 +140,7 @@ def measure_restart(templates_dir: Path, work: Path, *, apps: int = 200, index_w
             assert response.status_code == 200, response.text[:300]
             listed = len(response.json())
             seconds = time.monotonic() - t0
-            rt = server._complete(early, app)
+            rt = complete_runtime(early, app)
             pending.set(rt)
             complete = time.monotonic() - t0
             assert client.get("/api/v1/applications").content == response.content

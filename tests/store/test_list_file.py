@@ -27,10 +27,13 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from sparkhist import server
 from sparkhist.api.app import create_app
 from sparkhist.api.v1.applications import unfiltered_body
 from sparkhist.config import load_settings
+from sparkhist.server.first_answer import ListingLoad, early_context
+from sparkhist.server.opening import OpenedStore, open_store
+from sparkhist.server.pending import PendingRuntime
+from sparkhist.server.runtime import complete_runtime
 from sparkhist.store import list_file
 from sparkhist.store.catalog import Catalog
 from sparkhist.store.list_file import ListPublisher
@@ -63,13 +66,13 @@ def _copy(store: Path, dest: Path) -> Path:
 
 
 @contextmanager
-def _serve_early(logs: Path, store: Path) -> Iterator[tuple[server._Opened, server._ListingLoad, TestClient]]:
+def _serve_early(logs: Path, store: Path) -> Iterator[tuple[OpenedStore, ListingLoad, TestClient]]:
     """What ``serve`` answers from before the index is loaded (when the stored list is current)."""
-    opened = server._open(load_settings({"log_dir": str(logs), "store_dir": str(store)}, environ={}), listing=True,
-                          stored_list=True)
-    pending = server._Pending()
-    loading = server._ListingLoad(opened, pending)
-    app = create_app(server._early_context(opened, pending, loading))
+    opened = open_store(load_settings({"log_dir": str(logs), "store_dir": str(store)}, environ={}), listing=True,
+                        stored_list=True)
+    pending = PendingRuntime()
+    loading = ListingLoad(opened, pending)
+    app = create_app(early_context(opened, pending, loading))
     try:
         with TestClient(app) as client:
             yield opened, loading, client
@@ -158,7 +161,7 @@ def test_an_application_s_details_do_not_wait_for_the_index_or_the_runtime(built
         def load_when_asked() -> None:
             assert loading.pending.wanted.wait(30)
             loading.load()
-            loading.pending.set(server._complete(opened, client.app))
+            loading.pending.set(complete_runtime(opened, client.app))
 
         loader = threading.Thread(target=load_when_asked)
         loader.start()

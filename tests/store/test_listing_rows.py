@@ -16,9 +16,12 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from sparkhist import server
 from sparkhist.api.app import create_app
 from sparkhist.config import load_settings
+from sparkhist.server.first_answer import early_context
+from sparkhist.server.opening import OpenedStore, open_store
+from sparkhist.server.pending import PendingRuntime
+from sparkhist.server.runtime import Runtime, complete_runtime
 from sparkhist.store.catalog import FORMAT_VERSION, Catalog
 from support.conformance import SPARK401
 from support.server import copy_logs, runtime_for
@@ -44,11 +47,11 @@ def _copy(store: Path, dest: Path) -> Path:
 
 
 @contextmanager
-def _early(logs: Path, store: Path) -> Iterator[tuple[server._Opened, server._Pending, TestClient]]:
+def _early(logs: Path, store: Path) -> Iterator[tuple[OpenedStore, PendingRuntime, TestClient]]:
     """What ``serve`` answers from before the rest of the runtime exists."""
-    opened = server._open(load_settings({"log_dir": str(logs), "store_dir": str(store)}, environ={}), listing=True)
-    pending = server._Pending()
-    app = create_app(server._early_context(opened, pending))
+    opened = open_store(load_settings({"log_dir": str(logs), "store_dir": str(store)}, environ={}), listing=True)
+    pending = PendingRuntime()
+    app = create_app(early_context(opened, pending))
     runtime = None
     try:
         with TestClient(app) as client:
@@ -62,8 +65,8 @@ def _early(logs: Path, store: Path) -> Iterator[tuple[server._Opened, server._Pe
             opened.catalog.close()
 
 
-def _complete(opened: server._Opened, pending: server._Pending, client: TestClient) -> server.Runtime:
-    runtime = server._complete(opened, client.app)  # type: ignore[arg-type]
+def _complete(opened: OpenedStore, pending: PendingRuntime, client: TestClient) -> Runtime:
+    runtime = complete_runtime(opened, client.app)  # type: ignore[arg-type]
     pending.set(runtime)
     return runtime
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from sparkhist.reader.layout import IN_PROGRESS, KNOWN_CODECS, ROLLING_DIR_PREFIX
-from sparkhist.store.applications import AppEntry, ApplicationIndex
+from sparkhist.store.applications import AppEntry, AppLookup
 
 _ATTEMPT_SUFFIXES = ("", "_1", "_2")
 
@@ -40,7 +40,7 @@ def candidate_names(app_id: str) -> Iterator[str]:
 class OnDemandIndex:
     """The application index, plus an on-demand load when an id is not in it yet."""
 
-    def __init__(self, index: ApplicationIndex, load: Callable[[str], bool], *,
+    def __init__(self, index: AppLookup, load: Callable[[str], bool], *,
                  enabled: Callable[[], bool] = lambda: True, miss_ttl: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.index = index

@@ -1,0 +1,185 @@
+"""``serve``: the two-step start, the HTTP server, and the stop.
+
+``serve`` starts in two steps, so a restart answers the application list as soon as
+possible: first the catalog's listing rows fill the index and the HTTP server binds
+(only what answering the list needs is imported, :mod:`sparkhist.server.opening`);
+then, in the background, the rest of the runtime is built (full records, snapshots,
+scanner, probe, metrics: :func:`~sparkhist.server.runtime.complete_runtime`) and the
+scan loop starts. Requests that need the rest wait for it
+(:mod:`sparkhist.server.first_answer`); ``/ready`` says when it is there.
+
+When the store holds a current pre-rendered list (:mod:`sparkhist.store.list_file`:
+its checksum holds and it names the catalog's listing), the server binds before even
+the listing rows are loaded: the unfiltered list is answered from the file's bytes,
+and everything else that reads the index waits for it (loaded in the background,
+right after the first answer). The file is served until the listing or the index
+changes; the server writes it again (:mod:`sparkhist.server.list_publishing`).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sparkhist.config import Settings
+from sparkhist.server.first_answer import ListingLoad, early_context
+from sparkhist.server.list_publishing import ListPublishing
+from sparkhist.server.opening import OpenedStore, open_store
+from sparkhist.server.pending import PendingRuntime
+from sparkhist.server.runtime import complete_runtime
+from sparkhist.server.state_readers import store_readers
+
+if TYPE_CHECKING:
+    import socket
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("sparkhist.server")
+
+#: After binding, the background start waits this long for a first request, then (if one
+#: came) up to ``FIRST_ANSWER_WAIT`` for its answer to be sent.
+FIRST_ANSWER_GRACE = 1.0
+FIRST_ANSWER_WAIT = 30.0
+
+
+class FirstAnswerWatch:
+    """ASGI wrapper that notes when the first HTTP request came and when its answer was sent."""
+
+    def __init__(self, app: ASGIApp, on_sent: Callable[[], None] = lambda: None) -> None:
+        self.app = app
+        self.asked = threading.Event()
+        self.sent = threading.Event()
+        self._on_sent = on_sent
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.sent.is_set():
+            await self.app(scope, receive, send)
+            return
+        self.asked.set()
+
+        async def watch(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self.sent.set()
+                self._on_sent()
+
+        await self.app(scope, receive, watch)
+
+
+class _SecondStep:
+    """The rest of the runtime, completed in the background once the server bound, and the stop."""
+
+    def __init__(self, opened: OpenedStore, pending: PendingRuntime, loading: ListingLoad, app: Starlette,
+                 watch: FirstAnswerWatch, settled: threading.Event) -> None:
+        self.opened = opened
+        self.pending = pending
+        self.loading = loading
+        self.app = app
+        self.watch = watch
+        self.settled = settled  # the first answer was sent, or a request needs the rest of the runtime
+        self.bound = threading.Event()  # the server bound its socket (or gave up, or stops)
+        self.looping = threading.Event()
+        self.publishing: ListPublishing | None = None
+
+    def run(self, server: uvicorn.Server) -> None:
+        # The socket first, a first answer (if one is asked for soon) second, the rest after.
+        self.bound.wait()
+        if self.watch.asked.wait(FIRST_ANSWER_GRACE):
+            # Unless that request (or another) needs the rest of the runtime.
+            self.settled.wait(FIRST_ANSWER_WAIT)
+        opened = self.opened
+        try:
+            store_readers(opened)  # what an application's details need first, before the listing
+            self.loading.load()
+            runtime = complete_runtime(opened, self.app)
+        except BaseException as exc:
+            log.exception("could not complete the start-up; stopping")
+            self.pending.set(None, exc)
+            server.should_exit = True
+            return
+        self.pending.set(runtime)
+        gc.freeze()
+        if opened.writer:
+            self.publishing = ListPublishing(opened)
+        if not server.should_exit:
+            runtime.loop.start()
+            self.looping.set()
+            if self.publishing is not None:
+                self.publishing.start()
+
+    def stop(self) -> None:
+        """Once the server stopped and :meth:`run` returned: stop the loop, write the list, release the store."""
+        if self.publishing is not None:
+            self.publishing.stop()
+        runtime = self.pending.runtime
+        if runtime is not None:
+            if self.looping.is_set():
+                runtime.loop.stop()
+            if self.publishing is not None:  # the list as it is now, for the next start
+                self.publishing.publish()
+            runtime.close()
+        else:
+            self.opened.lock.release()
+            self.opened.catalog.close()
+
+
+def _server(config: uvicorn.Config, bound: threading.Event) -> uvicorn.Server:
+    """A uvicorn server that sets ``bound`` once its start-up is over (bound, or given up)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            try:
+                await super().startup(sockets)
+            finally:
+                bound.set()
+
+    return Server(config)
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from sparkhist.api.app import create_app
+
+    opened = open_store(settings, listing=True, stored_list=True)
+    role = "writer" if opened.writer else "standby"
+    if opened.stored is None:
+        log.info("store %s opened as %s: %d applications listed in %.3fs", settings.store_dir, role,
+                 len(opened.index), time.monotonic() - opened.t0)
+    else:
+        log.info("store %s opened as %s: stored application list of %d bytes in %.3fs", settings.store_dir, role,
+                 len(opened.stored.body), time.monotonic() - opened.t0)
+    settled = threading.Event()
+    pending = PendingRuntime(on_wanted=settled.set)
+    loading = ListingLoad(opened, pending)
+    app = create_app(early_context(opened, pending, loading))
+    watch = FirstAnswerWatch(app, on_sent=settled.set)
+    second = _SecondStep(opened, pending, loading, app, watch, settled)
+    config = uvicorn.Config(watch, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                            log_config=None)  # uvicorn's loggers go through ours (plain or JSON)
+    server = _server(config, second.bound)
+    finisher = threading.Thread(target=second.run, args=(server,), name="sparkhist-start", daemon=True)
+    finisher.start()
+    log.info("serving %s on http://%s:%d", settings.log_dir, settings.host, settings.port)
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal once it has
+    # restored the previous handlers: make those no-ops so our cleanup below runs and
+    # the process exits 0 after a clean stop.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    try:
+        server.run()
+    finally:
+        server.should_exit = True
+        second.bound.set()  # a start still waiting goes on (and starts no loop)
+        settled.set()
+        finisher.join()
+        second.stop()
+        log.info("stopped")
