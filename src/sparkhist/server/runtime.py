@@ -70,9 +70,7 @@ class Runtime:
         if self.scanner.pool is not None:
             self.scanner.pool.close()
         self.catalog.close()
-        close_source = getattr(self.source.inner, "close", None)
-        if close_source is not None:
-            close_source()
+        self.source.inner.close()
 
 
 def build_runtime(settings: Settings) -> Runtime:
