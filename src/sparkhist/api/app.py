@@ -7,7 +7,6 @@ API keeps answering when the source is gone.
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from sparkhist.api.response_cache import RenderedJson, ResponseCache
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.dispatch import AppStates, LogsRequest, dispatch
 from sparkhist.errors import ApiError, BadDate, JerseyNotFound, JerseyServerError, SourceError
+from sparkhist.render.html import render
 from sparkhist.source.base import Source
 from sparkhist.store.applications import AppLookup
 
@@ -104,13 +104,15 @@ def create_app(ctx: ServerContext) -> Starlette:
     def _logs_response(req: LogsRequest) -> Response:
         from sparkhist.api.v1.logs import logs_zip_chunks, zip_file_name
 
-        headers = {**responses.SHS_HEADERS, "Content-Disposition": f"attachment; filename={zip_file_name(req.app_id, req.attempt_id)}"}
+        headers = {**responses.SHS_HEADERS,
+                   "Content-Disposition": f"attachment; filename={zip_file_name(req.app_id, req.attempt_id)}"}
         try:
             for attempt in req.attempts:  # fail early (before streaming) when the source is gone
                 ctx.source.stat(attempt.log_path)
         except SourceError:
             return responses.text_error(503, f"Event logs are not available for app: {req.app_id}.")
-        return StreamingResponse(logs_zip_chunks(ctx.source, req.attempts), media_type="application/octet-stream", headers=headers)
+        return StreamingResponse(logs_zip_chunks(ctx.source, req.attempts), media_type="application/octet-stream",
+                                 headers=headers)
 
     def api_unknown(request: Request) -> Response:
         return responses.jetty_not_found(request.url.path)
@@ -133,17 +135,4 @@ def create_app(ctx: ServerContext) -> Starlette:
 
 
 def _home_page(ctx: ServerContext) -> str:
-    rows = "".join(
-        f"<tr><td>{a.id}</td><td>{_esc(a.name)}</td><td>{'running' if a.running else 'completed'}</td></tr>"
-        for a in ctx.index.sorted_apps()[:1000]
-    )
-    return (
-        "<!DOCTYPE html><html><head><title>sparkhist</title></head><body>"
-        f"<h1>sparkhist</h1><p>Event log directory: {_esc(ctx.source.root)}</p>"
-        f"<p>{len(ctx.index)} applications. API: <a href='/api/v1/applications'>/api/v1/applications</a></p>"
-        f"<table><tr><th>App ID</th><th>Name</th><th>Status</th></tr>{rows}</table></body></html>"
-    )
-
-
-def _esc(text: str | None) -> str:
-    return html.escape(text or "")
+    return render("home.html", log_directory=ctx.source.root, count=len(ctx.index), apps=ctx.index.sorted_apps()[:1000])

@@ -7,6 +7,7 @@ from typing import Any
 from starlette.responses import Response
 
 from sparkhist.render.encode import dumps
+from sparkhist.render.html import render
 
 # Headers the SHS's Jetty sends on every API response (SHS_REFERENCE §1.1).
 SHS_HEADERS = {
@@ -16,23 +17,6 @@ SHS_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Vary": "Accept-Encoding",
 }
-
-_JETTY_404 = """<html>
-<head>
-<meta http-equiv="Content-Type" content="text/html;charset=ISO-8859-1"/>
-<title>Error 404 Not Found</title>
-</head>
-<body><h2>HTTP ERROR 404 Not Found</h2>
-<table>
-<tr><th>URI:</th><td>{uri}</td></tr>
-<tr><th>STATUS:</th><td>404</td></tr>
-<tr><th>MESSAGE:</th><td>Not Found</td></tr>
-<tr><th>SERVLET:</th><td>org.glassfish.jersey.servlet.ServletContainer-1</td></tr>
-</table>
-
-</body>
-</html>
-"""
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -56,31 +40,23 @@ def date_error(message: str) -> Response:
                     headers={**SHS_HEADERS, "Content-Type": "application/json"})
 
 
-_JETTY_500 = """<html>
-<head>
-<meta http-equiv="Content-Type" content="text/html;charset=ISO-8859-1"/>
-<title>Error 500 Request failed.</title>
-</head>
-<body><h2>HTTP ERROR 500 Request failed.</h2>
-<table>
-<tr><th>URI:</th><td>{uri}</td></tr>
-<tr><th>STATUS:</th><td>500</td></tr>
-<tr><th>MESSAGE:</th><td>Request failed.</td></tr>
-<tr><th>SERVLET:</th><td>org.glassfish.jersey.servlet.ServletContainer-1</td></tr>
-</table>
+#: Jetty's error pages (ErrorHandler, via Jersey's ``sendError``): the servlet Jersey runs in.
+_JERSEY_SERVLET = "org.glassfish.jersey.servlet.ServletContainer-1"
+_JETTY_HEADERS = {"Content-Type": "text/html;charset=iso-8859-1", "Cache-Control": "must-revalidate,no-cache,no-store"}
 
-</body>
-</html>
-"""
+
+def _jetty_error_page(status: int, message: str, uri: str) -> Response:
+    """Jetty's HTML error page, byte for byte: the URI escaped as Jetty escapes it, and the
+    body in the ISO-8859-1 its header declares (``?`` for what that cannot hold, as Jetty)."""
+    page = render("jetty_error.html", status=status, message=message, uri=uri, servlet=_JERSEY_SERVLET)
+    return Response(page.encode("iso-8859-1", "replace"), status_code=status, media_type=None, headers=_JETTY_HEADERS)
 
 
 def jetty_server_error(uri: str) -> Response:
     """A request the SHS fails with an exception: Jetty's HTML 500 page."""
-    return Response(_JETTY_500.format(uri=uri), status_code=500, media_type=None,
-                    headers={"Content-Type": "text/html;charset=iso-8859-1", "Cache-Control": "must-revalidate,no-cache,no-store"})
+    return _jetty_error_page(500, "Request failed.", uri)
 
 
 def jetty_not_found(uri: str) -> Response:
     """Jersey's failed parameter conversion: Jetty's HTML 404 page."""
-    return Response(_JETTY_404.format(uri=uri), status_code=404, media_type=None,
-                    headers={"Content-Type": "text/html;charset=iso-8859-1", "Cache-Control": "must-revalidate,no-cache,no-store"})
+    return _jetty_error_page(404, "Not Found", uri)
