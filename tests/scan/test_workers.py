@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+from starlette.testclient import TestClient
 
 from sparkhist.config import load_settings
 from sparkhist.server import build_runtime
-from starlette.testclient import TestClient
 from support.conformance import SPARK401
 from support.server import copy_logs
 
@@ -22,7 +22,8 @@ def _mask(payload):
 
 
 def _answers(log_dir: Path, store: Path, workers: int) -> dict[str, bytes]:
-    runtime = build_runtime(load_settings({"log_dir": str(log_dir), "store_dir": str(store), "index_workers": workers}, environ={}))
+    runtime = build_runtime(load_settings({"log_dir": str(log_dir), "store_dir": str(store), "index_workers": workers},
+                                          environ={}))
     try:
         report = runtime.scanner.scan_once()
         assert report.indexed == 13 and report.failed == 0
@@ -84,7 +85,8 @@ def test_failed_full_index_is_counted(tmp_path: Path, monkeypatch) -> None:
     from sparkhist.errors import SourceUnavailable
 
     logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
-    runtime = build_runtime(load_settings({"log_dir": str(logs), "store_dir": str(tmp_path / "s"), "index_workers": 1}, environ={}))
+    runtime = build_runtime(load_settings({"log_dir": str(logs), "store_dir": str(tmp_path / "s"), "index_workers": 1},
+                                          environ={}))
     try:
         def failing(*args, **kwargs):
             raise SourceUnavailable("gone")
@@ -99,7 +101,8 @@ def test_failed_full_index_is_counted(tmp_path: Path, monkeypatch) -> None:
 def _living(pids: list[int]) -> list[int]:
     import os
 
-    return [p for p in pids if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+    return [p for p in pids
+            if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
 
 
 def test_idle_workers_exit_and_come_back_when_needed(tmp_path: Path) -> None:

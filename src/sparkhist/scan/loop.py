@@ -14,14 +14,20 @@ import time
 from sparkhist.scan.cleaner import Cleaner
 from sparkhist.scan.scanner import Scanner
 from sparkhist.store.lock import WriterLock
+from sparkhist.store.snapshots import SnapshotStore
 
 log = logging.getLogger("sparkhist.scan")
 
 
 class ScanLoop:
-    def __init__(self, scanner: Scanner, lock: WriterLock, interval: float, *, role: str) -> None:
+    """Ticks every ``interval`` seconds. ``snapshots``: the state files a new writer
+    cleans up after the one it replaces (temporary files of interrupted writes)."""
+
+    def __init__(self, scanner: Scanner, lock: WriterLock, interval: float, *, role: str,
+                 snapshots: SnapshotStore | None = None) -> None:
         self.scanner = scanner
         self.lock = lock
+        self.snapshots = snapshots
         self.interval = interval
         self.role = role
         self.takeovers = 0
@@ -71,8 +77,8 @@ class ScanLoop:
         t0 = time.monotonic()
         self.scanner.catalog.promote(self.scanner.source.root)
         self.scanner.load()
-        if self.scanner.indexer is not None:
-            self.scanner.indexer.snapshots.remove_temp_files()
+        if self.snapshots is not None:
+            self.snapshots.remove_temp_files()
         self.role = "writer"
         self.takeovers += 1
         log.info("took over as the store's writer in %.3fs", time.monotonic() - t0, extra={"event": "takeover"})

@@ -1,9 +1,11 @@
 """One scan: list the log directory, decide what changed, read only that.
 
-Change is judged by size and completeness, never by mtime (SHS_REFERENCE §2.2):
-sizes only grow, so "bigger" means "changed". A grown log is read from the position
-where the last read stopped. A failed listing changes nothing: applications are only
-dropped after a *successful* listing no longer shows their log.
+What counts as a change (size and completeness, never mtime) is decided by
+:mod:`sparkhist.scan.changes`; a grown log is read from the position where the last
+read stopped. The listing pass runs here, full indexing goes to
+:mod:`sparkhist.scan.builds`, and records reach the catalog through
+:class:`~sparkhist.store.write_behind.WriteBehind`. A failed listing changes nothing:
+applications are only dropped after a *successful* listing no longer shows their log.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
 
 from sparkhist.errors import LogError, SourceError, SourceNotFound, StoreError
-from sparkhist.events.listing import LISTING_PREFIXES, AttemptListing, apply_listing_line
+from sparkhist.events.listing import LISTING_PREFIXES, apply_listing_line
 from sparkhist.reader.layout import (
     IN_PROGRESS,
     EventLog,
@@ -26,14 +28,18 @@ from sparkhist.reader.layout import (
     rolling_log,
     single_file_log,
 )
-from sparkhist.reader.position import START, Position
 from sparkhist.reader.stream import ReadStats, read_lines
+from sparkhist.scan import changes
+from sparkhist.scan.builds import build_all
 from sparkhist.scan.indexer import Indexer
-from sparkhist.scan.workers import Built, IndexPool
+from sparkhist.scan.workers import IndexPool
 from sparkhist.source.base import FileEntry, Source
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.catalog import Catalog
+from sparkhist.store.disk import DiskBudget
 from sparkhist.store.records import LogRecord
+from sparkhist.store.snapshots import SnapshotStore
+from sparkhist.store.write_behind import WriteBehind
 
 log = logging.getLogger("sparkhist.scan")
 
@@ -68,16 +74,13 @@ class ScanReport:
         return self.source_error is None
 
 
-@dataclass(slots=True)
-class _Work:
-    log: EventLog
-    start: Position
-    listing: AttemptListing
-    reason: str  # new | grown | renamed | reread
-
-
 class Scanner:
-    """Keeps the catalog and the in-memory application index in step with the source."""
+    """Keeps the catalog and the in-memory application index in step with the source.
+
+    ``indexer``: full indexing after each listing pass (None: listing only), spread over
+    ``pool``'s processes when given; ``snapshots`` and ``budget``: where its states are
+    kept and the disk they may use (a removed or renamed log takes its state along).
+    """
 
     def __init__(
         self,
@@ -86,6 +89,9 @@ class Scanner:
         index: ApplicationIndex,
         *,
         indexer: Indexer | None = None,
+        snapshots: SnapshotStore | None = None,
+        budget: DiskBudget | None = None,
+        pool: IndexPool | None = None,
         clock: Callable[[], float] = time.time,
         batch_size: int = 256,
     ) -> None:
@@ -93,7 +99,9 @@ class Scanner:
         self.catalog = catalog
         self.index = index
         self.indexer = indexer
-        self.pool: IndexPool | None = None  # worker processes for full indexing (None: in-process)
+        self.snapshots = snapshots
+        self.budget = budget
+        self.pool = pool  # worker processes for full indexing (None: in-process)
         self.clock = clock
         self.batch_size = batch_size
         self.records: dict[str, LogRecord] = {}
@@ -106,11 +114,10 @@ class Scanner:
         self.bytes_parsed = 0  # stored bytes read by the listing pass
         # Guards records/catalog/index updates: the scan loop and on-demand loads interleave.
         self._lock = threading.RLock()
-        self._unsaved: dict[str, LogRecord] = {}  # records the catalog could not take yet
+        self.writes = WriteBehind(catalog, lambda: self.records, lock=self._lock)
         # Rolling directory -> (its mtime in the parent listing, the completed log or layout
         # error found in it): see _discover. In memory only; a restart lists each once.
         self._rolling: dict[str, tuple[int, EventLog | str]] = {}
-        self._catalog_generation = catalog.generation
 
     # -- start-up ---------------------------------------------------------------
     def load(self, *, index_loaded: bool = False) -> int:
@@ -122,18 +129,18 @@ class Scanner:
         fill = not index_loaded and not len(self.index)
         result = self.catalog.load(entries=fill)
         rebuilt: dict[str, LogRecord] = {}
-        if self.indexer is not None:
-            files = self.indexer.snapshots.file_names()
+        if self.snapshots is not None:
+            files = self.snapshots.file_names()
             with_snapshot = sum(1 for r in result.records.values() if r.snapshot_size >= 0)
             if len(files) > with_snapshot:
                 # Rows lost with a damaged or deleted catalog come back from their snapshots.
                 from sparkhist.store.rebuild import records_from_snapshots
                 from sparkhist.store.snapshots import snapshot_name
 
-                rebuilt = records_from_snapshots(self.indexer.snapshots, {snapshot_name(p) for p in result.records})
+                rebuilt = records_from_snapshots(self.snapshots, {snapshot_name(p) for p in result.records})
                 if rebuilt:
                     result.records.update(rebuilt)
-                    self._persist(list(rebuilt.values()))
+                    self.writes.put(rebuilt.values())
         self.records = result.records
         self.flush()  # rewrites everything if the catalog had to be replaced while loading
         if fill or index_loaded:
@@ -168,12 +175,12 @@ class Scanner:
     def scan_once(self, progress: Progress | None = None) -> ScanReport:
         report = ScanReport(started=self.clock())
         t0 = time.monotonic()
-        calls_before = _source_calls(self.source)
+        calls_before = dict(self.source.calls)
         try:
             entries = self.source.list(self.source.root_path)
         except SourceError as exc:
             report.source_error = str(exc)
-            report.source_calls = _calls_since(self.source, calls_before)
+            report.source_calls = _calls_since(calls_before, self.source.calls)
             report.duration = time.monotonic() - t0
             log.warning("listing %s failed: %s; keeping every indexed application", self.source.root, exc,
                         extra={"event": "listing_failed"})
@@ -188,40 +195,24 @@ class Scanner:
             self._record_failure_without_log(path, message)
 
         seen = set(logs) | set(layout_errors)
+        listed_ms = int(report.started * 1000)
         with self._lock:
-            work = self._plan(logs, report)
+            plan = changes.plan(logs, self.records)
+            for path in plan.unchanged:
+                self.records[path].last_processed = listed_ms
+        report.new, report.grown, report.unchanged = plan.new, plan.grown, len(plan.unchanged)
 
-        done = 0
-        pending: list[LogRecord] = []
-        for item in work:
-            with self._lock:
-                record = self._index_log(item, report)
-            if record is not None:
-                pending.append(record)
-            done += 1
-            if progress:
-                progress(done, len(work))
-            if len(pending) >= self.batch_size:
-                self._persist(pending)
-                pending = []
-        self._persist(pending)
+        self._read_listings(plan.work, report, progress)
         if self.indexer is not None:
             self._full_index(logs, report, progress)
 
         with self._lock:
-            # Not seen by this listing, and not indexed on demand since it was taken.
-            started_ms = int(report.started * 1000)
-            removed = [p for p, r in self.records.items() if p not in seen and r.last_processed < started_ms]
+            removed = changes.vanished(self.records, seen, listed_ms)
             for path in removed:
-                self.records.pop(path, None)
-                self.index.remove(path)
-                if self.indexer is not None:
-                    self.indexer.snapshots.delete(path)
-                    if self.indexer.budget is not None:
-                        self.indexer.budget.forget(path)
-            self._unpersist(removed)
+                self._drop(path)
+            self.writes.delete(removed)
         report.removed = len(removed)
-        report.source_calls = _calls_since(self.source, calls_before)
+        report.source_calls = _calls_since(calls_before, self.source.calls)
         report.duration = time.monotonic() - t0
         self._publish(report)
         log.info(
@@ -238,14 +229,28 @@ class Scanner:
             except Exception:  # an observer (metrics) must never break a scan
                 log.exception("scan report observer failed")
 
+    def _read_listings(self, work: list[changes.Work], report: ScanReport, progress: Progress | None) -> None:
+        """The listing pass over what changed, its records written a batch at a time."""
+        batch = self.writes.batch(self.batch_size)
+        for done, item in enumerate(work, 1):
+            with self._lock:
+                record = self._index_log(item, report)
+            if progress:
+                progress(done, len(work))
+            if record is not None:
+                batch.add(record)
+        batch.flush()
+
     def _full_index(self, logs: dict[str, EventLog], report: ScanReport, progress: Progress | None) -> None:
         """Bring every lagging snapshot up to date, newest log first."""
         assert self.indexer is not None
         with self._lock:
-            lagging = [r for r in self.records.values() if r.path in logs and r.app_id is not None and r.needs_full_index]
-        lagging.sort(key=lambda r: r.mtime_ms, reverse=True)
-        pending: list[LogRecord] = []
-        for done, (record, result) in enumerate(self._build_all(lagging, logs), 1):
+            lagging = changes.lagging(self.records, logs)
+        by_path = {r.path: r for r in lagging}
+        results = build_all(self.indexer, [logs[r.path] for r in lagging], pool=self.pool, budget=self.budget)
+        batch = self.writes.batch(self.batch_size)
+        for done, (event_log, result) in enumerate(results, 1):
+            record = by_path[event_log.path]
             if isinstance(result, SourceError):
                 report.errors[record.path] = str(result)
                 log.warning("full index of %s failed: %s; will retry", record.path, result)
@@ -267,88 +272,29 @@ class Scanner:
             record.snapshot_size = result.log_size
             record.snapshot_in_progress = result.in_progress
             report.indexed += 1
-            pending.append(record)
             if progress:
                 progress(done, len(lagging))
-            if len(pending) >= self.batch_size:
-                self._persist(pending)
-                pending = []
-        self._persist(pending)
-
-    def _build_all(self, lagging: list[LogRecord], logs: dict[str, EventLog]):  # type: ignore[no-untyped-def]
-        """(record, snapshot or Built or the exception) for each lagging record."""
-        assert self.indexer is not None
-        pool = self.pool
-        if pool is None or len(lagging) < 2:
-            for record in lagging:
-                try:
-                    yield record, self.indexer.refresh(logs[record.path])
-                except (SourceError, StoreError) as exc:
-                    yield record, exc
-            return
-        budget = self.indexer.budget
-        jobs = [(logs[r.path], budget is None or budget.may_write()) for r in lagging]
-        by_path = {r.path: r for r in lagging}
-        for event_log, result in pool.run(jobs):
-            if isinstance(result, Built):
-                self.indexer.bytes_read += result.bytes_read
-                self.indexer.events_parsed += result.lines
-                self.indexer.builds += 1
-                if result.persisted and budget is not None:
-                    budget.wrote(result.log_path, result.snapshot_bytes)
-                elif not result.persisted:
-                    self.indexer.unsaved += 1
-            yield by_path[event_log.path], result
-
-    def _persist(self, records: list[LogRecord]) -> None:
-        """Write records to the catalog; on failure (disk full) keep them to retry with the next write."""
-        with self._lock:
-            generation = self.catalog.generation
-            if generation != self._catalog_generation:
-                # The catalog was replaced after damage: it needs every record again.
-                batch = {**self.records, **self._unsaved, **{r.path: r for r in records}}
-            else:
-                batch = {**self._unsaved, **{r.path: r for r in records}}
-            if not batch:
-                return
-            try:
-                self.catalog.put(batch.values())
-            except StoreError as exc:
-                if not self._unsaved:
-                    log.error("%s; %d records kept in memory, retried at the next write", exc, len(batch))
-                self._unsaved = batch
-                return
-            if self._unsaved:
-                log.info("catalog writable again: %d delayed records saved", len(self._unsaved))
-            self._unsaved = {}
-            self._catalog_generation = generation
-
-    def _unpersist(self, paths: list[str]) -> None:
-        with self._lock:
-            for path in paths:
-                self._unsaved.pop(path, None)
-            try:
-                self.catalog.delete(paths)
-            except StoreError as exc:
-                if self.catalog.generation != self._catalog_generation:
-                    self._persist([])  # replaced after damage: write what we hold (without the removed)
-                else:
-                    log.error("%s; the removed logs stay in the catalog until the next scan", exc)
+            batch.add(record)
+        batch.flush()
 
     def flush(self) -> None:
-        """Retry delayed catalog writes (the scan loop calls it every tick)."""
-        self._persist([])
+        """Retry delayed catalog writes."""
+        self.writes.flush()
 
     def forget(self, path: str) -> None:
         """Drop one log from the catalog, the index and the snapshots (the cleaner's removal)."""
         with self._lock:
-            self.records.pop(path, None)
-            self.index.remove(path)
-            if self.indexer is not None:
-                self.indexer.snapshots.delete(path)
-                if self.indexer.budget is not None:
-                    self.indexer.budget.forget(path)
-            self._unpersist([path])
+            self._drop(path)
+            self.writes.delete([path])
+
+    def _drop(self, path: str) -> None:
+        """(Under the lock.) Drop one log from memory, the index and the snapshots."""
+        self.records.pop(path, None)
+        self.index.remove(path)
+        if self.snapshots is not None:
+            self.snapshots.delete(path)
+        if self.budget is not None:
+            self.budget.forget(path)
 
     def index_on_demand(self, app_id: str) -> bool:
         """Find and index the logs of ``app_id`` now; True when it is listed afterwards."""
@@ -370,12 +316,12 @@ class Scanner:
                 log.warning("on-demand load of %s: skipping %s: %s", app_id, path, exc)
                 continue
             with self._lock:
-                if path in self.records and not _changed(self.records[path], event_log):
+                if path in self.records and not changes.changed(self.records[path], event_log):
                     continue
-                record = self._index_log(_Work(event_log, START, AttemptListing(), "new"), ScanReport())
+                record = self._index_log(changes.fresh(event_log), ScanReport())
                 if record is None:
                     continue
-                self._persist([record])
+                self.writes.put([record])
             log.info("on-demand load: indexed %s for %s", path, app_id)
             found = found or record.app_id == app_id
         return found
@@ -424,43 +370,7 @@ class Scanner:
         self._rolling = kept
         return logs, errors
 
-    def _plan(self, logs: dict[str, EventLog], report: ScanReport) -> list[_Work]:
-        work: list[_Work] = []
-        for path, event_log in logs.items():
-            record = self.records.get(path)
-            if record is None:
-                renamed = self._renamed_from(event_log, logs)
-                if renamed is not None:
-                    work.append(_Work(event_log, renamed.position, AttemptListing.from_dict(renamed.listing.to_dict()), "renamed"))
-                else:
-                    work.append(_Work(event_log, START, AttemptListing(), "new"))
-                report.new += 1
-                continue
-            if not _changed(record, event_log):
-                report.unchanged += 1
-                record.last_processed = int(report.started * 1000)
-                continue
-            report.grown += 1
-            if _can_resume(record, event_log):
-                work.append(_Work(event_log, record.position, AttemptListing.from_dict(record.listing.to_dict()), "grown"))
-            else:
-                work.append(_Work(event_log, START, AttemptListing(), "reread"))
-        # Newest first, like the SHS: recent applications show up soonest.
-        work.sort(key=lambda w: w.log.mtime_ms, reverse=True)
-        return work
-
-    def _renamed_from(self, event_log: EventLog, logs: dict[str, EventLog]) -> LogRecord | None:
-        """The record of ``<path>.inprogress`` when a finished single file replaced it."""
-        if event_log.kind != "single" or event_log.in_progress:
-            return None
-        old = self.records.get(event_log.path + IN_PROGRESS)
-        if old is None or old.path in logs or old.error is not None:
-            return None
-        if old.size_of_last > event_log.size_of_last:
-            return None
-        return old
-
-    def _index_log(self, item: _Work, report: ScanReport) -> LogRecord | None:
+    def _index_log(self, item: changes.Work, report: ScanReport) -> LogRecord | None:
         event_log = item.log
         listing = item.listing
         position = item.start
@@ -490,8 +400,8 @@ class Scanner:
         previous = self.records.get(event_log.path)
         if item.reason == "renamed":
             previous = self.records.get(event_log.path + IN_PROGRESS)
-            if previous is not None and self.indexer is not None:
-                self._move_snapshot(previous.path, event_log)
+            if previous is not None and self.snapshots is not None:
+                self._move_snapshot(self.snapshots, previous.path, event_log)
         record = LogRecord(
             path=event_log.path,
             kind=event_log.kind,
@@ -516,15 +426,14 @@ class Scanner:
             old_path = event_log.path + IN_PROGRESS
             self.records.pop(old_path, None)
             self.index.remove(old_path)
-            self._unpersist([old_path])
+            self.writes.delete([old_path])
         self.records[record.path] = record
         self.index.update(record)
         return record
 
-    def _move_snapshot(self, old_path: str, event_log: EventLog) -> None:
+    @staticmethod
+    def _move_snapshot(store: SnapshotStore, old_path: str, event_log: EventLog) -> None:
         """A finished file replaced its ``.inprogress``: keep its state under the new name."""
-        assert self.indexer is not None
-        store = self.indexer.snapshots
         try:
             snapshot = store.read(old_path)
             if snapshot is not None:
@@ -542,38 +451,6 @@ class Scanner:
             record.error = message
 
 
-def _source_calls(source: Source) -> dict[str, int]:
-    """The source's cumulative call counters (``calls``), or nothing if it keeps none."""
-    try:
-        calls = getattr(source, "calls", None)
-        return dict(calls) if calls else {}
-    except Exception:  # noqa: BLE001 - counting must never break a scan
-        return {}
-
-
-def _calls_since(source: Source, before: dict[str, int]) -> dict[str, int]:
-    now = _source_calls(source)
+def _calls_since(before: Mapping[str, int], now: Mapping[str, int]) -> dict[str, int]:
+    """The source calls made between two readings of its cumulative counters."""
     return {op: n - before.get(op, 0) for op, n in sorted(now.items()) if n - before.get(op, 0)}
-
-
-def _changed(record: LogRecord, event_log: EventLog) -> bool:
-    if record.in_progress != event_log.in_progress:
-        return True
-    if event_log.kind == "rolling":
-        if (event_log.last_index or 0) != (record.last_index or 0):
-            return True
-    return event_log.size_of_last != record.size_of_last
-
-
-def _can_resume(record: LogRecord, event_log: EventLog) -> bool:
-    """Whether the stored position still points into the same bytes."""
-    if record.error is not None:
-        return False
-    if event_log.kind == "single":
-        return event_log.size_of_last >= record.size_of_last
-    if (event_log.last_index or 0) < (record.last_index or 0):
-        return False
-    index = record.position.file_index
-    if index >= len(event_log.files) or event_log.files[index].name != record.resume_file:
-        return False
-    return True

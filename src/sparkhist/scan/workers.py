@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING
 from sparkhist.reader.layout import EventLog
 
 if TYPE_CHECKING:
+    from sparkhist.scan.indexer import Indexer
     from sparkhist.source.factory import SourceOptions
+    from sparkhist.store.snapshots import SnapshotStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,7 @@ class Built:
 #: A pool unused this long is shut down (its workers exit).
 IDLE_SECONDS = 30.0
 
-_worker_indexer = None
+_worker: tuple[Indexer, SnapshotStore] | None = None  # this worker's indexer and the store it writes
 
 _PR_SET_PDEATHSIG = 1
 
@@ -66,27 +68,28 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _indexer(root: str, store_dir: str, options: SourceOptions | None):  # type: ignore[no-untyped-def]
-    global _worker_indexer
-    if _worker_indexer is None:
+def _indexer(root: str, store_dir: str, options: SourceOptions | None) -> tuple[Indexer, SnapshotStore]:
+    global _worker
+    if _worker is None:
         from sparkhist.scan.indexer import Indexer
         from sparkhist.source.factory import open_source
         from sparkhist.state.app_state import AppState
         from sparkhist.store.snapshots import SnapshotStore
 
-        _worker_indexer = Indexer(open_source(root, options), SnapshotStore(store_dir), AppState)
-    return _worker_indexer
+        snapshots = SnapshotStore(store_dir)
+        _worker = Indexer(open_source(root, options), snapshots, AppState), snapshots
+    return _worker
 
 
 def build_in_worker(root: str, store_dir: str, options: SourceOptions | None, event_log: EventLog,
                     persist: bool) -> Built:
-    indexer = _indexer(root, store_dir, options)
+    indexer, snapshots = _indexer(root, store_dir, options)
     before_bytes, before_lines = indexer.bytes_read, indexer.events_parsed
     snapshot = indexer.refresh(event_log, persist=persist)
     size = 0
     if snapshot.persisted:
         try:
-            size = os.path.getsize(indexer.snapshots.path_for(event_log.path))
+            size = os.path.getsize(snapshots.path_for(event_log.path))
         except OSError:
             size = 0
     return Built(event_log.path, snapshot.log_size, snapshot.in_progress, snapshot.persisted, size,
