@@ -24,8 +24,9 @@ from sparkhist.reader.stream import read_lines
 from sparkhist.resilience.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from sparkhist.resilience.retry import Backoff, RetryPolicy
 from sparkhist.source.deadline import BackendPanic, DeadlineExceeded, ThreadRunner
+from sparkhist.source.faults import translate_error
 from sparkhist.source.guard import CircuitOpen
-from sparkhist.source.hdfs import HdfsSource, translate_error
+from sparkhist.source.hdfs import HdfsSource
 from sparkhist.source.local import LocalSource
 from sparkhist.source.webhdfs import WebHdfsSource
 
@@ -397,7 +398,8 @@ def test_hung_active_namenode_before_any_failover_is_bounded(env: HdfsEnv, timin
         while src.health()["hung_calls"] and time.monotonic() < deadline:
             time.sleep(0.05)
         assert src.health()["hung_calls"] == 0
-    timings.record("hung active nn, no failover", per_call=max(costs), fail_fast=fast, hung_threads=hung, recover_after_failover=recover)
+    timings.record("hung active nn, no failover", per_call=max(costs), fail_fast=fast, hung_threads=hung,
+                   recover_after_failover=recover)
 
 
 def test_slow_namenode_under_the_deadline_is_just_slow(env: HdfsEnv, timings: Timings) -> None:
@@ -496,6 +498,30 @@ def test_datanode_lost_mid_read(env: HdfsEnv, timings: Timings) -> None:
         assert worst < READ_TIMEOUT + SLACK
         failures = src.guard.failures["read"]
     timings.record("datanode killed mid-read", worst_chunk=worst, read_failures_retried=failures)
+
+
+# -- the cleaner's delete ---------------------------------------------------------------------------
+def test_delete_removes_files_and_trees_and_ignores_missing_ones(env: HdfsEnv) -> None:
+    """Both remote sources: a file, a rolling directory with its files, then the same paths again."""
+    base = fresh_dir(env, "delete")
+    for app in ("rpc", "web"):
+        write(env, f"{base}/app-{app}", b"{}\n")
+        env.direct().mkdirs(f"{base}/eventlog_v2_{app}")
+        write(env, f"{base}/eventlog_v2_{app}/events_1_{app}", b"{}\n")
+    web = WebHdfsSource(env.webhdfs_url(base), timeout=RPC_TIMEOUT, read_timeout=READ_TIMEOUT)
+    try:
+        with hdfs_source(env, base) as src:
+            for source, app in ((src, "rpc"), (web, "web")):
+                for name in (f"app-{app}", f"eventlog_v2_{app}"):
+                    path = source.join(source.root_path, name)
+                    source.delete(path)
+                    with pytest.raises(SourceNotFound):
+                        source.stat(path)
+                    source.delete(path)  # already gone: no error
+                assert source.calls["delete"] == 4
+            assert {e.name for e in src.list(src.root_path)} == set()
+    finally:
+        web.close()
 
 
 # -- WebHDFS source ---------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Literal
 
+import httpx
 import pytest
 
 from sparkhist.errors import ConfigError, SourceError, SourceNotFound, SourceUnavailable
@@ -18,9 +20,11 @@ from sparkhist.resilience.retry import Backoff, RetryPolicy
 from sparkhist.source.base import FileEntry
 from sparkhist.source.deadline import BackendPanic, DeadlineExceeded, LoopThread, ThreadRunner, TooManyHungCalls
 from sparkhist.source.factory import open_source
+from sparkhist.source.faults import http_error, os_error, translate_error, translating, webhdfs_error
 from sparkhist.source.guard import CircuitOpen, SourceGuard
 from sparkhist.source.hadoop_conf import load_conf, resolve_namenodes
-from sparkhist.source.hdfs import HdfsSource, translate_error
+from sparkhist.source.hdfs import HdfsSource
+from sparkhist.source.local import LocalSource
 from sparkhist.source.ranged import RangeStream
 from sparkhist.source.webhdfs import WebHdfsSource, live_files, parse_webhdfs_url
 
@@ -123,8 +127,8 @@ def test_factory_knows_hdfs_and_webhdfs() -> None:
         assert isinstance(src, HdfsSource) and src.root == "hdfs://namenode:8020/spark-events"
         assert isinstance(web, WebHdfsSource) and web.client.namenodes == ["a:9870", "b:9870"]
     finally:
-        src.close()  # type: ignore[attr-defined]
-        web.close()  # type: ignore[attr-defined]
+        src.close()
+        web.close()
 
 
 def test_webhdfs_url_forms() -> None:
@@ -143,7 +147,8 @@ def entry(path: str, is_dir: bool = False) -> FileEntry:
 def test_live_files() -> None:
     single = [entry("/e/app-1.inprogress"), entry("/e/app-2"), entry("/e/eventlog_v2_x", True)]
     assert live_files("/e", single) == {"/e/app-1.inprogress"}
-    rolling = [entry(f"/e/eventlog_v2_x/events_{i}_x.zstd") for i in (1, 2, 10)] + [entry("/e/eventlog_v2_x/appstatus_x.inprogress")]
+    rolling = [entry(f"/e/eventlog_v2_x/events_{i}_x.zstd") for i in (1, 2, 10)]
+    rolling.append(entry("/e/eventlog_v2_x/appstatus_x.inprogress"))
     assert live_files("/e/eventlog_v2_x", rolling) == {"/e/eventlog_v2_x/events_10_x.zstd"}
     finished = rolling[:-1] + [entry("/e/eventlog_v2_x/appstatus_x")]
     assert live_files("/e/eventlog_v2_x", finished) == set()
@@ -246,6 +251,106 @@ def test_translate_error(exc: BaseException, expected: type) -> None:
     out = translate_error(exc, "stat /x")
     assert type(out) is expected
     assert "stat /x" in str(out)
+
+
+def test_translating_raises_from_the_original_and_passes_what_is_not_an_error() -> None:
+    with pytest.raises(SourceUnavailable) as caught:
+        with translating("hdfs://ns stat /x"):
+            raise RuntimeError('RPCError("org.apache.hadoop.ipc.RetriableException", "")')
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    with pytest.raises(SourceError, match="PanicException"):
+        with translating("read"):
+            raise PanicException("Cannot read past end of the file")
+    unchanged = SourceNotFound("as it was")
+    with pytest.raises(SourceNotFound) as kept:
+        with translating("stat"):
+            raise unchanged
+    assert kept.value is unchanged
+    with pytest.raises(KeyboardInterrupt):
+        with translating("stat"):
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "status, exception, expected",
+    [
+        (404, "", SourceNotFound),
+        (403, "FileNotFoundException", SourceNotFound),
+        (403, "StandbyException", SourceUnavailable),
+        (403, "RetriableException", SourceUnavailable),
+        (403, "SafeModeException", SourceUnavailable),
+        (403, "ObserverRetryOnActiveException", SourceUnavailable),  # the same list as RPC's
+        (503, "", SourceUnavailable),
+        (403, "AccessControlException", SourceError),
+        (400, "IllegalArgumentException", SourceError),
+    ],
+)
+def test_webhdfs_error(status: int, exception: str, expected: type) -> None:
+    out = webhdfs_error(status, exception, "because", "GETFILESTATUS /x")
+    assert type(out) is expected
+    assert str(out).startswith(f"WebHDFS GETFILESTATUS /x: HTTP {status} {exception}") and str(out).endswith(" because")
+
+
+def test_http_error() -> None:
+    timeout = http_error(httpx.ReadTimeout("slow"), "WebHDFS read /x@0 (DataNode)")
+    assert type(timeout) is DeadlineExceeded and str(timeout).startswith("WebHDFS read /x@0 (DataNode): timed out")
+    refused = http_error(httpx.ConnectError("refused"), "WebHDFS read /x@0 (DataNode)")
+    assert type(refused) is SourceUnavailable and "unreachable" in str(refused)
+    assert type(translate_error(httpx.WriteError("broken"), "x")) is SourceUnavailable
+
+
+@pytest.mark.parametrize(
+    "exc, op, expected, message",
+    [
+        (FileNotFoundError(2, "gone"), "list", SourceNotFound, "no such directory: /d"),
+        (NotADirectoryError(20, "file"), "list", SourceNotFound, "not a directory: /d"),
+        (PermissionError(13, "denied"), "list", SourceUnavailable, "cannot list /d: [Errno 13] denied"),
+        (FileNotFoundError(2, "gone"), "stat", SourceNotFound, "no such file: /d"),
+        (OSError(5, "I/O"), "stat", SourceUnavailable, "cannot stat /d: [Errno 5] I/O"),
+        (FileNotFoundError(2, "gone"), "open", SourceNotFound, "no such file: /d"),
+        (IsADirectoryError(21, "dir"), "open", SourceError, "cannot open /d: [Errno 21] dir"),
+        (PermissionError(13, "denied"), "delete", SourceError, "cannot delete /d: [Errno 13] denied"),
+    ],
+)
+def test_os_error(exc: OSError, op: Literal["list", "stat", "open", "delete"], expected: type, message: str) -> None:
+    out = os_error(exc, op, "/d")
+    assert type(out) is expected and str(out) == message
+
+
+def test_webhdfs_delete(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DELETE goes to the NameNode, recursively; a missing path (false, or 404) is no error."""
+    seen: list[tuple[str, str, dict[str, str]]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path, dict(request.url.params)))
+        if request.url.path.endswith("/gone-parent/x"):
+            return httpx.Response(404, json={"RemoteException": {"exception": "FileNotFoundException", "message": "x"}})
+        return httpx.Response(200, json={"boolean": not request.url.path.endswith("/missing")})
+
+    src = WebHdfsSource("webhdfs://a:9870/logs", user="u")
+    mock = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    monkeypatch.setattr(src.client, "_client", lambda: mock)
+    try:
+        src.delete("webhdfs://a:9870/logs/eventlog_v2_app-1")
+        src.delete("/logs/missing")
+        src.delete("/logs/gone-parent/x")
+        params = {"op": "DELETE", "user.name": "u", "recursive": "true"}
+        assert seen[0] == ("DELETE", "/webhdfs/v1/logs/eventlog_v2_app-1", params)
+        assert [path for _, path, _ in seen[1:]] == ["/webhdfs/v1/logs/missing", "/webhdfs/v1/logs/gone-parent/x"]
+        assert src.calls["delete"] == 3
+        health = src.health()
+        assert health["state"] == "ok" and health["active_namenode"] == "a:9870"
+    finally:
+        src.close()
+        src.close()  # a second close does nothing
+
+
+def test_local_source_keeps_no_endpoint_state(tmp_path: Path) -> None:
+    src = LocalSource(str(tmp_path))
+    health = src.health()
+    assert (health["state"], health["since"], health["breaker"]) == ("ok", None, None)
+    src.close()
+    src.close()
 
 
 # -- guard ------------------------------------------------------------------------------------------

@@ -20,14 +20,13 @@ import itertools
 import logging
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from sparkhist.errors import LogError
 from sparkhist.reader.codecs import Piece, make_decoder, matching_codecs, resolve_codec
 from sparkhist.reader.layout import EventLog
 from sparkhist.reader.lines import DEFAULT_MAX_LINE, LineSplitter
 from sparkhist.reader.position import START, Position
-from sparkhist.source.base import FileEntry, Source
+from sparkhist.source.base import ByteStream, FileEntry, Source
 
 logger = logging.getLogger("sparkhist.reader")
 
@@ -182,7 +181,7 @@ class _FileReader:
         self.stats.skipped_lines += self.splitter.skipped - self._skipped_counted
         self._skipped_counted = self.splitter.skipped
 
-    def _chunks(self, stream: BinaryIO, remaining: int) -> Iterator[bytes]:
+    def _chunks(self, stream: ByteStream, remaining: int) -> Iterator[bytes]:
         """The stored bytes up to the recorded size: first a head of at least HEAD_SIZE
         bytes when available (for sniffing), then ``chunk_size`` reads."""
         want = max(HEAD_SIZE, self.chunk_size)

@@ -1,13 +1,24 @@
-"""The Source protocol: list, stat, open a byte range. Nothing else.
+"""The Source protocol: what the scanner, the reader and the cleaner need from a file system.
 
-Every method may raise :class:`~sparkhist.errors.SourceError` subclasses only; a
-source translates its backend's exceptions itself.
+A source lists a directory, stats an entry and opens a file from a byte offset; its one
+write is :meth:`Source.delete` (the cleaner's). Besides, every source keeps the same
+bookkeeping: :attr:`Source.calls` (calls made, per operation), :meth:`Source.health`
+(a :class:`SourceHealth`) and :meth:`Source.close` (release connections and threads).
+
+Every method raises :class:`~sparkhist.errors.SourceError` subclasses only: a backend's
+exceptions are translated in :mod:`sparkhist.source.faults`, re-raised ``from`` the
+original.
 """
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from types import TracebackType
+from typing import Literal, NotRequired, Protocol, Self, TypedDict
+
+__all__ = ["BreakerHealth", "ByteStream", "FileEntry", "HealthState", "Source", "SourceHealth"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +32,83 @@ class FileEntry:
     is_dir: bool
 
 
+class ByteStream(Protocol):
+    """What :meth:`Source.open` returns: bytes read front to back, closed after use.
+
+    A local file (``open(path, "rb")``) and :class:`~sparkhist.source.ranged.RangeStream`
+    both are one; callers use it as a context manager and call ``read`` only.
+    """
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to ``size`` bytes (``b""`` at the end); everything left for -1."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> None: ...
+
+
+#: A source's own view of itself (``ok``: the last call answered; ``degraded``: a call
+#: failed lately or the breaker is trying again; ``offline``: the breaker is open).
+HealthState = Literal["ok", "degraded", "offline"]
+
+
+class BreakerHealth(TypedDict):
+    """A circuit breaker's state (:class:`~sparkhist.resilience.breaker.CircuitBreaker`)."""
+
+    state: str  # closed | half_open | open
+    opened_at: float | None  # monotonic clock of the last move to open
+    consecutive_failures: int
+    transitions: dict[str, int]  # new state -> count
+    retry_after: float  # seconds until the next trial call (0 unless open)
+
+
+class SourceHealth(TypedDict):
+    """What :meth:`Source.health` reports: the common keys, then each backend's extras."""
+
+    source: str  # the endpoint: a nameservice, NameNode hosts, a directory
+    state: HealthState
+    since: float | None  # epoch seconds the state began; None: the source keeps no state
+    last_error: str | None
+    last_error_at: float | None  # epoch seconds
+    breaker: BreakerHealth | None  # None: no circuit breaker (local disk)
+    # Guarded sources (source.guard: HDFS, WebHDFS).
+    calls: NotRequired[dict[str, int]]  # op -> attempts made
+    failures: NotRequired[dict[str, int]]  # op -> attempts that failed as unavailable
+    fast_failures: NotRequired[int]  # calls refused by the open breaker
+    # HDFS.
+    namenode_order: NotRequired[builtins.list[str]]  # current try order (HA ids)
+    client_rebuilds: NotRequired[int]
+    hung_calls: NotRequired[int]  # abandoned calls whose thread is still blocked
+    webhdfs: NotRequired[SourceHealth]  # the in-progress tail's own guard
+    # WebHDFS.
+    namenodes: NotRequired[builtins.list[str]]
+    active_namenode: NotRequired[str]
+
+
 class Source(Protocol):
-    """What the scanner and the reader need from a file system."""
+    """What the scanner, the reader and the cleaner need from a file system."""
 
-    #: Display form of the log directory (e.g. ``file:/data/spark-events``).
-    root: str
-    #: The log directory as this source's own path, for ``list``.
-    root_path: str
+    @property
+    def root(self) -> str:
+        """Display form of the log directory (e.g. ``file:/data/spark-events``)."""
+        ...
 
-    def list(self, path: str) -> list[FileEntry]:
+    @property
+    def root_path(self) -> str:
+        """The log directory as this source's own path, for ``list``."""
+        ...
+
+    @property
+    def calls(self) -> Mapping[str, int]:
+        """Cumulative calls made per operation (``list``, ``stat``, ``open``, ...)."""
+        ...
+
+    def list(self, path: str) -> builtins.list[FileEntry]:
         """The entries directly under ``path`` (not recursive)."""
         ...
 
@@ -37,14 +116,22 @@ class Source(Protocol):
         """One entry."""
         ...
 
-    def open(self, path: str, offset: int = 0) -> BinaryIO:
+    def open(self, path: str, offset: int = 0) -> ByteStream:
         """A binary stream of ``path`` from ``offset`` to its current end."""
         ...
 
     def delete(self, path: str) -> None:
-        """Delete a file or a directory tree (the cleaner's only write)."""
+        """Delete a file or a directory tree (the cleaner's only write); a missing path is no error."""
         ...
 
     def join(self, parent: str, name: str) -> str:
         """The path of ``name`` inside ``parent``."""
+        ...
+
+    def health(self) -> SourceHealth:
+        """The source's own view of its endpoint, for ``/health`` and metrics."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and threads; a second call does nothing."""
         ...

@@ -41,7 +41,7 @@ from sparkhist.errors import SourceUnavailable
 
 T = TypeVar("T")
 
-__all__ = ["BackendPanic", "Call", "DeadlineExceeded", "LoopThread", "ThreadRunner", "TooManyHungCalls"]
+__all__ = ["BackendPanic", "Call", "DeadlineExceeded", "LoopThread", "ThreadRunner", "TooManyHungCalls", "is_panic"]
 
 #: Extra wait on the caller's side, should the loop thread itself be wedged.
 _GRACE = 5.0
@@ -59,7 +59,8 @@ class TooManyHungCalls(SourceUnavailable):
     """Too many earlier calls are still blocked past their deadline: not starting another."""
 
 
-def _is_panic(exc: BaseException) -> bool:
+def is_panic(exc: BaseException) -> bool:
+    """A Rust panic surfacing through pyo3 (``pyo3_runtime.PanicException``, matched by name)."""
     return type(exc).__name__ == "PanicException"
 
 
@@ -71,15 +72,18 @@ class Call(Generic[T]):
         self.what = what
         self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self.abandoned = False
-        self._fn = fn
+        self._fn: Callable[[], T] | None = fn
         thread = threading.Thread(target=self._run, name=f"sparkhist-{runner.name}", daemon=True)
         thread.start()
 
     def _run(self) -> None:
+        fn, self._fn = self._fn, None  # the call holds the only reference: dropped when it returns
         try:
-            result = self._fn()
+            if fn is None:
+                raise RuntimeError(f"{self.what}: already run")
+            result = fn()
         except BaseException as exc:  # noqa: BLE001 - PanicException is a BaseException
-            if _is_panic(exc):
+            if is_panic(exc):
                 wrapped = BackendPanic(f"{self.what}: backend panicked: {exc}")
                 wrapped.__cause__ = exc
                 self.future.set_exception(wrapped)
@@ -88,7 +92,7 @@ class Call(Generic[T]):
         else:
             self.future.set_result(result)
         finally:
-            self._fn = None  # type: ignore[assignment]  # drop the client reference now
+            del fn  # drop the client reference now
             self.runner._finished(self)
 
     def result(self, timeout: float) -> T:
@@ -146,7 +150,7 @@ class ThreadRunner:
             except concurrent.futures.TimeoutError:
                 continue
 
-    def _abandon(self, call: Call[object]) -> None:
+    def _abandon(self, call: Call[T]) -> None:
         with self._lock:
             if call.abandoned or call.future.done():
                 return
@@ -154,7 +158,7 @@ class ThreadRunner:
             self.hung += 1
             self.abandoned_total += 1
 
-    def _finished(self, call: Call[object]) -> None:
+    def _finished(self, call: Call[T]) -> None:
         with self._lock:
             if call.abandoned:
                 self.hung -= 1
@@ -190,8 +194,8 @@ class LoopThread:
                 raise DeadlineExceeded(f"{what}: no answer within {timeout:.1f}s") from exc
             except asyncio.CancelledError:
                 raise
-            except BaseException as exc:  # noqa: BLE001 - PanicException is a BaseException
-                if _is_panic(exc):
+            except BaseException as exc:
+                if is_panic(exc):  # a BaseException: an ordinary error from here on
                     raise BackendPanic(f"{what}: backend panicked: {exc}") from exc
                 raise
 

@@ -107,4 +107,6 @@ def open_source(url: str, settings: Any = None) -> Source:
         kwargs = options.remote_kwargs()
         kwargs["timeout"] = kwargs.pop("rpc_timeout")
         return WebHdfsSource(url, **kwargs)
-    raise ConfigError(f"unsupported log directory scheme {parsed.scheme!r} in {url!r} (supported: local paths, file:, hdfs:, webhdfs:)")
+    raise ConfigError(
+        f"unsupported log directory scheme {parsed.scheme!r} in {url!r} (supported: local paths, file:, hdfs:, webhdfs:)"
+    )

@@ -27,11 +27,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Final, TypeVar
 
 from sparkhist.errors import SourceError, SourceUnavailable
 from sparkhist.resilience.breaker import HALF_OPEN, OPEN, CircuitBreaker
 from sparkhist.resilience.retry import Backoff, RetryPolicy
+from sparkhist.source.base import HealthState, SourceHealth
 
 T = TypeVar("T")
 
@@ -39,7 +40,9 @@ __all__ = ["CircuitOpen", "SourceGuard", "default_retry"]
 
 log = logging.getLogger("sparkhist.source")
 
-OK, DEGRADED, OFFLINE = "ok", "degraded", "offline"
+OK: Final = "ok"
+DEGRADED: Final = "degraded"
+OFFLINE: Final = "offline"
 
 
 class CircuitOpen(SourceUnavailable):
@@ -85,7 +88,7 @@ class SourceGuard:
         self.fast_failures = 0  # calls refused by the open breaker
         self.last_error: str | None = None
         self.last_error_at: float | None = None
-        self._state = OK
+        self._state: HealthState = OK
         self._since = wall()
         self._lock = threading.Lock()
 
@@ -132,6 +135,7 @@ class SourceGuard:
             self._refresh()
 
     def _refresh(self) -> None:
+        state: HealthState
         if self.breaker.state == OPEN:
             state = OFFLINE
         elif self.breaker.state == HALF_OPEN or self.breaker.consecutive_failures > 0:
@@ -143,12 +147,12 @@ class SourceGuard:
             self._state, self._since = state, self.wall()
 
     @property
-    def state(self) -> str:
+    def state(self) -> HealthState:
         with self._lock:
             self._refresh()
             return self._state
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> SourceHealth:
         with self._lock:
             self._refresh()
             return {

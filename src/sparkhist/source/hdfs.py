@@ -32,7 +32,7 @@ hdfs-native has no NameNode timeout and retries for minutes by default (HDFS_NOT
 * wraps it all in one circuit breaker per source (:mod:`sparkhist.source.guard`): while
   open, calls fail fast with :class:`~sparkhist.errors.SourceUnavailable`;
 * translates every backend error, including ``pyo3_runtime.PanicException`` (a
-  ``BaseException``), into ``sparkhist.errors`` classes.
+  ``BaseException``), into ``sparkhist.errors`` classes (:mod:`sparkhist.source.faults`).
 
 **Kerberos.** With ``hadoop.security.authentication=kerberos`` in the configuration,
 hdfs-native authenticates with ``kerberos_principal`` + ``kerberos_keytab`` when given
@@ -52,66 +52,33 @@ in-progress logs show up to their last completed block, or hsynced length).
 
 from __future__ import annotations
 
+import builtins
 import concurrent.futures
+import functools
 import logging
 import posixpath
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, TypeVar
 
 from sparkhist.errors import ConfigError, SourceError, SourceNotFound, SourceUnavailable
 from sparkhist.resilience.breaker import CircuitBreaker
 from sparkhist.resilience.retry import RetryPolicy
-from sparkhist.source.base import FileEntry
-from sparkhist.source.deadline import BackendPanic, DeadlineExceeded, LoopThread, ThreadRunner
+from sparkhist.source.base import ByteStream, FileEntry, SourceHealth
+from sparkhist.source.deadline import Call, DeadlineExceeded, LoopThread, ThreadRunner
+from sparkhist.source.faults import STANDBY_EXCEPTION, translate_error, translating
 from sparkhist.source.guard import CircuitOpen, SourceGuard, default_retry
 from sparkhist.source.hadoop_conf import NameNodes, find_conf_dir, load_conf, resolve_namenodes
 from sparkhist.source.ranged import RangeStream
 from sparkhist.source.webhdfs import WebHdfsClient, default_user, is_live_name, live_files
 
-__all__ = ["HdfsSource", "translate_error"]
+__all__ = ["HdfsSource"]
 
 log = logging.getLogger("sparkhist.source")
 
-#: Markers of hdfs-native errors (``RuntimeError("<HdfsError debug>")``) worth retrying.
-_TRANSIENT = (
-    "StandbyException",
-    "RetriableException",
-    "SafeModeException",
-    "ObserverRetryOnActiveException",
-    "IOError",
-    "DataTransferError",
-    "ChecksumError",
-    "BlocksNotFound",
-    "InvalidRPCResponse",
-    "ConnectionClosed",
-    "Connection refused",
-    "Connection reset",
-    "Broken pipe",
-    "timed out",
-)
-
-
-def translate_error(exc: BaseException, what: str) -> SourceError:
-    """The ``sparkhist.errors`` class for a backend error (never raises)."""
-    if isinstance(exc, SourceError):
-        return exc
-    if isinstance(exc, FileNotFoundError):
-        return SourceNotFound(f"{what}: no such file or directory")
-    if isinstance(exc, BackendPanic):
-        return SourceError(f"{what}: {exc}")
-    if isinstance(exc, (IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError, NotImplementedError)):
-        return SourceError(f"{what}: {type(exc).__name__}: {exc}")
-    if isinstance(exc, (OSError, ConnectionError, TimeoutError)):
-        return SourceUnavailable(f"{what}: {exc}")
-    text = str(exc)
-    if "FileNotFoundException" in text:
-        return SourceNotFound(f"{what}: {text[:300]}")
-    if any(marker in text for marker in _TRANSIENT):
-        return SourceUnavailable(f"{what}: {text[:300]}")
-    return SourceError(f"{what}: {type(exc).__name__}: {text[:300]}")
+T = TypeVar("T")
 
 
 def _list_all(client: Any, p: str, tick: Callable[[], None]) -> list[Any]:
@@ -205,16 +172,17 @@ class HdfsSource:
             self._webhdfs = WebHdfsClient(http, user=default_user(), timeout=read_timeout)
         # WebHDFS failures only make in-progress logs stale: a breaker of their own, so
         # a closed HTTP port never takes the RPC side offline.
+        retry_rpc, web_name = self.guard.retry, self.prefix + " (WebHDFS)"
         self.web_guard = SourceGuard(
-            self.prefix + " (WebHDFS)",
-            retry=RetryPolicy(attempts=2, backoff=self.guard.retry.backoff, sleep=self.guard.retry.sleep, clock=self.guard.retry.clock),
-            breaker=CircuitBreaker(self.prefix + " (WebHDFS)", failure_threshold=3, reset_timeout=self.guard.breaker.reset_timeout),
+            web_name,
+            retry=RetryPolicy(attempts=2, backoff=retry_rpc.backoff, sleep=retry_rpc.sleep, clock=retry_rpc.clock),
+            breaker=CircuitBreaker(web_name, failure_threshold=3, reset_timeout=self.guard.breaker.reset_timeout),
             wall=wall,
         )
         self._warned_no_webhdfs = False
 
     # -- Source protocol -----------------------------------------------------------------
-    def list(self, path: str) -> list[FileEntry]:
+    def list(self, path: str) -> builtins.list[FileEntry]:
         p = self._path(path)
         statuses = self._call("list", lambda client, tick: _list_all(client, p, tick), self.list_timeout, f"list {p}", idle=True)
         entries = [self._entry(posixpath.join(p, posixpath.basename(st.path.rstrip("/"))), st) for st in statuses]
@@ -229,7 +197,7 @@ class HdfsSource:
         entry = self._entry(p, self._call("stat", lambda client: client.get_file_info(p), self.rpc_timeout, f"stat {p}"))
         return self._with_visible_length(entry) if not entry.is_dir and is_live_name(entry.name) else entry
 
-    def open(self, path: str, offset: int = 0) -> BinaryIO:
+    def open(self, path: str, offset: int = 0) -> ByteStream:
         """A stream of ``path`` from ``offset`` to the length visible now (never past it)."""
         p = self._path(path)
         reader = self._open_reader(p)
@@ -244,7 +212,17 @@ class HdfsSource:
                 return self._read_rpc(p, holder, pos, min(size, readable - pos))
             return self._read_webhdfs(p, pos, size)
 
-        return RangeStream(fetch, length, offset, chunk_size=self.chunk_size, name=self._url(p))  # type: ignore[return-value]
+        return RangeStream(fetch, length, offset, chunk_size=self.chunk_size, name=self._url(p))
+
+    def delete(self, path: str) -> None:
+        """Deletes ``path`` (a directory with its files); a missing path is no error."""
+        p = self._path(path)
+        try:
+            self._call("delete", lambda client: client.delete(p, True), self.rpc_timeout, f"delete {p}")
+        except SourceNotFound:
+            return
+        with self._lock:
+            self._rolling.pop(p, None)
 
     def join(self, parent: str, name: str) -> str:
         return parent.rstrip("/") + "/" + name
@@ -260,7 +238,7 @@ class HdfsSource:
             out["probe"] = self.probes
         return out
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> SourceHealth:
         out = self.guard.health()
         out["namenode_order"] = list(self.order)
         out["client_rebuilds"] = self.rebuilds
@@ -286,33 +264,27 @@ class HdfsSource:
     def _call(
         self,
         op: str,
-        fn: Callable[..., Any],
+        fn: Callable[..., T],
         timeout: float,
         what: str,
         on_failure: Callable[[], None] | None = None,
         *,
         idle: bool = False,
-    ) -> Any:
+    ) -> T:
         """``fn(client)`` under the guard: one attempt = one deadline; rotation on failure.
 
         With ``idle``, ``fn(client, tick)`` is called and the deadline restarts at each
         ``tick()`` (one per listing page)."""
         used: dict[str, int] = {}
 
-        def attempt() -> Any:
-            try:
+        def attempt() -> T:
+            with translating(f"{self.prefix} {what}"):
                 state = self._client_state()
                 used["generation"] = state.generation
                 client = state.client
                 if idle:
                     return self._runner.run_idle(lambda tick: fn(client, tick), timeout, f"{self.prefix} {what}")
                 return self._runner.run(lambda: fn(client), timeout, f"{self.prefix} {what}")
-            except SourceError:
-                raise
-            except BaseException as exc:  # noqa: BLE001 - panics included, translated below
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
-                raise translate_error(exc, f"{self.prefix} {what}") from exc
 
         def failed(exc: SourceUnavailable) -> None:
             if on_failure is not None:
@@ -329,7 +301,7 @@ class HdfsSource:
                 self._state = _ClientState(self._generation, self._build_client(self.order))
             return self._state
 
-    def _client_config(self, order: list[str]) -> dict[str, str]:
+    def _client_config(self, order: builtins.list[str]) -> dict[str, str]:
         n = len(self.namenodes.nodes)
         cfg = dict(self.conf)
         cfg.update(
@@ -352,7 +324,7 @@ class HdfsSource:
             cfg[f"dfs.ha.namenodes.{self.authority}"] = ",".join(order)
         return cfg
 
-    def _build_client(self, order: list[str]) -> Any:
+    def _build_client(self, order: builtins.list[str]) -> Any:
         import hdfs_native  # imported here: local-only installs never load the native module
 
         return hdfs_native.Client(self.prefix, self._client_config(order), self.conf_dir, **self.kerberos)
@@ -388,7 +360,7 @@ class HdfsSource:
             self.prefix, what, exc, ",".join(old_order), ",".join(new_order), states or "no answer",
         )
 
-    def _probe(self, order: list[str]) -> dict[str, str]:
+    def _probe(self, order: builtins.list[str]) -> dict[str, str]:
         """HA state of each NameNode, asked concurrently (``getFileInfo /`` against it
         alone); returns as soon as one answers as active, or after ``probe_timeout``."""
         import hdfs_native
@@ -404,7 +376,7 @@ class HdfsSource:
                 client.get_file_info("/")
                 return "active"
             except Exception as exc:  # noqa: BLE001 - any answer but success
-                if "StandbyException" in str(exc):
+                if STANDBY_EXCEPTION in str(exc):
                     return "standby"
                 if isinstance(exc, (FileNotFoundError, PermissionError)):
                     return "answered"
@@ -412,10 +384,10 @@ class HdfsSource:
                     return "down"  # refused, reset, unreachable
                 return "answered"  # a remote error (permissions, auth...): alive, state unknown
 
-        calls = {}
+        calls: dict[str, Call[str]] = {}
         for nid in order:
             self.probes += 1
-            calls[nid] = self._runner.submit(lambda nid=nid: one(nid), f"{self.prefix} probe {nid}")
+            calls[nid] = self._runner.submit(functools.partial(one, nid), f"{self.prefix} probe {nid}")
         states: dict[str, str] = {}
         deadline = time.monotonic() + self.probe_timeout
         pending = {call.future: nid for nid, call in calls.items()}
@@ -477,12 +449,13 @@ class HdfsSource:
             log.warning("%s: visible length of %s unknown (%s); using %d", self.prefix, p, exc, known)
             return known
 
-    def _web_call(self, op: str, factory: Callable[[], Any], timeout: float, what: str) -> Any:
+    def _web_call(self, op: str, factory: Callable[[], Awaitable[T]], timeout: float, what: str) -> T:
         web = self._webhdfs
         assert web is not None
 
-        def attempt() -> Any:
-            return self._loop.run(factory, timeout, f"{self.prefix} {what}")
+        def attempt() -> T:
+            with translating(f"{self.prefix} {what}"):
+                return self._loop.run(factory, timeout, f"{self.prefix} {what}")
 
         def on_failure(exc: SourceUnavailable) -> None:
             failed = web.active
@@ -496,7 +469,7 @@ class HdfsSource:
             return entry
         return FileEntry(entry.path, entry.name, max(entry.size, visible), entry.mtime_ms, entry.is_dir)
 
-    def _remember_rolling(self, parent: str, entries: list[FileEntry], live: set[str]) -> None:
+    def _remember_rolling(self, parent: str, entries: builtins.list[FileEntry], live: set[str]) -> None:
         """What the last listing of a rolling directory said, so opening one of its files
         needs no second listing (the scanner lists, then reads: one NameNode call, not two)."""
         with self._lock:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 from collections import Counter
-from typing import BinaryIO
 
-from sparkhist.errors import SourceError, SourceNotFound, SourceUnavailable
-from sparkhist.source.base import FileEntry
+from sparkhist.source.base import ByteStream, FileEntry, SourceHealth
+from sparkhist.source.faults import os_error
 
 
 class LocalSource:
@@ -25,7 +25,7 @@ class LocalSource:
         self.lists = 0
         self.calls: Counter[str] = Counter()  # list / stat / open
 
-    def list(self, path: str) -> list[FileEntry]:
+    def list(self, path: str) -> builtins.list[FileEntry]:
         self.lists += 1
         self.calls["list"] += 1
         try:
@@ -47,33 +47,25 @@ class LocalSource:
                         )
                     )
                 return entries
-        except FileNotFoundError as exc:
-            raise SourceNotFound(f"no such directory: {path}") from exc
-        except NotADirectoryError as exc:
-            raise SourceNotFound(f"not a directory: {path}") from exc
         except OSError as exc:
-            raise SourceUnavailable(f"cannot list {path}: {exc}") from exc
+            raise os_error(exc, "list", path) from exc
 
     def stat(self, path: str) -> FileEntry:
         self.calls["stat"] += 1
         try:
             st = os.stat(path)
-        except FileNotFoundError as exc:
-            raise SourceNotFound(f"no such file: {path}") from exc
         except OSError as exc:
-            raise SourceUnavailable(f"cannot stat {path}: {exc}") from exc
+            raise os_error(exc, "stat", path) from exc
         is_dir = os.path.isdir(path)
         return FileEntry(path, os.path.basename(path), 0 if is_dir else st.st_size, st.st_mtime_ns // 1_000_000, is_dir)
 
-    def open(self, path: str, offset: int = 0) -> BinaryIO:
+    def open(self, path: str, offset: int = 0) -> ByteStream:
         self.opens += 1
         self.calls["open"] += 1
         try:
             f = open(path, "rb")
-        except FileNotFoundError as exc:
-            raise SourceNotFound(f"no such file: {path}") from exc
         except OSError as exc:
-            raise SourceError(f"cannot open {path}: {exc}") from exc
+            raise os_error(exc, "open", path) from exc
         if offset:
             f.seek(offset)
         return f
@@ -87,7 +79,14 @@ class LocalSource:
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise SourceError(f"cannot delete {path}: {exc}") from exc
+            raise os_error(exc, "delete", path) from exc
 
     def join(self, parent: str, name: str) -> str:
         return os.path.join(parent, name)
+
+    def health(self) -> SourceHealth:
+        """Local disk has no endpoint state: always ``ok`` here (call outcomes tell the rest)."""
+        return SourceHealth(source=self.root, state="ok", since=None, last_error=None, last_error_at=None, breaker=None)
+
+    def close(self) -> None:
+        """Nothing to release: each stream is closed by its reader."""

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["RangeStream"]
 
@@ -54,15 +58,16 @@ class RangeStream(io.RawIOBase):
         self.position = min(target, self.length)
         return self.position
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
         if self.closed:
             raise ValueError("I/O operation on closed stream")
-        want = min(len(buffer), self.length - self.position, self.chunk_size)
+        view = memoryview(buffer).cast("B")
+        want = min(len(view), self.length - self.position, self.chunk_size)
         if want <= 0:
             return 0
         data = self._fetch(self.position, want)
         n = min(len(data), want)
-        memoryview(buffer)[:n] = data[:n]
+        view[:n] = data[:n]
         self.position += n
         return n
 

@@ -28,13 +28,14 @@ The sources use it for :func:`live_files` (``*.inprogress`` files, and the last
 from __future__ import annotations
 
 import asyncio
+import builtins
 import getpass
 import logging
 import os
 import posixpath
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, BinaryIO
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -42,8 +43,9 @@ import httpx
 from sparkhist.errors import ConfigError, SourceError, SourceNotFound, SourceUnavailable
 from sparkhist.resilience.breaker import CircuitBreaker
 from sparkhist.resilience.retry import RetryPolicy
-from sparkhist.source.base import FileEntry
-from sparkhist.source.deadline import DeadlineExceeded, LoopThread
+from sparkhist.source.base import ByteStream, FileEntry, SourceHealth
+from sparkhist.source.deadline import LoopThread
+from sparkhist.source.faults import STANDBY_EXCEPTION, http_error, translating, webhdfs_error
 from sparkhist.source.guard import SourceGuard, default_retry
 from sparkhist.source.hadoop_conf import DEFAULT_HTTP_PORT, load_conf, resolve_namenodes
 from sparkhist.source.ranged import RangeStream
@@ -51,6 +53,8 @@ from sparkhist.source.ranged import RangeStream
 __all__ = ["WebHdfsClient", "WebHdfsSource", "default_user", "is_live_name", "live_files"]
 
 log = logging.getLogger("sparkhist.source")
+
+T = TypeVar("T")
 
 # Mirrors reader/layout.py (the source layer does not import the reader layer).
 IN_PROGRESS = ".inprogress"
@@ -141,7 +145,7 @@ class WebHdfsClient:
         params.update(extra)
         return params
 
-    async def namenode(self, path: str, op: str, **extra: Any) -> httpx.Response:
+    async def namenode(self, path: str, op: str, *, method: str = "GET", **extra: Any) -> httpx.Response:
         """One NameNode request, trying each NameNode from the active one on refusal/standby."""
         last: BaseException | None = None
         n = len(self.namenodes)
@@ -150,14 +154,14 @@ class WebHdfsClient:
             url = f"{self.scheme}://{self.namenodes[i]}/webhdfs/v1{quote(path)}"
             self.requests += 1
             try:
-                resp = await self._client().get(url, params=self._params(op, extra))
-                if resp.status_code == 403 and "StandbyException" in resp.text:
+                resp = await self._client().request(method, url, params=self._params(op, extra))
+                if resp.status_code == 403 and STANDBY_EXCEPTION in resp.text:
                     raise _Standby(resp.text[:200])
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError, _Standby) as exc:
                 last = exc
-                continue
-            except httpx.TimeoutException as exc:
-                raise DeadlineExceeded(f"WebHDFS {op} {path} at {self.namenodes[i]}: {exc!r}") from exc
+                continue  # refused, dropped or standby: the next NameNode, within this attempt
+            except httpx.TransportError as exc:
+                raise http_error(exc, f"WebHDFS {op} {path} at {self.namenodes[i]}") from exc
             self.active = i
             return resp
         raise SourceUnavailable(f"WebHDFS {op} {path}: no active NameNode among {self.namenodes}: {last!r}") from last
@@ -171,6 +175,12 @@ class WebHdfsClient:
         resp = await self.namenode(path, "LISTSTATUS")
         _check(resp, f"LISTSTATUS {path}")
         return list(resp.json()["FileStatuses"]["FileStatus"])
+
+    async def delete(self, path: str) -> bool:
+        """Deletes ``path`` recursively; False when there was nothing to delete."""
+        resp = await self.namenode(path, "DELETE", method="DELETE", recursive="true")
+        _check(resp, f"DELETE {path}")
+        return bool(resp.json().get("boolean"))
 
     async def _datanode_url(self, path: str, offset: int, length: int | None) -> httpx.URL:
         """The DataNode URL serving ``OPEN`` of ``[offset, offset+length)``.
@@ -198,10 +208,8 @@ class WebHdfsClient:
         self.requests += 1
         try:
             resp = await self._client().get(url)
-        except httpx.TimeoutException as exc:
-            raise DeadlineExceeded(f"WebHDFS read {path}@{offset}: DataNode timed out") from exc
         except httpx.TransportError as exc:
-            raise SourceUnavailable(f"WebHDFS read {path}@{offset}: DataNode unreachable: {exc!r}") from exc
+            raise http_error(exc, f"WebHDFS read {path}@{offset} (DataNode)") from exc
         _check(resp, f"OPEN {path} (DataNode)")
         return resp.content
 
@@ -215,10 +223,8 @@ class WebHdfsClient:
                     await resp.aread()  # small error document, for the message
                     _check(resp, f"OPEN {path} (DataNode)")
                 value = resp.headers.get("content-length")
-        except httpx.TimeoutException as exc:
-            raise DeadlineExceeded(f"WebHDFS length of {path}: DataNode timed out") from exc
         except httpx.TransportError as exc:
-            raise SourceUnavailable(f"WebHDFS length of {path}: DataNode unreachable: {exc!r}") from exc
+            raise http_error(exc, f"WebHDFS length of {path} (DataNode)") from exc
         if value is None:
             raise SourceError(f"WebHDFS OPEN {path}: the DataNode sent no Content-Length")
         return int(value)
@@ -230,6 +236,7 @@ class WebHdfsClient:
 
 
 def _check(resp: httpx.Response, what: str) -> None:
+    """Raises the :mod:`sparkhist.errors` class of an error answer (its ``RemoteException``)."""
     if resp.status_code < 300:
         return
     exception, message = "", resp.text[:300]
@@ -238,17 +245,13 @@ def _check(resp: httpx.Response, what: str) -> None:
         exception, message = remote.get("exception", ""), remote.get("message", message)
     except (ValueError, AttributeError):
         pass
-    detail = f"WebHDFS {what}: HTTP {resp.status_code} {exception} {message}".strip()
-    if resp.status_code == 404 or exception == "FileNotFoundException":
-        raise SourceNotFound(detail)
-    if resp.status_code >= 500 or exception in ("RetriableException", "SafeModeException", "StandbyException"):
-        raise SourceUnavailable(detail)
-    raise SourceError(detail)
+    raise webhdfs_error(resp.status_code, exception, message, what)
 
 
 def _entry(path: str, name: str, st: Mapping[str, Any]) -> FileEntry:
     is_dir = st.get("type") == "DIRECTORY"
-    return FileEntry(path=path, name=name, size=0 if is_dir else int(st.get("length", 0)), mtime_ms=int(st.get("modificationTime", 0)), is_dir=is_dir)
+    size = 0 if is_dir else int(st.get("length", 0))
+    return FileEntry(path=path, name=name, size=size, mtime_ms=int(st.get("modificationTime", 0)), is_dir=is_dir)
 
 
 def parse_webhdfs_url(url: str, conf: Mapping[str, str]) -> tuple[str, str, list[str], str]:
@@ -308,10 +311,11 @@ class WebHdfsSource:
         self._loop = LoopThread("webhdfs")
 
     # -- Source protocol ---------------------------------------------------------------
-    def list(self, path: str) -> list[FileEntry]:
+    def list(self, path: str) -> builtins.list[FileEntry]:
         p = self._path(path)
         statuses = self._call("list", lambda: self.client.list(p), self.timeout, f"list {p}")
-        entries = [_entry(self._url(posixpath.join(p, st["pathSuffix"])), st["pathSuffix"], st) for st in statuses if st.get("pathSuffix")]
+        named = [(st["pathSuffix"], st) for st in statuses if st.get("pathSuffix")]
+        entries = [_entry(self._url(posixpath.join(p, name)), name, st) for name, st in named]
         live = self.live(self._url(p), entries)
         return [self._with_visible_length(e) if e.path in live else e for e in entries]
 
@@ -321,7 +325,7 @@ class WebHdfsSource:
         entry = _entry(self._url(p), posixpath.basename(p) or "/", st)
         return self._with_visible_length(entry) if not entry.is_dir and is_live_name(entry.name) else entry
 
-    def open(self, path: str, offset: int = 0) -> BinaryIO:
+    def open(self, path: str, offset: int = 0) -> ByteStream:
         entry = self.stat(path)
         if entry.is_dir:
             raise SourceError(f"is a directory: {entry.path}")
@@ -330,7 +334,15 @@ class WebHdfsSource:
         def fetch(pos: int, size: int) -> bytes:
             return self._call("read", lambda: self.client.read(p, pos, size), self.read_timeout, f"read {p}@{pos}")
 
-        return RangeStream(fetch, entry.size, offset, chunk_size=self.chunk_size, name=entry.path)  # type: ignore[return-value]
+        return RangeStream(fetch, entry.size, offset, chunk_size=self.chunk_size, name=entry.path)
+
+    def delete(self, path: str) -> None:
+        """Deletes ``path`` (a directory with its files); a missing path is no error."""
+        p = self._path(path)
+        try:
+            self._call("delete", lambda: self.client.delete(p), self.timeout, f"delete {p}")
+        except SourceNotFound:
+            return
 
     def join(self, parent: str, name: str) -> str:
         return parent.rstrip("/") + "/" + name
@@ -340,13 +352,16 @@ class WebHdfsSource:
     def calls(self) -> dict[str, int]:
         return dict(self.guard.calls)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> SourceHealth:
         out = self.guard.health()
         out["namenodes"] = list(self.client.namenodes)
         out["active_namenode"] = self.client.namenodes[self.client.active]
         return out
 
     def close(self) -> None:
+        """Release the HTTP client and the event-loop thread; a second call does nothing."""
+        if self._loop.loop.is_closed():
+            return
         try:
             self._loop.run(self.client.aclose, 5.0, "close")
         except SourceError:
@@ -354,14 +369,16 @@ class WebHdfsSource:
         self._loop.close()
 
     # -- internals ----------------------------------------------------------------------
-    def _call(self, op: str, factory: Callable[[], Any], timeout: float, what: str) -> Any:
-        def attempt() -> Any:
-            return self._loop.run(factory, timeout, f"{self.prefix} {what}")
+    def _call(self, op: str, factory: Callable[[], Awaitable[T]], timeout: float, what: str) -> T:
+        def attempt() -> T:
+            with translating(f"{self.prefix} {what}"):
+                return self._loop.run(factory, timeout, f"{self.prefix} {what}")
 
         def on_failure(exc: SourceUnavailable) -> None:
             failed = self.client.active
             self._loop.call_soon(lambda: self.client.rotate(failed))
-            log.warning("%s: %s failed (%s); next attempt starts at %s", self.prefix, what, exc, self.client.namenodes[(failed + 1) % len(self.client.namenodes)])
+            following = self.client.namenodes[(failed + 1) % len(self.client.namenodes)]
+            log.warning("%s: %s failed (%s); next attempt starts at %s", self.prefix, what, exc, following)
 
         return self.guard.run(op, attempt, on_failure=on_failure)
 

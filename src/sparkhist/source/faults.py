@@ -1,0 +1,160 @@
+"""Backend exceptions into the :mod:`sparkhist.errors` tree: the one place that knows them.
+
+A source raises :class:`~sparkhist.errors.SourceError` subclasses only. This module turns
+a library's exception (hdfs-native, httpx, WebHDFS answers, the OS) into one, so the
+sources re-raise it ``from`` the original (as httpx's ``map_httpcore_exceptions``)::
+
+    what the backend said                                   raised as
+    ----------------------------------------------------    ------------------------------
+    FileNotFoundError; Hadoop FileNotFoundException;        SourceNotFound
+      HTTP 404
+    refused, reset, broken pipe, timed out (OSError,         SourceUnavailable (retryable)
+      hdfs-native's transport errors, httpx's); a
+      transient Hadoop exception (TRANSIENT_EXCEPTIONS);
+      HTTP 5xx
+    no answer within the deadline; httpx timeouts            DeadlineExceeded (a SourceUnavailable)
+    a Rust panic (BackendPanic); permissions; anything       SourceError (permanent)
+      else
+
+Entry points: :func:`translating` (a ``with`` block around backend calls) and
+:func:`translate_error` for hdfs-native and anything else; :func:`webhdfs_error` for a
+WebHDFS error answer; :func:`http_error` for httpx transport errors; :func:`os_error` for
+local disk, where the operation decides (a failed ``list``/``stat`` is the directory
+being unavailable, retryable; a file that cannot be opened or deleted is that file's
+problem).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Literal, TypeGuard
+
+from sparkhist.errors import SourceError, SourceNotFound, SourceUnavailable
+from sparkhist.source.deadline import BackendPanic, DeadlineExceeded, is_panic
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "NOT_FOUND_EXCEPTION",
+    "STANDBY_EXCEPTION",
+    "TRANSIENT_EXCEPTIONS",
+    "http_error",
+    "os_error",
+    "translate_error",
+    "translating",
+    "webhdfs_error",
+]
+
+#: The Hadoop exception of a missing path.
+NOT_FOUND_EXCEPTION = "FileNotFoundException"
+#: A standby NameNode's answer: another NameNode may be active.
+STANDBY_EXCEPTION = "StandbyException"
+#: Hadoop exceptions (RPC ``RemoteException`` class names, WebHDFS ``RemoteException.exception``)
+#: after which the same call may succeed: a NameNode in transition, starting up, or busy.
+TRANSIENT_EXCEPTIONS = (
+    STANDBY_EXCEPTION,
+    "RetriableException",
+    "SafeModeException",
+    "ObserverRetryOnActiveException",
+)
+#: Markers, in hdfs-native's error text (``RuntimeError("<HdfsError debug>")``), of a
+#: connection or DataNode transfer that failed: worth retrying, elsewhere.
+_TRANSPORT_MARKERS = (
+    "IOError",
+    "DataTransferError",
+    "ChecksumError",
+    "BlocksNotFound",
+    "InvalidRPCResponse",
+    "ConnectionClosed",
+    "Connection refused",
+    "Connection reset",
+    "Broken pipe",
+    "timed out",
+)
+_RETRYABLE_MARKERS = TRANSIENT_EXCEPTIONS + _TRANSPORT_MARKERS
+
+#: Local errors that say something about the file, not about the source answering.
+_PERMANENT_OS_ERRORS = (IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError, NotImplementedError)
+
+
+def translate_error(exc: BaseException, what: str) -> SourceError:
+    """The :mod:`sparkhist.errors` class for a backend error (returned, never raised).
+
+    ``what`` names the call (``"hdfs://ns stat /x"``) and starts the message.
+    """
+    if isinstance(exc, SourceError):
+        return exc
+    if isinstance(exc, FileNotFoundError):
+        return SourceNotFound(f"{what}: no such file or directory")
+    if isinstance(exc, BackendPanic):
+        return SourceError(f"{what}: {exc}")
+    if isinstance(exc, _PERMANENT_OS_ERRORS):
+        return SourceError(f"{what}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, (OSError, ConnectionError, TimeoutError)):
+        return SourceUnavailable(f"{what}: {exc}")
+    if _is_http_transport_error(exc):
+        return http_error(exc, what)
+    text = str(exc)
+    if NOT_FOUND_EXCEPTION in text:
+        return SourceNotFound(f"{what}: {text[:300]}")
+    if any(marker in text for marker in _RETRYABLE_MARKERS):
+        return SourceUnavailable(f"{what}: {text[:300]}")
+    return SourceError(f"{what}: {type(exc).__name__}: {text[:300]}")
+
+
+@contextmanager
+def translating(what: str) -> Iterator[None]:
+    """Re-raises any exception of the block (a Rust panic included) as :func:`translate_error`'s.
+
+    :class:`~sparkhist.errors.SourceError` passes unchanged, and so do the
+    ``BaseException``s that are not errors (``KeyboardInterrupt``, ``SystemExit``,
+    cancellation).
+    """
+    try:
+        yield
+    except SourceError:
+        raise
+    except Exception as exc:
+        raise translate_error(exc, what) from exc
+    except BaseException as exc:
+        if is_panic(exc):
+            raise translate_error(exc, what) from exc
+        raise
+
+
+def webhdfs_error(status: int, exception: str, message: str, what: str) -> SourceError:
+    """A WebHDFS error answer: HTTP ``status`` and its ``RemoteException`` (``exception``, ``message``)."""
+    detail = f"WebHDFS {what}: HTTP {status} {exception} {message}".strip()
+    if status == 404 or exception == NOT_FOUND_EXCEPTION:
+        return SourceNotFound(detail)
+    if status >= 500 or exception in TRANSIENT_EXCEPTIONS:
+        return SourceUnavailable(detail)
+    return SourceError(detail)
+
+
+def http_error(exc: httpx.TransportError, what: str) -> SourceUnavailable:
+    """An httpx transport error: no answer in time (:class:`DeadlineExceeded`), or none at all."""
+    import httpx  # here: a local-only process never loads httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return DeadlineExceeded(f"{what}: timed out: {exc!r}")
+    return SourceUnavailable(f"{what}: unreachable: {exc!r}")
+
+
+def _is_http_transport_error(exc: BaseException) -> TypeGuard[httpx.TransportError]:
+    httpx = sys.modules.get("httpx")  # not loaded: the error cannot be one of its
+    return httpx is not None and isinstance(exc, httpx.TransportError)
+
+
+def os_error(exc: OSError, op: Literal["list", "stat", "open", "delete"], path: str) -> SourceError:
+    """A local file-system error of ``op`` on ``path``."""
+    if isinstance(exc, FileNotFoundError):
+        return SourceNotFound(f"no such {'directory' if op == 'list' else 'file'}: {path}")
+    if op == "list" and isinstance(exc, NotADirectoryError):
+        return SourceNotFound(f"not a directory: {path}")
+    if op in ("list", "stat"):
+        return SourceUnavailable(f"cannot {op} {path}: {exc}")
+    return SourceError(f"cannot {op} {path}: {exc}")
