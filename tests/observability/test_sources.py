@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 
 from sparkhist.errors import SourceNotFound, SourceUnavailable
 from sparkhist.observability.sources import ObservedSource, backend_health
+from sparkhist.source.base import BreakerHealth, HealthState, SourceHealth
 from sparkhist.source.local import LocalSource
 
 
@@ -80,41 +80,42 @@ def test_other_failures_degrade_for_a_window(logdir: Path) -> None:
     assert source.status().state == "ok"
 
 
-class Breaker(enum.Enum):
-    CLOSED = "closed"
-    HALF_OPEN = "half_open"
-    OPEN = "open"
+def report(state: HealthState, breaker: str | None = None, *, since: float | None = None,
+           last_error: str | None = None) -> SourceHealth:
+    """A source's own health report; ``breaker``: its breaker's state (None: it has none)."""
+    return SourceHealth(
+        source="nn", state=state, since=since, last_error=last_error, last_error_at=None,
+        breaker=None if breaker is None else BreakerHealth(
+            state=breaker, opened_at=None, consecutive_failures=0, transitions={}, retry_after=0.0),
+    )
 
 
 @pytest.mark.parametrize(
     ("raw", "state", "breaker"),
     [
-        ({"state": "ok", "breaker": "closed"}, "ok", "closed"),
-        ({"status": "degraded", "breaker_state": 1}, "degraded", "half-open"),
-        ({"state": "offline", "breaker": Breaker.OPEN}, "offline", "open"),
-        ({"state": "down", "breaker": {"nn1": "closed", "nn2": "half_open"}}, "offline", "half-open"),
-        ({"state": "weird", "breaker": 7}, "ok", "closed"),
-        # source.guard's own shape (HDFS, WebHDFS)
-        ({"state": "degraded", "since": 1.0, "last_error": "list: refused",
-          "breaker": {"state": "half_open", "opened_at": 1.0, "consecutive_failures": 2, "retry_after": 0.0}},
-         "degraded", "half-open"),
-        ({"state": "ok", "breaker": {"state": "closed", "opened_at": None, "consecutive_failures": 1}}, "ok", "closed"),
+        (report("ok", "closed"), "ok", "closed"),
+        (report("degraded", "half_open"), "degraded", "half-open"),
+        (report("offline", "open"), "offline", "open"),
+        (report("ok"), "ok", "closed"),  # no breaker (local disk)
+        # source.guard's own report (HDFS, WebHDFS)
+        (report("degraded", "half_open", since=1.0, last_error="list: refused"), "degraded", "half-open"),
     ],
 )
-def test_backend_health_is_read_leniently(raw: dict[str, Any], state: str, breaker: str) -> None:
-    class Backend:
-        def health(self) -> dict[str, Any]:
+def test_backend_health_reads_the_source_report(raw: SourceHealth, state: str, breaker: str) -> None:
+    class Backend(LocalSource):
+        def health(self) -> SourceHealth:
             return raw
 
-    health = backend_health(Backend())
+    health = backend_health(Backend("."))
     assert (health.state, health.breaker) == (state, breaker)
+    assert (health.since, health.last_error) == (raw["since"], raw["last_error"])
 
 
 def test_backend_health_merges_into_the_status(logdir: Path) -> None:
     class Hdfs(LocalSource):
         def __init__(self, root: str) -> None:
             super().__init__(root)
-            self.report: Any = {"state": "ok", "breaker": "closed"}
+            self.report: Any = report("ok", "closed")
 
         def health(self) -> Any:
             if isinstance(self.report, Exception):
@@ -124,7 +125,7 @@ def test_backend_health_merges_into_the_status(logdir: Path) -> None:
     inner = Hdfs(str(logdir))
     source = ObservedSource(inner)
     assert source.status().state == "ok"
-    inner.report = {"state": "degraded", "breaker": "open", "last_error": "nn1: connection refused", "since": 5.0}
+    inner.report = report("degraded", "open", last_error="nn1: connection refused", since=5.0)
     status = source.status()
     assert (status.state, status.breaker, status.last_error, status.since) == \
         ("degraded", "open", "nn1: connection refused", 5.0)
@@ -149,7 +150,7 @@ def test_a_guarded_source_reports_its_breaker(logdir: Path) -> None:
                 return LocalSource.list(self, path)
             return self.guard.run("list", attempt)
 
-        def health(self) -> dict[str, Any]:
+        def health(self) -> SourceHealth:
             return self.guard.health()
 
     inner = Guarded(str(logdir))
@@ -163,3 +164,16 @@ def test_a_guarded_source_reports_its_breaker(logdir: Path) -> None:
     status = source.status()
     assert (status.state, status.breaker, status.up) == ("offline", "open", False)
     assert status.requests[("list", "error")] == 3
+
+
+def test_the_rest_of_the_protocol_is_the_inner_sources(logdir: Path) -> None:
+    """delete, calls, health and close go to the inner source, uncounted."""
+    inner = LocalSource(str(logdir))
+    source = ObservedSource(inner)
+    source.stat(source.join(source.root_path, "app-1"))
+    assert source.calls == {"stat": 1}
+    assert source.health() == inner.health()
+    source.delete(source.join(source.root_path, "app-1"))
+    assert not (logdir / "app-1").exists()
+    source.close()
+    assert source.status().requests == {("stat", "ok"): 1}

@@ -2,8 +2,9 @@
 
 Why a wrapper: every backend (local, HDFS, S3) would otherwise count its own calls in
 its own way; wrapping once at the seam counts them all alike, and the backends stay
-free of metrics code. A backend that knows more than its call outcomes (the HDFS
-source's retries and circuit breaker) exposes ``health()``; its answer is merged in.
+free of metrics code. What a backend knows beyond its call outcomes (the HDFS source's
+retries and circuit breaker) is in its ``health()`` (a
+:class:`~sparkhist.source.base.SourceHealth`); that answer is merged in.
 
 States of one log directory:
 
@@ -21,28 +22,32 @@ Each change of state is one log line (``event`` ``offline_entered``,
 
 from __future__ import annotations
 
-import enum
+import builtins
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, TypeVar
 
 from sparkhist.errors import SourceError, SourceNotFound
-from sparkhist.source.base import FileEntry, Source
+from sparkhist.resilience.breaker import CLOSED, HALF_OPEN, OPEN
+from sparkhist.source.base import ByteStream, FileEntry, Source, SourceHealth
 
 log = logging.getLogger("sparkhist.source")
 
 STATES = ("ok", "degraded", "offline")  # in order of severity
 BREAKER_STATES = ("closed", "half-open", "open")  # their gauge values are 0, 1, 2
 OUTCOMES = ("ok", "missing", "error")
+#: resilience.breaker's states as BREAKER_STATES spells them.
+_BREAKER_NAMES = {CLOSED: "closed", HALF_OPEN: "half-open", OPEN: "open"}
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class BackendHealth:
-    """What a backend's own ``health()`` says, normalised (defaults: nothing to report)."""
+    """What a backend's own ``health()`` says, as the status needs it (defaults: nothing to report)."""
 
     state: str = "ok"
     since: float | None = None
@@ -71,8 +76,10 @@ class ObservedSource:
     """Delegates to ``inner``; ``list``/``stat``/``open`` are counted as ok, missing or error.
 
     A missing file is an answer, not a failure (``missing``), except for the log
-    directory itself: a log directory that vanished is the source failing.
-    Attributes it does not define (``opens``, ``health``...) are the inner source's.
+    directory itself: a log directory that vanished is the source failing. The rest of
+    the :class:`~sparkhist.source.base.Source` protocol (``delete``, ``calls``,
+    ``health``, ``close``) is the inner source's, uncounted; so are attributes of a
+    backend beyond it (``opens``, ``guard``...).
     """
 
     def __init__(self, inner: Source, *, clock: Callable[[], float] = time.time, window: float = 60.0) -> None:
@@ -96,24 +103,38 @@ class ObservedSource:
     def root_path(self) -> str:
         return self.inner.root_path
 
+    @property
+    def calls(self) -> Mapping[str, int]:
+        return self.inner.calls
+
     def __getattr__(self, name: str) -> Any:
         if name == "inner":  # not set yet (copy, pickle): no recursion
             raise AttributeError(name)
         return getattr(self.inner, name)
 
-    def list(self, path: str) -> list[FileEntry]:
+    def list(self, path: str) -> builtins.list[FileEntry]:
         return self._call("list", path, lambda: self.inner.list(path))
 
     def stat(self, path: str) -> FileEntry:
         return self._call("stat", path, lambda: self.inner.stat(path))
 
-    def open(self, path: str, offset: int = 0) -> BinaryIO:
+    def open(self, path: str, offset: int = 0) -> ByteStream:
         return self._call("open", path, lambda: self.inner.open(path, offset))
+
+    def delete(self, path: str) -> None:
+        self.inner.delete(path)
 
     def join(self, parent: str, name: str) -> str:
         return self.inner.join(parent, name)
 
-    def _call(self, op: str, path: str, fn: Callable[[], Any]) -> Any:
+    def health(self) -> SourceHealth:
+        """The inner source's own report (:meth:`status` is this wrapper's, merged)."""
+        return self.inner.health()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def _call(self, op: str, path: str, fn: Callable[[], T]) -> T:
         is_root = op == "list" and path == self.inner.root_path
         try:
             result = fn()
@@ -185,63 +206,21 @@ def worst(a: str, b: str) -> str:
     return a if STATES.index(a) >= STATES.index(b) else b
 
 
-def backend_health(inner: Any) -> BackendHealth:
-    """The inner source's ``health()`` (a mapping or an object), read leniently.
+def backend_health(source: Source) -> BackendHealth:
+    """The source's own ``health()``, as :meth:`ObservedSource.status` merges it.
 
-    Understood keys or attributes: ``state``/``status`` (ok, degraded, offline; up,
-    down), ``since`` (epoch seconds or datetime), ``last_error``/``lastError``,
-    ``breaker``/``breaker_state`` (closed, half-open, open; 0, 1, 2; an enum; a
-    mapping with a ``state`` key, as ``source.guard`` reports it; or a mapping of
-    endpoint to one of those, whose worst counts). A backend whose
-    ``health()`` raises is reported as it is seen from its call outcomes alone.
+    A source whose ``health()`` raises is reported as it is seen from its call outcomes
+    alone: health must never break metrics or ``/health``.
     """
-    probe = getattr(inner, "health", None)
-    if not callable(probe):
-        return BackendHealth()
     try:
-        raw = probe()
-    except Exception as exc:  # health must never break metrics or /health
-        log.debug("health() of %s failed: %s", getattr(inner, "root", inner), exc)
+        health = source.health()
+    except Exception as exc:  # noqa: BLE001 - health must never break metrics or /health
+        log.debug("health() of %s failed: %s", source.root, exc)
         return BackendHealth()
-
-    def get(*names: str) -> Any:
-        for name in names:
-            value = raw.get(name) if isinstance(raw, Mapping) else getattr(raw, name, None)
-            if value is not None:
-                return value
-        return None
-
-    since = get("since")
-    if isinstance(since, datetime):
-        since = since.timestamp()
-    error = get("last_error", "lastError")
+    breaker = health["breaker"]
     return BackendHealth(
-        state=_state(get("state", "status")),
-        since=float(since) if isinstance(since, (int, float)) else None,
-        last_error=None if error is None else str(error),
-        breaker=_breaker(get("breaker", "breaker_state", "breakerState")),
+        state=health["state"],
+        since=health["since"],
+        last_error=health["last_error"],
+        breaker="closed" if breaker is None else _BREAKER_NAMES.get(breaker["state"], "closed"),
     )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        value = value.value
-    return value.lower().replace("_", "-") if isinstance(value, str) else value
-
-
-def _state(value: Any) -> str:
-    value = _plain(value)
-    value = {"up": "ok", "healthy": "ok", "down": "offline"}.get(value, value)
-    return value if value in STATES else "ok"
-
-
-def _breaker(value: Any) -> str:
-    if isinstance(value, Mapping):
-        if "state" in value:  # one breaker with its details
-            return _breaker(value["state"])
-        endpoints = [v for v in value.values() if isinstance(v, (str, enum.Enum, Mapping))]
-        return max((_breaker(v) for v in endpoints), key=BREAKER_STATES.index, default="closed")
-    value = _plain(value)
-    if isinstance(value, int) and 0 <= value < len(BREAKER_STATES):
-        return BREAKER_STATES[value]
-    return value if value in BREAKER_STATES else "closed"
