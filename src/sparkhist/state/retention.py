@@ -1,0 +1,81 @@
+"""The app's own retention limits, as Spark's ``ElementTrackingStore`` triggers enforce them.
+
+The limits are the ``spark.ui.retained*`` properties of the app's environment (kept on
+the state by :mod:`~sparkhist.state.app_listener`); the listeners call these once an
+entity ends, so a long application keeps only its most recent jobs, stages, tasks, dead
+executors and SQL executions, like the real history server.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sparkhist.state.app_state import AppState
+    from sparkhist.state.entities import Stage
+
+__all__ = ["cleanup_executions", "cleanup_executors", "cleanup_jobs", "cleanup_stages", "cleanup_tasks",
+           "remove_count"]
+
+
+def remove_count(size: int, retained: int) -> int:
+    """``calculateNumberToRemove``: at least a tenth of the limit, to reduce friction."""
+    return max(retained // 10, size - retained) if size > retained else 0
+
+
+def cleanup_jobs(state: AppState) -> None:
+    done = [j for j in state.jobs.values() if j.status not in ("RUNNING", "UNKNOWN")]
+    count = remove_count(len(state.jobs), state.retained_jobs)
+    if count <= 0:
+        return
+    done.sort(key=lambda j: (j.completion_time if j.completion_time is not None else -1, j.job_id))
+    for job in done[:count]:
+        del state.jobs[job.job_id]
+
+
+def cleanup_stages(state: AppState) -> None:
+    """Drops the oldest ended stage attempts, and their tasks."""
+    count = remove_count(len(state.stages), state.retained_stages)
+    if count <= 0:
+        return
+    candidates = [s for s in state.stages.values() if s.status not in ("ACTIVE", "PENDING")]
+    candidates.sort(key=lambda s: (s.info.completion_time if s.info.completion_time is not None else -1,
+                                   s.info.stage_id, s.info.attempt_id))
+    for st in candidates[:count]:
+        del state.stages[(st.info.stage_id, st.info.attempt_id)]
+        for tid in st.task_ids:
+            state.tasks.pop(tid, None)
+
+
+def cleanup_tasks(state: AppState, st: Stage) -> None:
+    """Drops the tasks of ``st`` that ended first."""
+    tasks = state.tasks
+    count = remove_count(len(st.task_ids), state.retained_tasks)
+    ended = [tasks[t] for t in st.task_ids if t in tasks and tasks[t].finished]
+    ended.sort(key=lambda t: (t.finish_time, t.task_id))
+    drop = {t.task_id for t in ended[:count]}
+    for tid in drop:
+        del tasks[tid]
+    st.task_ids = [t for t in st.task_ids if t not in drop]
+
+
+def cleanup_executors(state: AppState) -> None:
+    """Drops dead executors (by id) beyond ``retained_dead_executors``."""
+    dead = [x for x in state.executor_order if not state.executors[x].is_active]
+    if len(dead) <= state.retained_dead_executors:
+        return
+    count = remove_count(len(dead), state.retained_dead_executors)
+    for executor_id in sorted(dead)[:count]:
+        del state.executors[executor_id]
+        state.executor_order.remove(executor_id)
+
+
+def cleanup_executions(state: AppState) -> None:
+    """Drops the SQL executions that completed first, beyond ``retained_executions``."""
+    count = len(state.executions) - state.retained_executions
+    if count <= 0:
+        return
+    done = sorted((x for x in state.executions.values() if x.completion_time is not None),
+                  key=lambda x: (x.completion_time, x.execution_id))
+    for execution in done[:count]:
+        del state.executions[execution.execution_id]
