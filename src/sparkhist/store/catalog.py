@@ -31,9 +31,10 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import xxhash
@@ -149,7 +150,8 @@ class Catalog:
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
             if self.meta.get("format_version") != str(FORMAT_VERSION):
-                raise StoreError(f"catalog {self.path} has format {self.meta.get('format_version')}, this sparkhist reads {FORMAT_VERSION}")
+                raise StoreError(f"catalog {self.path} has format {self.meta.get('format_version')}, "
+                                 f"this sparkhist reads {FORMAT_VERSION}")
             self._read_identity()
             return
         os.makedirs(store_dir, exist_ok=True)
@@ -166,7 +168,7 @@ class Catalog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self._listed: dict[str, int] = {}  # listing checksums known to be stored, by path
+        self._listed = {}  # listing checksums known to be stored, by path
         self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         if "catalog_id" not in self.meta:  # a new database, or one from before the list file
             try:
@@ -254,7 +256,8 @@ class Catalog:
             self._migrate(version)
             return
         if version is not None:
-            why = f"format version {version} != {FORMAT_VERSION}" if version != str(FORMAT_VERSION) else f"log directory changed from {stored_dir} to {log_dir}"
+            why = (f"format version {version} != {FORMAT_VERSION}" if version != str(FORMAT_VERSION)
+                   else f"log directory changed from {stored_dir} to {log_dir}")
             log.warning("catalog %s: %s; rebuilding it from the logs", self.path, why)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -304,7 +307,7 @@ class Catalog:
                     "its %d records (%d damaged ones dropped) in %.2fs", self.path, version, FORMAT_VERSION,
                     len(listing), len(rows), len(bad), time.monotonic() - t0)
 
-    def _fetch(self, sql: str) -> list[tuple[object, ...]] | None:
+    def _fetch(self, sql: str) -> list[Any] | None:
         """All rows of a query; None when the database is damaged (then replaced, when writable)."""
         try:
             return self._db.execute(sql).fetchall()
@@ -333,12 +336,12 @@ class Catalog:
             bad: list[int] = []
             for rowid, head, body, checksum in rows:
                 try:
-                    entry = _listing_entry(head, body, checksum)  # type: ignore[arg-type]
+                    entry = _listing_entry(head, body, checksum)
                 except _ROW_DAMAGE:
-                    bad.append(rowid)  # type: ignore[arg-type]
+                    bad.append(rowid)
                     continue
                 append(entry)
-                listed[entry.log_path] = checksum  # type: ignore[assignment]
+                listed[entry.log_path] = checksum
         if bad:
             log.warning("%d catalog listing rows are damaged; their logs will be indexed again", len(bad))
             if repair and not self.read_only:
@@ -396,8 +399,8 @@ class Catalog:
             by_path = {path: (head, body, checksum) for path, head, body, checksum in listing_rows}
             for path, blob, checksum in rows:
                 try:
-                    record = _decode_record(path, blob, checksum)  # type: ignore[arg-type]
-                    row = by_path.pop(path, None)  # type: ignore[call-overload]
+                    record = _decode_record(path, blob, checksum)
+                    row = by_path.pop(path, None)
                     if (row is None) != (record.app_id is None):
                         raise ValueError("listing row missing" if row is None else "unexpected listing row")
                     if row is not None:
@@ -406,18 +409,18 @@ class Catalog:
                         entry = AttemptEntry(row[0], row[1], record.listing)
                         if entry.log_path != path or entry.app_id != record.app_id:
                             raise ValueError("listing row and record disagree")
-                        self._listed[path] = row[2]  # type: ignore[index]
+                        self._listed[path] = row[2]
                         if entries:
                             listed.append(entry)
                 except (ValueError, TypeError, KeyError, struct.error) as exc:
                     log.warning("catalog record for %s is damaged (%s); the log will be indexed again", path, exc)
-                    bad.append(path)  # type: ignore[arg-type]
+                    bad.append(path)
                     continue
-                records[path] = record  # type: ignore[index]
+                records[path] = record
             orphans = list(by_path)  # listing rows without a record: left by damage
         if (bad or orphans) and repair and not self.read_only:
             try:
-                self.delete(bad + orphans)  # type: ignore[operator]
+                self.delete(bad + orphans)
             except StoreError as exc:
                 log.warning("%s; the damaged rows stay until the next write", exc)
         return LoadResult(records, len(bad), listed if entries else None)
@@ -459,7 +462,7 @@ class Catalog:
                 for (path,) in keys:
                     self._listed.pop(path, None)
 
-    def _transaction(self, sqls: list[str], *batches: list[tuple[object, ...]], bump: bool = False) -> None:
+    def _transaction(self, sqls: list[str], *batches: Sequence[tuple[object, ...]], bump: bool = False) -> None:
         """Each statement of ``sqls`` run over its batch of rows (the first batch when only one is given).
 
         ``bump``: the statements change the listing rows (the listing counter goes up with them).
