@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from starlette.testclient import TestClient
 
 from sparkhist.devtools.scale import load_template, rewrite
 from sparkhist.reader.encoders import ENCODERS, LZ4_END
@@ -24,7 +26,7 @@ RESOURCES = ("", "/jobs", "/stages?details=true", "/allexecutors", "/sql", "/env
 WALL_CLOCK_KEYS = {"lastUpdated", "lastUpdatedEpoch", "totalDuration", "duration"}
 
 
-def _mask(payload):
+def _mask(payload: Any) -> Any:
     if isinstance(payload, dict):
         return {k: (0 if k in WALL_CLOCK_KEYS else _mask(v)) for k, v in payload.items()}
     if isinstance(payload, list):
@@ -41,7 +43,7 @@ def _encode(codec: str | None, lines: list[bytes], first: bool) -> bytes:
     return data
 
 
-def _answers(client, app_id: str) -> dict[str, object]:
+def _answers(client: TestClient, app_id: str) -> dict[str, object]:
     base = f"/api/v1/applications/{app_id}"
     return {r: _mask(orjson.loads(client.get(base + r).content)) for r in RESOURCES}
 

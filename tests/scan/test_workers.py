@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, NoReturn
 
 import orjson
+import pytest
 from starlette.testclient import TestClient
 
 from sparkhist.config import load_settings
@@ -13,7 +15,7 @@ from support.conformance import SPARK401
 from support.server import copy_logs
 
 
-def _mask(payload):
+def _mask(payload: Any) -> Any:
     if isinstance(payload, dict):
         return {k: (0 if k in ("duration", "totalDuration") else _mask(v)) for k, v in payload.items()}
     if isinstance(payload, list):
@@ -81,14 +83,14 @@ def test_workers_die_with_a_killed_server(tmp_path: Path) -> None:
     assert alive == [], f"workers outlived their parent: {alive}"
 
 
-def test_failed_full_index_is_counted(tmp_path: Path, monkeypatch) -> None:
+def test_failed_full_index_is_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sparkhist.errors import SourceUnavailable
 
     logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
     runtime = build_runtime(load_settings({"log_dir": str(logs), "store_dir": str(tmp_path / "s"), "index_workers": 1},
                                           environ={}))
     try:
-        def failing(*args, **kwargs):
+        def failing(*args: object, **kwargs: object) -> NoReturn:
             raise SourceUnavailable("gone")
 
         monkeypatch.setattr(runtime.scanner.indexer, "refresh", failing)
