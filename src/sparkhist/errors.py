@@ -17,8 +17,9 @@
         ├── ServiceUnavailable   503
         └── JerseyServerError    500 as an HTML page (requests the SHS fails with an exception)
 
-Foreign exceptions are translated at the edge (``source/``, ``reader/codecs.py``) and
-re-raised ``from`` the original, so callers catch a category, never a library's class.
+Foreign exceptions are translated at the edge (``source/faults.py`` for every log
+source, ``reader/codecs.py``) and re-raised ``from`` the original, so callers catch a
+category, never a library's class.
 """
 
 from __future__ import annotations
