@@ -48,7 +48,7 @@ class Cleaner:
         report = CleanReport()
         max_time = int((self.clock() - self.policy.max_age_s) * 1000)
         scanner = self.scanner
-        with scanner._lock:
+        with scanner.lock:
             for app in list(scanner.index.sorted_apps()):
                 if min(a.last_updated for a in app.attempts) < max_time:
                     for attempt in app.attempts:

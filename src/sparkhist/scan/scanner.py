@@ -119,6 +119,11 @@ class Scanner:
         # error found in it): see _discover. In memory only; a restart lists each once.
         self._rolling: dict[str, tuple[int, EventLog | str]] = {}
 
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while records, index and catalog change together (a cleaning pass holds it too)."""
+        return self._lock
+
     # -- start-up ---------------------------------------------------------------
     def load(self, *, index_loaded: bool = False) -> int:
         """Fill memory from the catalog (no source access). Returns the number of records.
