@@ -13,6 +13,7 @@ import click
 from sparkhist import __version__
 from sparkhist.config import Settings, load_settings
 from sparkhist.errors import ConfigError, SparkhistError
+from sparkhist.render.terminal import visible
 
 
 def _setup_logging(level: str, fmt: str = "plain") -> None:
@@ -39,10 +40,10 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
             settings = load_settings(flags, properties_file=properties_file)
             return fn(settings, **kw)
         except ConfigError as exc:
-            click.echo(f"sparkhist: configuration error: {exc}", err=True)
+            click.echo(f"sparkhist: configuration error: {visible(exc)}", err=True)
             sys.exit(2)
         except SparkhistError as exc:
-            click.echo(f"sparkhist: {exc}", err=True)
+            click.echo(f"sparkhist: {visible(exc)}", err=True)
             sys.exit(1)
 
     return wrapper
@@ -82,7 +83,7 @@ def scan(settings: Settings) -> None:
 
     runtime = build_runtime(settings)
     if not runtime.loop.lock.try_acquire():
-        click.echo(f"sparkhist: store {settings.store_dir} is being written by pid {runtime.loop.lock.holder_pid()}; "
+        click.echo(f"sparkhist: store {visible(settings.store_dir)} is being written by pid {runtime.loop.lock.holder_pid()}; "
                    "that process keeps it up to date, nothing to do", err=True)
         sys.exit(0)
     with Progress(TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -97,9 +98,9 @@ def scan(settings: Settings) -> None:
     click.echo(f"{report.listed} logs listed: {report.new} new, {report.grown} grown, {report.unchanged} unchanged, "
                f"{report.removed} removed, {report.failed} skipped; {len(runtime.index)} applications; {report.duration:.2f}s")
     for path, why in sorted(report.errors.items()):
-        click.echo(f"  skipped {path}: {why}")
+        click.echo(f"  skipped {visible(path)}: {visible(why)}")
     if report.source_error:
-        click.echo(f"sparkhist: listing failed: {report.source_error}", err=True)
+        click.echo(f"sparkhist: listing failed: {visible(report.source_error)}", err=True)
         sys.exit(1)
 
 
@@ -111,6 +112,7 @@ def apps(settings: Settings) -> None:
     from rich.table import Table
 
     from sparkhist.render.encode import format_date
+    from sparkhist.render.terminal import text
     from sparkhist.store.applications import ApplicationIndex
     from sparkhist.store.catalog import Catalog
 
@@ -119,15 +121,17 @@ def apps(settings: Settings) -> None:
     for record in catalog.load(repair=False).records.values():
         index.update(record)
     catalog.close()
-    table = Table(title=f"{len(index)} applications in {settings.store_dir}")
+    # Every cell a rich Text: ids, names and users come from the logs, and a str cell is markup.
+    table = Table(title=text(f"{len(index)} applications in {settings.store_dir}"))
     for column in ("App ID", "Name", "Attempt", "Status", "Started (GMT)", "Duration", "User"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a narrow terminal folds an id, never cuts it
     for app in index.sorted_apps():
         for attempt in app.attempts:
             item = attempt.listing
-            table.add_row(app.id, app.name or "", item.attempt_id or "", "completed" if item.completed else "running",
-                          format_date(item.start_time)[:-3].replace("T", " "),
-                          f"{item.duration / 1000:.1f}s" if item.completed else "", item.spark_user or "")
+            cells = (app.id, app.name or "", item.attempt_id or "", "completed" if item.completed else "running",
+                     format_date(item.start_time)[:-3].replace("T", " "),
+                     f"{item.duration / 1000:.1f}s" if item.completed else "", item.spark_user or "")
+            table.add_row(*(text(cell) for cell in cells))
     # Not a terminal (a pipe, a file): don't squeeze the ids to 80 columns.
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
@@ -144,8 +148,8 @@ def verify(settings: Settings) -> None:
                f"{report.snapshots_missing} not built yet, {len(report.orphans)} orphaned, "
                f"{len(report.temp_files)} half-written")
     for label, why in sorted(report.damaged_snapshots.items()):
-        click.echo(f"  DAMAGED {label}: {why}")
-    click.echo(f"application list file: {report.list_file}")
+        click.echo(f"  DAMAGED {visible(label)}: {visible(why)}")
+    click.echo(f"application list file: {visible(report.list_file)}")
     if not report.ok:
         sys.exit(1)
     click.echo("store ok")

@@ -14,6 +14,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from sparkhist.render.terminal import visible
+
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FORMATS = ("plain", "json")
 
@@ -41,6 +43,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str, ensure_ascii=False)
 
 
+class PlainFormatter(logging.Formatter):
+    """The plain format, each line with its control characters made visible: a file name
+    or an app id in a message can neither forge a log line nor act on the terminal
+    (the traceback that may follow keeps its lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return visible(super().formatMessage(record))
+
+
 def setup_logging(level: str = "info", fmt: str = "plain", stream: TextIO | None = None) -> None:
     """Send every logger's records to ``stream`` (stderr) in ``fmt``.
 
@@ -48,5 +59,5 @@ def setup_logging(level: str = "info", fmt: str = "plain", stream: TextIO | None
     (an embedding application, pytest's capture).
     """
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(PLAIN_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter(PLAIN_FORMAT))
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])

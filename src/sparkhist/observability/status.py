@@ -18,10 +18,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from sparkhist.errors import StoreError
 from sparkhist.observability.disk import filesystem_usage, tree_bytes
 from sparkhist.observability.probe import FILESYSTEM_FULL
+from sparkhist.render.terminal import text
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.catalog import Catalog
 from sparkhist.store.lock import LOCK_FILE
@@ -153,58 +155,84 @@ def _bytes(n: Any) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def _num(value: Any, spec: str) -> str:
+    """A number of the document formatted with ``spec``; anything else (a server may send
+    anything) shown as it is."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format(value, spec)
+    return str(value)
+
+
 def render(doc: dict[str, Any], console: Console) -> None:
-    """The document as a few lines and tables a person reads in seconds."""
+    """The document as a few lines and tables a person reads in seconds.
+
+    Every string of the document (paths, messages, whatever a server answered) is printed
+    as plain :func:`~sparkhist.render.terminal.text`: never markup, controls made visible.
+    """
     status = str(doc.get("status", "?"))
     offline = bool(doc.get("offline"))
     colour = "green" if status == "ok" and not offline else "red" if offline else "yellow"
     title = status.upper() + (" (OFFLINE: serving from the store)" if offline else "")
-    console.print(f"[bold {colour}]{title}[/]", soft_wrap=True)
-    for reason in doc.get("reasons", []):
-        console.print(f"  [{colour}]- {reason}[/]", soft_wrap=True, highlight=False)
+    console.print(text(title, style=f"bold {colour}"), soft_wrap=True)
+    for reason in _list(doc.get("reasons")):
+        console.print(text(f"  - {reason}", style=colour), soft_wrap=True, highlight=False)
 
+    store = _dict(doc.get("store"))
+    apps = _dict(store.get("applications"))
+    rows: list[tuple[str, str]] = []
+    if doc.get("from") == "store":
+        pid = doc.get("writerPid")
+        rows.append(("writer", f"pid {pid}" if pid else "none (no server writes this store)"))
+    else:
+        rows.append(("role", f"{doc.get('role')} (pid {doc.get('pid')}, up {_num(doc.get('uptimeSeconds', 0), '.0f')}s, "
+                             f"{doc.get('takeovers', 0)} takeovers, recovery {_num(doc.get('recoverySeconds', 0), '.2f')}s)"))
+    rows.append(("store", str(store.get("path"))))
+    rows.append(("applications", f"{apps.get('completed', 0)} completed, {apps.get('running', 0)} running "
+                                 f"({store.get('logs', 0)} logs)"))
+    budget = store.get("diskBudgetBytes")
+    rows.append(("disk", f"{_bytes(store.get('diskBytes'))}" + (f" (snapshot budget {_bytes(budget)})" if budget else "")
+                 + f"; file system {_num(store.get('filesystemUsageRatio', 0), '.0%')} used, "
+                 f"{_bytes(store.get('filesystemFreeBytes'))} free"))
+    corrupt = _dict(store.get("corruptions")) or {"catalog_record": store.get("damagedRecords", 0)}
+    rebuilding = _list(store.get("rebuilding"))
+    rows.append(("integrity", ", ".join(f"{v} {str(k).replace('_', ' ')}" for k, v in corrupt.items()) + " corrupt; "
+                 f"{store.get('quarantinedFiles', 0)} quarantined files"
+                 + (f", {len(rebuilding)} rebuilding" if rebuilding else "")))
+    scan = _dict(doc.get("scan"))
+    if scan:
+        duration, lag = _num(scan.get("lastDurationSeconds") or 0, ".2f"), _num(scan.get("lagSeconds", 0), ".0f")
+        rows.append(("scan", f"last {scan.get('lastScan') or 'never'} ({duration}s), "
+                             f"last success {scan.get('lastSuccess') or 'never'}, lag {lag}s"))
+    memory = _dict(doc.get("memory"))
+    if memory:
+        cache_budget = memory.get("cacheBudgetBytes")
+        rows.append(("memory", f"cache {_bytes(memory.get('cacheBytes'))}"
+                     + (f" of {_bytes(cache_budget)}" if cache_budget else "")
+                     + f" ({memory.get('cachedApplications', 0)} apps), RSS {_bytes(memory.get('rssBytes'))}"))
     facts = Table(show_header=False, box=None, pad_edge=False)
     facts.add_column(style="bold")
     facts.add_column()
-    store = doc.get("store", {})
-    apps = store.get("applications", {})
-    if doc.get("from") == "store":
-        pid = doc.get("writerPid")
-        facts.add_row("writer", f"pid {pid}" if pid else "none (no server writes this store)")
-    else:
-        facts.add_row("role", f"{doc.get('role')} (pid {doc.get('pid')}, up {doc.get('uptimeSeconds', 0):.0f}s, "
-                              f"{doc.get('takeovers', 0)} takeovers, recovery {doc.get('recoverySeconds', 0):.2f}s)")
-    facts.add_row("store", str(store.get("path")))
-    facts.add_row("applications", f"{apps.get('completed', 0)} completed, {apps.get('running', 0)} running "
-                                  f"({store.get('logs', 0)} logs)")
-    budget = store.get("diskBudgetBytes")
-    facts.add_row("disk", f"{_bytes(store.get('diskBytes'))}" + (f" (snapshot budget {_bytes(budget)})" if budget else "")
-                  + f"; file system {store.get('filesystemUsageRatio', 0):.0%} used, {_bytes(store.get('filesystemFreeBytes'))} free")
-    corrupt = store.get("corruptions") or {"catalog_record": store.get("damagedRecords", 0)}
-    rebuilding = store.get("rebuilding", [])
-    facts.add_row("integrity", ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in corrupt.items()) + " corrupt; "
-                  f"{store.get('quarantinedFiles', 0)} quarantined files" + (f", {len(rebuilding)} rebuilding" if rebuilding else ""))
-    scan = doc.get("scan")
-    if scan:
-        facts.add_row("scan", f"last {scan.get('lastScan') or 'never'} ({scan.get('lastDurationSeconds') or 0:.2f}s), "
-                              f"last success {scan.get('lastSuccess') or 'never'}, lag {scan.get('lagSeconds', 0):.0f}s")
-    memory = doc.get("memory")
-    if memory:
-        cache_budget = memory.get("cacheBudgetBytes")
-        facts.add_row("memory", f"cache {_bytes(memory.get('cacheBytes'))}"
-                      + (f" of {_bytes(cache_budget)}" if cache_budget else "")
-                      + f" ({memory.get('cachedApplications', 0)} apps), RSS {_bytes(memory.get('rssBytes'))}")
+    for label, value in rows:
+        facts.add_row(label, text(value))
     console.print(facts)
 
-    sources = doc.get("sources", [])
+    sources = [_dict(s) for s in _list(doc.get("sources"))]
     if sources:
         table = Table("log directory", "state", "since", "breaker", "last error")
         for s in sources:
             state = s.get("state", "?")
-            style = {"ok": "green", "degraded": "yellow"}.get(state, "red")
-            table.add_row(s.get("logDirectory", "?"), f"[{style}]{state}[/]", s.get("since") or "",
-                          s.get("breaker", ""), s.get("lastError") or "")
+            style = {"ok": "green", "degraded": "yellow"}.get(str(state), "red")
+            table.add_row(text(s.get("logDirectory", "?")), text(state, style=style), text(s.get("since") or ""),
+                          text(s.get("breaker", "")), text(s.get("lastError") or ""))
         console.print(table)
+
+
+def _dict(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def run_status(store_dir: str, url: str | None, *, as_json: bool = False, console: Console | None = None) -> int:
@@ -218,7 +246,7 @@ def run_status(store_dir: str, url: str | None, *, as_json: bool = False, consol
         if as_json:
             console.file.write(json.dumps(doc, indent=2) + "\n")
         else:
-            console.print(f"[bold red]UNREACHABLE[/]: {exc}", soft_wrap=True, highlight=False)
+            console.print(Text.assemble(("UNREACHABLE", "bold red"), ": ", text(exc)), soft_wrap=True, highlight=False)
         return EXIT_UNREACHABLE
     if as_json:
         console.file.write(json.dumps(doc, indent=2) + "\n")
