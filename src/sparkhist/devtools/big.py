@@ -9,6 +9,7 @@ so memory and speed can be measured at sizes local Spark cannot produce quickly
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -39,7 +40,7 @@ def write_big_log(template: Template, dest: Path, app_id: str, tasks: int) -> Pa
     path = dest / app_id
     old_id = template.app_id.encode()
     with open(path, "wb") as out:
-        def emit(event: dict) -> None:
+        def emit(event: dict[str, Any]) -> None:
             out.write(orjson.dumps(event).replace(old_id, app_id.encode()) + b"\n")
 
         for event in events:
