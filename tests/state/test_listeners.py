@@ -96,3 +96,25 @@ def test_a_removed_executor_takes_its_blocks() -> None:
     state.apply({"Event": "SparkListenerExecutorRemoved", "Executor ID": "1", "Timestamp": 5, "Removed Reason": "x"})
     assert rdd.memory_used == 0 and not rdd.partitions and not rdd.distributions
     assert not state.executors["1"].is_active
+
+
+def test_a_dead_executor_dropped_by_retention_while_its_stage_runs() -> None:
+    """It was in ``dead_in_live_stages`` when retention dropped it: the stage's end used to
+    raise KeyError (and fail the whole log)."""
+    state = AppState()
+    state.apply({"Event": "SparkListenerEnvironmentUpdate", "JVM Information": {},
+                 "Spark Properties": {"spark.ui.retainedDeadExecutors": "1"}})
+    state.apply({"Event": "SparkListenerJobStart", "Job ID": 0, "Submission Time": 1, "Stage IDs": [0, 1], "Properties": {},
+                 "Stage Infos": [{"Stage ID": i, "Stage Attempt ID": 0, "Number of Tasks": 1} for i in (0, 1)]})
+    for stage_id in (0, 1):  # stage 1 still runs when stage 0 ends
+        state.apply({"Event": "SparkListenerStageSubmitted", "Properties": {},
+                     "Stage Info": {"Stage ID": stage_id, "Stage Attempt ID": 0, "Number of Tasks": 1, "Submission Time": 2}})
+    for executor_id in ("1", "2"):
+        state.apply({"Event": "SparkListenerExecutorAdded", "Executor ID": executor_id, "Timestamp": 1,
+                     "Executor Info": {"Host": "h", "Total Cores": 1}})
+        state.apply({"Event": "SparkListenerExecutorRemoved", "Executor ID": executor_id, "Timestamp": 5})
+    assert set(state.executors) == {"2"} and state.dead_in_live_stages == {"1", "2"}
+    state.apply({"Event": "SparkListenerStageCompleted",
+                 "Stage Info": {"Stage ID": 0, "Stage Attempt ID": 0, "Number of Tasks": 1, "Submission Time": 2,
+                                "Completion Time": 6}})
+    assert state.stages[(0, 0)].status == "COMPLETE" and state.dead_in_live_stages == {"2"}

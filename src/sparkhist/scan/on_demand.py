@@ -8,12 +8,17 @@ remembered for a while so unknown ids cannot hammer the file system.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 
-from sparkhist.reader.layout import IN_PROGRESS, KNOWN_CODECS, ROLLING_DIR_PREFIX
+from sparkhist.errors import LogError, SourceError, SourceNotFound
+from sparkhist.reader.layout import IN_PROGRESS, KNOWN_CODECS, ROLLING_DIR_PREFIX, EventLog, event_log_at
+from sparkhist.source.base import Source
 from sparkhist.store.applications import AppEntry, AppLookup
+
+log = logging.getLogger("sparkhist.scan")
 
 _ATTEMPT_SUFFIXES = ("", "_1", "_2")
 
@@ -35,6 +40,29 @@ def candidate_names(app_id: str) -> Iterator[str]:
         for codec in ("", *(f".{c}" for c in KNOWN_CODECS)):
             yield stem + codec
             yield stem + codec + IN_PROGRESS
+
+
+def find_logs(source: Source, app_id: str) -> Iterator[EventLog]:
+    """The logs of ``app_id`` at the names Spark gives them, one ``stat`` per name.
+
+    A name that is not there is passed over, and so is one whose files do not make a
+    log (with a warning); a source that fails ends the search (a warning too).
+    """
+    for name in candidate_names(app_id):
+        path = source.join(source.root_path, name)
+        try:
+            entry = source.stat(path)
+        except SourceNotFound:
+            continue
+        except SourceError as exc:
+            log.warning("on-demand load of %s: %s", app_id, exc)
+            return
+        try:
+            event_log = event_log_at(source, entry)
+        except (LogError, SourceError) as exc:
+            log.warning("on-demand load of %s: skipping %s: %s", app_id, path, exc)
+            continue
+        yield event_log
 
 
 class OnDemandIndex:

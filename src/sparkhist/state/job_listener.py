@@ -130,10 +130,11 @@ def _stage_completed(s: AppState, e: dict[str, Any]) -> None:
         if st.active_tasks == 0:
             st.live = False
             retention.cleanup_stages(s)
+    # An executor retention already dropped is no longer tracked (checked first: no KeyError).
     s.dead_in_live_stages = {
         x for x in s.dead_in_live_stages
-        if any(st.live and (st.info.submission_time or 0) < (s.executors[x].remove_time or 0)
-               for st in s.stages.values()) and x in s.executors}
+        if x in s.executors and any(st.live and (st.info.submission_time or 0) < (s.executors[x].remove_time or 0)
+                                    for st in s.stages.values())}
 
 
 def _stage_executor_metrics(s: AppState, e: dict[str, Any]) -> None:

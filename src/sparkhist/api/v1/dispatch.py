@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sparkhist.api.response_cache import ResponseCache
 from sparkhist.api.v1 import applications
@@ -18,6 +18,9 @@ from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import NotFound, ServiceUnavailable
 from sparkhist.render.encode import dumps
 from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
+
+if TYPE_CHECKING:
+    from sparkhist.state.sections import StageTasks
 
 APP_RESOURCES = frozenset(
     {
@@ -27,17 +30,24 @@ APP_RESOURCES = frozenset(
 )
 
 
+class LoadedAttempt(Protocol):
+    """One attempt's state as a request reads it (:class:`sparkhist.store.states.AttemptState`)."""
+
+    @property
+    def state(self) -> Any: ...
+
+    @property
+    def tasks(self) -> StageTasks | None:
+        """None: ``state`` holds its tasks. Else ``state`` is a summary without tasks, and
+        this reads a stage attempt's tasks, or the chunks of them a request needs, when it
+        needs them (raising :class:`SnapshotChanged` when the snapshot was replaced
+        meanwhile: the request is answered again from the new one)."""
+
+
 class AppStates(Protocol):
-    """Gives the state of one attempt (built from the store, never per request).
+    """Gives the state of one attempt (built from the store, never per request)."""
 
-    A store-backed implementation may also have ``task_loader(attempt, state)``: the
-    state is then a summary without tasks, and the loader (a
-    :class:`~sparkhist.state.sections.StageTasks`) reads a stage attempt's tasks, or the
-    chunks of them a request needs, when it needs them (raising :class:`SnapshotChanged`
-    when the snapshot was replaced meanwhile: the request is answered again from the new one).
-    """
-
-    def get(self, app: AppEntry, attempt: AttemptEntry) -> Any: ...
+    def get(self, app: AppEntry, attempt: AttemptEntry) -> LoadedAttempt: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +108,13 @@ def dispatch(
     # Here, not at the top: answering the application list needs none of the snapshot machinery.
     from sparkhist.store.snapshots import SnapshotChanged
 
-    loader_for = getattr(states, "task_loader", None)
     for tries in range(_TRIES):
-        state = states.get(app, attempt)
-        tasks = loader_for(attempt, state) if loader_for is not None else None
+        loaded = states.get(app, attempt)
         try:
-            if tasks is None:
-                result = handle(state, rest, query, app_id=app_id)
+            if loaded.tasks is None:
+                result = handle(loaded.state, rest, query, app_id=app_id)
             else:
-                result = handle(state, rest, query, app_id=app_id, tasks=tasks)
+                result = handle(loaded.state, rest, query, app_id=app_id, tasks=loaded.tasks)
             if key is None or cache is None:
                 return result
             return cache.put(key, dumps(result))
@@ -143,7 +151,7 @@ def _direct_resource_matches(rest: list[str]) -> bool:
     tail = rest[1:]
     for shape in shapes:
         if len(shape) == len(tail) and all(
-            s == "*" or (s == "#" and t.isdigit()) or s == t for s, t in zip(shape, tail)
+            s == "*" or (s == "#" and t.isdigit()) or s == t for s, t in zip(shape, tail, strict=True)
         ):
             return True
     return False
