@@ -72,7 +72,6 @@ def big_store(tmp_path_factory):
 def _whole_state_answers(logs: Path, store: Path, app: str, paths: list[str]) -> list[tuple[int, bytes]]:
     """The answers computed from the whole in-memory state (no section involved)."""
     with runtime_for(logs, store, scan=False) as (runtime, client):
-        runtime.states.task_loader = lambda attempt, state: None  # type: ignore[method-assign]
         real_read = runtime.snapshots.read_summary
         runtime.snapshots.read_summary = (  # type: ignore[method-assign]
             lambda path: None if real_read(path) is None else (runtime.snapshots.read(path), None))

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 
 from sparkhist.reader.encoders import ENCODERS
-from sparkhist.reader.layout import IN_PROGRESS, is_rolling_dir, rolling_log, single_file_log
+from sparkhist.reader.layout import IN_PROGRESS, find_event_log
 from sparkhist.reader.stream import read_lines
 from sparkhist.source.local import LocalSource
 
@@ -34,8 +34,7 @@ class Template:
 
 def load_template(path: Path) -> Template:
     source = LocalSource(str(path.parent))
-    entry = source.stat(str(path))
-    log = rolling_log(entry, source.list(str(path))) if is_rolling_dir(entry) else single_file_log(entry)
+    log = find_event_log(source, str(path))
     lines = tuple(line for line, _ in read_lines(source, log))
     app_id = None
     for line in lines:

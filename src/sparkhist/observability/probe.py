@@ -7,18 +7,18 @@ takes the scanner's lock: a scrape must not wait for a scan to finish a log.
 
 from __future__ import annotations
 
-from typing import Any
-
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sparkhist.observability.disk import DiskUsage, FileSystemUsage
 from sparkhist.observability.sources import ObservedSource, SourceStatus
 from sparkhist.scan.loop import ScanLoop
-from sparkhist.scan.scanner import ScanReport, Scanner
+from sparkhist.scan.scanner import Scanner, ScanReport
+from sparkhist.store.disk import DiskBudget
 from sparkhist.store.records import LogRecord
 from sparkhist.store.snapshots import SnapshotStore
 from sparkhist.store.states import StoreStates
@@ -101,6 +101,7 @@ class Probe:
     disk_ttl: float = 30.0
     history: ScanHistory = field(default_factory=ScanHistory)
     response_cache: Any = None  # api.response_cache.ResponseCache, when on
+    budget: DiskBudget | None = None  # the snapshots' disk budget, when there is one
 
     def __post_init__(self) -> None:
         self.store_dir = os.path.abspath(self.store_dir)
@@ -204,16 +205,15 @@ class Probe:
         return self.disk.bytes()
 
     def disk_figures(self) -> DiskFigures:
-        budget = getattr(self.scanner.indexer, "budget", None)
+        budget = self.budget
         if budget is None:
             return DiskFigures()
-        policy = getattr(budget, "policy", None)
         return DiskFigures(
-            budget=int(getattr(policy, "max_bytes", 0) or 0),
-            snapshot_bytes=int(getattr(budget, "total", 0)),
-            evictions=dict(getattr(budget, "evictions", {})),
-            critical=bool(getattr(budget, "critical", False)),
-            write_failures=int(getattr(budget, "write_failures", 0)),
+            budget=budget.policy.max_bytes,
+            snapshot_bytes=budget.total,
+            evictions=dict(budget.evictions),
+            critical=budget.critical,
+            write_failures=budget.write_failures,
         )
 
     def filesystem(self) -> FileSystemUsage:

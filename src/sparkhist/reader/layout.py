@@ -15,12 +15,13 @@ Rules (SHS_REFERENCE §2.4), mirrored from Spark's ``EventLogFileReaders``:
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Literal
 
 from sparkhist.errors import LayoutError
-from sparkhist.source.base import FileEntry
+from sparkhist.source.base import FileEntry, Source
 
 ROLLING_DIR_PREFIX = "eventlog_v2_"
 EVENTS_PREFIX = "events_"
@@ -110,7 +111,7 @@ def _sort_key(entry: FileEntry) -> float:
 
 def rolling_log(directory: FileEntry, children: list[FileEntry]) -> EventLog:
     """A rolling log from its directory entry and the entries inside it."""
-    visible = [c for c in children if not c.is_dir and not is_hidden(c.name)]
+    visible = log_files(children)
     events = sorted((c for c in visible if c.name.startswith(EVENTS_PREFIX)), key=_sort_key)
     statuses = [c for c in visible if c.name.startswith(APPSTATUS_PREFIX)]
     if not events:
@@ -124,7 +125,8 @@ def rolling_log(directory: FileEntry, children: list[FileEntry]) -> EventLog:
     expected = list(range(indices[0], indices[0] + len(indices)))
     if indices != expected:
         missing = sorted(set(expected) - set(indices))
-        raise LayoutError(f"Found missing event log file, expected indices: {expected}, actual: {indices} (missing {missing}) in {directory.path}")
+        raise LayoutError(f"Found missing event log file, expected indices: {expected}, actual: {indices} "
+                          f"(missing {missing}) in {directory.path}")
     in_progress = all(s.name.endswith(IN_PROGRESS) for s in statuses)
     return EventLog(
         path=directory.path,
@@ -136,8 +138,36 @@ def rolling_log(directory: FileEntry, children: list[FileEntry]) -> EventLog:
     )
 
 
+def log_files(children: list[FileEntry]) -> list[FileEntry]:
+    """The files of a rolling log's directory listing that belong to it (no directory, no dot-file)."""
+    return [c for c in children if not c.is_dir and not is_hidden(c.name)]
+
+
 def is_rolling_dir(entry: FileEntry) -> bool:
     return entry.is_dir and entry.name.startswith(ROLLING_DIR_PREFIX)
+
+
+def kind_of(path: str) -> Literal["single", "rolling"]:
+    """A log's kind from its path alone (its name), for when the source is not asked."""
+    return "rolling" if posixpath.basename(path).startswith(ROLLING_DIR_PREFIX) else "single"
+
+
+def event_log_at(source: Source, entry: FileEntry) -> EventLog:
+    """The log at a directory entry: a rolling directory (listed) or a single file.
+
+    :class:`SourceError` when listing fails, :class:`LayoutError` when the files do not
+    make a log.
+    """
+    return rolling_log(entry, source.list(entry.path)) if is_rolling_dir(entry) else single_file_log(entry)
+
+
+def find_event_log(source: Source, path: str) -> EventLog:
+    """The log at ``path``: stat it, then read it as a rolling directory or a single file.
+
+    :class:`SourceNotFound` when nothing is there, :class:`SourceError` when the source
+    fails, :class:`LayoutError` when the files do not make a log.
+    """
+    return event_log_at(source, source.stat(path))
 
 
 def is_candidate(entry: FileEntry) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from sparkhist.errors import LogError, StoreCorrupt, StoreError
-from sparkhist.reader.layout import EventLog
+from sparkhist.reader.layout import EventLog, find_event_log
 from sparkhist.reader.position import START
 from sparkhist.reader.stream import ReadStats, read_lines
 from sparkhist.source.base import Source
@@ -52,7 +52,8 @@ class Indexer:
         """
         with self._lock_for(event_log.path):
             previous = self._previous(event_log)
-            if previous is not None and previous.log_size == event_log.total_size and previous.in_progress == event_log.in_progress:
+            if (previous is not None and previous.log_size == event_log.total_size
+                    and previous.in_progress == event_log.in_progress):
                 previous.persisted = True
                 return previous
             if previous is not None:
@@ -78,11 +79,23 @@ class Indexer:
                 self.events_parsed += stats.lines
             state.finish()
             resume_file = event_log.files[min(position.file_index, len(event_log.files) - 1)].name
+            # The size read with the previous snapshot stays the grown state's memory estimate
+            # (an underestimate, but no second pickling of the state); 0 has it measured.
             snapshot = Snapshot(event_log.path, position, resume_file, event_log.total_size, event_log.in_progress, state,
-                                log_mtime_ms=event_log.mtime_ms)
+                                log_mtime_ms=event_log.mtime_ms,
+                                pickled_bytes=0 if previous is None else previous.pickled_bytes)
             self.builds += 1
             snapshot.persisted = persist and self._save(snapshot)
             return snapshot
+
+    def build(self, log_path: str, *, persist: bool) -> Snapshot:
+        """:meth:`refresh` of the log at ``log_path``, found on the source first (an API
+        request's build: it knows the path only).
+
+        Raises :class:`SourceError` (:class:`SourceNotFound` when the log is gone) or
+        :class:`LayoutError` when the log cannot be found or read.
+        """
+        return self.refresh(find_event_log(self.source, log_path), persist=persist)
 
     def _save(self, snapshot: Snapshot) -> bool:
         """Write the snapshot if the disk allows; False leaves it for a later retry."""

@@ -91,8 +91,6 @@ def split(state: AppState) -> tuple[AppState, list[TaskGroup], Indices, list[Sta
     """The task-free summary, the task groups, the indices and the indexes of the chunked
     stage attempts (whose groups hold one stage each); ``state`` itself is left untouched."""
     summary = copy.copy(state)
-    summary.__dict__.pop("_pickled_bytes", None)  # load-time annotations, not state
-    summary.__dict__.pop("_layout", None)
     summary.tasks = {}
     summary.stages = {key: dataclasses.replace(st, task_ids=[], completed_indices=IndexCount(len(st.completed_indices)))
                       for key, st in state.stages.items()}

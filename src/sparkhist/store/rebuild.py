@@ -8,11 +8,11 @@ every log and continues each from its snapshot's position (reading only what is 
 from __future__ import annotations
 
 import logging
-import os
 
 from sparkhist.errors import StoreError
 from sparkhist.events.listing import AttemptListing
-from sparkhist.reader.layout import ROLLING_DIR_PREFIX
+from sparkhist.reader.layout import kind_of
+from sparkhist.state.app_state import AppState
 from sparkhist.store.records import LogRecord
 from sparkhist.store.snapshots import SnapshotStore
 
@@ -31,7 +31,7 @@ def records_from_snapshots(snapshots: SnapshotStore, known: set[str] | None = No
             log.warning("snapshot %s unusable while rebuilding the catalog: %s", name, exc)
             continue
         state = snapshot.state
-        if getattr(state, "app_id", None) is None:
+        if not isinstance(state, AppState) or state.app_id is None:
             continue
         completed = bool(state.completed)
         listing = AttemptListing(
@@ -46,10 +46,9 @@ def records_from_snapshots(snapshots: SnapshotStore, known: set[str] | None = No
             spark_version=state.spark_version,
             got_env=state.has_env,
         )
-        kind = "rolling" if os.path.basename(snapshot.log_path).startswith(ROLLING_DIR_PREFIX) else "single"
         records[snapshot.log_path] = LogRecord(
             path=snapshot.log_path,
-            kind=kind,
+            kind=kind_of(snapshot.log_path),
             size_of_last=-1,  # unknown: the next scan looks at the log again
             last_index=None,
             in_progress=snapshot.in_progress,

@@ -78,6 +78,10 @@ class Snapshot:
     state: Any
     log_mtime_ms: int = 0  # the log's mtime when read: the completed attempt's lastUpdated
     persisted: bool = False  # set by the indexer; not meaningful inside the file
+    #: Uncompressed size of the sections the state was read from (the summary's alone for
+    #: :meth:`SnapshotStore.read_summary`), 0 for a state not read from a file: what a
+    #: memory estimate needs, for free. Set when read; not meaningful inside the file.
+    pickled_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +189,7 @@ def _parse_table(head: bytes, table: bytes, count: int, generation: int, where: 
     return out
 
 
-def _load(payload: bytes, section: Section, index: int, where: str) -> Any:
+def _load(payload: bytes | memoryview, section: Section, index: int, where: str) -> Any:
     if len(payload) != section.length:
         raise StoreCorrupt(f"{where}: section {index} is truncated")
     if xxhash.xxh64_intdigest(payload) != section.checksum:
@@ -211,10 +215,7 @@ def _summary(obj: Any, layout: Layout, where: str) -> Snapshot:
     layout.first_task_section = first
     layout.task_sections_end = end
     layout.stage_chunks = stage_chunks
-    try:
-        snapshot.state._pickled_bytes = layout.sections[0].raw_length  # what a memory estimate needs, for free
-    except AttributeError:
-        pass  # a state with __slots__ and no room for it: the estimate pickles instead
+    snapshot.pickled_bytes = layout.sections[0].raw_length  # set here: files written before the field lack it
     return snapshot
 
 
@@ -238,9 +239,8 @@ def decode_layout(blob: bytes, where: str) -> tuple[Snapshot, Layout]:
     if layout.first_task_section == 2:
         if not sections.splittable(snapshot.state) or not rest:
             raise StoreCorrupt(f"{where}: sections without an application state")
-        pickled = getattr(snapshot.state, "_pickled_bytes", 0)
         sections.merge(snapshot.state, groups, rest[0])
-        snapshot.state._pickled_bytes = pickled + sum(s.raw_length for s in table[1:])
+        snapshot.pickled_bytes += sum(s.raw_length for s in table[1:])
     elif rest:
         raise StoreCorrupt(f"{where}: task sections without an application state")
     return snapshot, layout

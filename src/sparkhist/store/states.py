@@ -23,15 +23,16 @@ import pickle
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sparkhist.errors import LogError, ServiceUnavailable, SourceError, StoreError
-from sparkhist.reader.layout import is_rolling_dir, rolling_log, single_file_log
-from sparkhist.reader.layout import EventLog
-from sparkhist.scan.indexer import Indexer
 from sparkhist.state import sections
+from sparkhist.state.app_state import AppState
+from sparkhist.state.entities import Stage, Task
 from sparkhist.store.applications import AppEntry, AttemptEntry
-from sparkhist.store.snapshots import Layout, SnapshotChanged
+from sparkhist.store.disk import DiskBudget
+from sparkhist.store.snapshots import Layout, Snapshot, SnapshotChanged, SnapshotStore
 
 log = logging.getLogger("sparkhist.store")
 
@@ -43,23 +44,16 @@ _TASK_PICKLED = 285
 _TASK_MEMORY = 1450
 
 
-def estimate_state_bytes(state: Any) -> int:
-    """Rough memory footprint of a cached state (its own ``estimated_bytes()`` when it has one).
+def estimate_state_bytes(state: AppState, pickled: int = 0) -> int:
+    """Rough memory footprint of a cached state whose pickle is ``pickled`` bytes (0: measured here).
 
-    The pickled size scaled by a measured factor: cheap next to the snapshot load it
-    follows (~2 ms for a 160 kB state), and good enough to watch against a budget.
+    The pickled size scaled by a measured factor: free when the state was read from a
+    snapshot (:attr:`Snapshot.pickled_bytes`), cheap next to a build otherwise (~2 ms
+    for a 160 kB state), and good enough to watch against a budget.
     """
-    own = getattr(state, "estimated_bytes", None)
-    if callable(own):
-        return int(own())
-    pickled = getattr(state, "_pickled_bytes", None)
     if not pickled:
-        try:
-            pickled = len(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
-        except Exception:  # an unpicklable test double: count nothing rather than fail the request
-            return 0
-    tasks = len(getattr(state, "tasks", ()) or ())
-    return estimate_bytes(pickled, tasks)
+        pickled = len(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    return estimate_bytes(pickled, len(state.tasks))
 
 
 def estimate_bytes(pickled: int, tasks: int) -> int:
@@ -67,29 +61,65 @@ def estimate_bytes(pickled: int, tasks: int) -> int:
     return int(max(0, pickled - tasks * _TASK_PICKLED) * _PICKLE_TO_MEMORY + tasks * _TASK_MEMORY)
 
 
-#: Cache keys: the log path for a summary (or a whole state), (log path, section) for a task section.
-_Key = Any
+class BuildSnapshot(Protocol):
+    """Builds the up-to-date snapshot of the log at ``log_path`` from the log itself, and
+    saves it when ``persist`` (the server passes :meth:`sparkhist.scan.indexer.Indexer.build`).
+
+    Raises :class:`SourceError`, :class:`LogError` or :class:`StoreError` when it cannot.
+    """
+
+    def __call__(self, log_path: str, *, persist: bool) -> Snapshot: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptState:
+    """What a request reads of one attempt: its state, and how to read its tasks."""
+
+    state: AppState
+    #: Reads the tasks of a stage attempt from the snapshot's sections when ``state`` is
+    #: a summary; None when ``state`` holds its tasks.
+    tasks: sections.StageTasks | None
+
+
+@dataclass(slots=True)
+class _StateEntry:
+    """A cached state: a snapshot's summary, or a whole state built from the log."""
+
+    log_size: int  # the log's size the state reflects
+    state: AppState
+    layout: Layout | None  # where the summary's tasks are; None when the state holds them
+
+
+@dataclass(slots=True)
+class _SectionEntry:
+    """A cached task section (a task group or a stage index)."""
+
+    generation: int  # of the snapshot file it was read from
+    content: Any
+
+
+#: Cache keys: the log path for a state, (log path, section) for a task section.
+_Key = str | tuple[str, int]
 
 
 class StoreStates:
-    def __init__(self, indexer: Indexer, *, is_writer: Callable[[], bool], capacity: int = 100_000,
-                 memory_budget: int = 0) -> None:
-        self.indexer = indexer
+    def __init__(self, snapshots: SnapshotStore, budget: DiskBudget | None, build: BuildSnapshot, *,
+                 is_writer: Callable[[], bool], capacity: int = 100_000, memory_budget: int = 0) -> None:
+        self.snapshots = snapshots
+        self.budget = budget  # told which snapshots are read, for its least recently used eviction
+        self.build = build
         self.is_writer = is_writer
         self.capacity = capacity
-        # path -> (log size, in progress, state, layout or None when the state holds its tasks);
-        # (path, section) -> (generation, None, task group, None).
-        self._cache: OrderedDict[_Key, tuple[int, bool, Any, Layout | None]] = OrderedDict()
+        self._cache: OrderedDict[_Key, _StateEntry | _SectionEntry] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.loads = 0
         self.builds = 0
         self.section_loads = 0  # task sections read from snapshots
         self.section_hits = 0
-        # Memory accounting: the byte estimate hook, the bytes it says the cache holds,
-        # and evictions by reason. Over ``memory_budget`` (bytes, 0 = none) the least
-        # recently used entries leave the cache (they reload from their snapshots).
-        self.size_of: Callable[[Any], int] = estimate_state_bytes
+        # Memory accounting: the bytes the estimates say the cache holds, and evictions
+        # by reason. Over ``memory_budget`` (bytes, 0 = none) the least recently used
+        # entries leave the cache (they reload from their snapshots).
         self.memory_budget = memory_budget
         self.cached_bytes = 0
         self._bytes: dict[_Key, int] = {}
@@ -98,62 +128,68 @@ class StoreStates:
         self.on_invalidate: list[Callable[[str], None]] = []
 
     # ------------------------------------------------------------------ summaries
-    def get(self, app: AppEntry, attempt: AttemptEntry) -> Any:
+    def get(self, app: AppEntry, attempt: AttemptEntry) -> AttemptState:
         """The attempt's state: its summary (no task) when it comes from a snapshot."""
         path = attempt.log_path
         with self._lock:
             cached = self._cache.get(path)
-            if cached is not None and not self._stale(cached, attempt):
+            # Not only grown: a log replaced by a shorter one (re-indexed from its start) is stale too.
+            if isinstance(cached, _StateEntry) and cached.log_size == attempt.total_size:
                 self._cache.move_to_end(path)
                 self.hits += 1
-                return cached[2]
-        self._make_room(path, self._last_size.get(path) or int(self.indexer.snapshots.pickled_size(path) * _PICKLE_TO_MEMORY))
-        if self.indexer.budget is not None:
-            self.indexer.budget.touch(path)
-        loaded: tuple[Any, Layout] | None
+                return self._attempt_state(path, cached)
+        self._make_room(path, self._last_size.get(path) or int(self.snapshots.pickled_size(path) * _PICKLE_TO_MEMORY))
+        if self.budget is not None:
+            self.budget.touch(path)
+        loaded: tuple[Snapshot, Layout] | None
         try:
-            loaded = self.indexer.snapshots.read_summary(path)
+            loaded = self.snapshots.read_summary(path)
         except StoreError:
             loaded = None  # quarantined or unreadable: rebuilt below
         layout: Layout | None = None
-        if loaded is None or loaded[0].log_size < self._known_size(attempt):
+        if loaded is None or loaded[0].log_size < attempt.total_size:
             snapshot = self._build(app, path)
             self.builds += 1
         else:
-            snapshot, layout = loaded
-            try:
-                snapshot.state._layout = layout  # the summary knows where its tasks are (see task_loader)
-            except AttributeError:
-                pass  # not an AppState (test doubles): it has no task section either
+            snapshot, layout = loaded  # the summary's tasks are in the sections of ``layout``
             self.loads += 1
-        snapshot.state.finish(attempt.last_updated)  # unfinished tasks run until the attempt's lastUpdated, as in the SHS
-        nbytes = self.size_of(snapshot.state)
+        state: AppState = snapshot.state
+        state.finish(attempt.last_updated)  # unfinished tasks run until the attempt's lastUpdated, as in the SHS
+        nbytes = estimate_state_bytes(state, snapshot.pickled_bytes)
+        entry = _StateEntry(snapshot.log_size, state, layout)
         with self._lock:
             old = self._cache.get(path)
-            if old is not None and old[0] < snapshot.log_size:
+            if isinstance(old, _StateEntry) and old.log_size < snapshot.log_size:
                 self._count_eviction(path, "stale")
             self._drop_sections(path, keep=layout.generation if layout is not None else None)
-            self._put(path, (snapshot.log_size, snapshot.in_progress, snapshot.state, layout), nbytes)
-        return snapshot.state
+            self._put(path, entry, nbytes)
+        return self._attempt_state(path, entry)
 
-    def task_loader(self, attempt: AttemptEntry, state: Any) -> sections.StageTasks | None:
-        """How the API reads the tasks of a stage attempt of ``state`` (None: the state has them)."""
-        layout: Layout | None = getattr(state, "_layout", None)
-        if layout is None:
-            return None
-        return SectionTasks(self, attempt.log_path, layout)
+    def _attempt_state(self, path: str, entry: _StateEntry) -> AttemptState:
+        tasks = None if entry.layout is None else SectionTasks(self, path, entry.layout)
+        return AttemptState(entry.state, tasks)
 
     # ------------------------------------------------------------------ task sections
-    def _section(self, path: str, layout: Layout, index: int, *, cache: bool = True) -> Any:
+    def task_group(self, path: str, layout: Layout, index: int, *, cache: bool = True) -> sections.TaskGroup:
+        """Task group ``index`` of the snapshot ``layout`` was read from."""
+        group: sections.TaskGroup = self._section(path, layout, index, list, cache=cache)
+        return group
+
+    def stage_index(self, path: str, layout: Layout, index: int) -> sections.StageIndex:
+        """Stage index section ``index`` of the snapshot ``layout`` was read from."""
+        stage_index: sections.StageIndex = self._section(path, layout, index, sections.StageIndex)
+        return stage_index
+
+    def _section(self, path: str, layout: Layout, index: int, kind: type, *, cache: bool = True) -> Any:
         """Section ``index`` (a task group or a stage index); one not in the cache is read
         and, unless ``cache`` is false (a scan over every chunk), kept there."""
         key = (path, index)
         with self._lock:
             cached = self._cache.get(key)
-            if cached is not None and cached[0] == layout.generation:
+            if isinstance(cached, _SectionEntry) and cached.generation == layout.generation:
                 self._cache.move_to_end(key)
                 self.section_hits += 1
-                return cached[2]
+                return cached.content
         section = layout.sections[index]
         is_index = index >= layout.task_sections_end
         # a stage index is an array and a bytes object: its pickle is its memory
@@ -161,8 +197,7 @@ class StoreStates:
         if cache:
             self._make_room(key, nbytes)
         try:
-            group = self.indexer.snapshots.read_section(path, layout, index,
-                                                        sections.StageIndex if is_index else list)
+            content = self.snapshots.read_section(path, layout, index, kind)
         except SnapshotChanged:
             self.invalidate(path)
             raise
@@ -172,11 +207,11 @@ class StoreStates:
         self.section_loads += 1
         if cache:
             with self._lock:
-                self._put(key, (layout.generation, False, group, None), nbytes)
-        return group
+                self._put(key, _SectionEntry(layout.generation, content), nbytes)
+        return content
 
     # ------------------------------------------------------------------ accounting
-    def _put(self, key: _Key, entry: tuple[int, bool, Any, Layout | None], nbytes: int) -> None:
+    def _put(self, key: _Key, entry: _StateEntry | _SectionEntry, nbytes: int) -> None:
         """Cache ``entry`` and enforce capacity and budget (call with the lock held)."""
         self._cache[key] = entry
         self.cached_bytes += nbytes - self._bytes.get(key, 0)
@@ -210,7 +245,8 @@ class StoreStates:
 
     def _drop_sections(self, path: str, keep: int | None) -> None:
         """Forget the task sections of ``path`` not of generation ``keep`` (lock held)."""
-        stale = [k for k, v in self._cache.items() if isinstance(k, tuple) and k[0] == path and v[0] != keep]
+        stale = [k for k, v in self._cache.items()
+                 if isinstance(k, tuple) and k[0] == path and isinstance(v, _SectionEntry) and v.generation != keep]
         for key in stale:
             del self._cache[key]
             self._drop(key, "stale")
@@ -224,24 +260,11 @@ class StoreStates:
         log.debug("%s evicted from the cache (%s)", key, reason,
                   extra={"event": "eviction", "reason": reason, "log_path": key if isinstance(key, str) else key[0]})
 
-    def _known_size(self, attempt: AttemptEntry) -> int:
-        return attempt.total_size
-
-    def _stale(self, cached: tuple[int, bool, Any, Layout | None], attempt: AttemptEntry) -> bool:
-        # Not only grown: a log replaced by a shorter one (re-indexed from its start) too.
-        return cached[0] != attempt.total_size
-
-    def _build(self, app: AppEntry, path: str) -> Any:
+    def _build(self, app: AppEntry, path: str) -> Snapshot:
         try:
-            event_log = self._event_log(path)
-            return self.indexer.refresh(event_log, persist=self.is_writer())
+            return self.build(path, persist=self.is_writer())
         except (SourceError, LogError, StoreError) as exc:
             raise ServiceUnavailable(f"application {app.id} is unavailable: {exc}") from exc
-
-    def _event_log(self, path: str) -> EventLog:
-        source = self.indexer.source
-        entry = source.stat(path)
-        return rolling_log(entry, source.list(path)) if is_rolling_dir(entry) else single_file_log(entry)
 
     def invalidate(self, path: str) -> None:
         """Forget what memory holds of ``path`` (its next request reads the store), here
@@ -254,7 +277,6 @@ class StoreStates:
             listener(path)
 
 
-
 class SectionTasks(sections.StageTasks):
     """The tasks of the stage attempts of one snapshot's summary, read from its sections."""
 
@@ -263,17 +285,17 @@ class SectionTasks(sections.StageTasks):
         self.path = path
         self.layout = layout
 
-    def _group(self, index: int, key: sections.StageKey, cache: bool = True) -> list[Any]:
-        return sections.tasks_of_group(self.states._section(self.path, self.layout, index, cache=cache), key)
+    def _group(self, index: int, key: sections.StageKey, cache: bool = True) -> list[Task]:
+        return sections.tasks_of_group(self.states.task_group(self.path, self.layout, index, cache=cache), key)
 
-    def all(self, st: Any) -> list[Any]:
+    def all(self, st: Stage) -> list[Task]:
         key = (st.info.stage_id, st.info.attempt_id)
         if key in self.layout.stage_chunks:
             return [t for chunk in self.chunks(st) for t in chunk]
         index = self.layout.stage_sections.get(key)
         return [] if index is None else self._group(index, key)
 
-    def chunks(self, st: Any, reverse: bool = False) -> Iterator[list[Any]]:
+    def chunks(self, st: Stage, reverse: bool = False) -> Iterator[list[Task]]:
         key = (st.info.stage_id, st.info.attempt_id)
         chunked = self.layout.stage_chunks.get(key)
         if chunked is None:
@@ -283,8 +305,8 @@ class SectionTasks(sections.StageTasks):
         for index in indices:
             yield self._group(index, key, cache=False)
 
-    def page(self, st: Any, sort_by: str, statuses: set[str] | None, offset: int,
-             length: int) -> list[Any] | None:
+    def page(self, st: Stage, sort_by: str, statuses: set[str] | None, offset: int,
+             length: int) -> list[Task] | None:
         key = (st.info.stage_id, st.info.attempt_id)
         chunked = self.layout.stage_chunks.get(key)
         if chunked is None:
@@ -294,7 +316,7 @@ class SectionTasks(sections.StageTasks):
         if sort_by == "ID" and not statuses:
             positions: list[int] = list(range(min(offset, total), min(offset + length, total)))
         else:
-            stage_index: sections.StageIndex = self.states._section(self.path, self.layout, index_section)
+            stage_index = self.states.stage_index(self.path, self.layout, index_section)
             order: Iterable[int] = range(total)
             if sort_by == "INCREASING_RUNTIME":
                 order = stage_index.by_runtime
@@ -305,7 +327,7 @@ class SectionTasks(sections.StageTasks):
                 marks = stage_index.statuses
                 order = (p for p in order if marks[p] in codes)
             positions = list(itertools.islice(order, offset, offset + length))
-        loaded: dict[int, list[Any]] = {}
+        loaded: dict[int, list[Task]] = {}
         out = []
         for p in positions:
             c = bisect.bisect_right(starts, p) - 1

@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from typing import IO
 
-from sparkhist.reader.layout import is_hidden
+from sparkhist.reader.layout import log_files
 from sparkhist.source.base import Source
 from sparkhist.store.applications import AttemptEntry
 
@@ -34,7 +34,7 @@ def write_logs_zip(out: IO[bytes], source: Source, attempts: Sequence[AttemptEnt
                 archive.writestr(zipfile.ZipInfo(name + "/"), b"")
                 # The directory's files in the file system's listing order, as the SHS zips
                 # ``fs.listStatus(rootPath)`` (whose checksum file system hides .crc files).
-                for child in (c for c in source.list(attempt.log_path) if not c.is_dir and not is_hidden(c.name)):
+                for child in log_files(source.list(attempt.log_path)):
                     _add_file(archive, source, child.path, f"{name}/{child.name}")
             else:
                 _add_file(archive, source, attempt.log_path, name)
