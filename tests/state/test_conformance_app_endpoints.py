@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -95,7 +95,7 @@ SPARK_LOGS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def spark_state(prefix: str) -> AppState:
     path = SPARK401 / "eventlogs" / SPARK_LOGS[prefix]
     mtime = None
@@ -104,7 +104,7 @@ def spark_state(prefix: str) -> AppState:
     return build_state([path], mtime)
 
 
-@lru_cache(maxsize=None)
+@cache
 def apache_state(log_names: tuple[str, ...]) -> AppState:
     return build_state([APACHE / "spark-events" / name for name in log_names])
 
@@ -125,7 +125,7 @@ def same_json(a: Any, b: Any, where: str = "$") -> str | None:
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return f"{where}: length {len(a)} != {len(b)}"
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             diff = same_json(x, y, f"{where}[{i}]")
             if diff:
                 return diff
@@ -202,7 +202,8 @@ def test_spark401_recorded(prefix: str, app_id: str, rest: str, status: int, fil
         if reason:
             # The one wall-clock field: ours is measured later than the recording, so it is
             # larger; every other field must still match exactly.
-            got, expected, ours, theirs = _mask_driver_duration(got), _mask_driver_duration(expected), *_driver_durations(got, expected)
+            ours, theirs = _driver_durations(got, expected)
+            got, expected = _mask_driver_duration(got), _mask_driver_duration(expected)
             assert ours >= theirs, reason
         diff = same_json(got, expected)
         assert diff is None, diff
@@ -212,7 +213,7 @@ def test_spark401_recorded(prefix: str, app_id: str, rest: str, status: int, fil
 
 def _driver_durations(got: Any, expected: Any) -> tuple[int, int]:
     def pick(executors: Any) -> int:
-        return next(e["totalDuration"] for e in executors if e["id"] == "driver")
+        return int(next(e["totalDuration"] for e in executors if e["id"] == "driver"))
 
     return pick(got), pick(expected)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sparkhist.state import events as ev
@@ -50,7 +52,7 @@ def test_task_metrics_defaults() -> None:
     {**{name: 1 for name in EXECUTOR_METRIC_NAMES}, "JVMHeapMemory": None, "MinorGCCount": True},
     {**{name: 2 for name in EXECUTOR_METRIC_NAMES}, "Unknown": 9},
 ])
-def test_executor_metrics_matches_from_json(em: dict[str, object] | None) -> None:
+def test_executor_metrics_matches_from_json(em: dict[str, Any] | None) -> None:
     model = [int((em or {}).get(name, 0) or 0) for name in EXECUTOR_METRIC_NAMES]
     got = ev.executor_metrics(em)
     assert got == model and all(type(x) is int for x in got)

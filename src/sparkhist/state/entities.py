@@ -1,7 +1,7 @@
 """Mutable accumulators for one application: Spark's ``LiveEntity`` family, as plain data.
 
-The listener (:mod:`sparkhist.state.app_state`) mutates these while replaying; the API
-renders them on request (:mod:`sparkhist.state.render`). Everything here is a slotted
+The listeners (:mod:`sparkhist.state.app_state` and the ``*_listener`` modules it merges)
+mutate these while replaying; the API renders them on request. Everything here is a slotted
 dataclass of ints, strings, lists and dicts, so a whole application state pickles compactly
 and contains no callables, locks or files.
 
@@ -56,7 +56,7 @@ def add_metrics(a: list[int], b: list[int], mult: int = 1) -> list[int]:
         return list(map(_add, a, b))
     if mult == -1:
         return list(map(_sub, a, b))
-    return [x + y * mult for x, y in zip(a, b)]
+    return [x + y * mult for x, y in zip(a, b, strict=False)]
 
 
 def new_peaks() -> list[int]:

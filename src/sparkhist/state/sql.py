@@ -9,6 +9,7 @@ exactly as ``SQLMetrics.stringValue`` formats them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -157,7 +158,8 @@ def _java_float_format(value: float, digits: int) -> str:
 
 def _f32(x: float) -> float:
     import struct
-    return struct.unpack("f", struct.pack("f", x))[0]
+    value: float = struct.unpack("f", struct.pack("f", x))[0]
+    return value
 
 
 @lru_cache(maxsize=4096, typed=True)  # pure, and the same sizes recur across tasks and executions
@@ -187,6 +189,10 @@ def ms_duration_to_string(ms: int) -> str:
     return _java_float_format(_f32(_f32(float(ms)) / hour), 2) + " h"
 
 
+def _ns_duration_to_string(ns: int) -> str:
+    return ms_duration_to_string(ns // 1_000_000)
+
+
 def _average_format(value: int) -> str:
     d = (Decimal(value) / Decimal(10)).quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN)
     text = f"{d:,f}"
@@ -210,13 +216,13 @@ def string_value(metric_type: str, values: list[int], max_metrics: list[int] | N
         lo, med, hi = (_average_format(valid[0]), _average_format(valid[len(valid) // 2]),
                        _average_format(valid[-1]))
         return f"{_SUFFIX}:\n({lo}, {med}, {hi} {task_info})"
+    fmt: Callable[[int], str]
     if metric_type == "size":
         fmt = bytes_to_string
     elif metric_type == "timing":
         fmt = ms_duration_to_string
     elif metric_type == "nsTiming":
-        def fmt(v: int) -> str:
-            return ms_duration_to_string(v // 1_000_000)
+        fmt = _ns_duration_to_string
     else:
         return "N/A"  # v2 custom metrics: their classes are not on the history server
     valid = sorted(v for v in values if v >= 0)

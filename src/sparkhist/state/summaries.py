@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sparkhist.state.entities import EXECUTOR_METRIC_NAMES, M, ExecutorStageSummary, Task
+from sparkhist.state.entities import EXECUTOR_METRIC_NAMES, ExecutorStageSummary, M, Task
 
 
 def stored(task: Task, i: int) -> int:
