@@ -157,7 +157,7 @@ class _FileReader:
                                 if i == last or data.startswith(only):
                                     yield data, Position(file_index, *resume_point(ends[i] - base), number + i + 1)
                         else:
-                            for data, end in zip(lines, ends):
+                            for data, end in zip(lines, ends, strict=True):
                                 number += 1
                                 stats.lines += 1
                                 yield data, Position(file_index, *resume_point(end - base), number)
@@ -197,9 +197,14 @@ class _FileReader:
     def _codec(self, head: bytes) -> str | None:
         """The codec of this file, by its magic. Resuming mid-file, ``head`` starts at a
         block boundary, where lz4, lzf and zstd repeat their magic and plain text has a
-        JSON line; snappy blocks carry none. Otherwise the file's own head decides."""
+        JSON line; snappy blocks carry none. When that agrees with the file's name, the
+        name's codec it is; otherwise the file's own head decides, as on the first read
+        (a damaged file may hold another codec's magic mid-file)."""
         declared = self.log.codec
-        if self.start.offset and not matching_codecs(head) and declared != "snappy":
+        if self.start.offset:
+            found = matching_codecs(head)
+            if declared in found or (declared == "snappy" and not found):
+                return declared
             with self.source.open(self.entry.path, 0) as stream:
                 self.stats.files_opened += 1
                 head = stream.read(HEAD_SIZE)
