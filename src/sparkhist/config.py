@@ -87,6 +87,13 @@ def parse_count(value: str) -> int:
     return count
 
 
+def parse_positive_count(value: str) -> int:
+    count = int(value)
+    if count <= 0:
+        raise ValueError(f"must be more than 0: {count}")
+    return count
+
+
 def parse_positive_duration(value: str) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
@@ -163,6 +170,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Without both, the ticket cache (kinit, $KRB5CCNAME) is used."),
     Setting("kerberos_keytab", lambda: None, str, "SPARKHIST_KERBEROS_KEYTAB", "spark.history.kerberos.keytab",
             "Keytab of the Kerberos principal."),
+    Setting("http_header_timeout", lambda: 8.0, parse_positive_duration, "SPARKHIST_HTTP_HEADER_TIMEOUT", None,
+            "Time a client has to send a request's line and headers, from its first byte (or from connecting); "
+            "a slower connection is closed. The SHS's Jetty closes a silent connection after 8 s."),
+    Setting("http_keep_alive", lambda: 5.0, parse_positive_duration, "SPARKHIST_HTTP_KEEP_ALIVE", None,
+            "How long an idle connection is kept open after an answer, waiting for the next request."),
+    Setting("http_max_connections", lambda: 1000, parse_positive_count, "SPARKHIST_HTTP_MAX_CONNECTIONS", None,
+            "Open connections (and requests in progress) beyond which a new request is answered 503 at once. "
+            "The SHS's Jetty serves with 1000 threads."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -192,6 +207,9 @@ class Settings:
     source_breaker_reset: float = 10.0
     kerberos_principal: str | None = None
     kerberos_keytab: str | None = None
+    http_header_timeout: float = 8.0
+    http_keep_alive: float = 5.0
+    http_max_connections: int = 1000
 
 
 def read_properties(path: str) -> dict[str, str]:

@@ -11,15 +11,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from sparkhist import SPARK_VERSION
-from sparkhist.api import responses
+from sparkhist.api import openapi, responses
+from sparkhist.api.limits import RequestLimits
 from sparkhist.api.ops import MetricsExporter, ops_routes
 from sparkhist.api.request_metrics import RequestMetricsMiddleware
 from sparkhist.api.response_cache import RenderedJson, ResponseCache
@@ -85,13 +87,13 @@ def create_app(ctx: ServerContext) -> Starlette:
             return _error_response(request, exc)
 
     def application_resource(request: Request) -> Response:
-        segments = request.path_params["rest"].split("/")
+        segments, uri = _app_segments(request)
         if segments and segments[-1] == "":
             segments.pop()
         if not segments:
             return application_list(request)
         try:
-            result = dispatch(ctx.index, ctx.states, segments, request.query_params, request.url.path,
+            result = dispatch(ctx.index, ctx.states, segments, request.query_params, uri,
                               ctx.handle_app_resource, ctx.response_cache)
         except ApiError as exc:
             return _error_response(request, exc)
@@ -117,6 +119,11 @@ def create_app(ctx: ServerContext) -> Starlette:
     def api_unknown(request: Request) -> Response:
         return responses.jetty_not_found(request.url.path)
 
+    document = openapi.build_document()
+
+    def openapi_json(request: Request) -> Response:
+        return JSONResponse(document)
+
     def home(request: Request) -> Response:
         return HTMLResponse(_home_page(ctx))
 
@@ -126,12 +133,27 @@ def create_app(ctx: ServerContext) -> Starlette:
         Route("/api/v1/applications", application_list),
         Route("/api/v1/applications/{rest:path}", application_resource),
         Route("/api/v1/{rest:path}", api_unknown),
+        Route("/openapi.json", openapi_json),
         *ops_routes(ctx.health, ctx.ready, ctx.metrics),
         Route("/", home),
         Route("/{rest:path}", home),
     ]
     middleware = [] if ctx.metrics is None else [Middleware(RequestMetricsMiddleware, observe=ctx.metrics.observe_request)]
+    middleware.append(Middleware(RequestLimits))  # innermost: refused requests are counted too
     return Starlette(routes=routes, middleware=middleware)
+
+
+_APPLICATIONS = b"/api/v1/applications/"
+
+
+def _app_segments(request: Request) -> tuple[list[str], str]:
+    """The path segments below ``/applications/`` and the request URI, as Jersey sees them:
+    split before decoding, so an encoded slash (``a%2Fb``) stays inside its segment."""
+    raw: bytes = request.scope.get("raw_path") or b""
+    if not raw.startswith(_APPLICATIONS):
+        return request.path_params["rest"].split("/"), request.url.path
+    segments = [unquote_to_bytes(part).decode("utf-8", "replace") for part in raw[len(_APPLICATIONS):].split(b"/")]
+    return segments, raw.decode("utf-8", "replace")
 
 
 def _home_page(ctx: ServerContext) -> str:

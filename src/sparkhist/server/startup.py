@@ -148,6 +148,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from sparkhist.api.app import create_app
+    from sparkhist.api.connections import uvicorn_options
 
     opened = open_store(settings, listing=True, stored_list=True)
     role = "writer" if opened.writer else "standby"
@@ -164,7 +165,8 @@ def serve(settings: Settings) -> None:
     watch = FirstAnswerWatch(app, on_sent=settled.set)
     second = _SecondStep(opened, pending, loading, app, watch, settled)
     config = uvicorn.Config(watch, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                            log_config=None)  # uvicorn's loggers go through ours (plain or JSON)
+                            log_config=None,  # uvicorn's loggers go through ours (plain or JSON)
+                            **uvicorn_options(settings))  # header timeout, keep-alive, connection limit
     server = _server(config, second.bound)
     finisher = threading.Thread(target=second.run, args=(server,), name="sparkhist-start", daemon=True)
     finisher.start()

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
 
 from sparkhist.api.v1 import params
 from sparkhist.api.v1.params import QueryParams
-from sparkhist.errors import ApiError, JerseyNotFound, JerseyServerError, NotFound, ServiceUnavailable
+from sparkhist.errors import JerseyNotFound, JerseyServerError, NotFound, ServiceUnavailable
 from sparkhist.render import views
 from sparkhist.state.app_state import AppState
 from sparkhist.state.entities import M, Stage, Task
@@ -34,11 +34,13 @@ _TASK_STATUS = ("RUNNING", "KILLED", "FAILED", "SUCCESS", "UNKNOWN")
 _DEFAULT_Q = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def _int_segment(value: str) -> int:
-    """A ``{x: \\d+}`` path segment; anything else does not match the route (Jersey 404)."""
-    if not value.isdigit():
-        raise JerseyNotFound(f"no route for segment {value!r}")
-    return int(value)
+def _int_segment(value: str, bits: int = 32) -> int:
+    """A ``{x: \\d+}`` path segment (ASCII digits) converted to a Java ``int`` (``long``
+    with ``bits=64``); anything else does not match the route or fails conversion (Jersey 404)."""
+    number = params.java_int(value, bits=bits) if value.isascii() and value.isdigit() else None
+    if number is None:
+        raise JerseyNotFound(f"no route for segment {value[:40]!r}")
+    return number
 
 
 def handle(state: AppState, rest: list[str], query: QueryParams, *, app_id: str,
@@ -152,12 +154,12 @@ def _stages(state: AppState, tasks_of: StageTasks, tail: list[str], query: Query
         statuses = params.enum_values(query, "status", _STAGE_STATUS)
         details, task_status, with_summaries, quantiles = _stage_list_params(query, False)
         out = []
-        for _, st in sorted(state.stages.items(), reverse=True):
-            if statuses is not None and st.status not in statuses:
+        for _, stage in sorted(state.stages.items(), reverse=True):
+            if statuses is not None and stage.status not in statuses:
                 continue
-            if details and task_status and not _has_task_in(st, task_status):
+            if details and task_status and not _has_task_in(stage, task_status):
                 continue
-            out.append(_stage_data(state, tasks_of, st, details, task_status, with_summaries, quantiles))
+            out.append(_stage_data(state, tasks_of, stage, details, task_status, with_summaries, quantiles))
         return out
     stage_id = _int_segment(tail[0])
     attempts = sorted((k[1], st) for k, st in state.stages.items() if k[0] == stage_id)
@@ -173,7 +175,6 @@ def _stages(state: AppState, tasks_of: StageTasks, tail: list[str], query: Query
         details, task_status, with_summaries, quantiles = _stage_list_params(query, True)
         if st is None:
             _missing_attempt(stage_id, attempts)
-        assert st is not None
         return _stage_data(state, tasks_of, st, details, task_status, with_summaries, quantiles)
     if len(tail) == 3 and tail[2] == "taskSummary":
         quantiles = params.quantiles(query, (0.05, 0.25, 0.5, 0.75, 0.95))
@@ -188,7 +189,7 @@ def _stages(state: AppState, tasks_of: StageTasks, tail: list[str], query: Query
     raise NotFound(f"unknown resource stages/{'/'.join(tail)}")
 
 
-def _missing_attempt(stage_id: int, attempts: list[tuple[int, Stage]]) -> None:
+def _missing_attempt(stage_id: int, attempts: list[tuple[int, Stage]]) -> NoReturn:
     if attempts:
         ids = ",".join(str(a) for a, _ in attempts)
         raise NotFound(f"unknown attempt for stage {stage_id}.  Found attempts: [{ids}]")
@@ -217,8 +218,8 @@ def _task_list(state: AppState, tasks_of: StageTasks, st: Stage | None, query: Q
         if not sort_by:
             raise JerseyNotFound(f"bad value {raw_sort!r} for enum parameter 'sortBy'")
     statuses = params.enum_values(query, "status", _TASK_STATUS)
-    if length < 0:
-        raise JerseyServerError("taskList length must not be negative")  # the SHS fails it: a 500 page
+    if length <= 0:  # KVStoreView.max rejects it: the SHS fails the request with a 500 page
+        raise JerseyServerError(f"taskList length must be positive, got {length}")
     start = max(offset, 0)
     page = tasks_of.page(st, sort_by, statuses or None, start, length) if st is not None else None
     if page is None:
@@ -268,7 +269,7 @@ def task_summary(chunks: Iterable[list[Task]], quantiles: list[float], last_upda
     if count <= 0:
         return None
     indices = [min(int(q * count), count - 1) for q in qs]
-    picked = {name: _pick(list(values), indices) for name, (_, values) in zip(_PLAIN, plain)}
+    picked = {name: _pick(list(values), indices) for name, (_, values) in zip(_PLAIN, plain, strict=True)}
     picked.update((name, _pick(list(values), indices)) for name, values in derived)
     return {
         "quantiles": qs,
@@ -304,7 +305,7 @@ def task_summary(chunks: Iterable[list[Task]], quantiles: list[float], last_upda
     }
 
 
-_TABLE_COLUMNS = {
+_TABLE_COLUMNS: dict[str, Callable[[Task], Any]] = {
     "Index": lambda t: t.index, "ID": lambda t: t.task_id, "Attempt": lambda t: t.attempt,
     "Status": lambda t: t.status, "Locality Level": lambda t: t.locality,
     "Executor ID": lambda t: t.executor_id, "Host": lambda t: t.host,
@@ -381,7 +382,7 @@ def _sql(state: AppState, tail: list[str], query: QueryParams) -> Any:
         executions = executions[max(offset, 0):max(offset, 0) + length]
         return [views.execution(x, details, plan, now) for x in executions]
     if len(tail) == 1:
-        execution_id = _int_segment(tail[0])
+        execution_id = _int_segment(tail[0], bits=64)
         x = state.executions.get(execution_id)
         if x is None:
             raise NotFound(f"unknown query execution id: {execution_id}")

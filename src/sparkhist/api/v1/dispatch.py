@@ -151,7 +151,7 @@ def _direct_resource_matches(rest: list[str]) -> bool:
     tail = rest[1:]
     for shape in shapes:
         if len(shape) == len(tail) and all(
-            s == "*" or (s == "#" and t.isdigit()) or s == t for s, t in zip(shape, tail, strict=True)
+            s == "*" or (s == "#" and t.isascii() and t.isdigit()) or s == t for s, t in zip(shape, tail, strict=True)
         ):
             return True
     return False
