@@ -8,15 +8,16 @@ API keeps answering when the source is gone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from sparkhist import SPARK_VERSION
@@ -28,9 +29,9 @@ from sparkhist.api.response_cache import RenderedJson, ResponseCache
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.dispatch import AppStates, LogsRequest, dispatch
 from sparkhist.errors import ApiError, BadDate, JerseyNotFound, JerseyServerError, SourceError
-from sparkhist.render.html import render
 from sparkhist.source.base import Source
 from sparkhist.store.applications import AppLookup
+from sparkhist.ui import UiContext, ui_routes
 
 log = logging.getLogger("sparkhist.api")
 
@@ -124,8 +125,11 @@ def create_app(ctx: ServerContext) -> Starlette:
     def openapi_json(request: Request) -> Response:
         return JSONResponse(document)
 
-    def home(request: Request) -> Response:
-        return HTMLResponse(_home_page(ctx))
+    def ui_records(app_id: str, attempt_id: str | None, rest: list[str], query: Mapping[str, str]) -> Any:
+        # The web UI's figures: the same dispatch (attempt rules, state path) as /api/v1.
+        segments = [app_id, *([] if attempt_id is None else [attempt_id]), *rest]
+        return dispatch(ctx.index, ctx.states, segments, QueryParams(query),
+                        "/api/v1/applications/" + "/".join(segments), ctx.handle_app_resource)
 
     routes = [
         Route("/api/v1/version", version),
@@ -135,8 +139,7 @@ def create_app(ctx: ServerContext) -> Starlette:
         Route("/api/v1/{rest:path}", api_unknown),
         Route("/openapi.json", openapi_json),
         *ops_routes(ctx.health, ctx.ready, ctx.metrics),
-        Route("/", home),
-        Route("/{rest:path}", home),
+        *ui_routes(UiContext(ctx.index, ui_records, lambda: ctx.source.root)),  # "/", /history/..., /static/...
     ]
     middleware = [] if ctx.metrics is None else [Middleware(RequestMetricsMiddleware, observe=ctx.metrics.observe_request)]
     middleware.append(Middleware(RequestLimits))  # innermost: refused requests are counted too
@@ -154,7 +157,3 @@ def _app_segments(request: Request) -> tuple[list[str], str]:
         return request.path_params["rest"].split("/"), request.url.path
     segments = [unquote_to_bytes(part).decode("utf-8", "replace") for part in raw[len(_APPLICATIONS):].split(b"/")]
     return segments, raw.decode("utf-8", "replace")
-
-
-def _home_page(ctx: ServerContext) -> str:
-    return render("home.html", log_directory=ctx.source.root, count=len(ctx.index), apps=ctx.index.sorted_apps()[:1000])

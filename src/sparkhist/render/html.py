@@ -7,7 +7,8 @@ app id, a name, a path) cannot add an element or an attribute. Nothing in ``src/
 builds HTML by concatenation or ``str.format``; new pages add a template under
 ``templates/`` and call :func:`render`.
 
-One filter besides Jinja's own: ``jetty``, the escaping of Jetty's
+Filters besides Jinja's own: the figures of :mod:`sparkhist.render.format` (``size``,
+``duration``, ``page_date``, ``iso_date``, ``count``, ``metric``) and ``jetty``, the escaping of Jetty's
 ``StringUtil.sanitizeXmlString``, for the error pages the SHS answers verbatim (Jetty
 writes ``&apos;`` and ``&quot;`` where Jinja writes ``&#39;`` and ``&#34;``, and
 turns control characters into ``?``).
@@ -21,6 +22,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
+
+from sparkhist.render.format import FILTERS
 
 __all__ = ["environment", "jetty_escape", "render"]
 
@@ -51,6 +54,7 @@ def environment() -> Environment:
         auto_reload=False,
     )
     env.filters["jetty"] = jetty_escape
+    env.filters.update(FILTERS)  # sizes, durations, dates: render/format.py
     return env
 
 
