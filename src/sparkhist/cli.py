@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +16,11 @@ from sparkhist import __version__
 from sparkhist.config import Settings, load_settings
 from sparkhist.errors import ConfigError, SparkhistError
 from sparkhist.render.terminal import visible
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from sparkhist.scan.scanner import Scanner
 
 
 def _setup_logging(level: str, fmt: str = "plain") -> None:
@@ -52,7 +59,29 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
 _FLAG_NAMES = {"host", "port", "scan_interval", "hadoop_conf_dir", "hadoop_conf"}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """A usage error (an unknown option, a value click itself rejects) is one line and
+    exit status 2 too, like a bad setting, instead of click's usage block."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # a bare ``sparkhist``: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            click.echo(f"sparkhist: usage error: {visible(exc.format_message())}{where}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"sparkhist: {visible(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            sys.exit(1)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sparkhist")
 def main() -> None:
     """sparkhist: a resilient, fast Spark History Server."""
@@ -60,27 +89,30 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, help="Port (default 18080).")
+@click.option("--port", help="Port, 1-65535 (default 18080).")
 @click.option("--scan-interval", type=str, help="Seconds between scans (default 10; Spark durations accepted).")
 @_common
 def serve(settings: Settings) -> None:
-    """Scan in the background and serve the REST API (SIGTERM stops cleanly)."""
+    """Scan in the background and serve the REST API (SIGTERM or Ctrl-C stops cleanly within 3 s)."""
     from sparkhist.server import serve as run
 
-    # Through logging, so --log-format json keeps every line JSON.
-    logging.getLogger("sparkhist").info("sparkhist %s: serving %s on http://%s:%d (store %s)", __version__,
-                                        settings.log_dir, settings.host, settings.port, settings.store_dir)
-    run(settings)
+    run(settings)  # checks the settings first: a bad one is a ConfigError before anything is bound
 
 
 @main.command()
 @_common
 def scan(settings: Settings) -> None:
-    """Scan the log directory once, with a progress bar, and exit."""
+    """Scan the log directory once, with a progress bar, and exit (SIGTERM or Ctrl-C: after the log at hand)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sparkhist.server import build_runtime
+    from sparkhist.server.preflight import check_log_dir, check_writable_store
 
+    offline = check_log_dir(settings.log_dir, settings.store_dir)
+    check_writable_store(settings.store_dir)
+    if offline is not None:
+        logging.getLogger("sparkhist").warning("log directory %s does not exist; the %d applications the store "
+                                               "holds from it are kept", settings.log_dir, offline)
     runtime = build_runtime(settings)
     if not runtime.loop.lock.try_acquire():
         click.echo(f"sparkhist: store {visible(settings.store_dir)} is being written by pid {runtime.loop.lock.holder_pid()}; "
@@ -93,8 +125,13 @@ def scan(settings: Settings) -> None:
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
+        stopped_by = _stop_scan_on_signals(runtime.scanner)
         report = runtime.scanner.scan_once(progress)
     runtime.close()
+    if stopped_by:
+        click.echo(f"sparkhist: scan stopped by {signal.Signals(stopped_by[0]).name}; what was read is stored, "
+                   "the next scan goes on from there", err=True)
+        sys.exit(128 + stopped_by[0])
     click.echo(f"{report.listed} logs listed: {report.new} new, {report.grown} grown, {report.unchanged} unchanged, "
                f"{report.removed} removed, {report.failed} skipped; {len(runtime.index)} applications; {report.duration:.2f}s")
     for path, why in sorted(report.errors.items()):
@@ -102,6 +139,21 @@ def scan(settings: Settings) -> None:
     if report.source_error:
         click.echo(f"sparkhist: listing failed: {visible(report.source_error)}", err=True)
         sys.exit(1)
+
+
+def _stop_scan_on_signals(scanner: Scanner) -> list[int]:
+    """SIGINT/SIGTERM end the scan after the log at hand; returns the signals received."""
+    received: list[int] = []
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        scanner.stopping.set()
+        if scanner.pool is not None:  # not here: the main thread may hold the pool's lock
+            threading.Thread(target=scanner.pool.stop, name="sparkhist-stop", daemon=True).start()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handle)
+    return received
 
 
 @main.command()
@@ -113,9 +165,11 @@ def apps(settings: Settings) -> None:
 
     from sparkhist.render.encode import format_date
     from sparkhist.render.terminal import text
+    from sparkhist.server.preflight import check_readable_store
     from sparkhist.store.applications import ApplicationIndex
     from sparkhist.store.catalog import Catalog
 
+    check_readable_store(settings.store_dir)
     catalog = Catalog(settings.store_dir, None, read_only=True)
     index = ApplicationIndex()
     for record in catalog.load(repair=False).records.values():
@@ -140,8 +194,10 @@ def apps(settings: Settings) -> None:
 @_common
 def verify(settings: Settings) -> None:
     """Check every checksum of the store (read-only); exit 1 when anything is damaged."""
+    from sparkhist.server.preflight import check_readable_store
     from sparkhist.store.verify import verify_store
 
+    check_readable_store(settings.store_dir)
     report = verify_store(settings.store_dir)
     click.echo(f"catalog: {report.records} records, {report.damaged_records} damaged")
     click.echo(f"snapshots: {report.snapshots_ok} ok, {len(report.damaged_snapshots)} damaged, "

@@ -102,9 +102,12 @@ def parse_positive_duration(value: str) -> float:
 
 
 def parse_port(value: str) -> int:
-    port = int(value)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port out of range: {port}")
+    try:
+        port = int(value)
+    except ValueError:
+        raise ValueError(f"not a port number: {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port out of range: {port} (1-65535)")
     return port
 
 
@@ -125,7 +128,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Directory of the persistent store (catalog and snapshots)."),
     Setting("host", lambda: "127.0.0.1", str, "SPARKHIST_HOST", None, "Address to listen on."),
     Setting("port", lambda: 18080, parse_port, "SPARKHIST_PORT", "spark.history.ui.port", "Port to listen on."),
-    Setting("scan_interval", lambda: 10.0, parse_duration, "SPARKHIST_SCAN_INTERVAL", "spark.history.fs.update.interval",
+    Setting("scan_interval", lambda: 10.0, parse_positive_duration, "SPARKHIST_SCAN_INTERVAL", "spark.history.fs.update.interval",
             "Seconds between scans of the log directory (Spark durations accepted: 10s, 1m)."),
     Setting("store_max_disk", lambda: 10 << 30, parse_size, "SPARKHIST_STORE_MAX_DISK", "spark.history.store.maxDiskUsage",
             "Disk budget of the store's snapshots; least recently used ones are evicted (and rebuilt on demand)."),
@@ -137,17 +140,17 @@ SETTINGS: tuple[Setting, ...] = (
             "Memory for cached application states; least recently used ones leave the cache over it."),
     Setting("response_cache", lambda: 32 << 20, parse_size, "SPARKHIST_RESPONSE_CACHE", None,
             "Memory for rendered answers of finished applications, so repeated requests are lookups (0: off)."),
-    Setting("index_workers", lambda: os.cpu_count() or 1, int, "SPARKHIST_INDEX_WORKERS", None,
+    Setting("index_workers", lambda: os.cpu_count() or 1, parse_positive_count, "SPARKHIST_INDEX_WORKERS", None,
             "Processes that build application states (1: in the server process)."),
     Setting("cleaner_enabled", lambda: False, parse_bool, "SPARKHIST_CLEANER_ENABLED", "spark.history.fs.cleaner.enabled",
             "Delete old applications (their logs too, where permitted)."),
-    Setting("cleaner_interval", lambda: 86400.0, parse_duration, "SPARKHIST_CLEANER_INTERVAL",
+    Setting("cleaner_interval", lambda: 86400.0, parse_positive_duration, "SPARKHIST_CLEANER_INTERVAL",
             "spark.history.fs.cleaner.interval",
             "How often the cleaner runs."),
     Setting("cleaner_max_age", lambda: 7 * 86400.0, parse_duration, "SPARKHIST_CLEANER_MAX_AGE",
             "spark.history.fs.cleaner.maxAge",
             "Applications last updated longer ago than this are deleted."),
-    Setting("cleaner_max_num", lambda: 2**31 - 1, int, "SPARKHIST_CLEANER_MAX_NUM", "spark.history.fs.cleaner.maxNum",
+    Setting("cleaner_max_num", lambda: 2**31 - 1, parse_count, "SPARKHIST_CLEANER_MAX_NUM", "spark.history.fs.cleaner.maxNum",
             "At most this many logs are kept (oldest completed attempts go first)."),
     Setting("hadoop_conf_dir", lambda: None, str, "SPARKHIST_HADOOP_CONF_DIR", None,
             "Directory of core-site.xml/hdfs-site.xml (nameservices, HA NameNode addresses). "
@@ -215,9 +218,12 @@ class Settings:
 def read_properties(path: str) -> dict[str, str]:
     """A Java ``.properties``/``spark-defaults.conf`` file: ``key=value``, ``key: value`` or ``key value``."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")  # as Spark reads it (Utils.getPropertiesFromFile)
     except OSError as exc:
         raise ConfigError(f"cannot read properties file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"properties file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                          f"at offset {exc.start})") from None
     props: dict[str, str] = {}
     for raw in text.splitlines():
         line = raw.strip()
@@ -254,10 +260,17 @@ def load_settings(
         if value is None:
             continue
         setting = _BY_NAME[name]
-        values[name] = _parse(setting, str(value), "--" + name.replace("_", "-")) if isinstance(value, str) else value
+        # A typed value (an int from click or a caller) is checked by the same parser as text.
+        typed = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(value, str) or typed:
+            values[name] = _parse(setting, str(value), "--" + name.replace("_", "-"))
+        else:
+            values[name] = value
     settings = Settings(**values)
     if not settings.log_dir:
         raise ConfigError("the log directory is empty")
+    if not settings.store_dir:
+        raise ConfigError("the store directory is empty")
     return replace(settings, log_dir=_strip_file_scheme(settings.log_dir))
 
 

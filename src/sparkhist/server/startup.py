@@ -26,16 +26,19 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from sparkhist import __version__
 from sparkhist.config import Settings
 from sparkhist.server.first_answer import ListingLoad, early_context
 from sparkhist.server.list_publishing import ListPublishing
 from sparkhist.server.opening import OpenedStore, open_store
 from sparkhist.server.pending import PendingRuntime
+from sparkhist.server.preflight import check_listen, check_log_dir, check_writable_store
 from sparkhist.server.runtime import complete_runtime
 from sparkhist.server.state_readers import store_readers
 
 if TYPE_CHECKING:
     import socket
+    from types import FrameType
 
     import uvicorn
     from starlette.applications import Starlette
@@ -47,6 +50,11 @@ log = logging.getLogger("sparkhist.server")
 #: came) up to ``FIRST_ANSWER_WAIT`` for its answer to be sent.
 FIRST_ANSWER_GRACE = 1.0
 FIRST_ANSWER_WAIT = 30.0
+#: On SIGTERM/SIGINT, how long requests under way may take to finish before they are
+#: cancelled, and how long a start still completing the runtime is waited for. With the
+#: scan's stop (``scan.loop.STOP_WAIT``) a stop takes at most about 3 s.
+SHUTDOWN_GRACE = 1
+START_STOP_WAIT = 1.0
 
 
 class FirstAnswerWatch:
@@ -91,6 +99,8 @@ class _SecondStep:
     def run(self, server: uvicorn.Server) -> None:
         # The socket first, a first answer (if one is asked for soon) second, the rest after.
         self.bound.wait()
+        if server.should_exit:  # stopped before the server bound (or it could not): nothing more to start
+            return
         if self.watch.asked.wait(FIRST_ANSWER_GRACE):
             # Unless that request (or another) needs the rest of the runtime.
             self.settled.wait(FIRST_ANSWER_WAIT)
@@ -120,14 +130,32 @@ class _SecondStep:
             self.publishing.stop()
         runtime = self.pending.runtime
         if runtime is not None:
-            if self.looping.is_set():
-                runtime.loop.stop()
+            if self.looping.is_set() and not runtime.loop.stop():
+                # The scan thread still writes: closing the catalog under it would fail its
+                # writes. Exiting now is a crash to the store, which recovers from one.
+                return
             if self.publishing is not None:  # the list as it is now, for the next start
                 self.publishing.publish()
             runtime.close()
         else:
             self.opened.lock.release()
             self.opened.catalog.close()
+
+
+class _StopSignals:
+    """SIGINT/SIGTERM while uvicorn does not handle them (before it runs, and after):
+    noted, and the server told to exit, so a stop at any point is the same clean stop."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.server: uvicorn.Server | None = None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if self.server is not None:
+            self.server.should_exit = True
 
 
 def _server(config: uvicorn.Config, bound: threading.Event) -> uvicorn.Server:
@@ -138,6 +166,9 @@ def _server(config: uvicorn.Config, bound: threading.Event) -> uvicorn.Server:
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             try:
                 await super().startup(sockets)
+            except BaseException:  # could not bind (uvicorn exits): the start goes no further
+                self.should_exit = True
+                raise
             finally:
                 bound.set()
 
@@ -145,6 +176,19 @@ def _server(config: uvicorn.Config, bound: threading.Event) -> uvicorn.Server:
 
 
 def serve(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT; a setting that cannot work raises ConfigError before anything is bound."""
+    signals = _StopSignals()
+    offline = check_log_dir(settings.log_dir, settings.store_dir)
+    check_listen(settings.host, settings.port)
+    check_writable_store(settings.store_dir)  # the last check: it creates the store directory
+    # Through logging, so --log-format json keeps every line JSON.
+    logging.getLogger("sparkhist").info("sparkhist %s: serving %s on http://%s:%d (store %s)", __version__,
+                                        settings.log_dir, settings.host, settings.port, settings.store_dir)
+    if offline is not None:
+        log.warning("log directory %s does not exist: serving the %d applications the store holds from it, "
+                    "offline (they come back up to date once the directory is there)", settings.log_dir, offline,
+                    extra={"event": "log_dir_missing", "applications": offline})
+
     import uvicorn
 
     from sparkhist.api.app import create_app
@@ -166,22 +210,26 @@ def serve(settings: Settings) -> None:
     second = _SecondStep(opened, pending, loading, app, watch, settled)
     config = uvicorn.Config(watch, host=settings.host, port=settings.port, log_level="warning", access_log=False,
                             log_config=None,  # uvicorn's loggers go through ours (plain or JSON)
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE,  # a stop waits for no slow client
                             **uvicorn_options(settings))  # header timeout, keep-alive, connection limit
     server = _server(config, second.bound)
+    signals.server = server
     finisher = threading.Thread(target=second.run, args=(server,), name="sparkhist-start", daemon=True)
     finisher.start()
     log.info("serving %s on http://%s:%d", settings.log_dir, settings.host, settings.port)
     # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal once it has
-    # restored the previous handlers: make those no-ops so our cleanup below runs and
+    # restored the previous handlers (those of ``signals``): our cleanup below runs and
     # the process exits 0 after a clean stop.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: None)
     try:
-        server.run()
+        if not signals.received:
+            server.run()
     finally:
         server.should_exit = True
         second.bound.set()  # a start still waiting goes on (and starts no loop)
         settled.set()
-        finisher.join()
-        second.stop()
+        finisher.join(START_STOP_WAIT)
+        if finisher.is_alive():  # still completing the runtime, with the store open: as after a crash
+            log.warning("stopping during the start, without waiting for it")
+        else:
+            second.stop()
         log.info("stopped")
