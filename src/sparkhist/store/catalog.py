@@ -30,6 +30,7 @@ import sqlite3
 import struct
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -83,6 +84,14 @@ def _listing_entry(head: bytes, body: bytes, checksum: int) -> AttemptEntry:
     if _listing_checksum(head, body) != checksum:
         raise ValueError("checksum mismatch")
     return AttemptEntry(head, body)
+
+
+def _wal_bytes(path: str) -> int:
+    """Size of the catalog's write-ahead log (0: none)."""
+    try:
+        return os.path.getsize(path + "-wal")
+    except OSError:
+        return 0
 
 
 def _checksum(blob: bytes) -> int:
@@ -145,8 +154,7 @@ class Catalog:
             if not os.path.exists(self.path):
                 raise StoreError(f"no catalog in {store_dir}")
             try:
-                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
-                self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+                self._db, self.meta = self._open_read_only()
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
             if self.meta.get("format_version") != str(FORMAT_VERSION):
@@ -162,6 +170,38 @@ class Catalog:
         except sqlite3.DatabaseError as exc:
             self._replace_damaged(str(exc))
             self._check_version(log_dir)
+
+    def _open_read_only(self) -> tuple[sqlite3.Connection, dict[str, str]]:
+        """The catalog opened for reading only, and its ``meta``, wherever the store lies.
+
+        ``mode=ro`` reads a live WAL database beside its writer, but it needs the ``-wal``
+        and ``-shm`` files, creating them when absent: in a directory this process cannot
+        write (a read-only mount, a copy of a stopped server's store), a catalog closed
+        cleanly has neither, and the database file alone is the whole catalog, read with
+        ``immutable=1``. A ``-wal`` holding transactions there (the writer was killed) is
+        read only with its ``-shm``; without it, the error stands rather than an older catalog.
+        """
+        uri = "file:" + urllib.parse.quote(os.path.abspath(self.path))
+        try:
+            return self._connect_for_reading(uri + "?mode=ro")
+        except sqlite3.OperationalError:
+            if os.access(self.store_dir, os.W_OK):
+                raise
+            if _wal_bytes(self.path) > 0:
+                raise sqlite3.OperationalError(
+                    "its write-ahead log holds transactions, which cannot be read in a read-only directory "
+                    "without its -shm file (open the store once where it is writable)") from None
+        log.debug("catalog %s: directory not writable and no write-ahead log; read as immutable", self.path)
+        return self._connect_for_reading(uri + "?immutable=1")
+
+    @staticmethod
+    def _connect_for_reading(uri: str) -> tuple[sqlite3.Connection, dict[str, str]]:
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        try:
+            return db, dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except BaseException:
+            db.close()
+            raise
 
     def _open_writable(self) -> None:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
