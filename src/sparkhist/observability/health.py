@@ -9,7 +9,7 @@ store holds, and says so here (invariant 1).
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sparkhist import __version__
@@ -21,7 +21,7 @@ def iso(epoch: float | None) -> str | None:
     """``2026-11-29T18:37:00.123Z`` (UTC, milliseconds), or None."""
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _source(status: SourceStatus) -> dict[str, Any]:
@@ -36,6 +36,31 @@ def _source(status: SourceStatus) -> dict[str, Any]:
         "lastErrorAt": iso(status.last_error_at),
         "breaker": status.breaker,
         "requests": requests,
+    }
+
+
+#: Skipped entries listed in the document at most (the counts cover them all).
+SKIPPED_LISTED = 100
+
+
+def _skipped(probe: Probe) -> dict[str, Any]:
+    """Entries left out of the listing or read in part, with why: never a reason to be degraded
+    (one bad entry does not make the server unhealthy), but always shown."""
+    figures = probe.skipped()
+    entries = [e for f in figures for e in f.entries]
+    by_reason: dict[str, int] = {}
+    for f in figures:
+        for reason, count in f.counts.items():
+            if count:
+                by_reason[reason] = by_reason.get(reason, 0) + count
+    return {
+        "count": len(entries),
+        "byReason": by_reason,
+        "entries": [
+            {"path": e.path, "reason": e.reason, "action": e.action, "detail": e.detail, "since": iso(e.since)}
+            for e in entries[:SKIPPED_LISTED]
+        ],
+        "truncated": len(entries) > SKIPPED_LISTED,
     }
 
 
@@ -85,6 +110,7 @@ def health_document(probe: Probe) -> dict[str, Any]:
         "takeovers": probe.takeovers,
         "recoverySeconds": round(probe.recovery_seconds, 6),
         "sources": [_source(s) for s in sources],
+        "skipped": _skipped(probe),
         "scan": {
             "intervalSeconds": probe.scan_interval,
             "lagSeconds": round(probe.scan_lag(records), 3),

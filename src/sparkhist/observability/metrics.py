@@ -77,6 +77,13 @@ class RuntimeCollector(Collector):
         yield from (requests, up, breaker, state)
         yield _gauge("sparkhist_offline", "1 while a log directory is offline (serving from the store only).",
                      int(any(s.state == "offline" for s in statuses)))
+        skipped = GaugeMetricFamily("sparkhist_skipped_logs",
+                                    "Entries of the log directory left out, or read only in part, by reason "
+                                    "(/health/details lists them).", labels=["log_dir", "reason"])
+        for figures in self.probe.skipped():
+            for reason, count in figures.counts.items():
+                skipped.add_metric([figures.log_dir, reason], count)
+        yield skipped
 
     def _scan(self) -> Iterator[Metric]:
         p = self.probe

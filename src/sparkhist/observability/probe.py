@@ -18,6 +18,7 @@ from sparkhist.observability.disk import DiskUsage, FileSystemUsage
 from sparkhist.observability.sources import ObservedSource, SourceStatus
 from sparkhist.scan.loop import ScanLoop
 from sparkhist.scan.scanner import Scanner, ScanReport
+from sparkhist.source.skipped import Skip
 from sparkhist.store.disk import DiskBudget
 from sparkhist.store.records import LogRecord
 from sparkhist.store.snapshots import SnapshotStore
@@ -77,6 +78,15 @@ class DiskFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class SkippedFigures:
+    """One log directory's entries left out or read in part (``source.skipped``)."""
+
+    log_dir: str
+    entries: list[Skip]
+    counts: dict[str, int]  # every reason of source.skipped.REASONS
+
+
+@dataclass(frozen=True, slots=True)
 class Rebuilding:
     log_path: str
     app_id: str | None
@@ -126,6 +136,10 @@ class Probe:
     # -- sources ---------------------------------------------------------------
     def source_statuses(self) -> list[SourceStatus]:
         return [s.status() for s in self.sources]
+
+    def skipped(self) -> list[SkippedFigures]:
+        """Each log directory's skipped entries (source.skipped: listing, reading and the scanner)."""
+        return [SkippedFigures(s.root, s.skipped.entries(), s.skipped.counts()) for s in self.sources]
 
     # -- scanning ----------------------------------------------------------------
     def records(self) -> list[LogRecord]:

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from sparkhist.errors import SourceError, SourceNotFound
 from sparkhist.resilience.breaker import CLOSED, HALF_OPEN, OPEN
 from sparkhist.source.base import ByteStream, FileEntry, Source, SourceHealth
+from sparkhist.source.skipped import SkippedLogs
 
 log = logging.getLogger("sparkhist.source")
 
@@ -106,6 +107,10 @@ class ObservedSource:
     @property
     def calls(self) -> Mapping[str, int]:
         return self.inner.calls
+
+    @property
+    def skipped(self) -> SkippedLogs:
+        return self.inner.skipped
 
     def __getattr__(self, name: str) -> Any:
         if name == "inner":  # not set yet (copy, pickle): no recursion

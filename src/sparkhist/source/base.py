@@ -2,8 +2,12 @@
 
 A source lists a directory, stats an entry and opens a file from a byte offset; its one
 write is :meth:`Source.delete` (the cleaner's). Besides, every source keeps the same
-bookkeeping: :attr:`Source.calls` (calls made, per operation), :meth:`Source.health`
+bookkeeping: :attr:`Source.calls` (calls made, per operation), :attr:`Source.skipped`
+(entries left out, with why: :mod:`sparkhist.source.skipped`), :meth:`Source.health`
 (a :class:`SourceHealth`) and :meth:`Source.close` (release connections and threads).
+
+A listing never fails because of one entry: an entry that cannot be used is left out
+and reported to :attr:`Source.skipped`.
 
 Every method raises :class:`~sparkhist.errors.SourceError` subclasses only: a backend's
 exceptions are translated in :mod:`sparkhist.source.faults`, re-raised ``from`` the
@@ -17,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, NotRequired, Protocol, Self, TypedDict
+
+from sparkhist.source.skipped import SkippedLogs
 
 __all__ = ["BreakerHealth", "ByteStream", "FileEntry", "HealthState", "Source", "SourceHealth"]
 
@@ -106,6 +112,11 @@ class Source(Protocol):
     @property
     def calls(self) -> Mapping[str, int]:
         """Cumulative calls made per operation (``list``, ``stat``, ``open``, ...)."""
+        ...
+
+    @property
+    def skipped(self) -> SkippedLogs:
+        """Entries left out of listings or read only in part, with why (the scanner reports its own there)."""
         ...
 
     def list(self, path: str) -> builtins.list[FileEntry]:

@@ -48,6 +48,14 @@ asks WebHDFS (the NameNodes' HTTP ports, ``dfs.namenode.http-address.<ns>.<id>``
 the visible length, which includes hflushed bytes, and reads the bytes after the last
 completed block through WebHDFS ``OPEN``. Set ``webhdfs=False`` to use only RPC (then
 in-progress logs show up to their last completed block, or hsynced length).
+
+**Without WebHDFS** (``dfs.webhdfs.enabled=false``: HTTP 404 under ``/webhdfs/v1``; an
+HTTP port that is firewalled, or that wants SPNEGO; no ``dfs.namenode.http-address``)
+the listing never fails for it: each in-progress log is read through RPC up to its last
+completed block, and the reason is reported once, as one entry for the whole source
+(its root, reason ``webhdfs_unavailable``) in :attr:`HdfsSource.skipped`, cleared when
+WebHDFS answers again. After a 404 or 401 WebHDFS is not asked again for
+``webhdfs_retry_after`` seconds (a disabled service does not come back by itself).
 """
 
 from __future__ import annotations
@@ -69,10 +77,11 @@ from sparkhist.resilience.retry import RetryPolicy
 from sparkhist.source.base import ByteStream, FileEntry, SourceHealth
 from sparkhist.source.deadline import Call, DeadlineExceeded, LoopThread, ThreadRunner
 from sparkhist.source.faults import STANDBY_EXCEPTION, translate_error, translating
-from sparkhist.source.guard import CircuitOpen, SourceGuard, default_retry
+from sparkhist.source.guard import SourceGuard, default_retry
 from sparkhist.source.hadoop_conf import NameNodes, find_conf_dir, load_conf, resolve_namenodes
 from sparkhist.source.ranged import RangeStream
-from sparkhist.source.webhdfs import WebHdfsClient, default_user, is_live_name, live_files
+from sparkhist.source.skipped import WEBHDFS_UNAVAILABLE, SkippedLogs
+from sparkhist.source.webhdfs import WebHdfsClient, WebHdfsNotServed, default_user, is_live_name, live_files
 
 __all__ = ["HdfsSource"]
 
@@ -123,6 +132,7 @@ class HdfsSource:
         kerberos_keytab: str | None = None,
         live: Callable[[str, list[FileEntry]], set[str]] = live_files,
         wall: Callable[[], float] = time.time,
+        webhdfs_retry_after: float = 60.0,
     ) -> None:
         scheme, sep, rest = url.partition("://")
         if scheme != "hdfs" or not sep:
@@ -179,7 +189,9 @@ class HdfsSource:
             breaker=CircuitBreaker(web_name, failure_threshold=3, reset_timeout=self.guard.breaker.reset_timeout),
             wall=wall,
         )
-        self._warned_no_webhdfs = False
+        self.skipped = SkippedLogs(self.root)
+        self.webhdfs_retry_after = webhdfs_retry_after
+        self._webhdfs_off_until = 0.0  # monotonic: WebHDFS said "not served" (404/401); not asked again before
 
     # -- Source protocol -----------------------------------------------------------------
     def list(self, path: str) -> builtins.list[FileEntry]:
@@ -189,7 +201,16 @@ class HdfsSource:
         live = self.live(self._url(p), entries)
         if posixpath.basename(p).startswith("eventlog_v2_"):
             self._remember_rolling(p, entries, live)
-        return [self._with_visible_length(e) if e.path in live else e for e in entries]
+        out: builtins.list[FileEntry] = []
+        for e in entries:  # each live entry on its own: without WebHDFS it keeps its RPC length
+            if e.path in live:
+                try:
+                    e = self._with_visible_length(e)
+                except SourceNotFound:
+                    continue  # deleted since the listing
+            out.append(e)
+        self.skipped.after_listing(self._url(p), [e.path for e in entries])
+        return out
 
     def stat(self, path: str) -> FileEntry:
         p = self._path(path)
@@ -433,21 +454,40 @@ class HdfsSource:
         return self._web_call("read", lambda: web.read(p, pos, size), self.read_timeout, f"read {p}@{pos} (WebHDFS)")
 
     def _visible_length(self, p: str, known: int) -> int:
+        """The length readers see (hflushed bytes included), through WebHDFS; without
+        WebHDFS, ``known`` (what RPC sees), the reason reported once for the source."""
         web = self._webhdfs
         if web is None:
-            if not self._warned_no_webhdfs:
-                self._warned_no_webhdfs = True
-                log.warning("%s: no WebHDFS address; files being written are read up to their last completed block", self.prefix)
+            self._without_webhdfs("no WebHDFS address (dfs.namenode.http-address.*) is configured")
+            return known
+        if time.monotonic() < self._webhdfs_off_until:
             return known
         try:
-            return int(self._web_call("length", lambda: web.visible_length(p), self.read_timeout, f"length of {p}"))
+            length = int(self._web_call("length", lambda: web.visible_length(p), self.read_timeout, f"length of {p}"))
         except SourceNotFound:
             raise
-        except CircuitOpen:
-            return known  # logged when the breaker opened
-        except SourceError as exc:
-            log.warning("%s: visible length of %s unknown (%s); using %d", self.prefix, p, exc, known)
+        except WebHdfsNotServed as exc:
+            self._webhdfs_off_until = time.monotonic() + self.webhdfs_retry_after
+            self._without_webhdfs(
+                "the NameNodes' HTTP ports do not serve WebHDFS (HTTP 404; dfs.webhdfs.enabled=false?)" if exc.status == 404
+                else f"WebHDFS asks for authentication (HTTP {exc.status}: SPNEGO), which sparkhist does not do"
+            )
+            log.debug("%s: %s", self.prefix, exc)
             return known
+        except SourceUnavailable as exc:  # refused, timed out, breaker open: firewalled or down
+            self._without_webhdfs("WebHDFS does not answer (refused, timed out or firewalled)")
+            log.debug("%s: %s", self.prefix, exc)
+            return known
+        except SourceError as exc:
+            self._without_webhdfs(f"WebHDFS fails ({type(exc).__name__})")
+            log.debug("%s: %s", self.prefix, exc)
+            return known
+        self.skipped.clear(self.root, (WEBHDFS_UNAVAILABLE,))
+        return length
+
+    def _without_webhdfs(self, why: str) -> None:
+        self.skipped.report(self.root, WEBHDFS_UNAVAILABLE,
+                            f"{why}; logs being written are read through RPC up to their last completed block")
 
     def _web_call(self, op: str, factory: Callable[[], Awaitable[T]], timeout: float, what: str) -> T:
         web = self._webhdfs

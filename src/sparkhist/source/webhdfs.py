@@ -49,8 +49,9 @@ from sparkhist.source.faults import STANDBY_EXCEPTION, http_error, translating, 
 from sparkhist.source.guard import SourceGuard, default_retry
 from sparkhist.source.hadoop_conf import DEFAULT_HTTP_PORT, load_conf, resolve_namenodes
 from sparkhist.source.ranged import RangeStream
+from sparkhist.source.skipped import WEBHDFS_UNAVAILABLE, SkippedLogs
 
-__all__ = ["WebHdfsClient", "WebHdfsSource", "default_user", "is_live_name", "live_files"]
+__all__ = ["WebHdfsClient", "WebHdfsNotServed", "WebHdfsSource", "default_user", "is_live_name", "live_files"]
 
 log = logging.getLogger("sparkhist.source")
 
@@ -90,6 +91,16 @@ def _events_index(name: str) -> int:
 
 class _Standby(Exception):
     pass
+
+
+class WebHdfsNotServed(SourceError):
+    """The HTTP server answers, but not WebHDFS: HTTP 404 without a ``RemoteException``
+    (``dfs.webhdfs.enabled=false``, or another server on that port), or 401 (SPNEGO,
+    which sparkhist does not speak). Not the file's fault, and no retry helps."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class WebHdfsClient:
@@ -245,6 +256,10 @@ def _check(resp: httpx.Response, what: str) -> None:
         exception, message = remote.get("exception", ""), remote.get("message", message)
     except (ValueError, AttributeError):
         pass
+    if resp.status_code == 401 or (resp.status_code == 404 and not exception):
+        # Not "no such file" (that is a RemoteException FileNotFoundException): no WebHDFS here.
+        first_line = " ".join(message.split())[:120]
+        raise WebHdfsNotServed(f"WebHDFS {what}: HTTP {resp.status_code} {first_line}".strip(), resp.status_code)
     raise webhdfs_error(resp.status_code, exception, message, what)
 
 
@@ -309,6 +324,7 @@ class WebHdfsSource:
             wall=wall,
         )
         self._loop = LoopThread("webhdfs")
+        self.skipped = SkippedLogs(self.root)
 
     # -- Source protocol ---------------------------------------------------------------
     def list(self, path: str) -> builtins.list[FileEntry]:
@@ -317,7 +333,16 @@ class WebHdfsSource:
         named = [(st["pathSuffix"], st) for st in statuses if st.get("pathSuffix")]
         entries = [_entry(self._url(posixpath.join(p, name)), name, st) for name, st in named]
         live = self.live(self._url(p), entries)
-        return [self._with_visible_length(e) if e.path in live else e for e in entries]
+        out: builtins.list[FileEntry] = []
+        for e in entries:  # each live entry on its own: one that fails is kept with the NameNode's length
+            if e.path in live:
+                try:
+                    e = self._with_visible_length(e)
+                except SourceNotFound:
+                    continue  # deleted since the listing
+            out.append(e)
+        self.skipped.after_listing(self._url(p), [e.path for e in entries])
+        return out
 
     def stat(self, path: str) -> FileEntry:
         p = self._path(path)
@@ -383,12 +408,19 @@ class WebHdfsSource:
         return self.guard.run(op, attempt, on_failure=on_failure)
 
     def _with_visible_length(self, entry: FileEntry) -> FileEntry:
+        """A live file's length as readers see it; when that cannot be had (SourceNotFound
+        aside), the NameNode's, reported to :attr:`skipped` once (read up to there)."""
         p = self._path(entry.path)
         try:
             visible = self._call("length", lambda: self.client.visible_length(p), self.read_timeout, f"length of {p}")
+        except SourceNotFound:
+            raise
         except SourceError as exc:
-            log.warning("%s: visible length of %s unknown (%s); using the NameNode's %d", self.prefix, p, exc, entry.size)
+            kind = f"HTTP {exc.status}" if isinstance(exc, WebHdfsNotServed) else type(exc).__name__
+            self.skipped.report(entry.path, WEBHDFS_UNAVAILABLE,
+                                f"its visible length is unknown ({kind}): read up to the NameNode's length")
             return entry
+        self.skipped.clear(entry.path, (WEBHDFS_UNAVAILABLE,))
         return FileEntry(entry.path, entry.name, max(entry.size, visible), entry.mtime_ms, entry.is_dir)
 
     def _url(self, p: str) -> str:

@@ -4,25 +4,41 @@ A single-file log is one entry named after the file; a rolling log is a director
 entry ``eventlog_v2_<id>/`` followed by its ``appstatus_*`` and ``events_*`` files
 (``RollingEventLogFilesFileReader.zipEventLogFiles``). Without an attempt, every
 attempt is included.
+
+Only the log's own regular files go in. The source lists and opens nothing else (a
+local source leaves out FIFOs, sockets, devices and symbolic links whose real path
+leaves their directory, and opens only a regular file inside the directory it is
+named in: a ``shadow -> /etc/shadow`` link in a rolling directory is never read);
+here, a child must also be named directly inside its rolling directory. A file that
+cannot be opened is left out of the zip, with a warning, and the others still go in.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from typing import IO
 
+from sparkhist.errors import SourceError
 from sparkhist.reader.layout import log_files
 from sparkhist.source.base import Source
 from sparkhist.store.applications import AttemptEntry
+
+log = logging.getLogger("sparkhist.api")
 
 _CHUNK = 1 << 20
 
 
 def _add_file(archive: zipfile.ZipFile, source: Source, path: str, arcname: str) -> None:
-    with source.open(path) as src, archive.open(zipfile.ZipInfo(arcname), "w") as dst:
+    try:
+        src = source.open(path)
+    except SourceError as exc:
+        log.warning("event-log download: %s left out of the zip: %s", path, exc)
+        return
+    with src, archive.open(zipfile.ZipInfo(arcname), "w") as dst:
         shutil.copyfileobj(src, dst, _CHUNK)
 
 
@@ -35,6 +51,9 @@ def write_logs_zip(out: IO[bytes], source: Source, attempts: Sequence[AttemptEnt
                 # The directory's files in the file system's listing order, as the SHS zips
                 # ``fs.listStatus(rootPath)`` (whose checksum file system hides .crc files).
                 for child in log_files(source.list(attempt.log_path)):
+                    if "/" in child.name or child.path != source.join(attempt.log_path, child.name):
+                        log.warning("event-log download: %s is not a file of %s; left out", child.path, attempt.log_path)
+                        continue
                     _add_file(archive, source, child.path, f"{name}/{child.name}")
             else:
                 _add_file(archive, source, attempt.log_path, name)
