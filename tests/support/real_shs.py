@@ -1,4 +1,4 @@
-"""Run Apache Spark's own History Server (4.0.1, from the pyspark install) for tests.
+"""Run Apache Spark's own History Server (from the pyspark install: 4.0.1 or 4.3.0) for tests.
 
 Why: the stock SHS is the reference this project must match. Running it over the
 same logs as sparkhist lets tests compare answers live instead of trusting only
@@ -7,7 +7,8 @@ the recorded conformance files.
 The JVM is started directly (no ``spark-class``/launcher round trip): the
 command line is the one Spark's launcher builds for
 ``org.apache.spark.deploy.history.HistoryServer``, including the Java 17 module
-options from ``org.apache.spark.launcher.JavaModuleOptions`` (4.0.1).
+options from ``org.apache.spark.launcher.JavaModuleOptions`` of the installed
+Spark's launcher (:data:`JAVA_MODULE_OPTIONS` holds them per version).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import importlib.metadata
 import os
 import re
 import shutil
@@ -31,28 +33,32 @@ import httpx
 
 from support.corpus import spark_home
 
-#: ``JavaModuleOptions.DEFAULT_MODULE_OPTIONS`` of spark-launcher 4.0.1 (read with javap).
-JAVA_MODULE_OPTIONS = (
-    "-XX:+IgnoreUnrecognizedVMOptions",
-    "--add-modules=jdk.incubator.vector",
-    "--add-opens=java.base/java.lang=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang.invoke=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
-    "--add-opens=java.base/java.io=ALL-UNNAMED",
-    "--add-opens=java.base/java.net=ALL-UNNAMED",
-    "--add-opens=java.base/java.nio=ALL-UNNAMED",
-    "--add-opens=java.base/java.util=ALL-UNNAMED",
-    "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
-    "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
-    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
-    "--add-opens=java.base/sun.nio.cs=ALL-UNNAMED",
-    "--add-opens=java.base/sun.security.action=ALL-UNNAMED",
-    "--add-opens=java.base/sun.util.calendar=ALL-UNNAMED",
-    "--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
-    "-Djdk.reflect.useDirectMethodHandle=false",
-    "-Dio.netty.tryReflectionSetAccessible=true",
+_ADD_OPENS = tuple(
+    f"--add-opens={package}=ALL-UNNAMED"
+    for package in (
+        "java.base/java.lang", "java.base/java.lang.invoke", "java.base/java.lang.reflect", "java.base/java.io",
+        "java.base/java.net", "java.base/java.nio", "java.base/java.util", "java.base/java.util.concurrent",
+        "java.base/java.util.concurrent.atomic", "java.base/jdk.internal.ref", "java.base/sun.nio.ch",
+        "java.base/sun.nio.cs", "java.base/sun.security.action", "java.base/sun.util.calendar",
+        "java.security.jgss/sun.security.krb5",
+    )
 )
+#: The JVM options spark-launcher adds for HistoryServer (``JavaModuleOptions``), by Spark
+#: ``major.minor``; printed by ``SPARK_SCALA_VERSION=2.13 java -cp 'jars/*'
+#: org.apache.spark.launcher.Main org.apache.spark.deploy.history.HistoryServer``.
+#: Java 17 accepts 4.3's Java 24 flags under ``-XX:+IgnoreUnrecognizedVMOptions``.
+JAVA_MODULE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "4.0": (
+        "-XX:+IgnoreUnrecognizedVMOptions", "--add-modules=jdk.incubator.vector", *_ADD_OPENS,
+        "-Djdk.reflect.useDirectMethodHandle=false", "-Dio.netty.tryReflectionSetAccessible=true",
+    ),
+    "4.3": (
+        "-XX:+IgnoreUnrecognizedVMOptions", "--add-modules=jdk.incubator.vector", *_ADD_OPENS,
+        "-Dio.netty.tryReflectionSetAccessible=true", "-Dio.netty.allocator.type=pooled",
+        "-Dio.netty.handler.ssl.defaultEndpointVerificationAlgorithm=NONE",
+        "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED",
+    ),
+}
 MAIN_CLASS = "org.apache.spark.deploy.history.HistoryServer"
 #: Logged by Utils.startServiceOnPort once Jetty is bound; the only way to learn port 0's pick.
 _BOUND = re.compile(rb"Successfully started service 'HistoryServerUI' on port (\d+)")
@@ -129,7 +135,22 @@ def shs_command(
     conf.update(extra_conf)
     props = [f"-D{key}={value}" for key, value in conf.items()]
     jit = ["-XX:TieredStopAtLevel=1"] if fast_start else []
-    return [java_executable(), "-cp", classpath, "-Xmx1g", *jit, *JAVA_MODULE_OPTIONS, *props, MAIN_CLASS]
+    return [java_executable(), "-cp", classpath, "-Xmx1g", *jit, *module_options(), *props, MAIN_CLASS]
+
+
+def spark_version() -> str:
+    """The installed pyspark's version, i.e. the version of the SHS its jars run."""
+    return importlib.metadata.version("pyspark")
+
+
+def module_options(version: str | None = None) -> tuple[str, ...]:
+    """The launcher's JVM options for the installed Spark (or ``version``); an unknown
+    release fails loudly rather than start a JVM that may die on a missing --add-opens."""
+    version = version or spark_version()
+    release = ".".join(version.split(".")[:2])
+    if release not in JAVA_MODULE_OPTIONS:
+        raise RuntimeError(f"no launcher options known for Spark {version}: add them to JAVA_MODULE_OPTIONS")
+    return JAVA_MODULE_OPTIONS[release]
 
 
 @contextlib.contextmanager
