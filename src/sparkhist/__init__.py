@@ -5,5 +5,7 @@ Data flows one way: source -> reader -> events -> state -> store -> api.
 
 __version__ = "0.1.0"
 
-#: The Spark version sparkhist answers as on ``/api/v1/version``.
+#: The Spark History Server release sparkhist answers as: ``/api/v1/version``, and every
+#: difference between releases' answers (``sparkhist.releases``). The one switch: 4.0.1
+#: until the reference (the dev pin of pyspark) moves to 4.3.0.
 SPARK_VERSION = "4.0.1"

@@ -1,8 +1,8 @@
 """Frozen API records built from the accumulators: Spark's ``doUpdate``/``toApi`` methods.
 
-Each function returns a JSON-ready dict with the field order and types of the 4.0.1 REST
-model (``api.scala``): ``None``-valued options are omitted, dates are GMT strings, counters
-stay ``int`` and distributions ``float``.
+Each function returns a JSON-ready dict with the field order and types of the REST model
+(``api.scala``) of the release sparkhist answers as (``sparkhist.releases``): ``None``-valued
+options are omitted, dates are GMT strings, counters stay ``int`` and distributions ``float``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import re
 import time
 from typing import Any
 
+from sparkhist import releases
 from sparkhist.render.encode import drop_none, format_date
 from sparkhist.state.app_state import AppState
 from sparkhist.state.entities import (
@@ -195,7 +196,7 @@ _NOT_SUCCESS_SOURCE = {
 
 
 def _as_shs_stores(m: list[int], status: str) -> list[int]:
-    if status == "SUCCESS":
+    if status == "SUCCESS" or not releases.shifted_failed_task_metrics():
         return m
     out = list(m)
     for field_name, source in _NOT_SUCCESS_SOURCE.items():
@@ -370,12 +371,12 @@ def rdd(r: RDD, state: AppState) -> dict[str, Any]:
     })
 
 
-DEFAULT_REDACTION = r"(?i)secret|password|token|access[.]?key"
 REDACTED = "*********(redacted)"
 
 
-def environment(state: AppState, regex: str = DEFAULT_REDACTION) -> dict[str, Any]:
-    pattern = re.compile(regex)
+def environment(state: AppState, regex: str | None = None) -> dict[str, Any]:
+    """``regex``: ``spark.redaction.regex``; by default the SHS's default (``releases.redaction_regex``)."""
+    pattern = re.compile(regex if regex is not None else releases.redaction_regex())
 
     def redact(pairs: list[tuple[str, str]]) -> list[list[str]]:
         out = [[k, REDACTED if pattern.search(k) or pattern.search(v) else v] for k, v in pairs]
@@ -413,6 +414,7 @@ def execution(x: SQLExecution, details: bool, plan_description: bool, now_ms: in
     nodes: list[dict[str, Any]] = []
     edges: list[dict[str, int]] = []
     if details:
+        with_desc = releases.sql_node_desc()
         values = x.metric_values or {}
         all_nodes = x.graph.all_nodes()
         wscg: dict[int, int | None] = {}
@@ -432,10 +434,11 @@ def execution(x: SQLExecution, details: bool, plan_description: bool, now_ms: in
                 if value is not None:
                     metrics.append({"name": mname.strip(), "value": value[1:] if value.startswith("\n") else value})
             nodes.append(drop_none({"nodeId": node.node_id, "nodeName": node.name.strip(),
-                                    "wholeStageCodegenId": wscg.get(node.node_id), "metrics": metrics}))
+                                    "wholeStageCodegenId": wscg.get(node.node_id), "metrics": metrics,
+                                    "desc": node.desc if with_desc else None}))
         nodes.sort(key=lambda n: n["nodeId"], reverse=True)
         edges = [{"fromId": a, "toId": b} for a, b in x.graph.edges]
-    return {
+    answer: dict[str, Any] = {
         "id": x.execution_id,
         "status": x.status,
         "description": x.description,
@@ -448,3 +451,12 @@ def execution(x: SQLExecution, details: bool, plan_description: bool, now_ms: in
         "nodes": nodes,
         "edges": edges,
     }
+    if releases.sql_query_fields():  # null queryId / errorMessage are left out, as Jackson does
+        if x.query_id is not None:
+            answer["queryId"] = x.query_id
+        if x.error_message is not None:
+            answer["errorMessage"] = x.error_message
+        answer["rootExecutionId"] = x.root_execution_id if x.root_execution_id is not None else 0
+    if releases.sql_modified_configs() and x.modified_configs is not None:
+        answer["modifiedConfigs"] = dict(x.modified_configs)
+    return answer

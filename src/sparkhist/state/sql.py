@@ -24,6 +24,7 @@ class PlanNode:
     name: str
     metrics: list[tuple[str, int, str]]  # (name, accumulatorId, metricType)
     cluster_nodes: list[PlanNode] | None = None  # set for WholeStageCodegen clusters
+    desc: str | None = None  # the plan node's ``simpleString`` (SparkPlanGraphNode.desc)
 
 
 @dataclass(slots=True)
@@ -69,7 +70,7 @@ def build_plan_graph(plan: dict[str, Any]) -> PlanGraph:
         name = info.get("nodeName", "")
         children = info.get("children") or []
         if name.startswith("WholeStageCodegen"):
-            node = PlanNode(counter[0], name, metrics_of(info), [])
+            node = PlanNode(counter[0], name, metrics_of(info), [], _desc(info))
             counter[0] += 1
             graph.nodes.append(node)
             build(children[0], parent, node)
@@ -91,7 +92,7 @@ def build_plan_graph(plan: dict[str, Any]) -> PlanGraph:
         elif name == "ReusedExchange" and children and key(children[0]) in exchanges and parent is not None:
             graph.edges.append((exchanges[key(children[0])].node_id, parent.node_id))
         else:
-            node = PlanNode(counter[0], name, metrics_of(info))
+            node = PlanNode(counter[0], name, metrics_of(info), desc=_desc(info))
             counter[0] += 1
             if cluster is None:
                 graph.nodes.append(node)
@@ -107,6 +108,11 @@ def build_plan_graph(plan: dict[str, Any]) -> PlanGraph:
 
     build(plan, None, None)
     return graph
+
+
+def _desc(info: dict[str, Any]) -> str | None:
+    desc = info.get("simpleString")
+    return desc if isinstance(desc, str) else None
 
 
 @dataclass(slots=True)
@@ -126,7 +132,9 @@ class StageMetrics:
 @dataclass(slots=True)
 class SQLExecution:
     execution_id: int
-    root_execution_id: int | None = None
+    root_execution_id: int | None = None  # None: no start event (0 then, as Spark's unset Long)
+    query_id: str | None = None  # the start event's UUID, as ``UUID.toString`` writes it
+    modified_configs: dict[str, str] | None = None  # None: no start event, or a log without them
     description: str = ""
     details: str = ""
     plan_description: str = ""

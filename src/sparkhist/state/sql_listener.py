@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from sparkhist.state import retention
 from sparkhist.state.sql import SQLExecution, StageMetrics, aggregate_metrics, build_plan_graph
 
@@ -64,13 +66,24 @@ def _maybe_close(s: AppState, execution: SQLExecution) -> None:
 
 def _execution_start(s: AppState, e: dict[str, Any]) -> None:
     execution = _execution(s, e.get("executionId", 0))
-    execution.root_execution_id = e.get("rootExecutionId")
+    # rootExecutionId.getOrElse(executionId); queryId.orNull; modifiedConfigs as logged
+    root = e.get("rootExecutionId")
+    execution.root_execution_id = root if type(root) is int else execution.execution_id
+    query_id = e.get("queryId")
+    execution.query_id = query_id.lower() if isinstance(query_id, str) else None
+    configs = e.get("modifiedConfigs")
+    execution.modified_configs = _configs(configs) if isinstance(configs, dict) else None
     execution.description = e.get("description", "") or ""
     execution.details = e.get("details", "") or ""
     execution.plan_description = e.get("physicalPlanDescription", "") or ""
     _set_plan(execution, e.get("sparkPlanInfo") or {})
     execution.submission_time = e.get("time", -1)
     _maybe_close(s, execution)
+
+
+def _configs(configs: dict[str, Any]) -> dict[str, str]:
+    """A ``Map[String, String]`` as Jackson reads it: scalars become their JSON text."""
+    return {str(k): v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in configs.items()}
 
 
 def _adaptive_update(s: AppState, e: dict[str, Any]) -> None:

@@ -52,7 +52,8 @@ MAGIC = b"SPKHSNAP"
 # 2: SQL driver updates kept as a list, RDD distributions remember their written "remaining"
 # 3: sectioned (summary + task groups, each with its own checksum)
 # 4: big stage attempts chunked (in task id order) with a stage index section each
-FORMAT = 4
+# 5: SQL executions keep queryId and modifiedConfigs, plan nodes their desc (SHS 4.3's fields)
+FORMAT = 5
 _HEADER = struct.Struct("<8sHHIQ")
 _ENTRY = struct.Struct("<QQQQ")
 _MAX_SECTIONS = 1 << 20

@@ -17,6 +17,7 @@ from array import array
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
+from sparkhist import releases
 from sparkhist.api.v1 import params
 from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import JerseyNotFound, JerseyServerError, NotFound, ServiceUnavailable
@@ -373,13 +374,19 @@ def _sql(state: AppState, tail: list[str], query: QueryParams) -> Any:
     now = _now_ms()
     if not tail:
         offset = params.integer(query, "offset", 0)
-        # 4.0.1's SqlResource pages with offset/length (default 20) through KVStoreView.max,
-        # which rejects a length <= 0: the SHS answers those with a 500 page.
-        length = params.integer(query, "length", 20)
-        if length <= 0:
-            raise JerseyServerError(f"sql length must be positive, got {length}")
         executions = [x for _, x in sorted(state.executions.items()) if x.submission_time != -1 or x.jobs]
-        executions = executions[max(offset, 0):max(offset, 0) + length]
+        if releases.sql_list_pages_only_with_a_length():
+            # 4.2+: length defaults to -1, and a length <= 0 is the whole list (offset ignored)
+            length = params.integer(query, "length", -1)
+            if length > 0:
+                executions = executions[max(offset, 0):max(offset, 0) + length]
+        else:
+            # 4.0.1's SqlResource pages with offset/length (default 20) through KVStoreView.max,
+            # which rejects a length <= 0: the SHS answers those with a 500 page.
+            length = params.integer(query, "length", 20)
+            if length <= 0:
+                raise JerseyServerError(f"sql length must be positive, got {length}")
+            executions = executions[max(offset, 0):max(offset, 0) + length]
         return [views.execution(x, details, plan, now) for x in executions]
     if len(tail) == 1:
         execution_id = _int_segment(tail[0], bits=64)
