@@ -26,6 +26,7 @@ from sparkhist.errors import ApiError
 from sparkhist.render.html import render
 from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
 from sparkhist.ui.app_list import COLUMNS, PAGE_SIZES, AppListing, ListQuery
+from sparkhist.ui.plan import plan_figure
 
 __all__ = ["PAGES", "Records", "UiContext", "ui_routes"]
 
@@ -284,7 +285,8 @@ def execution_page(view: AppView, request: Request) -> tuple[str, dict[str, Any]
     for node in execution["nodes"]:
         if "wholeStageCodegenId" in node:
             clusters.setdefault(node["wholeStageCodegenId"], []).append(node)
-    return "ui_sql_execution.html", {"execution": execution, "clusters": sorted(clusters.items())}
+    return "ui_sql_execution.html", {"execution": execution, "clusters": sorted(clusters.items()),
+                                     "figure": plan_figure(execution)}
 
 
 def storage_page(view: AppView, request: Request) -> tuple[str, dict[str, Any]]:

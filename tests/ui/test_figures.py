@@ -1,0 +1,115 @@
+"""The figures the UI draws on the server (SQL plan graph, timelines, DAGs, distributions,
+the operations page), checked without JavaScript: each SVG parses, and what it draws is
+what ``/api/v1`` (or ``/health/details``) answers for the same thing."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from starlette.testclient import TestClient
+
+from sparkhist.ui.graph import layered
+from support.ui_corpus import ParsedPage, ui_server
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with ui_server(tmp_path_factory.mktemp("figures")) as (_, served):
+        yield served
+
+
+def _attempts(client: TestClient) -> list[tuple[str, str]]:
+    """(API prefix, page base) of every attempt."""
+    out = []
+    for app in client.get("/api/v1/applications").json():
+        for attempt in app["attempts"]:
+            tail = f"{quote(app['id'], safe='')}/" + (f"{quote(attempt['attemptId'], safe='')}/"
+                                                      if attempt.get("attemptId") else "")
+            out.append((f"/api/v1/applications/{tail}", f"/history/{tail}"))
+    return out
+
+
+def _get(client: TestClient, url: str) -> Any:
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.text[:300])
+    return response.json()
+
+
+def _page(client: TestClient, url: str) -> ParsedPage:
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    page = ParsedPage(response.text)
+    assert page.problems == [], (url, page.problems[:5])
+    return page
+
+
+def _inside(page: ParsedPage, svg_id: str) -> list[tuple[str, dict[str, str | None]]]:
+    """The elements of the ``<svg id=svg_id>`` (the parser keeps no tree: from it to its ``</svg>``)."""
+    out: list[tuple[str, dict[str, str | None]]] = []
+    inside = False
+    for tag, attrs in page.elements:
+        if tag == "svg":
+            inside = attrs.get("id") == svg_id
+            continue
+        if inside:
+            out.append((tag, attrs))
+    return out
+
+
+def _overlap(a: Any, b: Any) -> bool:
+    return a.x < b.x + b.w and b.x < a.x + a.w and a.y < b.y + b.h and b.y < a.y + a.h
+
+
+# ---------------------------------------------------------------------------------- the layout
+def test_layered_layout_puts_sources_on_top_and_never_overlaps_boxes() -> None:
+    keys = list(range(12))
+    edges = [(0, 2), (1, 2), (2, 3), (3, 4), (0, 4), (5, 6), (6, 4), (7, 8), (8, 9), (9, 10), (10, 11), (11, 7)]
+    sizes = {k: (40.0 + 10 * (k % 3), 20.0 + 5 * (k % 4)) for k in keys}
+    layout = layered(keys, sizes, edges)
+    for a, b in itertools.combinations(layout.boxes.values(), 2):
+        assert not _overlap(a, b), (a, b)
+    for (src, dst) in edges[:-1]:  # the last one closes a cycle: left out
+        assert layout.boxes[src].y + layout.boxes[src].h <= layout.boxes[dst].y
+    assert {(r.source, r.target) for r in layout.routes} == set(edges[:-1])
+    for route in layout.routes:
+        (x0, y0), (x1, y1) = route.points[0], route.points[-1]
+        assert (x0, y0) == (layout.boxes[route.source].cx, layout.boxes[route.source].y + layout.boxes[route.source].h)
+        assert (x1, y1) == (layout.boxes[route.target].cx, layout.boxes[route.target].y)
+    assert all(b.x + b.w <= layout.width and b.y + b.h <= layout.height for b in layout.boxes.values())
+
+
+def test_layered_layout_of_a_deep_chain_and_of_nothing() -> None:
+    keys = list(range(3000))
+    layout = layered(keys, dict.fromkeys(keys, (10.0, 10.0)), list(itertools.pairwise(keys)))
+    assert layout.boxes[2999].y > layout.boxes[0].y
+    assert layered([], {}, []).boxes == {}
+
+
+# ---------------------------------------------------------------------------------- SQL plan graph
+def test_plan_graph_draws_the_apis_operators_clusters_and_edges(client: TestClient) -> None:
+    drawn = 0
+    for api, base in _attempts(client):
+        for listed in _get(client, api + "sql?details=false&length=1000")[:4]:
+            execution = _get(client, f"{api}sql/{listed['id']}")
+            page = _page(client, f"{base}SQL/execution/?id={listed['id']}")
+            svg = _inside(page, "plan-graph")
+            operators = sorted(n["nodeId"] for n in execution["nodes"]
+                               if not n["nodeName"].startswith("WholeStageCodegen"))
+            codegen = {n["nodeId"]: n for n in execution["nodes"] if n["nodeName"].startswith("WholeStageCodegen")}
+            if not operators:
+                assert svg == []
+                continue
+            nodes = sorted(int(str(a["data-node-id"])) for t, a in svg if "plan-node" in str(a.get("class")))
+            assert nodes == operators
+            clusters = {int(str(a["data-node-id"])) for t, a in svg if "plan-cluster" in str(a.get("class"))}
+            members = {n.get("wholeStageCodegenId") for n in execution["nodes"]} - {None}
+            assert clusters == {k for k, n in codegen.items() if int(n["nodeName"].split("(")[1][:-1]) in members}
+            assert sum(1 for t, a in svg if t == "path" and a.get("class") == "edge") == len(
+                {(e["fromId"], e["toId"]) for e in execution["edges"]
+                 if e["fromId"] in operators and e["toId"] in operators and e["fromId"] != e["toId"]})
+            drawn += 1
+    assert drawn >= 5
