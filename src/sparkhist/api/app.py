@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from sparkhist import SPARK_VERSION
+import sparkhist
 from sparkhist.api import openapi, responses
 from sparkhist.api.limits import RequestLimits
 from sparkhist.api.ops import MetricsExporter, ops_routes
@@ -65,7 +65,7 @@ def _error_response(request: Request, exc: ApiError) -> Response:
 
 def create_app(ctx: ServerContext) -> Starlette:
     def version(request: Request) -> Response:
-        return responses.json_response({"spark": SPARK_VERSION})
+        return responses.json_response({"spark": sparkhist.SPARK_VERSION})  # the release answered as
 
     unfiltered: list[Any] = [None, b""]  # (index version, body) of the plain /applications answer
 
