@@ -18,6 +18,9 @@ from sparkhist.store.snapshots import SnapshotStore
 
 log = logging.getLogger("sparkhist.scan")
 
+#: How long a stop waits for a scan under way to end (after the log at hand).
+STOP_WAIT = 1.5
+
 
 class ScanLoop:
     """Ticks every ``interval`` seconds. ``snapshots``: the state files a new writer
@@ -42,10 +45,22 @@ class ScanLoop:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = STOP_WAIT) -> bool:
+        """Stop ticking; a scan under way ends after the log at hand (its indexing
+        processes are stopped). True when the scan thread ended within ``timeout``
+        seconds: then the writer lock is released. Otherwise the thread may still write,
+        so the lock stays held (the process's exit releases it)."""
         self._stop.set()
+        self.scanner.stopping.set()
+        if self.scanner.pool is not None:
+            self.scanner.pool.stop()
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("the scan did not stop within %.1fs (one long log); not waiting for it", timeout,
+                        extra={"event": "scan_stop_timeout"})
+            return False
         self.lock.release()
+        return True
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -62,7 +77,8 @@ class ScanLoop:
             self.scanner.scan_once()
             self.scans += 1
             self.last_scan_end = time.time()
-            if self.cleaner is not None and time.monotonic() - self._last_clean >= self.cleaner_interval:
+            cleaning_due = time.monotonic() - self._last_clean >= self.cleaner_interval
+            if self.cleaner is not None and cleaning_due and not self._stop.is_set():
                 self.cleaner.clean()
                 self._last_clean = time.monotonic()
         else:

@@ -13,24 +13,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import orjson
 
-from sparkhist.errors import LogError, SourceError, SourceNotFound, StoreError
+from sparkhist.errors import LogError, SourceError, StoreError
 from sparkhist.events.listing import LISTING_PREFIXES, apply_listing_line
 from sparkhist.reader.layout import (
     IN_PROGRESS,
     EventLog,
+    event_log_at,
     is_candidate,
     is_rolling_dir,
-    rolling_log,
-    single_file_log,
 )
 from sparkhist.reader.stream import ReadStats, read_lines
 from sparkhist.scan import changes
-from sparkhist.scan.builds import build_all
+from sparkhist.scan.builds import Result, build_all
 from sparkhist.scan.indexer import Indexer
 from sparkhist.scan.workers import IndexPool
 from sparkhist.source.base import FileEntry, Source
@@ -114,6 +113,9 @@ class Scanner:
         self.bytes_parsed = 0  # stored bytes read by the listing pass
         # Guards records/catalog/index updates: the scan loop and on-demand loads interleave.
         self._lock = threading.RLock()
+        # Set by a stop (SIGTERM): a scan under way ends after the log at hand, its finished
+        # records written, so a stop takes a log's time, not a scan's.
+        self.stopping = threading.Event()
         self.writes = WriteBehind(catalog, lambda: self.records, lock=self._lock)
         # Rolling directory -> (its mtime in the parent listing, the completed log or layout
         # error found in it): see _discover. In memory only; a restart lists each once.
@@ -208,7 +210,7 @@ class Scanner:
         report.new, report.grown, report.unchanged = plan.new, plan.grown, len(plan.unchanged)
 
         self._read_listings(plan.work, report, progress)
-        if self.indexer is not None:
+        if self.indexer is not None and not self.stopping.is_set():
             self._full_index(logs, report, progress)
 
         with self._lock:
@@ -238,6 +240,8 @@ class Scanner:
         """The listing pass over what changed, its records written a batch at a time."""
         batch = self.writes.batch(self.batch_size)
         for done, item in enumerate(work, 1):
+            if self.stopping.is_set():
+                break
             with self._lock:
                 record = self._index_log(item, report)
             if progress:
@@ -254,7 +258,7 @@ class Scanner:
         by_path = {r.path: r for r in lagging}
         results = build_all(self.indexer, [logs[r.path] for r in lagging], pool=self.pool, budget=self.budget)
         batch = self.writes.batch(self.batch_size)
-        for done, (event_log, result) in enumerate(results, 1):
+        for done, (event_log, result) in enumerate(self._until_stopped(results), 1):
             record = by_path[event_log.path]
             if isinstance(result, SourceError):
                 report.errors[record.path] = str(result)
@@ -282,6 +286,16 @@ class Scanner:
             batch.add(record)
         batch.flush()
 
+    def _until_stopped(self, results: Iterator[tuple[EventLog, Result]]) -> Iterator[tuple[EventLog, Result]]:
+        """``results`` until a stop: what finished still counts, a build the stop cut short
+        is no failure (its log stays lagging), and no further build starts."""
+        for event_log, result in results:
+            if self.stopping.is_set() and isinstance(result, BaseException):
+                return
+            yield event_log, result
+            if self.stopping.is_set():
+                return
+
     def flush(self) -> None:
         """Retry delayed catalog writes."""
         self.writes.flush()
@@ -303,23 +317,11 @@ class Scanner:
 
     def index_on_demand(self, app_id: str) -> bool:
         """Find and index the logs of ``app_id`` now; True when it is listed afterwards."""
-        from sparkhist.scan.on_demand import candidate_names
+        from sparkhist.scan.on_demand import find_logs
 
         found = False
-        for name in candidate_names(app_id):
-            path = self.source.join(self.source.root_path, name)
-            try:
-                entry = self.source.stat(path)
-            except SourceNotFound:
-                continue
-            except SourceError as exc:
-                log.warning("on-demand load of %s: %s", app_id, exc)
-                break
-            try:
-                event_log = rolling_log(entry, self.source.list(path)) if is_rolling_dir(entry) else single_file_log(entry)
-            except (LogError, SourceError) as exc:
-                log.warning("on-demand load of %s: skipping %s: %s", app_id, path, exc)
-                continue
+        for event_log in find_logs(self.source, app_id):
+            path = event_log.path
             with self._lock:
                 if path in self.records and not changes.changed(self.records[path], event_log):
                     continue
@@ -360,13 +362,10 @@ class Scanner:
                         logs[entry.path] = cached[1]
                     continue
             try:
-                if is_rolling_dir(entry):
-                    event_log = rolling_log(entry, self.source.list(entry.path))
-                    if not event_log.in_progress:
-                        kept[entry.path] = (entry.mtime_ms, event_log)
-                    logs[entry.path] = event_log
-                else:
-                    logs[entry.path] = single_file_log(entry)
+                event_log = event_log_at(self.source, entry)
+                if is_rolling_dir(entry) and not event_log.in_progress:
+                    kept[entry.path] = (entry.mtime_ms, event_log)
+                logs[entry.path] = event_log
             except (LogError, SourceError) as exc:
                 errors[entry.path] = str(exc)
                 if isinstance(exc, LogError) and is_rolling_dir(entry):

@@ -45,6 +45,8 @@ class Built:
 
 #: A pool unused this long is shut down (its workers exit).
 IDLE_SECONDS = 30.0
+#: On a stop, how long the builds under way may take to finish before their processes are killed.
+STOP_GRACE = 0.5
 
 _worker: tuple[Indexer, SnapshotStore] | None = None  # this worker's indexer and the store it writes
 
@@ -56,10 +58,18 @@ def _die_with_parent(parent_pid: int) -> None:
 
     Linux delivers SIGKILL to the worker when its parent dies (``PR_SET_PDEATHSIG``);
     the parent check covers a parent that died before the call.
+
+    SIGINT and SIGTERM are the parent's to handle: a Ctrl-C (sent to the whole process
+    group) or a service manager's SIGTERM to every process must not fail the builds
+    under way one by one before the parent knows it is stopping; the parent stops its
+    workers itself (:meth:`IndexPool.stop`).
     """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         import ctypes
-        import signal
 
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
     except (OSError, AttributeError):
@@ -134,10 +144,13 @@ class IndexPool:
                 for event_log, persist in jobs
             ]
             for event_log, future in futures:
+                # Not yielded inside the try: a caller that stops early (a stop) closes this
+                # generator, and the GeneratorExit must not be taken for a failed build.
                 try:
-                    yield event_log, future.result()
-                except BaseException as exc:  # noqa: BLE001 - reported per log by the caller
-                    yield event_log, exc
+                    result: Built | BaseException = future.result()
+                except Exception as exc:  # noqa: BLE001 - reported per log by the caller (a cancel, a broken pool too)
+                    result = exc
+                yield event_log, result
         finally:
             with self._lock:
                 self._running -= 1
@@ -171,3 +184,30 @@ class IndexPool:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop now (SIGTERM, Ctrl-C): builds not started are cancelled, those under way
+        get ``grace`` seconds to finish, then their processes are killed.
+
+        A killed build leaves at most a temporary file (snapshots are written to a
+        temporary name, then renamed), which the next writer removes; its log stays
+        lagging in the catalog and is built again. Waiting for running builds, as
+        :meth:`close` lets them run, could take as long as the largest log.
+        """
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        processes = list(pool._processes.values())  # private, but shutdown() drops them and nothing public names them
+        pool.shutdown(wait=False, cancel_futures=True)  # each idle worker gets its "exit" sentinel
+        deadline = time.monotonic() + grace
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in processes:
+            if process.is_alive():
+                process.kill()  # SIGKILL: workers ignore SIGTERM (see _die_with_parent)
+        for process in processes:
+            process.join(1.0)
