@@ -78,7 +78,8 @@ def build_harness(log: Path | None = None) -> BuildInfo:
         with open(log, "a") as out:
             out.write(f"$ {' '.join(cmd)}\n")
             out.flush()
-            rc = subprocess.run(cmd, cwd=HARNESS_DIR, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=900).returncode
+            rc = subprocess.run(cmd, cwd=HARNESS_DIR, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                timeout=900).returncode
         if rc == 0 and CLASSPATH_FILE.exists():
             return BuildInfo(_full_classpath(), time.monotonic() - t0, mode)
         errors.append(f"{mode}: mvn exit {rc}")
@@ -134,11 +135,13 @@ class HaCluster:
     block_size: int = 1 << 20
     rpc_proxy_ports: list[int] | None = None
     http_proxy_ports: list[int] | None = None
+    webhdfs: bool = True  # False: dfs.webhdfs.enabled=false (the HTTP ports answer 404 under /webhdfs/v1)
     ready: Ready | None = None
     start_seconds: float = 0.0
     _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
     _lines: queue.Queue[str | None] = field(default_factory=queue.Queue, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _reader: threading.Thread | None = field(default=None, repr=False)
 
     def start(self, timeout: float = 180.0) -> Ready:
         build = build_harness()
@@ -148,6 +151,8 @@ class HaCluster:
             args.append("rpcproxy=" + ",".join(map(str, self.rpc_proxy_ports)))
         if self.http_proxy_ports:
             args.append("httpproxy=" + ",".join(map(str, self.http_proxy_ports)))
+        if not self.webhdfs:
+            args.append("webhdfs=false")
         java = shutil.which("java") or "java"
         stderr = open(self.workdir / "jvm-stderr.log", "ab")
         t0 = time.monotonic()
@@ -162,7 +167,8 @@ class HaCluster:
         )
         stderr.close()
         atexit.register(self.stop)
-        threading.Thread(target=self._read_stdout, name="hdfs-harness-stdout", daemon=True).start()
+        self._reader = threading.Thread(target=self._read_stdout, name="hdfs-harness-stdout", daemon=True)
+        self._reader.start()
         try:
             line = self._next_line(timeout)
         except ClusterError:
@@ -225,6 +231,10 @@ class HaCluster:
             proc.wait(10)
         finally:
             atexit.unregister(self.stop)
+            if self._reader is not None:
+                self._reader.join(5)  # it ends at the pipe's EOF, once the JVM is gone
+            if proc.stdout is not None and (self._reader is None or not self._reader.is_alive()):
+                proc.stdout.close()
 
     def __enter__(self) -> HaCluster:
         self.start()

@@ -225,7 +225,8 @@ class HdfsSource:
         readable = len(reader)  # completed blocks (+ hsynced length) as hdfs-native sees them
         length = readable
         if is_live_name(posixpath.basename(p)) or self._is_live_in_listing(p):
-            length = max(readable, self._visible_length(p, readable))
+            visible = self._visible_length(p)
+            length = readable if visible is None else max(readable, visible)
         holder = {"reader": reader}
 
         def fetch(pos: int, size: int) -> bytes:
@@ -453,15 +454,15 @@ class HdfsSource:
             return b""
         return self._web_call("read", lambda: web.read(p, pos, size), self.read_timeout, f"read {p}@{pos} (WebHDFS)")
 
-    def _visible_length(self, p: str, known: int) -> int:
-        """The length readers see (hflushed bytes included), through WebHDFS; without
-        WebHDFS, ``known`` (what RPC sees), the reason reported once for the source."""
+    def _visible_length(self, p: str) -> int | None:
+        """The length readers see (hflushed bytes included), through WebHDFS; None without
+        WebHDFS (the reason reported once for the source): RPC reads up to its own length."""
         web = self._webhdfs
         if web is None:
             self._without_webhdfs("no WebHDFS address (dfs.namenode.http-address.*) is configured")
-            return known
+            return None
         if time.monotonic() < self._webhdfs_off_until:
-            return known
+            return None
         try:
             length = int(self._web_call("length", lambda: web.visible_length(p), self.read_timeout, f"length of {p}"))
         except SourceNotFound:
@@ -473,15 +474,15 @@ class HdfsSource:
                 else f"WebHDFS asks for authentication (HTTP {exc.status}: SPNEGO), which sparkhist does not do"
             )
             log.debug("%s: %s", self.prefix, exc)
-            return known
+            return None
         except SourceUnavailable as exc:  # refused, timed out, breaker open: firewalled or down
             self._without_webhdfs("WebHDFS does not answer (refused, timed out or firewalled)")
             log.debug("%s: %s", self.prefix, exc)
-            return known
+            return None
         except SourceError as exc:
             self._without_webhdfs(f"WebHDFS fails ({type(exc).__name__})")
             log.debug("%s: %s", self.prefix, exc)
-            return known
+            return None
         self.skipped.clear(self.root, (WEBHDFS_UNAVAILABLE,))
         return length
 
@@ -504,10 +505,24 @@ class HdfsSource:
         return self.web_guard.run(op, attempt, on_failure=on_failure)
 
     def _with_visible_length(self, entry: FileEntry) -> FileEntry:
-        visible = self._visible_length(self._path(entry.path), entry.size)
-        if visible == entry.size:
+        """A live file's size as it can be read: through WebHDFS, the visible length; without
+        it, what RPC reads (its completed blocks), which may be less than the NameNode says
+        after an hflush that reached it. :class:`SourceNotFound` when it is gone."""
+        p = self._path(entry.path)
+        visible = self._visible_length(p)
+        if visible is None:
+            try:
+                size = self._call("open", lambda client: len(client.read(p)), self.rpc_timeout, f"open {p}")
+            except SourceNotFound:
+                raise
+            except SourceError as exc:
+                log.warning("%s: readable length of %s unknown (%s); using the NameNode's", self.prefix, p, exc)
+                return entry
+        else:
+            size = max(entry.size, visible)
+        if size == entry.size:
             return entry
-        return FileEntry(entry.path, entry.name, max(entry.size, visible), entry.mtime_ms, entry.is_dir)
+        return FileEntry(entry.path, entry.name, size, entry.mtime_ms, entry.is_dir)
 
     def _remember_rolling(self, parent: str, entries: builtins.list[FileEntry], live: set[str]) -> None:
         """What the last listing of a rolling directory said, so opening one of its files

@@ -28,7 +28,15 @@ import org.apache.hadoop.hdfs.server.namenode.ha.HATestUtil;
  *
  * <pre>
  * java -cp ... HaHarness WORKDIR [datanodes=2] [blocksize=1048576] [rpcproxy=P0,P1] [httpproxy=P0,P1]
+ *     [webhdfs=false]
  * </pre>
+ *
+ * {@code webhdfs=false}: the NameNodes' HTTP servers run but answer 404 (a Jetty error page, no
+ * {@code RemoteException}) to everything under {@code /webhdfs/}, as a Hadoop 2 NameNode with
+ * {@code dfs.webhdfs.enabled=false} does, or a front end that blocks the path. Hadoop 3 ignores
+ * {@code dfs.webhdfs.enabled} (its NameNode always mounts WebHDFS), so the harness adds
+ * {@link NoWebHdfs}, a servlet filter, to every NameNode HTTP server through
+ * {@code hadoop.http.filter.initializers} (it also sets the key, for what still reads it).
  *
  * stdout carries only the protocol: one {@code READY conf=DIR nn0=H:P nn1=H:P http0=H:P http1=H:P}
  * line, then one {@code OK ...} or {@code ERR ...} line per command. Everything Hadoop logs,
@@ -43,6 +51,36 @@ import org.apache.hadoop.hdfs.server.namenode.ha.HATestUtil;
 public final class HaHarness {
   private static final String NS = "minidfs-ns";
 
+  /** Answers 404 under /webhdfs/ (no RemoteException): WebHDFS is not served here. */
+  public static final class NoWebHdfs implements javax.servlet.Filter {
+    @Override
+    public void init(javax.servlet.FilterConfig config) {
+    }
+
+    @Override
+    public void doFilter(javax.servlet.ServletRequest req, javax.servlet.ServletResponse res,
+        javax.servlet.FilterChain chain) throws IOException, javax.servlet.ServletException {
+      String uri = ((javax.servlet.http.HttpServletRequest) req).getRequestURI();
+      if (uri != null && uri.startsWith("/webhdfs/")) {
+        ((javax.servlet.http.HttpServletResponse) res).sendError(404, "Not Found");
+        return;
+      }
+      chain.doFilter(req, res);
+    }
+
+    @Override
+    public void destroy() {
+    }
+  }
+
+  /** Puts {@link NoWebHdfs} in front of every servlet of an HTTP server (hadoop.http.filter.initializers). */
+  public static final class NoWebHdfsInitializer extends org.apache.hadoop.http.FilterInitializer {
+    @Override
+    public void initFilter(org.apache.hadoop.http.FilterContainer container, Configuration conf) {
+      container.addGlobalFilter("no-webhdfs", NoWebHdfs.class.getName(), new HashMap<>());
+    }
+  }
+
   private final MiniDFSCluster cluster;
   private final Configuration conf;
   private final List<MiniDFSCluster.DataNodeProperties> stoppedDns = new ArrayList<>();
@@ -50,15 +88,17 @@ public final class HaHarness {
   private final Map<Integer, MiniDFSCluster.DataNodeProperties> stopped = new HashMap<>();
   private final Map<String, FSDataOutputStream> writers = new HashMap<>();
   private FileSystem fs;
+  private final boolean webhdfs;
 
-  private HaHarness(MiniDFSCluster cluster, Configuration conf) {
+  private HaHarness(MiniDFSCluster cluster, Configuration conf, boolean webhdfs) {
     this.cluster = cluster;
     this.conf = conf;
+    this.webhdfs = webhdfs;
   }
 
   public static void main(String[] args) throws Exception {
     if (args.length < 1) {
-      System.err.println("usage: HaHarness WORKDIR [datanodes=N] [blocksize=B] [rpcproxy=P0,P1] [httpproxy=P0,P1]");
+      System.err.println("usage: HaHarness WORKDIR [datanodes=N] [blocksize=B] [rpcproxy=P0,P1] [httpproxy=P0,P1] [webhdfs=false]");
       System.exit(2);
     }
     File work = new File(args[0]).getAbsoluteFile();
@@ -78,6 +118,7 @@ public final class HaHarness {
 
     int datanodes = Integer.parseInt(opts.getOrDefault("datanodes", "2"));
     long blockSize = Long.parseLong(opts.getOrDefault("blocksize", "1048576"));
+    boolean webhdfs = !"false".equals(opts.getOrDefault("webhdfs", "true"));
 
     Configuration conf = new HdfsConfiguration();
     conf.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, new File(work, "data").getPath());
@@ -87,7 +128,12 @@ public final class HaHarness {
     conf.setInt("dfs.replication", Math.min(2, datanodes));
     conf.setInt("dfs.namenode.safemode.extension", 0);
     conf.setBoolean("dfs.permissions.enabled", false);
-    conf.setBoolean("dfs.webhdfs.enabled", true);
+    conf.setBoolean("dfs.webhdfs.enabled", webhdfs);
+    if (!webhdfs) {
+      String inits = conf.get("hadoop.http.filter.initializers", "");
+      conf.set("hadoop.http.filter.initializers",
+          (inits.isEmpty() ? "" : inits + ",") + NoWebHdfsInitializer.class.getName());
+    }
     conf.set("dfs.ha.tail-edits.period", "1s");
     conf.setInt("dfs.heartbeat.interval", 1);
     conf.set("dfs.namenode.rpc-bind-host", "127.0.0.1");
@@ -108,7 +154,7 @@ public final class HaHarness {
         .nnTopology(MiniDFSNNTopology.simpleHATopology(2))
         .numDataNodes(datanodes)
         .build();
-    HaHarness h = new HaHarness(cluster, conf);
+    HaHarness h = new HaHarness(cluster, conf, webhdfs);
     Runtime.getRuntime().addShutdownHook(new Thread(h::shutdownQuietly));
     try {
       cluster.waitActive();
@@ -182,7 +228,7 @@ public final class HaHarness {
     }
     hdfs.set("dfs.replication", conf.get("dfs.replication"));
     hdfs.set("dfs.blocksize", conf.get("dfs.blocksize"));
-    hdfs.setBoolean("dfs.webhdfs.enabled", true);
+    hdfs.setBoolean("dfs.webhdfs.enabled", webhdfs);
     try (OutputStream out = new FileOutputStream(new File(dir, "core-site.xml"))) {
       core.writeXml(out);
     }
