@@ -39,25 +39,29 @@ def _get(client: TestClient, url: str) -> Any:
     return response.json()
 
 
-def _page(client: TestClient, url: str) -> ParsedPage:
+class _Page(ParsedPage):
+    body: str
+
+
+def _page(client: TestClient, url: str) -> _Page:
     response = client.get(url)
     assert response.status_code == 200, (url, response.status_code)
-    page = ParsedPage(response.text)
+    page = _Page(response.text)
     assert page.problems == [], (url, page.problems[:5])
+    page.body = response.text
     return page
 
 
-def _inside(page: ParsedPage, svg_id: str) -> list[tuple[str, dict[str, str | None]]]:
-    """The elements of the ``<svg id=svg_id>`` (the parser keeps no tree: from it to its ``</svg>``)."""
-    out: list[tuple[str, dict[str, str | None]]] = []
-    inside = False
-    for tag, attrs in page.elements:
-        if tag == "svg":
-            inside = attrs.get("id") == svg_id
-            continue
-        if inside:
-            out.append((tag, attrs))
-    return out
+def _inside(page: _Page, svg_id: str) -> list[tuple[str, dict[str, str | None]]]:
+    """The elements of the page's ``<svg id=svg_id>`` (parsed again from its source)."""
+    body = page.body
+    at = body.find(f'id="{svg_id}"')
+    if at < 0:
+        return []
+    start = body.rfind("<svg", 0, at)
+    inner = ParsedPage(body[start: body.index("</svg>", at) + len("</svg>")])
+    assert inner.problems == [], inner.problems[:5]
+    return inner.elements[1:]
 
 
 def _overlap(a: Any, b: Any) -> bool:
@@ -113,3 +117,48 @@ def test_plan_graph_draws_the_apis_operators_clusters_and_edges(client: TestClie
                  if e["fromId"] in operators and e["toId"] in operators and e["fromId"] != e["toId"]})
             drawn += 1
     assert drawn >= 5
+
+
+# ---------------------------------------------------------------------------------- timelines
+def _keys(svg: list[tuple[str, dict[str, str | None]]], attribute: str) -> list[str]:
+    return [str(a[attribute]) for _, a in svg if attribute in a]
+
+
+def test_timelines_draw_the_apis_jobs_stages_executors_and_tasks(client: TestClient) -> None:
+    checked = 0
+    for api, base in _attempts(client):
+        jobs = _get(client, api + "jobs")
+        executors = _get(client, api + "allexecutors")
+        page = _page(client, base + "jobs/")
+        svg = _inside(page, "jobs-timeline")
+        dated = [j for j in jobs if "submissionTime" in j]
+        if not dated and not executors:
+            assert svg == []
+            continue
+        assert sorted(map(int, _keys(svg, "data-timeline-job"))) == sorted(j["jobId"] for j in dated)[-500:]
+        added = [a for t, a in svg if "executor-added" in str(a.get("class"))]
+        removed = [a for t, a in svg if "executor-removed" in str(a.get("class"))]
+        assert sorted(str(a["data-executor-id"]) for a in added) == sorted(x["id"] for x in executors)
+        assert sorted(str(a["data-executor-id"]) for a in removed) == sorted(
+            x["id"] for x in executors if "removeTime" in x)
+        links = [str(a["href"]) for t, a in svg if t == "a"]
+        assert links == [f"{base}jobs/job/?id={j}" for j in _keys(svg, "data-timeline-job")]
+
+        stages = _get(client, api + "stages")
+        for job in dated[:2]:
+            svg = _inside(_page(client, f"{base}jobs/job/?id={job['jobId']}"), "job-timeline")
+            assert sorted(_keys(svg, "data-timeline-stage")) == sorted(
+                f"{s['stageId']}.{s['attemptId']}" for s in stages
+                if s["stageId"] in job["stageIds"] and "submissionTime" in s)
+        for stage in [s for s in stages if s["numTasks"]][:2]:
+            page = _page(client, f"{base}stages/stage/?id={stage['stageId']}&attempt={stage['attemptId']}"
+                                 "&task.pageSize=100")
+            rows = [str(a["data-task-id"]) for a in page.by_attribute("data-task-id")]
+            svg = _inside(page, "task-timeline")
+            assert sorted(_keys(svg, "data-timeline-task")) == sorted(rows)
+            lanes = {str(a.get("class")) for t, a in svg if t == "rect" and "phase" in str(a.get("class"))}
+            table = _get(client, f"{api}stages/{stage['stageId']}/{stage['attemptId']}/taskTable?length=100")
+            if any(t.get("taskMetrics", {}).get("executorRunTime") for t in table["aaData"]):
+                assert "phase computing" in lanes
+        checked += 1
+    assert checked >= 20

@@ -27,6 +27,7 @@ from sparkhist.render.html import render
 from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
 from sparkhist.ui.app_list import COLUMNS, PAGE_SIZES, AppListing, ListQuery
 from sparkhist.ui.plan import plan_figure
+from sparkhist.ui.timeline import app_timeline, task_timeline
 
 __all__ = ["PAGES", "Records", "UiContext", "ui_routes"]
 
@@ -110,11 +111,14 @@ def jobs_page(view: AppView, request: Request) -> tuple[str, dict[str, Any]]:
     jobs = view.get("jobs")
     listing = view.attempt.listing
     uptime = listing.duration if listing.completed else max(0, int(time.time() * 1000) - listing.start_time)
+    executors = view.get("allexecutors")
+    end = listing.end_time if listing.completed else None
     return "ui_jobs.html", {
         "groups": _job_groups(jobs), "jobs": jobs, "uptime": uptime, "user": listing.spark_user,
         "scheduling_mode": _spark_property(view, "spark.scheduler.mode") or "FIFO",
-        "executors": view.get("allexecutors"), "start": listing.start_time,
-        "end": listing.end_time if listing.completed else None,
+        "executors": executors, "start": listing.start_time, "end": end,
+        "timeline": app_timeline("job", jobs, executors, listing.start_time, end,
+                                 lambda j: f"{view.base}jobs/job/?id={j['jobId']}"),
     }
 
 
@@ -123,7 +127,13 @@ def job_page(view: AppView, request: Request) -> tuple[str, dict[str, Any]]:
     job = view.get("jobs", job_id)
     wanted = set(job["stageIds"])
     stages = [s for s in view.get("stages") if s["stageId"] in wanted]
-    return "ui_job.html", {"job": job, "groups": _stage_groups(stages), "stages": stages}
+    timeline = app_timeline("stage", stages, view.get("allexecutors"), job.get("submissionTime"),
+                            job.get("completionTime"), lambda s: _stage_href(view, s))
+    return "ui_job.html", {"job": job, "groups": _stage_groups(stages), "stages": stages, "timeline": timeline}
+
+
+def _stage_href(view: AppView, stage: dict[str, Any]) -> str:
+    return f"{view.base}stages/stage/?id={stage['stageId']}&attempt={stage['attemptId']}"
 
 
 def stages_page(view: AppView, request: Request) -> tuple[str, dict[str, Any]]:
@@ -240,6 +250,7 @@ def stage_page(view: AppView, request: Request) -> tuple[str, dict[str, Any]]:
         "executor_summary": sorted(stage.get("executorSummary", {}).items()), "addresses": addresses,
         "columns": TASK_COLUMNS, "sort": column, "descending": descending, "page": page, "pages": pages,
         "page_size": size, "page_sizes": TASK_PAGE_SIZES, "task_link": task_link, "attempts": attempts,
+        "timeline": task_timeline(table["aaData"], lambda t: f"#task-{t['taskId']}"),
     }
 
 
