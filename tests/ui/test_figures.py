@@ -162,3 +162,44 @@ def test_timelines_draw_the_apis_jobs_stages_executors_and_tasks(client: TestCli
                 assert "phase computing" in lanes
         checked += 1
     assert checked >= 20
+
+
+# ---------------------------------------------------------------------------------- distributions and skew
+_QUANTILES = ",".join(f"{i / 20:g}" for i in range(21))
+_CHARTS = {"duration": ("duration",), "gc": ("jvmGcTime",), "shuffle-read": ("shuffleReadMetrics", "readBytes"),
+           "shuffle-write": ("shuffleWriteMetrics", "writeBytes"), "spill-memory": ("memoryBytesSpilled",),
+           "spill-disk": ("diskBytesSpilled",)}
+
+
+def _field(record: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for part in path:
+        record = record[part]
+    return record
+
+
+def test_distributions_and_skew_are_the_apis_quantiles_and_slowest_tasks(client: TestClient) -> None:
+    drawn = 0
+    for api, base in _attempts(client):
+        for stage in _get(client, api + "stages")[:3]:
+            key = f"{stage['stageId']}/{stage['attemptId']}"
+            page = _page(client, f"{base}stages/stage/?id={stage['stageId']}&attempt={stage['attemptId']}")
+            charts = [str(a["data-chart"]) for a in page.by_attribute("data-chart")]
+            response = client.get(f"{api}stages/{key}/taskSummary?quantiles={_QUANTILES}")
+            if response.status_code == 404:
+                assert charts == [] and not page.by_attribute("data-ratio")
+                continue
+            summary = response.json()
+            assert charts == [k for k, path in _CHARTS.items() if max(_field(summary, path)) > 0]
+            durations = summary["duration"]
+            ratio = str(page.by_attribute("data-ratio")[0]["data-ratio"])
+            median, top = durations[10], durations[20]
+            assert ratio == ("inf" if median == 0 and top > 0 else f"{top / median if median else 1.0:.2f}")
+            slowest = _get(client, f"{api}stages/{key}/taskTable?start=0&length=5&columnNameToSort=Duration"
+                                   "&order[0][dir]=desc")["aaData"]
+            links = [a for a in page.by_attribute("data-task") if "slow-task" in str(a.get("class"))]
+            assert [int(str(a["data-task"])) for a in links] == [t["taskId"] for t in slowest]
+            for a in links:  # each leads to its row on the table sorted by duration
+                target = _page(client, f"{base}stages/stage/{a['href']}".split("#")[0])
+                assert str(a["data-task"]) in {str(r["data-task-id"]) for r in target.by_attribute("data-task-id")}
+            drawn += 1
+    assert drawn >= 10

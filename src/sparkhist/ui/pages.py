@@ -26,6 +26,7 @@ from sparkhist.errors import ApiError
 from sparkhist.render.html import render
 from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
 from sparkhist.ui.app_list import COLUMNS, PAGE_SIZES, AppListing, ListQuery
+from sparkhist.ui.charts import QUANTILES, distribution_charts, skew
 from sparkhist.ui.plan import plan_figure
 from sparkhist.ui.timeline import app_timeline, task_timeline
 
@@ -189,6 +190,8 @@ TASK_COLUMNS: tuple[tuple[str, str | None], ...] = (
     ("Shuffle Read", None), ("Shuffle Write", None), ("Errors", "Errors"),
 )
 TASK_PAGE_SIZES = (20, 100, 500, 1000)
+#: The slowest tasks a stage page links to (the first rows of the table sorted by duration).
+SLOWEST = 5
 
 
 def _summary_rows(stage: dict[str, Any]) -> list[tuple[str, list[Any], str]]:
@@ -245,12 +248,21 @@ def stage_page(view: AppView, request: Request) -> tuple[str, dict[str, Any]]:
         return "?" + urlencode(values)
 
     attempts = [s["attemptId"] for s in view.get("stages", stage_id, details="false")]
+    try:
+        distribution = view.get("stages", stage_id, attempt_id, "taskSummary",
+                                quantiles=",".join(f"{q:g}" for q in QUANTILES))
+    except ApiError:  # no task has finished: no distribution (the API's 404)
+        distribution = None
+    slowest = view.get("stages", stage_id, attempt_id, "taskTable", start="0", length=str(SLOWEST),
+                       columnNameToSort="Duration", **{"order[0][dir]": "desc"})["aaData"] if distribution else []
     return "ui_stage.html", {
         "stage": stage, "summary": _summary_rows(stage), "tasks": table["aaData"], "total_tasks": total,
         "executor_summary": sorted(stage.get("executorSummary", {}).items()), "addresses": addresses,
         "columns": TASK_COLUMNS, "sort": column, "descending": descending, "page": page, "pages": pages,
         "page_size": size, "page_sizes": TASK_PAGE_SIZES, "task_link": task_link, "attempts": attempts,
         "timeline": task_timeline(table["aaData"], lambda t: f"#task-{t['taskId']}"),
+        "charts": distribution_charts(distribution), "skew": skew(distribution, slowest),
+        "slowest_link": task_link(task_sort="Duration", task_desc=True, task_page=1),
     }
 
 
