@@ -203,3 +203,44 @@ def test_distributions_and_skew_are_the_apis_quantiles_and_slowest_tasks(client:
                 assert str(a["data-task"]) in {str(r["data-task-id"]) for r in target.by_attribute("data-task-id")}
             drawn += 1
     assert drawn >= 10
+
+
+# ---------------------------------------------------------------------------------- operations page
+def test_operations_page_draws_the_health_document(client: TestClient) -> None:
+    page = _page(client, "/operations/")
+    doc = _get(client, "/health/details")
+    assert page.body.count('data-field="status">' + doc["status"] + "<") == 1
+    assert [str(a["data-source"]) for a in page.by_attribute("data-source")] == [
+        s["logDirectory"] for s in doc["sources"]]
+    meters = {str(a["data-meter"]): float(str(a["data-fraction"])) for a in page.by_attribute("data-meter")}
+    assert set(meters) == {"disk", "filesystem", "memory", "lag"}
+    store = doc["store"]
+    assert meters["disk"] == pytest.approx(store["snapshotBytes"] / store["diskBudgetBytes"], abs=1e-4)
+    assert meters["filesystem"] == pytest.approx(store["filesystemUsageRatio"], abs=2e-3)
+    stacks = {str(a["data-stack"]): int(str(a["data-total"])) for a in page.by_attribute("data-stack")}
+    assert stacks["applications"] == sum(store["applications"].values())
+    assert stacks["last-scan"] == doc["scan"]["last"]["listed"]
+    assert "/operations/" in _page(client, "/").links  # reachable from every page's header
+    assert client.get("/operations", follow_redirects=False).headers["location"] == "/operations/"
+
+
+def test_operations_page_of_a_degraded_server_lists_its_alerts_escaped() -> None:
+    from sparkhist.render.html import render
+    from sparkhist.ui.operations import operations_context
+
+    hostile = '<script>alert(1)</script>"'
+    doc = {"status": "degraded", "offline": True, "ready": True, "reasons": ["source offline: " + hostile],
+           "sources": [{"logDirectory": "hdfs://nn/" + hostile, "state": "offline", "breaker": "open",
+                        "since": "2026-12-07T05:21:55.255Z", "lastError": hostile,
+                        "requests": {"ok": 3, "missing": 0, "error": 7}}],
+           "scan": {"intervalSeconds": 10.0, "lagSeconds": 95.0, "scans": {"ok": 1, "failed": 9}, "last": None},
+           "store": {"snapshotBytes": 95, "diskBudgetBytes": 100, "filesystemUsageRatio": 0.93},
+           "memory": {}, "skipped": {"count": 1, "entries": [{"path": hostile, "reason": "corrupt"}]}}
+    body = render("ui_operations.html", title="Operations", **operations_context(doc))
+    page = ParsedPage(body)
+    assert page.problems == []
+    assert "<script>alert" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert [t for t, a in page.elements if "alert" in str(a.get("class")).split()] == ["li"]
+    levels = {str(a["data-meter"]): str(a["class"]) for a in page.by_attribute("data-meter")}
+    assert levels == {"disk": "meter level-bad", "filesystem": "meter level-bad", "lag": "meter level-bad"}
+    assert 'class="badge state-offline"' in body

@@ -49,15 +49,17 @@ def duration(value: object) -> str:
 
 
 def epoch_ms(value: object) -> int | None:
-    """Milliseconds since the epoch of an API date (``2026-11-29T17:21:35.767GMT``) or a
+    """Milliseconds since the epoch of an API date (``2026-11-29T17:21:35.767GMT``), a health
+    document's (``2026-12-07T05:21:55.255Z``) or a
     number of milliseconds; None for anything else (a missing date, -1)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return int(value) if value >= 0 else None
-    if isinstance(value, str) and value.endswith("GMT"):
+    if isinstance(value, str) and value.endswith(("GMT", "Z")):  # the API's dates; the health document's
         try:
-            moment = datetime.strptime(value[:-3], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+            moment = datetime.strptime(value.removesuffix("GMT").removesuffix("Z"),
+                                       "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
         except ValueError:
             return None
         ms = int(moment.timestamp() * 1000)

@@ -27,6 +27,7 @@ from sparkhist.render.html import render
 from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
 from sparkhist.ui.app_list import COLUMNS, PAGE_SIZES, AppListing, ListQuery
 from sparkhist.ui.charts import QUANTILES, distribution_charts, skew
+from sparkhist.ui.operations import operations_context
 from sparkhist.ui.plan import plan_figure
 from sparkhist.ui.timeline import app_timeline, task_timeline
 
@@ -46,6 +47,7 @@ class UiContext:
     index: AppLookup
     records: Records
     log_directory: Callable[[], str]
+    health: Callable[[], dict[str, Any]] | None = None  # the /health/details document, for /operations/
 
 
 @dataclass(frozen=True)
@@ -443,6 +445,11 @@ def ui_routes(ctx: UiContext) -> list[BaseRoute]:
         return _html(render(template, view=view, app_name=app.name or app.id, attempt_id=attempt_id,
                             spark_version=attempt.listing.spark_version, tab=tab, tabs=TABS, title=title, **context))
 
+    def operations(request: Request) -> Response:
+        if ctx.health is None:
+            return error_page(404, "No health document here.", request.url.path)
+        return _html(render("ui_operations.html", title="Operations", **operations_context(ctx.health())))
+
     def not_found(request: Request) -> Response:
         return error_page(404, "No such page.", request.url.path)
 
@@ -450,5 +457,7 @@ def ui_routes(ctx: UiContext) -> list[BaseRoute]:
         Route("/", app_list, methods=["GET", "HEAD"]),
         Route("/static/{name}", static, methods=["GET", "HEAD"]),
         Route("/history/{rest:path}", history, methods=["GET", "HEAD"]),
+        Route("/operations/", operations, methods=["GET", "HEAD"]),
+        Route("/operations", lambda request: RedirectResponse("/operations/", 302), methods=["GET", "HEAD"]),
         Route("/{rest:path}", not_found, methods=["GET", "HEAD"]),
     ]
