@@ -134,7 +134,7 @@ class SQLExecution:
     execution_id: int
     root_execution_id: int | None = None  # None: no start event (0 then, as Spark's unset Long)
     query_id: str | None = None  # the start event's UUID, as ``UUID.toString`` writes it
-    modified_configs: dict[str, str] | None = None  # None: no start event, or a log without them
+    modified_configs: dict[str, str] | None = None  # None: no start event (null, left out)
     description: str = ""
     details: str = ""
     plan_description: str = ""

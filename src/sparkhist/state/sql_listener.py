@@ -66,13 +66,14 @@ def _maybe_close(s: AppState, execution: SQLExecution) -> None:
 
 def _execution_start(s: AppState, e: dict[str, Any]) -> None:
     execution = _execution(s, e.get("executionId", 0))
-    # rootExecutionId.getOrElse(executionId); queryId.orNull; modifiedConfigs as logged
+    # rootExecutionId.getOrElse(executionId); queryId.orNull; modifiedConfigs as logged, and
+    # the case class's default (empty) for logs written before the field
     root = e.get("rootExecutionId")
     execution.root_execution_id = root if type(root) is int else execution.execution_id
     query_id = e.get("queryId")
     execution.query_id = query_id.lower() if isinstance(query_id, str) else None
     configs = e.get("modifiedConfigs")
-    execution.modified_configs = _configs(configs) if isinstance(configs, dict) else None
+    execution.modified_configs = _configs(configs) if isinstance(configs, dict) else {}
     execution.description = e.get("description", "") or ""
     execution.details = e.get("details", "") or ""
     execution.plan_description = e.get("physicalPlanDescription", "") or ""
