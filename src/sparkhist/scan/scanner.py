@@ -31,6 +31,7 @@ from sparkhist.reader.stream import ReadStats, read_lines
 from sparkhist.scan import changes
 from sparkhist.scan.builds import Result, build_all
 from sparkhist.scan.indexer import Indexer
+from sparkhist.scan.skips import ScanSkips
 from sparkhist.scan.workers import IndexPool
 from sparkhist.source.base import FileEntry, Source
 from sparkhist.store.applications import ApplicationIndex
@@ -117,6 +118,8 @@ class Scanner:
         # records written, so a stop takes a log's time, not a scan's.
         self.stopping = threading.Event()
         self.writes = WriteBehind(catalog, lambda: self.records, lock=self._lock)
+        # What cannot be used, reported once per entry into the source's skip registry.
+        self.skips = ScanSkips(source.skipped, index)
         # Rolling directory -> (its mtime in the parent listing, the completed log or layout
         # error found in it): see _discover. In memory only; a restart lists each once.
         self._rolling: dict[str, tuple[int, EventLog | str]] = {}
@@ -165,6 +168,7 @@ class Scanner:
             self.corrupt_records += result.corrupt
             log.warning("%d damaged catalog records dropped; their logs will be read again", result.corrupt,
                         extra={"event": "catalog_corrupt", "records": result.corrupt})
+        self.skips.loaded(self.records.values())
         return len(self.records)
 
     def reload_from_catalog(self) -> None:
@@ -262,7 +266,8 @@ class Scanner:
             record = by_path[event_log.path]
             if isinstance(result, SourceError):
                 report.errors[record.path] = str(result)
-                log.warning("full index of %s failed: %s; will retry", record.path, result)
+                if not self.skips.unusable(record.path, result):
+                    log.warning("full index of %s failed: %s; will retry", record.path, result)
                 report.failed += 1
                 continue
             if isinstance(result, StoreError):
@@ -308,8 +313,9 @@ class Scanner:
 
     def _drop(self, path: str) -> None:
         """(Under the lock.) Drop one log from memory, the index and the snapshots."""
-        self.records.pop(path, None)
+        dropped = self.records.pop(path, None)
         self.index.remove(path)
+        self.skips.dropped(path, None if dropped is None else dropped.app_id)
         if self.snapshots is not None:
             self.snapshots.delete(path)
         if self.budget is not None:
@@ -349,6 +355,7 @@ class Scanner:
         kept: dict[str, tuple[int, EventLog | str]] = {}
         for entry in entries:
             if not is_candidate(entry):
+                self.skips.passed_over(entry)
                 continue
             if is_rolling_dir(entry):
                 cached = known.get(entry.path)
@@ -370,7 +377,8 @@ class Scanner:
                 errors[entry.path] = str(exc)
                 if isinstance(exc, LogError) and is_rolling_dir(entry):
                     kept[entry.path] = (entry.mtime_ms, str(exc))  # same files, same layout error
-                log.warning("skipping %s: %s", entry.path, exc)
+                if not self.skips.unusable(entry.path, exc):
+                    log.warning("skipping %s: %s", entry.path, exc)
         self._rolling = kept
         return logs, errors
 
@@ -390,12 +398,13 @@ class Scanner:
                 position = after
         except LogError as exc:
             error = str(exc)
-            log.warning("log %s: %s (using the %d lines before it)", event_log.path, exc, position.line)
+            log.info("log %s: %s (using the %d lines before it)", event_log.path, exc, position.line)  # the skip warns
         except SourceError as exc:
             # Transient: keep what we had; the next scan tries again.
             report.failed += 1
             report.errors[event_log.path] = str(exc)
-            log.warning("reading %s failed: %s; will retry", event_log.path, exc)
+            if not self.skips.unusable(event_log.path, exc):
+                log.warning("reading %s failed: %s; will retry", event_log.path, exc)
             return None
         report.bytes_read += stats.bytes_read
         self.bytes_parsed += stats.bytes_read
@@ -433,6 +442,7 @@ class Scanner:
             self.writes.delete([old_path])
         self.records[record.path] = record
         self.index.update(record)
+        self.skips.read(record)
         return record
 
     @staticmethod

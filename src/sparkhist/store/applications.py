@@ -333,6 +333,11 @@ class ApplicationIndex:
     def get(self, app_id: str) -> AppEntry | None:
         return self._apps.get(app_id)
 
+    def logs_of(self, app_id: str) -> list[AttemptEntry]:
+        """Every log's entry for ``app_id``: the attempts it lists, and logs that claim the same attempt."""
+        with self._lock:
+            return list(self._entries_by_app.get(app_id, {}).values())
+
     def snapshot(self) -> tuple[dict[str, AttemptEntry], list[AppEntry]]:
         """Every attempt entry by log path, and the sorted list, consistent with each other."""
         with self._lock:
