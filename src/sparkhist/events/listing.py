@@ -74,28 +74,70 @@ _LISTING_FIELDS = frozenset(_LISTING_NAMES)
 def apply_listing_line(listing: AttemptListing, line: bytes) -> bool:
     """Update ``listing`` from one line if it is a listing event; True if it was one.
 
-    Raises ``orjson.JSONDecodeError`` for a matching line that is not valid JSON.
+    Raises ``orjson.JSONDecodeError`` for a matching line that is not valid JSON. Valid
+    JSON of the wrong shape (a field ``JsonProtocol`` would reject: a timestamp that is
+    no number, a name or an ACL that is no string) is skipped with a warning, changing
+    nothing, as the caller skips a line that is not JSON.
     """
     if not line.startswith(LISTING_PREFIXES):
         return False
-    if line.startswith(ENV_UPDATE):
-        _apply_environment(listing, line)  # parsed even when not the first: a malformed one is reported
-        return True
-    event = orjson.loads(line)
+    try:
+        if line.startswith(ENV_UPDATE):
+            _apply_environment(listing, line)  # parsed even when not the first: a malformed one is reported
+        else:
+            _apply_event(listing, orjson.loads(line))
+    except _Malformed as exc:
+        log.warning("malformed %s skipped: %s", line[10 : line.find(b'"', 10)].decode(errors="replace"), exc)
+    return True
+
+
+class _Malformed(Exception):
+    """A listing event of the wrong shape (never leaves this module)."""
+
+
+def _apply_event(listing: AttemptListing, event: dict[str, Any]) -> None:
+    """Every field is checked before any is set: a malformed event changes nothing."""
     kind = event.get("Event")
     if kind == "SparkListenerApplicationStart":
-        listing.app_id = _str_or_none(event.get("App ID"))
-        listing.app_name = event.get("App Name")
-        listing.attempt_id = _str_or_none(event.get("App Attempt ID"))
-        listing.start_time = int(event.get("Timestamp", -1))
-        listing.spark_user = event.get("User")
+        app_id = _str_or_none(event.get("App ID"))
+        app_name = _text(event, "App Name")
+        attempt_id = _str_or_none(event.get("App Attempt ID"))
+        start_time = _long(event, "Timestamp")
+        user = _text(event, "User")
+        listing.app_id, listing.app_name, listing.attempt_id = app_id, app_name, attempt_id
+        listing.start_time, listing.spark_user = start_time, user
     elif kind == "SparkListenerApplicationEnd":
-        listing.end_time = int(event.get("Timestamp", -1))
-        listing.duration = listing.end_time - listing.start_time
+        listing.end_time = _long(event, "Timestamp")
+        listing.duration = _wrap(listing.end_time - listing.start_time)
         listing.completed = True
     elif kind == "SparkListenerLogStart":
-        listing.spark_version = event.get("Spark Version", "")
-    return True
+        listing.spark_version = _text(event, "Spark Version") or ""
+
+
+def _long(event: dict[str, Any], key: str) -> int:
+    """``JsonNode.extractLong``: a number, as a Java long (-1 when absent, as before)."""
+    value = event.get(key, -1)
+    if type(value) is int:
+        return _wrap(value)  # the low 64 bits, as longValue() of a bigger integer
+    if type(value) is float:
+        return max(_LONG_MIN, min(_LONG_MAX, int(value)))  # a Java (long) cast saturates
+    raise _Malformed(f"{key} is {type(value).__name__}, not a number")
+
+
+def _text(event: dict[str, Any], key: str) -> str | None:
+    """``JsonNode.extractString``: a string or null."""
+    value = event.get(key)
+    if value is None or type(value) is str:
+        return value
+    raise _Malformed(f"{key} is {type(value).__name__}, not a string")
+
+
+_LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _wrap(value: int) -> int:
+    """Java's long arithmetic: ``value`` modulo 2**64, signed."""
+    return value if _LONG_MIN <= value <= _LONG_MAX else (value - _LONG_MIN) % (1 << 64) + _LONG_MIN
 
 
 class _AclProperties(msgspec.Struct):
@@ -117,17 +159,24 @@ _decode_environment = msgspec.json.Decoder(_EnvironmentAcls).decode
 def _apply_environment(listing: AttemptListing, line: bytes) -> None:
     try:
         props: Any = _decode_environment(line).properties or _AclProperties()
-    except msgspec.DecodeError:
-        # Not the usual shape (very old logs wrote pairs), or not JSON: the general path,
-        # whose parse raises the error callers expect (JSONDecodeError) on a damaged line.
+    except (msgspec.DecodeError, RecursionError):
+        # Not the usual shape (very old logs wrote pairs), or not JSON, or nested deeper than
+        # msgspec goes: the general path, whose parse raises the error callers expect
+        # (JSONDecodeError) on a damaged line.
         event = orjson.loads(line)
         raw = event.get("Spark Properties") or {}
-        props = dict(raw) if isinstance(raw, list) else raw
-        props = _AclProperties(**{attr: props.get(key) for key, attr in _ACL_KEYS.items()})
+        if isinstance(raw, list) and all(isinstance(p, list) and len(p) == 2 and type(p[0]) is str for p in raw):
+            raw = dict(raw)
+        if not isinstance(raw, dict):
+            raise _Malformed("Spark Properties is neither an object nor a list of pairs") from None
+        props = _AclProperties(**{attr: raw.get(key) for key, attr in _ACL_KEYS.items()})
+    values = {attr: getattr(props, attr) for attr in _ACL_KEYS.values()}
+    for key, attr in _ACL_KEYS.items():
+        if values[attr] is not None and type(values[attr]) is not str:
+            raise _Malformed(f"{key} is {type(values[attr]).__name__}, not a string")
     if listing.got_env:
         return  # the first environment update decides, as in the SHS
-    for attr in _ACL_KEYS.values():
-        value = getattr(props, attr)
+    for attr, value in values.items():
         setattr(listing, attr, value if value else None)
     listing.got_env = True
 
