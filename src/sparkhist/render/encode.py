@@ -22,7 +22,23 @@ JSON_CONTENT_TYPE = "application/json"
 
 @lru_cache(maxsize=65536)
 def _day(days_since_epoch: int) -> str:
-    return (_EPOCH + timedelta(days=days_since_epoch)).strftime("%Y-%m-%dT")
+    try:
+        return (_EPOCH + timedelta(days=days_since_epoch)).strftime("%Y-%m-%dT")
+    except OverflowError:  # outside years 1-9999: any Java long is a date (a damaged log's too)
+        year, month, day = _civil_from_days(days_since_epoch)
+        return f"{year}-{month:02d}-{day:02d}T"
+
+
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of the proleptic Gregorian calendar, for any day count (H. Hinnant)."""
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, doy - (153 * mp + 2) // 5 + 1
 
 
 def format_date(epoch_ms: int) -> str:
@@ -45,4 +61,18 @@ def drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
 
 def dumps(payload: Any) -> bytes:
     """JSON bytes as the API sends them (2-space indented, like the SHS's pretty printing)."""
-    return orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: sums of a damaged log's numbers
+        return orjson.dumps(_as_longs(payload), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+
+
+def _as_longs(value: Any) -> Any:
+    """``value`` with every integer as a Java long (modulo 2**64, signed): the SHS's overflow."""
+    if type(value) is int and not -(1 << 63) <= value < 1 << 63:
+        return (value + (1 << 63)) % (1 << 64) - (1 << 63)
+    if isinstance(value, dict):
+        return {_as_longs(k): _as_longs(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_longs(v) for v in value]
+    return value
