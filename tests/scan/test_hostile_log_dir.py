@@ -34,6 +34,7 @@ from sparkhist.errors import SourceError
 from sparkhist.scan.scanner import Scanner
 from sparkhist.server import Runtime, build_runtime
 from sparkhist.source.local import LocalSource
+from sparkhist.source.skipped import SkippedLogs
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.catalog import Catalog
 from support.conformance import SPARK401
@@ -248,6 +249,7 @@ SCAN_AS_NOBODY = """
 import json, sys
 from sparkhist.scan.scanner import Scanner
 from sparkhist.source.local import LocalSource
+from sparkhist.source.skipped import SkippedLogs
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.catalog import Catalog
 source = LocalSource(sys.argv[1])
@@ -352,3 +354,25 @@ def test_empty_garbage_directories_and_duplicates_are_reported_once(tmp_path: Pa
         assert rt.scanner.scan_once().ok
         assert rt.source.inner.opens == 0
         assert skipped_doc(client) == {p: r for p, r in expected.items() if not p.endswith("0030")}
+
+
+def test_a_listing_clears_only_what_a_listing_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """The scanner's reports (e.g. a rolling directory it could not list) survive the next root
+    listing, so they are not cleared and warned again at every scan; a listing's own report
+    goes when the entry lists fine, and everything under an entry that is gone goes with it."""
+    caplog.set_level(logging.INFO)
+    skipped = SkippedLogs("file:/logs")
+    skipped.report("/logs/fifo", "not_regular_file", "a FIFO")
+    skipped.after_listing("/logs", ["/logs/fifo", "/logs/eventlog_v2_a", "/logs/eventlog_v2_b"], ["/logs/fifo"])
+    skipped.report("/logs/eventlog_v2_a", "permission_denied", "cannot list")  # by the scanner
+    skipped.report("/logs/eventlog_v2_b/pipe", "not_regular_file", "a FIFO")  # a rolling directory's listing
+    skipped.after_listing("/logs/eventlog_v2_b", ["/logs/eventlog_v2_b/pipe"], ["/logs/eventlog_v2_b/pipe"])
+    for _ in range(3):  # scans: the root lists fine again, the scanner reports the same again
+        skipped.after_listing("/logs", ["/logs/fifo", "/logs/eventlog_v2_a", "/logs/eventlog_v2_b"], ["/logs/fifo"])
+        skipped.report("/logs/eventlog_v2_a", "permission_denied", "cannot list")
+    assert [e.path for e in skipped.entries()] == ["/logs/eventlog_v2_a", "/logs/eventlog_v2_b/pipe", "/logs/fifo"]
+    assert skip_warnings(caplog) == {"/logs/fifo": 1, "/logs/eventlog_v2_a": 1, "/logs/eventlog_v2_b/pipe": 1}
+
+    skipped.after_listing("/logs", ["/logs/fifo", "/logs/eventlog_v2_a"], [])  # fifo fixed, b deleted
+    assert [e.path for e in skipped.entries()] == ["/logs/eventlog_v2_a"]
+    assert skipped.counts()["permission_denied"] == 1 and sum(skipped.counts().values()) == 1

@@ -30,7 +30,7 @@ from sparkhist.errors import LayoutError, LogError, SourceError
 from sparkhist.reader.layout import IN_PROGRESS, KNOWN_CODECS, ROLLING_DIR_PREFIX, is_hidden
 from sparkhist.source import skipped as why
 from sparkhist.source.base import FileEntry
-from sparkhist.source.skipped import SCAN_REASONS, SkippedLogs
+from sparkhist.source.skipped import REASONS, SkippedLogs
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.records import LogRecord
 
@@ -40,6 +40,7 @@ __all__ = ["ScanSkips", "named_like_a_log", "reason_of_record"]
 _APP_ID = re.compile(r"^(application|app|local|spark)[-_]", re.IGNORECASE)
 #: The reasons a read may fail for good (an OS error number of the cause).
 _FOR_GOOD = {errno.EACCES: why.PERMISSION_DENIED, errno.EPERM: why.PERMISSION_DENIED, errno.ELOOP: why.SYMLINK_LOOP}
+_ALL_BUT_DUPLICATE = frozenset(REASONS) - {why.DUPLICATE}
 
 
 def named_like_a_log(name: str) -> bool:
@@ -109,7 +110,7 @@ class ScanSkips:
         """A log was read (or its record changed): report or clear it, and its duplicates."""
         found = reason_of_record(record)
         if found is None:
-            self.skipped.clear(record.path, SCAN_REASONS)
+            self.skipped.clear(record.path, _ALL_BUT_DUPLICATE)  # read: whatever was wrong is gone
         else:
             self.skipped.report(record.path, *found)
         if record.app_id is not None:
@@ -132,6 +133,9 @@ class ScanSkips:
             return
         shown = {a.attempt_id: a.log_path for a in app.attempts}
         for entry in logs:
+            current = self.skipped.get(entry.log_path)
+            if current is not None and current.reason != why.DUPLICATE:
+                continue  # one entry per log: its own problem comes first
             holder = shown.get(entry.attempt_id)
             if holder is None or holder == entry.log_path:
                 self.skipped.clear(entry.log_path, (why.DUPLICATE,))

@@ -99,6 +99,7 @@ class SkippedLogs:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, Skip] = {}
+        self._listed: set[str] = set()  # keys a listing reported (after_listing clears those only)
 
     def report(self, path: str, reason: str, detail: str = "") -> None:
         """``path`` is skipped (or degraded) for ``reason``: one WARNING when this is new
@@ -123,6 +124,7 @@ class SkippedLogs:
             if old is None or (reasons is not None and old.reason not in reasons):
                 return
             del self._entries[key]
+            self._listed.discard(key)
         log.info("%s is no longer %s (was: %s)", key, old.action, old.reason.replace("_", " "),
                  extra={"event": "log_unskipped", "log_path": key, "reason": old.reason})
 
@@ -131,23 +133,25 @@ class SkippedLogs:
 
         ``present``: the paths of every entry the listing showed, good or skipped;
         ``reported``: those it reported as skipped. Entries under a child that is gone
-        are forgotten; a child skipped earlier for a :data:`SOURCE_REASONS` reason and
-        not reported by this listing is cleared (the scanner's reasons are the scanner's
-        to clear). Costs one pass over the entries under ``directory``.
+        are forgotten; a child that an earlier listing reported and this one did not is
+        cleared (what the scanner reported is the scanner's to clear). Costs one pass
+        over the entries under ``directory``.
         """
         prefix = display_path(directory).rstrip("/") + "/"
+        again = {display_path(p) for p in reported}
         with self._lock:
-            under = [(k, e.reason) for k, e in self._entries.items() if k.startswith(prefix)]
+            self._listed.update(k for k in again if k in self._entries)
+            under = [k for k in self._entries if k.startswith(prefix)]
+            listed = {k for k in under if k in self._listed}
         if not under:
             return
         shown = {display_path(p) for p in present}
-        again = {display_path(p) for p in reported}
-        for key, reason in under:
+        for key in under:
             child = prefix + key[len(prefix):].split("/", 1)[0]
             if child not in shown:
                 self.clear(key)  # gone, with everything under it
-            elif key == child and reason in SOURCE_REASONS and key not in again:
-                self.clear(key, SOURCE_REASONS)
+            elif key == child and key in listed and key not in again:
+                self.clear(key)
 
     # -- reading ------------------------------------------------------------------------
     def entries(self) -> list[Skip]:
