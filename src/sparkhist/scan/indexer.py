@@ -19,6 +19,7 @@ from sparkhist.reader.layout import EventLog, find_event_log
 from sparkhist.reader.position import START
 from sparkhist.reader.stream import ReadStats, read_lines
 from sparkhist.source.base import Source
+from sparkhist.state.events import MALFORMED, check_shape
 from sparkhist.store.disk import DiskBudget
 from sparkhist.store.snapshots import Snapshot, SnapshotStore
 
@@ -70,7 +71,12 @@ class Indexer:
                         position = after
                         continue  # already reported with its line number by the listing pass
                     if isinstance(event, dict):
-                        state.apply(event)
+                        try:
+                            check_shape(event)
+                            state.apply(event)
+                        except MALFORMED as exc:  # valid JSON of the wrong shape: skipped like invalid JSON
+                            log.warning("%s line %d: malformed %.100r event skipped (%s: %s)", event_log.path, after.line,
+                                        event.get("Event"), type(exc).__name__, exc)
                     position = after
             except LogError as exc:
                 log.warning("log %s: %s (state built from the %d lines before it)", event_log.path, exc, position.line)

@@ -3,10 +3,19 @@
 Old logs (Spark 1.x–3.x) lack fields newer versions write; Spark's ``JsonProtocol`` fills
 them with defaults (0, empty, None). These helpers do the same, so the listener never
 branches on log versions.
+
+Valid JSON of the wrong shape (a number where an object goes, a string that is no
+number, a list where a key goes) is not a version difference: ``JsonProtocol``'s typed
+extraction rejects such an event. Here :func:`check_shape` rejects what the handlers
+would store as is (ids, times, names: what the views compute with, sort or hash), and a
+handler fails with one of :data:`MALFORMED` on the rest; the indexer skips the event
+with a warning either way, as it skips a line that is not JSON.
 """
 
 from __future__ import annotations
 
+from array import array
+from functools import partial
 from typing import Any
 
 import orjson
@@ -14,6 +23,121 @@ import orjson
 from sparkhist.state.entities import EXECUTOR_METRIC_NAMES, StageInfo
 
 Accum = tuple[int, str | None, str | None, str | None]  # id, name, update, value
+
+#: What a handler (or :func:`check_shape`) raises on an event of the wrong shape.
+MALFORMED: tuple[type[Exception], ...] = (AttributeError, IndexError, KeyError, OverflowError, TypeError, ValueError)
+
+_INT, _STR, _DICT, _LIST = frozenset({int}), frozenset({str}), frozenset({dict}), frozenset({list})
+_NONE = type(None)
+
+#: The type of each field the handlers keep as logged, wherever it appears (``JsonProtocol``
+#: reads each name with one type); a null passes where the handlers take it for absent.
+#: ``int`` is not ``bool``: the check is on the exact type, as ``extractLong`` refuses a boolean.
+FIELD_TYPES: dict[str, frozenset[type]] = {
+    **dict.fromkeys(("Timestamp", "time", "Launch Time", "Job ID", "Stage ID", "Task ID", "Index", "Attempt",
+                     "RDD ID", "Number of Tasks", "Number of Partitions", "Maximum Memory", "Total Cores",
+                     "executionId", "stageId", "accumulatorId", "Resource Profile Id", "Replication"), _INT),
+    **dict.fromkeys(("Submission Time", "Completion Time", "Partition ID", "Stage Attempt ID", "Getting Result Time",
+                     "Finish Time", "Maximum Onheap Memory", "Maximum Offheap Memory", "stageAttemptId", "cores",
+                     "rootExecutionId", "Disk Size", "Memory Size"), _INT | {_NONE}),
+    **dict.fromkeys(("Executor ID", "executorId", "processId", "nodeName", "metricType", "Event"), _STR),
+    **dict.fromkeys(("Host", "hostId", "hostPort", "Locality", "Stage Name", "Name", "name", "Removed Reason", "Details",
+                     "description", "details", "physicalPlanDescription", "errorMessage", "Failure Reason",
+                     "App ID", "App Name", "App Attempt ID", "User", "Spark Version"), _STR | {_NONE}),
+    **dict.fromkeys(("Task Info", "Stage Info", "Executor Info", "Block Manager ID", "Job Result", "Task End Reason",
+                     "Storage Level", "sparkPlanInfo", "info", "Block Updated Info", "Executor Resource Requests",
+                     "Task Resource Requests", "Resources", "Properties", "JVM Information", "Log Urls",
+                     "Attributes", "logUrlInfo", "Driver Logs", "Driver Attributes"), _DICT | {_NONE}),
+    "Amount": frozenset({int, float}),
+    **dict.fromkeys(("Stage Infos", "Stage IDs", "RDD Info", "children", "metrics", "Accumulables", "accumUpdates",
+                     "sqlPlanMetrics", "Stack Trace", "addresses"), _LIST | {_NONE}),
+}
+#: Lists whose items have one type.
+ITEM_TYPES: dict[str, frozenset[type]] = {
+    "Stage IDs": _INT,
+    "addresses": _STR,
+    **dict.fromkeys(("Stage Infos", "RDD Info", "children", "metrics", "Accumulables", "sqlPlanMetrics", "Stack Trace"),
+                    _DICT),
+}
+#: Objects whose values have one type (their keys are names, not fields): ``mapFromJson``
+#: reads strings.
+VALUE_TYPES: dict[str, frozenset[type]] = {
+    **dict.fromkeys(("Executor Resource Requests", "Task Resource Requests", "Resources"), _DICT),
+    **dict.fromkeys(("Properties", "JVM Information", "Log Urls", "Attributes", "logUrlInfo", "Driver Logs",
+                     "Driver Attributes"), _STR),
+}
+#: Objects whose keys are names (properties, log URLs, metric names): not fields, not looked into.
+_OPAQUE = frozenset(("Properties", "Spark Properties", "Hadoop Properties", "System Properties", "Metrics Properties",
+                     "Classpath Entries", "JVM Information", "Log Urls", "Attributes", "logUrlInfo", "Driver Logs",
+                     "Driver Attributes", "modifiedConfigs", "metadata", "Executor Metrics", "Task Executor Metrics",
+                     "Task Metrics", "Update", "Value"))
+#: The bulk of a log, checked shallowly (their own fields and their task's): what else they
+#: hold is decoded by :func:`task_metrics`, :func:`accumulables` and :func:`end_reason`.
+_TASK_EVENTS = frozenset(("SparkListenerTaskStart", "SparkListenerTaskEnd", "SparkListenerTaskGettingResult"))
+#: Spark's own events (the fields above are theirs); others' events are not checked.
+_SPARK_EVENTS = ("SparkListener", "org.apache.spark.scheduler.SparkListener", "org.apache.spark.sql.execution.ui.")
+
+
+def check_shape(event: dict[str, Any]) -> None:
+    """Raise ``TypeError`` if a field of a Spark event has a type ``JsonProtocol`` would not
+    read (:data:`FIELD_TYPES`); an unknown field, or a missing one, passes."""
+    name = event.get("Event")
+    if name in _TASK_EVENTS:
+        _check_task(event)
+    elif type(name) is str and name.startswith(_SPARK_EVENTS):
+        _check_tree(event)
+
+
+def _check_task(event: dict[str, Any]) -> None:
+    """A task event's fields that the handlers keep: one ``get`` each (they are most events)."""
+    g = event.get
+    info = g("Task Info")
+    if type(g("Stage ID", 0)) is not int or type(g("Stage Attempt ID", 0)) not in _INT_OR_NONE:
+        _check_fields(event)  # raises, naming the field
+    if info is None:
+        return
+    if type(info) is not dict:
+        raise TypeError(f"'Task Info' is {type(info).__name__}")
+    t = info.get
+    if (type(t("Task ID", 0)) is not int or type(t("Index", 0)) is not int or type(t("Launch Time", 0)) is not int
+            or type(t("Executor ID", "")) is not str or type(t("Finish Time")) not in _INT_OR_NONE
+            or type(t("Getting Result Time")) not in _INT_OR_NONE or type(t("Partition ID")) not in _INT_OR_NONE
+            or type(t("Attempt", 0)) is not int or type(t("Host")) not in _STR_OR_NONE
+            or type(t("Locality")) not in _STR_OR_NONE):
+        _check_fields(info)
+
+
+_INT_OR_NONE, _STR_OR_NONE = _INT | {_NONE}, _STR | {_NONE}
+
+
+def _check_fields(obj: dict[str, Any]) -> None:
+    for key, value in obj.items():
+        allowed = FIELD_TYPES.get(key)
+        if allowed is not None and type(value) not in allowed:
+            raise TypeError(f"{key!r} is {type(value).__name__}")
+
+
+def _check_tree(obj: dict[str, Any]) -> None:
+    _check_fields(obj)
+    for key, value in obj.items():
+        kind = type(value)
+        if kind is dict:
+            if key in VALUE_TYPES:
+                values = VALUE_TYPES[key]
+                for item in value.values():
+                    if type(item) not in values:
+                        raise TypeError(f"a value of {key!r} is {type(item).__name__}")
+                    if type(item) is dict:
+                        _check_tree(item)
+            elif key not in _OPAQUE:
+                _check_tree(value)
+        elif kind is list and key not in _OPAQUE:
+            items = ITEM_TYPES.get(key)
+            for item in value:
+                if items is not None and type(item) not in items:
+                    raise TypeError(f"an item of {key!r} is {type(item).__name__}")
+                if type(item) is dict:
+                    _check_tree(item)
 
 
 def _as_text(value: Any) -> str | None:
@@ -31,8 +155,11 @@ def accumulables(items: list[dict[str, Any]] | None) -> list[Accum]:
         if acc.get("Internal") or acc.get("Metadata") == "sql":
             continue
         name = acc.get("Name")
-        if isinstance(name, str) and name.startswith("internal.metrics."):
-            continue
+        if isinstance(name, str):
+            if name.startswith("internal.metrics."):
+                continue
+        elif name is not None:
+            raise TypeError(f"an accumulable's name is {type(name).__name__}")
         out.append((int(acc.get("ID", 0)), name, _as_text(acc.get("Update")), _as_text(acc.get("Value"))))
     return out
 
@@ -61,7 +188,9 @@ def task_metrics(tm: dict[str, Any] | None) -> list[int] | None:
     """The exploded metric vector of a ``Task Metrics`` object, or None when absent.
 
     One list display in :data:`~sparkhist.state.entities.METRIC_NAMES` order (this runs
-    once per task: no index lookups); a missing, null or false value is 0.
+    once per task: no index lookups); a missing, null or false value is 0, any other
+    number a Java long (what the summaries' arrays hold); a value that is no number is a
+    ``TypeError`` (the event is malformed).
     """
     if not tm:
         return None
@@ -73,7 +202,7 @@ def task_metrics(tm: dict[str, Any] | None) -> list[int] | None:
     # 4.x writes "Push Based Shuffle"; 3.2-era logs "Shuffle Push Read Metrics".
     p = (r("Push Based Shuffle") or r("Shuffle Push Read Metrics") or _EMPTY).get
     w = (g("Shuffle Write Metrics") or _EMPTY).get
-    return [
+    metrics = [
         g("Executor Deserialize Time", 0) or 0,
         g("Executor Deserialize CPU Time", 0) or 0,
         g("Executor Run Time", 0) or 0,
@@ -109,6 +238,25 @@ def task_metrics(tm: dict[str, Any] | None) -> list[int] | None:
         w("Shuffle Write Time", 0) or 0,
         w("Shuffle Records Written", 0) or 0,
     ]
+    try:
+        _LONGS(metrics)  # the usual case, checked in C: every value fits a Java long
+    except (TypeError, OverflowError):
+        return [_long(v) for v in metrics]
+    return metrics
+
+
+_LONGS = partial(array, "q")
+_LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _long(value: Any) -> int:
+    """``JsonNode.extractLong``: an integer wraps to 64 bits, a float is cut (saturating, as a
+    Java cast), anything else is a ``TypeError`` (a boolean passes as 0 or 1, as in C)."""
+    if isinstance(value, int):
+        return (value - _LONG_MIN) % (1 << 64) + _LONG_MIN
+    if type(value) is float:
+        return max(_LONG_MIN, min(_LONG_MAX, int(value)))
+    raise TypeError(f"a metric is {type(value).__name__}, not a number")
 
 
 def executor_metrics(em: dict[str, Any] | None) -> list[int] | None:
@@ -141,6 +289,13 @@ def stage_info(si: dict[str, Any]) -> StageInfo:
     )
 
 
+def _text(value: Any) -> str:
+    """``extractString``: a string; anything else is a ``TypeError`` (the event is malformed)."""
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
 def end_reason(reason: dict[str, Any] | None) -> tuple[str, str | None]:
     """(kind, errorMessage) of a ``Task End Reason`` (``TaskEndReason.toErrorString``)."""
     if not reason:
@@ -149,11 +304,11 @@ def end_reason(reason: dict[str, Any] | None) -> tuple[str, str | None]:
     if kind == "Success":
         return kind, None
     if kind == "TaskKilled":
-        return kind, reason.get("Kill Reason", "unknown reason")
+        return kind, _text(reason.get("Kill Reason", "unknown reason"))
     if kind == "ExceptionFailure":
         full = reason.get("Full Stack Trace")
         if full:
-            return kind, full
+            return kind, _text(full)
         cls = reason.get("Class Name", "")
         desc = reason.get("Description") or ""
         st = reason.get("Stack Trace") or []

@@ -28,7 +28,7 @@ def _stage_submitted(s: AppState, e: dict[str, Any]) -> None:
         valid = (level.get("Use Disk") or level.get("Use Memory") or level.get("Use Off Heap")) \
             and (level.get("Replication", 1) or 0) > 0
         rid = rdd.get("RDD ID")
-        if valid and rid not in s.rdds:
+        if valid and type(rid) is int and rid not in s.rdds:  # no id (a damaged log): nothing to track
             s.rdds[rid] = RDD(
                 rdd_id=rid, name=rdd.get("Name", ""), num_partitions=rdd.get("Number of Partitions", 0),
                 use_disk=bool(level.get("Use Disk")), use_memory=bool(level.get("Use Memory")),

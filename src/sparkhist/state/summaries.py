@@ -50,21 +50,27 @@ def fetch_start(task: Task) -> int:
 
 
 def _indexed(task: Task, last_update: int | None) -> dict[str, int]:
-    """The derived index values of ``TaskDataWrapper`` (real values, -1 without metrics)."""
-    dur = task_duration(task, last_update)
+    """The derived index values of ``TaskDataWrapper`` (real values, -1 without metrics),
+    Java longs as there (a damaged log's huge values overflow as in the SHS)."""
+    dur = _long(task_duration(task, last_update))
     if task.metrics is None:
         return {"duration": dur, "sched": -1, "grt": -1, "reads": -1, "blocks": -1}
     m = task.metrics
     fs = fetch_start(task)
     return {
         "duration": dur,
-        "sched": scheduler_delay(task.launch_time, fs, dur, m[M["executorDeserializeTime"]],
-                                 m[M["resultSerializationTime"]], m[M["executorRunTime"]]),
-        "grt": getting_result_time(task.launch_time, fs, dur),
+        "sched": _long(scheduler_delay(task.launch_time, fs, dur, m[M["executorDeserializeTime"]],
+                                       m[M["resultSerializationTime"]], m[M["executorRunTime"]])),
+        "grt": _long(getting_result_time(task.launch_time, fs, dur)),
         # TaskDataWrapper.shuffleTotalReads/-Blocks add the stored values: negative unless SUCCESS.
-        "reads": stored(task, M["sr.localBytesRead"]) + stored(task, M["sr.remoteBytesRead"]),
-        "blocks": stored(task, M["sr.localBlocksFetched"]) + stored(task, M["sr.remoteBlocksFetched"]),
+        "reads": _long(stored(task, M["sr.localBytesRead"]) + stored(task, M["sr.remoteBytesRead"])),
+        "blocks": _long(stored(task, M["sr.localBlocksFetched"]) + stored(task, M["sr.remoteBlocksFetched"])),
     }
+
+
+def _long(value: int) -> int:
+    """``value`` as a Java long: modulo 2**64, signed."""
+    return value if -(1 << 63) <= value < 1 << 63 else (value + (1 << 63)) % (1 << 64) - (1 << 63)
 
 
 def _pick(values: list[int], indices: list[int]) -> list[float]:
