@@ -111,6 +111,31 @@ def parse_port(value: str) -> int:
     return port
 
 
+AUTH_MODES = ("none", "header", "kerberos")
+
+
+def parse_auth_mode(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in AUTH_MODES:
+        raise ValueError(f"not one of {', '.join(AUTH_MODES)}")
+    return mode
+
+
+def parse_networks(value: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDR blocks, each checked (``localhost``: the loopback blocks)."""
+    import ipaddress
+
+    out: list[str] = []
+    for item in (part.strip() for part in value.split(",")):
+        if item in ("localhost", "loopback"):
+            out.extend(("127.0.0.0/8", "::1/128"))
+        elif item:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+    if not out:
+        raise ValueError("no address given")
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -181,6 +206,38 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("http_max_connections", lambda: 1000, parse_positive_count, "SPARKHIST_HTTP_MAX_CONNECTIONS", None,
             "Open connections (and requests in progress) beyond which a new request is answered 503 at once. "
             "The SHS's Jetty serves with 1000 threads."),
+    # Access (sparkhist.access): who may see what, and TLS.
+    Setting("ui_acls_enable", lambda: False, parse_bool, "SPARKHIST_UI_ACLS_ENABLE", "spark.history.ui.acls.enable",
+            "Check each application's view ACLs (owner, spark.ui.view.acls, spark.admin.acls and their groups) "
+            "for the authenticated user, as the SHS does."),
+    Setting("ui_admin_acls", lambda: "", str, "SPARKHIST_UI_ADMIN_ACLS", "spark.history.ui.admin.acls",
+            "Users (comma-separated) who may view every application."),
+    Setting("ui_admin_acls_groups", lambda: "", str, "SPARKHIST_UI_ADMIN_ACLS_GROUPS",
+            "spark.history.ui.admin.acls.groups", "Groups whose members may view every application."),
+    Setting("user_groups_mapping", lambda: "org.apache.spark.security.ShellBasedGroupsMappingProvider", str,
+            "SPARKHIST_USER_GROUPS_MAPPING", "spark.user.groups.mapping",
+            "How a user's groups are found: Spark's shell provider (id -Gn on this host) or empty (no groups)."),
+    Setting("auth", lambda: None, parse_auth_mode, "SPARKHIST_AUTH", None,
+            "Authentication: none, header (a trusted proxy names the user) or kerberos (SPNEGO). "
+            "Default: kerberos when spark.ui.filters names Hadoop's AuthenticationFilter, else none."),
+    Setting("auth_header", lambda: "X-Forwarded-User", str, "SPARKHIST_AUTH_HEADER", None,
+            "The header in which the trusted proxy names the user (auth=header)."),
+    Setting("auth_trusted_proxies", lambda: ("127.0.0.0/8", "::1/128"), parse_networks, "SPARKHIST_AUTH_TRUSTED_PROXIES",
+            None, "Addresses or CIDR blocks (comma-separated) whose requests may name the user (auth=header); "
+            "any other peer gets a 401."),
+    Setting("auth_metrics", lambda: False, parse_bool, "SPARKHIST_AUTH_METRICS", None,
+            "Whether /metrics needs authentication too (/health and /ready never do)."),
+    Setting("auth_kerberos_principal", lambda: None, str, "SPARKHIST_AUTH_KERBEROS_PRINCIPAL", None,
+            "The HTTP service principal for SPNEGO (HTTP/host@REALM, or *: any in the keytab). "
+            "Default: the AuthenticationFilter's kerberos.principal parameter."),
+    Setting("auth_kerberos_keytab", lambda: None, str, "SPARKHIST_AUTH_KERBEROS_KEYTAB", None,
+            "The keytab of the SPNEGO principal. Default: the AuthenticationFilter's kerberos.keytab parameter."),
+    Setting("tls_cert", lambda: None, str, "SPARKHIST_TLS_CERT", None,
+            "PEM certificate (chain) to serve HTTPS with; needs SPARKHIST_TLS_KEY. "
+            "Or spark.ssl.historyServer.* with a JKS/PKCS12 key store."),
+    Setting("tls_key", lambda: None, str, "SPARKHIST_TLS_KEY", None, "PEM private key of SPARKHIST_TLS_CERT."),
+    Setting("tls_key_password", lambda: None, str, "SPARKHIST_TLS_KEY_PASSWORD", None,
+            "Password of an encrypted SPARKHIST_TLS_KEY."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -213,6 +270,21 @@ class Settings:
     http_header_timeout: float = 8.0
     http_keep_alive: float = 5.0
     http_max_connections: int = 1000
+    ui_acls_enable: bool = False
+    ui_admin_acls: str = ""
+    ui_admin_acls_groups: str = ""
+    user_groups_mapping: str = "org.apache.spark.security.ShellBasedGroupsMappingProvider"
+    auth: str | None = None
+    auth_header: str = "X-Forwarded-User"
+    auth_trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    auth_metrics: bool = False
+    auth_kerberos_principal: str | None = None
+    auth_kerberos_keytab: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_key_password: str | None = None
+    #: The properties file as read (the access layer reads spark.ui.filters, spark.ssl.* from it).
+    properties: tuple[tuple[str, str], ...] = ()
 
 
 def read_properties(path: str) -> dict[str, str]:
@@ -266,7 +338,7 @@ def load_settings(
             values[name] = _parse(setting, str(value), "--" + name.replace("_", "-"))
         else:
             values[name] = value
-    settings = Settings(**values)
+    settings = Settings(**values, properties=tuple(props.items()))
     if not settings.log_dir:
         raise ConfigError("the log directory is empty")
     if not settings.store_dir:

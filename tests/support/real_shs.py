@@ -116,13 +116,19 @@ def java_executable() -> str:
 
 
 def shs_command(
-    log_dir: Path, port: int, store_path: Path | None, extra_conf: dict[str, str], fast_start: bool = True
+    log_dir: Path, port: int, store_path: Path | None, extra_conf: dict[str, str], fast_start: bool = True,
+    home: Path | None = None, extra_classpath: tuple[Path, ...] = (),
 ) -> list[str]:
-    """The JVM command line, as Spark's launcher would build it (plus our conf as -D)."""
-    home = spark_home()
+    """The JVM command line, as Spark's launcher would build it (plus our conf as -D).
+
+    ``home``: another pyspark install's package directory (e.g. 4.3.0's, in another venv);
+    ``extra_classpath``: directories or jars appended (a servlet filter compiled by a test).
+    """
+    version = home_version(home) if home is not None else None
+    home = home or spark_home()
     jars = home / "jars"
     slf4j = sorted(jars.glob("slf4j-api-*.jar"))  # the launcher puts it first on the classpath
-    classpath = ":".join([*map(str, slf4j), f"{jars}/*"])
+    classpath = ":".join([*map(str, slf4j), f"{jars}/*", *map(str, extra_classpath)])
     conf = {
         "spark.history.fs.logDirectory": f"file:{log_dir.resolve()}",
         "spark.history.ui.port": str(port),
@@ -135,7 +141,15 @@ def shs_command(
     conf.update(extra_conf)
     props = [f"-D{key}={value}" for key, value in conf.items()]
     jit = ["-XX:TieredStopAtLevel=1"] if fast_start else []
-    return [java_executable(), "-cp", classpath, "-Xmx1g", *jit, *module_options(), *props, MAIN_CLASS]
+    return [java_executable(), "-cp", classpath, "-Xmx1g", *jit, *module_options(version), *props, MAIN_CLASS]
+
+
+def home_version(home: Path) -> str:
+    """The Spark version of a pyspark package directory (its ``version.py``)."""
+    match = re.search(r"""__version__(?::\s*str)?\s*=\s*['"]([^'"]+)['"]""", (home / "version.py").read_text())
+    if match is None:
+        raise RuntimeError(f"no version in {home / 'version.py'}")
+    return match[1]
 
 
 def spark_version() -> str:
@@ -161,6 +175,8 @@ def run_real_shs(
     store_path: Path | None = None,
     extra_conf: dict[str, str] | None = None,
     fast_start: bool = True,
+    home: Path | None = None,
+    extra_classpath: tuple[Path, ...] = (),
 ) -> Iterator[RealShs]:
     """Start the stock SHS on 127.0.0.1 over ``log_dir``; stop it (for sure) on exit.
 
@@ -171,8 +187,8 @@ def run_real_shs(
     """
     workdir = Path(tempfile.mkdtemp(prefix="sparkhist-real-shs-"))
     log_file = workdir / "history-server.log"
-    env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1"}
-    cmd = shs_command(log_dir, port or 0, store_path, extra_conf or {}, fast_start)
+    env = {**os.environ, "SPARK_HOME": str(home or spark_home()), "SPARK_LOCAL_IP": "127.0.0.1"}
+    cmd = shs_command(log_dir, port or 0, store_path, extra_conf or {}, fast_start, home, extra_classpath)
     started = time.monotonic()
     with log_file.open("wb") as sink:
         process = subprocess.Popen(

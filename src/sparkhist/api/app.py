@@ -21,13 +21,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 import sparkhist
+from sparkhist.access import AccessMiddleware, AccessPolicy
 from sparkhist.api import openapi, responses
 from sparkhist.api.limits import RequestLimits
 from sparkhist.api.ops import MetricsExporter, ops_routes
 from sparkhist.api.request_metrics import RequestMetricsMiddleware
 from sparkhist.api.response_cache import RenderedJson, ResponseCache
 from sparkhist.api.v1 import applications
-from sparkhist.api.v1.dispatch import AppStates, LogsRequest, dispatch
+from sparkhist.api.v1.dispatch import AppStates, LogsRequest, acl_attempts, dispatch
 from sparkhist.errors import ApiError, BadDate, JerseyNotFound, JerseyServerError, SourceError
 from sparkhist.source.base import Source
 from sparkhist.store.applications import AppLookup
@@ -51,6 +52,8 @@ class ServerContext:
     stored_list: Callable[[], bytes | None] | None = None
     #: Rendered answers of completed attempts (None: every request is rendered).
     response_cache: ResponseCache | None = None
+    #: Authentication and the SHS's ACLs (sparkhist.access); None: every request is anonymous and allowed.
+    access: AccessPolicy | None = None
 
 
 def _error_response(request: Request, exc: ApiError) -> Response:
@@ -139,10 +142,14 @@ def create_app(ctx: ServerContext) -> Starlette:
         Route("/api/v1/{rest:path}", api_unknown),
         Route("/openapi.json", openapi_json),
         *ops_routes(ctx.health, ctx.ready, ctx.metrics),
-        *ui_routes(UiContext(ctx.index, ui_records, lambda: ctx.source.root)),  # "/", /history/..., /static/...
+        # "/", /history/..., /static/..., /operations/ (the health document drawn)
+        *ui_routes(UiContext(ctx.index, ui_records, lambda: ctx.source.root, ctx.health)),
     ]
     middleware = [] if ctx.metrics is None else [Middleware(RequestMetricsMiddleware, observe=ctx.metrics.observe_request)]
     middleware.append(Middleware(RequestLimits))  # innermost: refused requests are counted too
+    if ctx.access is not None and ctx.access.active:  # after the limits: a refused request line never reaches it
+        middleware.append(Middleware(AccessMiddleware, policy=ctx.access, index=lambda: ctx.index,
+                                     api_attempts=acl_attempts, api_forbidden=lambda m: responses.text_error(403, m)))
     return Starlette(routes=routes, middleware=middleware)
 
 

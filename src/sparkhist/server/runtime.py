@@ -133,6 +133,7 @@ def complete_runtime(opened: OpenedStore, app: Starlette | None = None) -> Runti
 def _create_app(opened: OpenedStore, states: StoreStates, scanner: Scanner, loop: ScanLoop, probe: Probe,
                 metrics: Metrics) -> Starlette:
     """The HTTP app over a complete runtime."""
+    from sparkhist.access.settings import access_policy
     from sparkhist.api.app import ServerContext, create_app
     from sparkhist.observability.health import health_document
     from sparkhist.scan.on_demand import OnDemandIndex
@@ -141,5 +142,6 @@ def _create_app(opened: OpenedStore, states: StoreStates, scanner: Scanner, loop
                            miss_ttl=max(opened.settings.scan_interval, 1.0))
     ctx = ServerContext(index=lookup, source=opened.source, states=states,
                         handle_app_resource=handle_app_resource, health=lambda: health_document(probe),
-                        ready=probe.ready, metrics=metrics, response_cache=opened.response_cache)
+                        ready=probe.ready, metrics=metrics, response_cache=opened.response_cache,
+                        access=access_policy(opened.settings))
     return create_app(ctx)

@@ -180,6 +180,9 @@ def serve(settings: Settings) -> None:
     signals = _StopSignals()
     offline = check_log_dir(settings.log_dir, settings.store_dir)
     check_listen(settings.host, settings.port)
+    from sparkhist.access.settings import access_policy
+
+    access = access_policy(settings)  # an SHS security setting sparkhist cannot honour stops here (exit 2)
     check_writable_store(settings.store_dir)  # the last check: it creates the store directory
     # Through logging, so --log-format json keeps every line JSON.
     logging.getLogger("sparkhist").info("sparkhist %s: serving %s on http://%s:%d (store %s)", __version__,
@@ -205,7 +208,9 @@ def serve(settings: Settings) -> None:
     settled = threading.Event()
     pending = PendingRuntime(on_wanted=settled.set)
     loading = ListingLoad(opened, pending)
-    app = create_app(early_context(opened, pending, loading))
+    context = early_context(opened, pending, loading)
+    context.access = access
+    app = create_app(context)
     watch = FirstAnswerWatch(app, on_sent=settled.set)
     second = _SecondStep(opened, pending, loading, app, watch, settled)
     config = uvicorn.Config(watch, host=settings.host, port=settings.port, log_level="warning", access_log=False,

@@ -167,3 +167,51 @@ def _logs(index: AppLookup, app_id: str, attempt_id: str | None) -> LogsRequest:
             return LogsRequest(app_id, attempt_id, chosen)
     key = app_id if attempt_id is None else f"{app_id}/{attempt_id}"
     raise NotFound(f"no such app: {key}")
+
+
+# Paths below the sub-resource locators that reach one of their resource methods, each of
+# which reads the application through ``withUI`` (and so checks the user's view permission).
+_LOCATED_SHAPES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "stages": ((), ("#",), ("#", "#"), ("#", "#", "taskSummary"), ("#", "#", "taskList"), ("#", "#", "taskTable")),
+    "sql": ((), ("#",), ("sqlTable",)),
+    "streaming": (("statistics",), ("receivers",), ("receivers", "#"), ("batches",), ("batches", "#"),
+                  ("batches", "#", "operations"), ("batches", "#", "operations", "#")),
+}
+
+
+def acl_attempts(index: AppLookup, segments: list[str]) -> tuple[AttemptEntry, ...]:
+    """The attempts whose view permission the SHS checks before answering ``/applications/<segments...>``.
+
+    Empty when it checks none: the list, an application's or an attempt's own record
+    (``getApp``, ``getAttempt``), a path no resource method matches, an unknown
+    application or attempt (those answer 404 as they would without ACLs). ``logs``
+    without an attempt checks the attempt without an id, else attempt ``"1"``
+    (``getEventLogs``); when the application has neither (the SHS answers 404 there),
+    every attempt the zip would hold.
+    """
+    segments = segments[:-1] if segments and segments[-1] == "" else segments
+    if len(segments) < 2:
+        return ()
+    app = index.get(segments[0])
+    if app is None:
+        return ()
+    rest = segments[1:]
+    attempt_id: str | None = None
+    if rest[0] not in APP_RESOURCES:
+        attempt_id, rest = rest[0], rest[1:]
+        if not rest or rest[0] not in APP_RESOURCES:
+            return ()
+    by_id = {a.attempt_id: a for a in app.attempts}
+    if rest == ["logs"] and attempt_id is None:
+        chosen = by_id.get(None) or by_id.get("1")
+        return (chosen,) if chosen is not None else app.attempts
+    shapes = _LOCATED_SHAPES.get(rest[0])
+    if shapes is not None:
+        tail = rest[1:]
+        if not any(len(s) == len(tail) and all((p == "#" and t.isascii() and t.isdigit()) or p == t
+                                               for p, t in zip(s, tail, strict=True)) for s in shapes):
+            return ()
+    elif not _direct_resource_matches(rest):
+        return ()
+    attempt = by_id.get(attempt_id)
+    return (attempt,) if attempt is not None else ()

@@ -1,0 +1,98 @@
+"""The access policy from the settings, and the SHS security settings sparkhist refuses.
+
+An SHS configuration moved over as it is either works or stops the start with a clear
+message (exit 2), never silently serves without the protection it asked for:
+
+- ``spark.ui.filters`` naming Hadoop's ``AuthenticationFilter`` with ``type=kerberos``
+  becomes SPNEGO, with its ``kerberos.principal`` and ``kerberos.keytab`` parameters
+  (``spark.<filter>.param.<name>``, or the older ``spark.<filter>.params``); any other
+  filter is a Java class sparkhist cannot run: refused, with what to use instead;
+- ``spark.user.groups.mapping`` other than Spark's shell provider (or empty) is refused
+  (:mod:`sparkhist.access.groups`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from sparkhist.access.acls import Authorizer, HistoryAcls, acl_list
+from sparkhist.access.authn import Authenticator, HeaderAuthenticator, networks
+from sparkhist.access.groups import group_mapping
+from sparkhist.access.middleware import ALWAYS_OPEN, AccessPolicy
+from sparkhist.config import Settings
+from sparkhist.errors import ConfigError
+
+log = logging.getLogger("sparkhist.access")
+
+HADOOP_AUTH_FILTER = "org.apache.hadoop.security.authentication.server.AuthenticationFilter"
+#: Hadoop's AuthenticationFilter parameters sparkhist honours or can safely pass over
+#: (cookie and signature settings concern Hadoop's own session cookie, which sparkhist
+#: does not issue: every request is authenticated by its own SPNEGO token).
+_HONOURED_PARAMS = frozenset({"type", "kerberos.principal", "kerberos.keytab", "kerberos.name.rules",
+                              "signature.secret", "signature.secret.file", "signer.secret.provider",
+                              "token.validity", "cookie.domain", "cookie.path", "cookie.persistent"})
+
+
+def ui_filters(props: Mapping[str, str]) -> list[str]:
+    return [f.strip() for f in props.get("spark.ui.filters", "").split(",") if f.strip()]
+
+
+def filter_params(props: Mapping[str, str], name: str) -> dict[str, str]:
+    """``spark.<filter>.params`` (``k=v,k=v``) overlaid with ``spark.<filter>.param.<k>``, as JettyUtils reads them."""
+    params: dict[str, str] = {}
+    for item in props.get(f"spark.{name}.params", "").split(","):
+        parts = item.strip().split("=")
+        if len(parts) == 2:
+            params[parts[0]] = parts[1]
+    prefix = f"spark.{name}.param."
+    params.update({key[len(prefix):]: value for key, value in props.items() if key.startswith(prefix)})
+    return params
+
+
+def access_policy(settings: Settings) -> AccessPolicy:
+    """The policy ``settings`` ask for (raises ConfigError for what sparkhist cannot honour)."""
+    props = dict(settings.properties)
+    kerberos_params: dict[str, str] | None = None
+    for name in ui_filters(props):
+        if name != HADOOP_AUTH_FILTER:
+            raise ConfigError(f"spark.ui.filters names {name}, a Java servlet filter sparkhist cannot run: "
+                              "put the proxy that authenticates in front and set SPARKHIST_AUTH=header, or use "
+                              f"{HADOOP_AUTH_FILTER} with type=kerberos (SPNEGO)")
+        kerberos_params = filter_params(props, name)
+    mode = settings.auth
+    if mode is None:
+        mode = "kerberos" if kerberos_params is not None else "none"
+    authenticator: Authenticator | None = None
+    if mode == "header":
+        authenticator = HeaderAuthenticator(settings.auth_header, networks(settings.auth_trusted_proxies))
+    elif mode == "kerberos":
+        authenticator = _spnego(settings, kerberos_params or {})
+    groups = group_mapping(settings.user_groups_mapping)
+    history = HistoryAcls(settings.ui_acls_enable, acl_list(settings.ui_admin_acls),
+                          acl_list(settings.ui_admin_acls_groups))
+    open_paths = ALWAYS_OPEN if settings.auth_metrics else ALWAYS_OPEN | {"/metrics"}
+    return AccessPolicy(Authorizer(history, groups), authenticator, frozenset(open_paths))
+
+
+def _spnego(settings: Settings, params: dict[str, str]) -> Authenticator:
+    kind = params.get("type", "kerberos")
+    if kind != "kerberos":
+        raise ConfigError(f"{HADOOP_AUTH_FILTER} with type={kind} cannot be used: sparkhist authenticates with "
+                          "type=kerberos (SPNEGO) or a trusted proxy (SPARKHIST_AUTH=header)")
+    unknown = sorted(set(params) - _HONOURED_PARAMS)
+    if unknown:
+        raise ConfigError(f"{HADOOP_AUTH_FILTER} parameter(s) {', '.join(unknown)} cannot be honoured by sparkhist")
+    rules = params.get("kerberos.name.rules", "DEFAULT").strip()
+    if rules != "DEFAULT":
+        raise ConfigError("kerberos.name.rules other than DEFAULT cannot be honoured: sparkhist maps a principal "
+                          "of the default realm to its first component, as Hadoop's DEFAULT rule")
+    principal = settings.auth_kerberos_principal or params.get("kerberos.principal")
+    keytab = settings.auth_kerberos_keytab or params.get("kerberos.keytab")
+    if not principal or not keytab:
+        raise ConfigError("Kerberos (SPNEGO) authentication needs a principal and a keytab: the AuthenticationFilter's "
+                          "kerberos.principal and kerberos.keytab parameters, or SPARKHIST_AUTH_KERBEROS_PRINCIPAL "
+                          "and SPARKHIST_AUTH_KERBEROS_KEYTAB")
+    from sparkhist.access.spnego import SpnegoAuthenticator
+
+    return SpnegoAuthenticator(principal, keytab)
