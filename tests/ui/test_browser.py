@@ -5,12 +5,14 @@ screenshots of the main pages at 1280 px to ``screenshots/`` (ignored by git) fo
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +20,7 @@ from urllib.parse import quote
 import pytest
 import uvicorn
 
+from support.server import runtime_for
 from support.ui_corpus import ui_server
 
 pytestmark = pytest.mark.slow
@@ -28,25 +31,31 @@ PHOTOGRAPHED = "local-1795972896863"
 MAIN_PAGES = ["jobs/", "stages/", "executors/", "environment/", "SQL/", "storage/"]
 
 
+@contextmanager
+def _served(app: Any) -> Iterator[str]:
+    """``app`` served over HTTP on a free port, in a thread: its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with ui_server(tmp_path_factory.mktemp("browser")) as (runtime, _):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(runtime.app, log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            sock.close()
+    with ui_server(tmp_path_factory.mktemp("browser")) as (runtime, _), _served(runtime.app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +166,7 @@ def test_screenshots_of_the_main_pages(base_url: str, browser: Any) -> None:
              **{page.strip("/").lower() or page: base + page for page in MAIN_PAGES},
              "job": base + "jobs/job/?id=0",
              "stage": f"{base}stages/stage/?id={stage['stageId']}&attempt={stage['attemptId']}",
-             "not-found": base_url + "/history/no-such-app/jobs/"}
+             "not-found": base_url + "/history/no-such-app/jobs/", "operations": base_url + "/operations/"}
     if executions:
         shots["sql-execution"] = f"{base}SQL/execution/?id={executions[0]['id']}"
     for name, url in shots.items():
@@ -172,3 +181,78 @@ def test_screenshots_of_the_main_pages(base_url: str, browser: Any) -> None:
         assert browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
         browser.set_window_size(1280, 1000)
     assert len(list(SCREENSHOTS.glob("*.png"))) >= len(shots)
+
+
+# ---------------------------------------------------------------------------------- the generated Spark corpus
+@pytest.fixture(scope="module")
+def corpus_url(spark_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with runtime_for(spark_corpus, tmp_path_factory.mktemp("corpus-store")) as (runtime, _), \
+            _served(runtime.app) as url:
+        yield url
+
+
+def _js(driver: Any, script: str) -> Any:
+    return driver.execute_script("return " + script)
+
+
+def test_every_page_of_the_generated_corpus_loads_cleanly_with_the_apis_figures(corpus_url: str, browser: Any) -> None:
+    """Every page of every application pyspark wrote (finished, killed, rolling, every codec):
+    no console error, no failed request, and the API's figures on it, figures drawn in SVG too."""
+    apps = _api(corpus_url, "applications")
+    assert len(apps) >= 10
+    _visit(browser, corpus_url + "/")
+    _visit(browser, corpus_url + "/?showIncomplete=true")
+    _visit(browser, corpus_url + "/operations/")
+    assert _rows(browser, "figure[data-meter]") >= 3
+    pages = 0
+    for app in apps:
+        for attempt in app["attempts"]:
+            attempt_id = attempt.get("attemptId")
+            api = f"applications/{quote(app['id'], safe='')}/" + (f"{quote(attempt_id, safe='')}/" if attempt_id else "")
+            base = corpus_url + "/" + api.replace("applications/", "history/", 1)
+            for page in MAIN_PAGES:
+                _visit(browser, base + page)
+                pages += 1
+            jobs = _api(corpus_url, api + "jobs")
+            _visit(browser, base + "jobs/")
+            assert _rows(browser, "tr[data-job-id]") == len(jobs)
+            assert sorted(map(int, _js(browser, "Array.from(document.querySelectorAll('#jobs-timeline [data-timeline-job]'))"
+                                               ".map(e => e.dataset.timelineJob)"))) == sorted(
+                j["jobId"] for j in jobs if "submissionTime" in j)
+            for job in jobs:
+                _visit(browser, f"{base}jobs/job/?id={job['jobId']}")
+                assert _js(browser, "document.querySelector('.job-name').textContent") == job["name"]
+                pages += 1
+            stages = _api(corpus_url, api + "stages")
+            for stage in stages:
+                key = f"{stage['stageId']}/{stage['attemptId']}"
+                _visit(browser, f"{base}stages/stage/?id={stage['stageId']}&attempt={stage['attemptId']}")
+                pages += 1
+                total = int(_api(corpus_url, f"{api}stages/{key}/taskTable?length=1")["recordsTotal"])
+                assert _js(browser, "document.getElementById('task-total').textContent") == str(total)
+                shown = _rows(browser, "tr[data-task-id]")
+                assert shown == min(total, 20)
+                assert _rows(browser, "#task-timeline [data-timeline-task]") == shown
+                if stage["numCompleteTasks"]:
+                    assert _rows(browser, "figure[data-chart='duration']") == 1
+            for execution in _api(corpus_url, api + "sql?length=1000"):
+                detail = _api(corpus_url, f"{api}sql/{execution['id']}")
+                _visit(browser, f"{base}SQL/execution/?id={execution['id']}")
+                pages += 1
+                drawn = _js(browser, "Array.from(document.querySelectorAll('#plan-graph g.plan-node'))"
+                                     ".map(e => Number(e.dataset.nodeId))")
+                assert sorted(drawn) == sorted(n["nodeId"] for n in detail["nodes"]
+                                               if not n["nodeName"].startswith("WholeStageCodegen"))
+                # every operator's box is inside the drawing and no two boxes overlap
+                boxes = _js(browser, "Array.from(document.querySelectorAll('#plan-graph g.plan-node > rect'))"
+                                     ".map(r => { const b = r.getBBox(); return [b.x, b.y, b.width, b.height]; })")
+                for (x0, y0, w0, h0), (x1, y1, w1, h1) in itertools.combinations(boxes, 2):
+                    assert not (x0 < x1 + w1 and x1 < x0 + w0 and y0 < y1 + h1 and y1 < y0 + h0)
+            for rdd in _api(corpus_url, api + "storage/rdd"):
+                _visit(browser, f"{base}storage/rdd/?id={rdd['id']}")
+                pages += 1
+            executors = _api(corpus_url, api + "allexecutors")
+            _visit(browser, base + "executors/")
+            assert _js(browser, "Array.from(document.querySelectorAll('.executor-address')).map(e => e.textContent)") == [
+                x["hostPort"] for x in executors]
+    assert pages >= 20 * len(apps)
