@@ -131,7 +131,7 @@ def job_page(view: AppView, request: Request) -> tuple[str, dict[str, Any]]:
     wanted = set(job["stageIds"])
     stages = [s for s in view.get("stages") if s["stageId"] in wanted]
     timeline = app_timeline("stage", stages, view.get("allexecutors"), job.get("submissionTime"),
-                            job.get("completionTime"), lambda s: _stage_href(view, s))
+                            job.get("completionTime"), lambda s: _stage_href(view, s), clip=True)
     return "ui_job.html", {"job": job, "groups": _stage_groups(stages), "stages": stages, "timeline": timeline}
 
 

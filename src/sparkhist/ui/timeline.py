@@ -135,19 +135,27 @@ def _pack(intervals: Sequence[tuple[float, float]], gap: float = 2.0) -> list[in
 
 
 def app_timeline(kind: str, items: Sequence[dict[str, Any]], executors: Iterable[dict[str, Any]],
-                 start: object, end: object, href: Callable[[dict[str, Any]], str]) -> Timeline | None:
+                 start: object, end: object, href: Callable[[dict[str, Any]], str],
+                 clip: bool = False) -> Timeline | None:
     """Jobs (``kind="job"``) or stages (``"stage"``) as bars from ``submissionTime`` to
-    ``completionTime`` (running ones to ``end``), executors added and removed as markers;
-    None when nothing has a date."""
+    ``completionTime`` (running ones to ``end``), executors added and removed as markers
+    (with ``clip``, only those between ``start`` and ``end``: a job's window); None when
+    nothing has a date."""
     id_field = "jobId" if kind == "job" else "stageId"
     dated = [i for i in items if epoch_ms(i.get("submissionTime")) is not None]
     dated.sort(key=lambda i: (int(i[id_field]), int(i.get("attemptId", 0))))
     total = len(dated)
     dated = dated[-MAX_BARS:]
-    execs = [x for x in executors if epoch_ms(x.get("addTime")) is not None]
-    moments = [m for i in dated for m in (epoch_ms(i.get("submissionTime")), epoch_ms(i.get("completionTime")))]
-    moments += [m for x in execs for m in (epoch_ms(x.get("addTime")), epoch_ms(x.get("removeTime")))]
     first, last = epoch_ms(start), epoch_ms(end)
+    execs = [x for x in executors if epoch_ms(x.get("addTime")) is not None]
+    if clip and first is not None:
+        def within(x: dict[str, Any]) -> bool:
+            moments = [epoch_ms(x.get("addTime")), epoch_ms(x.get("removeTime"))]
+            return any(m is not None and m >= first and (last is None or m <= last) for m in moments)
+        execs = [x for x in execs if within(x)]
+    moments = [m for i in dated for m in (epoch_ms(i.get("submissionTime")), epoch_ms(i.get("completionTime")))]
+    moments += [m for x in execs for m in (epoch_ms(x.get("addTime")), epoch_ms(x.get("removeTime")))
+                if not clip or m is None or first is None or m >= first]
     known = [m for m in [*moments, first, last] if m is not None]
     if not dated and not execs or not known:
         return None
@@ -158,8 +166,9 @@ def app_timeline(kind: str, items: Sequence[dict[str, Any]], executors: Iterable
     for x in execs:
         added = epoch_ms(x.get("addTime"))
         assert added is not None
-        markers.append(Marker(scale.x(added), exec_y, "executor-added",
-                              f"Executor {x['id']} added ({x.get('hostPort', '')})", str(x["id"])))
+        if not clip or first is None or added >= first:
+                markers.append(Marker(scale.x(added), exec_y, "executor-added",
+                                  f"Executor {x['id']} added ({x.get('hostPort', '')})", str(x["id"])))
         removed = epoch_ms(x.get("removeTime"))
         if removed is not None:
             reason = x.get("removeReason") or ""
