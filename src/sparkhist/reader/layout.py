@@ -57,6 +57,11 @@ class EventLog:
         return self.files[-1].size
 
     @property
+    def etag_of_last(self) -> str | None:
+        """The object store's ETag of the last file (None on file systems)."""
+        return self.files[-1].etag
+
+    @property
     def total_size(self) -> int:
         return sum(f.size for f in self.files)
 

@@ -1,7 +1,9 @@
 """What changed since the last scan: pure rules on listed logs and stored records.
 
 Change is judged by size and completeness, never by mtime (SHS_REFERENCE §2.2):
-sizes only grow, so "bigger" means "changed". For each listed log:
+sizes only grow, so "bigger" means "changed". In an object store a log's last file
+also has an ETag: a different ETag at the same size is an object rewritten in place,
+changed and read again from the start. For each listed log:
 
 * no record: ``renamed`` when it is the finished single file that replaced a known
   ``<path>.inprogress`` no bigger than itself, read on from where that one stopped;
@@ -62,12 +64,24 @@ def changed(record: LogRecord, event_log: EventLog) -> bool:
     if event_log.kind == "rolling":
         if (event_log.last_index or 0) != (record.last_index or 0):
             return True
-    return event_log.size_of_last != record.size_of_last
+    if event_log.size_of_last != record.size_of_last:
+        return True
+    return rewritten(record, event_log)
+
+
+def rewritten(record: LogRecord, event_log: EventLog) -> bool:
+    """Whether the last file is the same file (same last index) but another object of the same
+    size: both ETags known and different."""
+    return (record.etag_of_last is not None and event_log.etag_of_last is not None
+            and record.etag_of_last != event_log.etag_of_last and event_log.size_of_last == record.size_of_last
+            and (event_log.last_index or 0) == (record.last_index or 0))
 
 
 def can_resume(record: LogRecord, event_log: EventLog) -> bool:
     """Whether the stored position still points into the same bytes."""
     if record.error is not None:
+        return False
+    if rewritten(record, event_log):
         return False
     if event_log.kind == "single":
         return event_log.size_of_last >= record.size_of_last

@@ -36,6 +36,7 @@ class FileEntry:
     size: int  # bytes; 0 for directories
     mtime_ms: int  # modification time, ms since the epoch (only to order work)
     is_dir: bool
+    etag: str | None = None  # an object store's ETag (with the size, what tells a rewritten object)
 
 
 class ByteStream(Protocol):
@@ -82,10 +83,11 @@ class SourceHealth(TypedDict):
     last_error: str | None
     last_error_at: float | None  # epoch seconds
     breaker: BreakerHealth | None  # None: no circuit breaker (local disk)
-    # Guarded sources (source.guard: HDFS, WebHDFS).
+    # Guarded sources (source.guard: HDFS, WebHDFS, object stores).
     calls: NotRequired[dict[str, int]]  # op -> attempts made
     failures: NotRequired[dict[str, int]]  # op -> attempts that failed as unavailable
     fast_failures: NotRequired[int]  # calls refused by the open breaker
+    throttled: NotRequired[dict[str, int]]  # op -> attempts answered "slow down" (object stores)
     # HDFS.
     namenode_order: NotRequired[builtins.list[str]]  # current try order (HA ids)
     client_rebuilds: NotRequired[int]
@@ -94,6 +96,9 @@ class SourceHealth(TypedDict):
     # WebHDFS.
     namenodes: NotRequired[builtins.list[str]]
     active_namenode: NotRequired[str]
+    # Object stores (S3, GCS, Azure).
+    endpoint: NotRequired[str]  # where requests go (an URL, or the provider's default)
+    bucket: NotRequired[str]  # the bucket or container
 
 
 class Source(Protocol):

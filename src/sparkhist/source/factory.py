@@ -44,6 +44,13 @@ class SourceOptions:
     def from_settings(cls, settings: Any) -> SourceOptions:
         """From a :class:`~sparkhist.config.Settings` (or anything with the same attributes)."""
         values = {field: getattr(settings, name) for field, name in _FIELDS.items() if hasattr(settings, name)}
+        # spark.hadoop.<key> in the properties file is a Hadoop property, as for Spark; the
+        # --hadoop-conf pairs (flags, environment) come after it, so they win.
+        prefix = "spark.hadoop."
+        spark_hadoop = tuple((k[len(prefix):], v) for k, v in getattr(settings, "properties", ())
+                             if k.startswith(prefix) and len(k) > len(prefix))
+        if spark_hadoop:
+            values["hadoop_conf"] = spark_hadoop + tuple(values.get("hadoop_conf", ()))
         return cls(**values)
 
     @classmethod
@@ -63,6 +70,17 @@ class SourceOptions:
                     raise ConfigError(f"bad value for {setting.env}: {env[setting.env]!r} ({exc})") from None
         return cls(**values)
 
+    def object_store_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`~sparkhist.source.objectstore.ObjectStoreSource`."""
+        from sparkhist.source.guard import default_retry
+
+        return {
+            "timeout": self.timeout,
+            "read_timeout": self.read_timeout,
+            "retry": default_retry(retries=self.retries, timeout=self.timeout),
+            "breaker_reset": self.breaker_reset,
+        }
+
     def remote_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :class:`HdfsSource` / :class:`WebHdfsSource`."""
         from sparkhist.source.guard import default_retry
@@ -78,7 +96,7 @@ class SourceOptions:
 
 
 def open_source(url: str, settings: Any = None) -> Source:
-    """A source for ``url``: a plain path or ``file:`` URL, ``hdfs://`` or ``(s)webhdfs://`` (S3 comes later).
+    """A source for ``url``: a plain path or ``file:`` URL, ``hdfs://``, ``(s)webhdfs://``, ``s3a://``/``s3://``.
 
     ``settings`` (a :class:`~sparkhist.config.Settings` or :class:`SourceOptions`) gives
     the Hadoop configuration, deadlines, retries and breaker reset; without it they come
@@ -107,6 +125,14 @@ def open_source(url: str, settings: Any = None) -> Source:
         kwargs = options.remote_kwargs()
         kwargs["timeout"] = kwargs.pop("rpc_timeout")
         return WebHdfsSource(url, **kwargs)
+    if parsed.scheme in ("s3a", "s3", "s3n"):
+        from sparkhist.source.hadoop_conf import load_conf
+        from sparkhist.source.objectstore import ObjectStoreSource
+        from sparkhist.source.s3a import s3_target
+
+        target = s3_target(url, load_conf(options.hadoop_conf_dir, dict(options.hadoop_conf)))
+        return ObjectStoreSource(target, **options.object_store_kwargs())
     raise ConfigError(
-        f"unsupported log directory scheme {parsed.scheme!r} in {url!r} (supported: local paths, file:, hdfs:, webhdfs:)"
+        f"unsupported log directory scheme {parsed.scheme!r} in {url!r} "
+        "(supported: local paths, file:, hdfs:, webhdfs:, s3a:, s3:)"
     )

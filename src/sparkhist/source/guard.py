@@ -11,7 +11,9 @@ Every remote call of the HDFS and WebHDFS sources goes through :meth:`SourceGuar
   ``sparkhist.errors`` classes. :class:`~sparkhist.errors.SourceUnavailable` counts as a
   failure of the endpoint, calls ``on_failure`` (e.g. rotate the NameNode list) and is
   retried with jittered backoff; any other outcome (including "not found") shows the
-  endpoint answering;
+  endpoint answering; :class:`~sparkhist.source.faults.Throttled` (an object store's
+  "slow down") is retried with the same backoff but says the endpoint is up, only
+  busy: it never opens the breaker, and is counted in ``throttled``;
 * ``calls`` counts attempts per operation (``list``, ``stat``, ``open``, ``read``, ...),
   i.e. the remote calls made, for tests and metrics.
 
@@ -33,6 +35,7 @@ from sparkhist.errors import SourceError, SourceUnavailable
 from sparkhist.resilience.breaker import HALF_OPEN, OPEN, CircuitBreaker
 from sparkhist.resilience.retry import Backoff, RetryPolicy
 from sparkhist.source.base import HealthState, SourceHealth
+from sparkhist.source.faults import Throttled
 
 T = TypeVar("T")
 
@@ -86,6 +89,7 @@ class SourceGuard:
         self.calls: Counter[str] = Counter()  # op -> attempts (remote calls) made
         self.failures: Counter[str] = Counter()  # op -> attempts that failed as unavailable
         self.fast_failures = 0  # calls refused by the open breaker
+        self.throttled: Counter[str] = Counter()  # op -> attempts answered "slow down"
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self._state: HealthState = OK
@@ -107,6 +111,12 @@ class SourceGuard:
                 self.calls[op] += 1
             try:
                 result = attempt()
+            except Throttled as exc:
+                self.breaker.release()  # busy, not down: no failure, no success
+                with self._lock:
+                    self.throttled[op] += 1
+                    self.last_error, self.last_error_at = f"{op}: {exc}", self.wall()
+                raise
             except SourceUnavailable as exc:
                 self.breaker.record_failure(exc)
                 self._record(op, exc)
@@ -155,7 +165,7 @@ class SourceGuard:
     def health(self) -> SourceHealth:
         with self._lock:
             self._refresh()
-            return {
+            out: SourceHealth = {
                 "source": self.name,
                 "state": self._state,
                 "since": self._since,
@@ -172,3 +182,6 @@ class SourceGuard:
                 "failures": dict(self.failures),
                 "fast_failures": self.fast_failures,
             }
+            if self.throttled:
+                out["throttled"] = dict(self.throttled)
+            return out

@@ -14,7 +14,8 @@ class LogRecord:
     """One row of the catalog: a log, how far it was read, and its listing.
 
     ``size_of_last``/``last_index``/``in_progress`` are Spark's ``LogInfo`` change
-    signals (size and completeness, never mtime). ``position`` is where the next read
+    signals (size and completeness, never mtime); in an object store, ``etag_of_last``
+    (the last file's ETag) also tells an object rewritten with the same size. ``position`` is where the next read
     resumes. ``listing`` is None until the log's ApplicationStart has been seen;
     ``error`` says why a log could not be indexed (it is retried when it changes).
     """
@@ -34,6 +35,7 @@ class LogRecord:
     last_updated: int = -1
     last_processed: int = 0
     error: str | None = None
+    etag_of_last: str | None = None  # object stores only
 
     @property
     def app_id(self) -> str | None:
