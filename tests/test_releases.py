@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from starlette.datastructures import QueryParams
 
@@ -22,7 +23,9 @@ import sparkhist
 from sparkhist import releases
 from sparkhist.api.v1.app_resources import handle
 from sparkhist.errors import JerseyServerError
+from sparkhist.events.listing import AttemptListing, apply_listing_line
 from sparkhist.render import views
+from sparkhist.render.listing import attempt_fields
 from sparkhist.state.app_state import AppState
 from sparkhist.state.entities import M
 from support.conformance import SPARK401, blank_last_updated
@@ -34,10 +37,8 @@ CALLS = json.loads((RECORDED / "_index.json").read_text())
 #: What SHS 4.3.0 answers that sparkhist does not yet (see docs/shs-4.3-differences.md):
 #: recorded path -> the keys dropped from the SHS's answer before comparing, and why.
 NOT_YET: dict[str, tuple[set[str], str]] = {
-    "/applications/local-1795972896863": (
-        {"exitCode", "logSourceName", "logSourceFullPath"}, "attempt fields of 4.3 (exitCode, SPARK-55793)"),
-    "/applications/local-1795972973157": (
-        {"exitCode", "logSourceName", "logSourceFullPath"}, "attempt fields of 4.3 (exitCode, SPARK-55793)"),
+    "/applications/local-1795972896863": ({"logSourceName", "logSourceFullPath"}, "log sources (SPARK-55793)"),
+    "/applications/local-1795972973157": ({"logSourceName", "logSourceFullPath"}, "log sources (SPARK-55793)"),
 }
 
 
@@ -96,6 +97,25 @@ def test_answers_as_the_real_shs_430(as_430: Any, call: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- units, both releases
+def _ended(**end: Any) -> AttemptListing:
+    listing = AttemptListing()
+    for event in ({"Event": "SparkListenerApplicationStart", "App Name": "a", "App ID": "app-1", "Timestamp": 1,
+                   "User": "u"}, {"Event": "SparkListenerApplicationEnd", "Timestamp": 5, **end}):
+        assert apply_listing_line(listing, orjson.dumps(event))
+    return listing
+
+
+def test_the_exit_code_follows_the_release(answer_as: Any) -> None:
+    assert _ended(ExitCode=3).exit_code == 3 and _ended().exit_code is None and _ended(ExitCode=None).exit_code is None
+    assert _ended(ExitCode=(1 << 32) + 7).exit_code == 7 and _ended(ExitCode=-1).exit_code == -1  # intValue()
+    malformed = _ended(ExitCode="1")  # JsonProtocol rejects the event: nothing of it is kept
+    assert (malformed.exit_code, malformed.completed, malformed.end_time) == (None, False, -1)
+    answer_as("4.0.1")
+    assert "exitCode" not in attempt_fields(_ended(ExitCode=0), 9)
+    answer_as("4.3.0")
+    fields = attempt_fields(_ended(ExitCode=0), 9)
+    assert fields["exitCode"] == 0 and list(fields).index("exitCode") == list(fields).index("appSparkVersion") + 1
+    assert "exitCode" not in attempt_fields(_ended(), 9)
 def _sql_state() -> AppState:
     state = AppState()
     plan = {"nodeName": "WholeStageCodegen (1)", "simpleString": "WholeStageCodegen (1)", "metrics": [], "children": [

@@ -48,6 +48,7 @@ class AttemptListing:
     spark_user: str | None = None
     completed: bool = False
     spark_version: str = ""
+    exit_code: int | None = None  # the application-end event's ``ExitCode`` (an Option[Int])
     got_env: bool = False
     view_acls: str | None = None
     admin_acls: str | None = None
@@ -107,7 +108,9 @@ def _apply_event(listing: AttemptListing, event: dict[str, Any]) -> None:
         listing.app_id, listing.app_name, listing.attempt_id = app_id, app_name, attempt_id
         listing.start_time, listing.spark_user = start_time, user
     elif kind == "SparkListenerApplicationEnd":
-        listing.end_time = _long(event, "Timestamp")
+        end_time = _long(event, "Timestamp")
+        exit_code = _int_or_none(event, "ExitCode")  # AppListingListener: exitCode = event.exitCode
+        listing.end_time, listing.exit_code = end_time, exit_code
         listing.duration = _wrap(listing.end_time - listing.start_time)
         listing.completed = True
     elif kind == "SparkListenerLogStart":
@@ -121,6 +124,18 @@ def _long(event: dict[str, Any], key: str) -> int:
         return _wrap(value)  # the low 64 bits, as longValue() of a bigger integer
     if type(value) is float:
         return max(_LONG_MIN, min(_LONG_MAX, int(value)))  # a Java (long) cast saturates
+    raise _Malformed(f"{key} is {type(value).__name__}, not a number")
+
+
+def _int_or_none(event: dict[str, Any], key: str) -> int | None:
+    """``jsonOption(...).map(_.extractInt)``: absent or null is None, a number a Java int."""
+    value = event.get(key)
+    if value is None:
+        return None
+    if type(value) is int:
+        return (value + (1 << 31)) % (1 << 32) - (1 << 31)  # intValue(): the low 32 bits
+    if type(value) is float:
+        return max(-(1 << 31), min((1 << 31) - 1, int(value)))  # a Java (int) cast saturates
     raise _Malformed(f"{key} is {type(value).__name__}, not a number")
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from sparkhist import releases
 from sparkhist.render.encode import drop_none, format_date
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ _ATTEMPT_INDENT = b"\n      "  # an attempt inside a list element: 3 levels deep
 
 
 def attempt_fields(listing: AttemptListing, last_updated: int) -> dict[str, Any]:
-    """``ApplicationAttemptInfo`` in the SHS's field order."""
+    """``ApplicationAttemptInfo`` in the SHS's field order (``exitCode`` answering as 4.3+)."""
     return drop_none(
         {
             "attemptId": listing.attempt_id,
@@ -39,6 +40,7 @@ def attempt_fields(listing: AttemptListing, last_updated: int) -> dict[str, Any]
             "sparkUser": listing.spark_user,
             "completed": listing.completed,
             "appSparkVersion": listing.spark_version,
+            "exitCode": listing.exit_code if releases.attempt_exit_code() else None,
             "startTimeEpoch": listing.start_time,
             "endTimeEpoch": listing.end_time,
             "lastUpdatedEpoch": last_updated,
