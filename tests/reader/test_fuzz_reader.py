@@ -238,7 +238,7 @@ name_parts = st.sampled_from(["events_", "appstatus_", "events_0_", "events_1_",
 file_names = st.lists(name_parts, min_size=1, max_size=5).map("".join)
 
 
-@fuzz_settings(400, deadline_s=1.0)
+@fuzz_settings(400)
 @given(
     names=st.lists(st.tuples(file_names, st.booleans(), st.integers(0, 1 << 40)), max_size=8),
     single=file_names,

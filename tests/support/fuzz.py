@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -326,7 +327,41 @@ class Rename:
         return _edit_lines(data, self.line, edit)
 
 
-Mutation = Flip | Cut | Drop | Repeat | Put | Huge | Splice | Reshape | Unkey | Rename
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """Every JSON object inside a document (the document too), depth first."""
+    out: list[dict[str, Any]] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            out.append(item)
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return out
+
+
+@dataclass(frozen=True)
+class Set:
+    """One key of one object of one JSON line set (added if absent): a known field's name
+    with a value of the wrong type hits what a parser reads far more often than :class:`Reshape`."""
+
+    line: int
+    where: int  # index into the line's objects, modulo their number
+    key: str
+    value: Any
+
+    def apply(self, data: bytes, other: Callable[[str], bytes]) -> bytes:
+        def edit(doc: Any) -> Any:
+            objects = _objects(doc)
+            if objects:
+                objects[self.where % len(objects)][self.key] = self.value
+            return doc
+
+        return _edit_lines(data, self.line, edit)
+
+
+Mutation = Flip | Cut | Drop | Repeat | Put | Huge | Splice | Reshape | Unkey | Rename | Set
 
 
 def apply_all(data: bytes, mutations: Sequence[Mutation], other: Callable[[str], bytes]) -> bytes:
@@ -368,24 +403,39 @@ NASTY = [
 ]
 blobs = st.one_of(st.sampled_from(NASTY), st.binary(min_size=1, max_size=64))
 
-#: JSON values of every type, nested, and the awkward scalars: huge and negative
-#: numbers, floats where integers go, empty and long strings, non-ASCII text.
+def nested(depth: int, leaf: Any, wrap: Callable[[Any], Any]) -> Any:
+    for _ in range(depth):
+        leaf = wrap(leaf)
+    return leaf
+
+
+#: The awkward values, drawn as often as all the others together: Java's long bounds and
+#: beyond, past year 9999 and before year 1 (in ms), 2**53 + 1, floats where integers go,
+#: strings that are almost numbers, containers where scalars go and the reverse, and
+#: nesting deeper than JSON encoders go (orjson: 255 levels) but parsers take (1024).
+AWKWARD = [None, True, 0, -1, 1 << 62, 1 << 63, -(1 << 63), (1 << 64) - 1, 1 << 70, 10**18, 253402300800000,
+           -62135596800001, (1 << 53) + 1, 1e20, -1e20, 0.5, -0.0, "", "-1", "12abc", "NaN", "driver", "\u0000", "é",
+           [], [1], [[[]]], {}, {"a": 1}, {"Event": "x"}, [None, "x"], ["a", "b"],
+           nested(300, 1, lambda x: [x]), nested(300, "x", lambda x: {"a": x})]
+
+#: JSON values of every type, nested.
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-(1 << 70), 1 << 70),
-    st.sampled_from([0, -1, 1 << 63, -(1 << 63), (1 << 64) - 1, 10**18]),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(st.characters(exclude_categories=["Cs"]), max_size=12),
-    st.sampled_from(["", "-1", "12abc", "NaN", "driver", "\u0000", "é" * 3]),
 )
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.one_of(
-        st.lists(children, max_size=3),
-        st.dictionaries(st.text(st.characters(exclude_categories=["Cs"]), max_size=8), children, max_size=3),
+json_values = st.one_of(
+    st.sampled_from(AWKWARD),
+    st.recursive(
+        json_scalars,
+        lambda children: st.one_of(
+            st.lists(children, max_size=3),
+            st.dictionaries(st.text(st.characters(exclude_categories=["Cs"]), max_size=8), children, max_size=3),
+        ),
+        max_leaves=6,
     ),
-    max_leaves=6,
 )
 
 
@@ -402,19 +452,24 @@ def byte_mutations(splice_with: Sequence[str]) -> st.SearchStrategy[Mutation]:
     )
 
 
-def json_mutations(event_names: Sequence[str]) -> st.SearchStrategy[Mutation]:
-    """Mutations of one decoded JSON line: wrong types, missing keys, other events' names."""
-    return st.one_of(
+def json_mutations(event_names: Sequence[str], keys: Sequence[str] = ()) -> st.SearchStrategy[Mutation]:
+    """Mutations of one decoded JSON line: wrong types, missing keys, other events' names,
+    and (given the field names to aim at) known fields set to values of any type."""
+    mutations: list[st.SearchStrategy[Mutation]] = [
         st.builds(Reshape, offsets, offsets, json_values),
         st.builds(Unkey, offsets, offsets),
         st.builds(Rename, offsets, st.sampled_from(list(event_names))),
-    )
+    ]
+    if keys:
+        mutations.append(st.builds(Set, offsets, offsets, st.sampled_from(list(keys)), json_values))
+    return st.one_of(mutations)
 
 
-def fuzz_settings(max_examples: int, *, deadline_s: float = 2.0) -> settings:
+def fuzz_settings(max_examples: int, *, deadline_s: float = 5.0) -> settings:
     """Deterministic in CI: ``max_examples`` derandomized examples, none remembered.
 
-    ``deadline_s`` catches slowness (a quadratic path); a true hang is pytest-timeout's.
+    ``deadline_s`` catches slowness (a quadratic path: examples take 1-100 ms, and the
+    margin is for a loaded CI machine); a true hang is pytest-timeout's.
     """
     hunt = os.environ.get("SPARKHIST_FUZZ_EXAMPLES")
     return settings(
@@ -459,19 +514,41 @@ __all__ = [
     "Repeat",
     "Reshape",
     "Seed",
+    "Set",
     "Splice",
     "Unkey",
     "apply_all",
     "byte_mutations",
     "event_names",
+    "field_names",
     "fuzz_settings",
     "json_mutations",
     "load",
+    "nested",
     "replace_files",
     "seed",
     "seed_names",
     "write_log",
 ]
+
+
+@functools.cache
+def field_names() -> list[str]:
+    """Every field name the seeds' events hold (not property names), sorted."""
+    names: set[str] = set()
+    for name in _seeds():
+        for line in seed(name).lines():
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            for obj in _objects(event):
+                names.update(key for key in obj if _FIELD.match(key))
+    return sorted(names)
+
+
+#: A field of Spark's JSON ("Task ID", "nodeName"), not a property, path or variable name.
+_FIELD = re.compile(r"[A-Za-z][A-Za-z ]*\Z")
 
 
 @functools.cache
