@@ -96,7 +96,8 @@ class SourceOptions:
 
 
 def open_source(url: str, settings: Any = None) -> Source:
-    """A source for ``url``: a plain path or ``file:`` URL, ``hdfs://``, ``(s)webhdfs://``, ``s3a://``/``s3://``.
+    """A source for ``url``: a plain path or ``file:`` URL, ``hdfs://``, ``(s)webhdfs://``, ``s3a://``/``s3://``,
+    ``gs://``, ``abfs[s]://`` or ``wasb[s]://``.
 
     ``settings`` (a :class:`~sparkhist.config.Settings` or :class:`SourceOptions`) gives
     the Hadoop configuration, deadlines, retries and breaker reset; without it they come
@@ -125,14 +126,26 @@ def open_source(url: str, settings: Any = None) -> Source:
         kwargs = options.remote_kwargs()
         kwargs["timeout"] = kwargs.pop("rpc_timeout")
         return WebHdfsSource(url, **kwargs)
-    if parsed.scheme in ("s3a", "s3", "s3n"):
+    if parsed.scheme in ("s3a", "s3", "s3n", "gs", "abfs", "abfss", "wasb", "wasbs"):
         from sparkhist.source.hadoop_conf import load_conf
-        from sparkhist.source.objectstore import ObjectStoreSource
-        from sparkhist.source.s3a import s3_target
+        from sparkhist.source.objectstore import ObjectStoreSource, StoreTarget
 
-        target = s3_target(url, load_conf(options.hadoop_conf_dir, dict(options.hadoop_conf)))
+        conf = load_conf(options.hadoop_conf_dir, dict(options.hadoop_conf))
+        target: StoreTarget
+        if parsed.scheme == "gs":
+            from sparkhist.source.gcs import gcs_target
+
+            target = gcs_target(url, conf)
+        elif parsed.scheme in ("abfs", "abfss", "wasb", "wasbs"):
+            from sparkhist.source.azure import azure_target
+
+            target = azure_target(url, conf)
+        else:
+            from sparkhist.source.s3a import s3_target
+
+            target = s3_target(url, conf)
         return ObjectStoreSource(target, **options.object_store_kwargs())
     raise ConfigError(
         f"unsupported log directory scheme {parsed.scheme!r} in {url!r} "
-        "(supported: local paths, file:, hdfs:, webhdfs:, s3a:, s3:)"
+        "(supported: local paths, file:, hdfs:, webhdfs:, s3a:, s3:, gs:, abfs:, abfss:, wasb:, wasbs:)"
     )
