@@ -109,6 +109,9 @@ class Scanner:
         # For metrics (read at collect time): every finished scan is also given to the
         # ``on_report`` observers; the counters are cumulative since start.
         self.on_report: list[Callable[[ScanReport], None]] = []
+        # Paths of logs read again from their start (shrunk, compacted, rewritten in place):
+        # what memory holds of them (cached states, kept answers) is stale.
+        self.on_reread: list[Callable[[str], None]] = []
         self.corrupt_records = 0  # damaged catalog rows dropped by load()
         self.events_parsed = 0  # lines read by the listing pass
         self.bytes_parsed = 0  # stored bytes read by the listing pass
@@ -431,7 +434,16 @@ class Scanner:
             last_updated=event_log.mtime_ms if listing.completed else now_ms,
             last_processed=now_ms,
             error=error,
+            etag_of_last=event_log.etag_of_last,
         )
+        if item.reason == "reread" and previous is not None and previous.snapshot_size >= 0:
+            # The snapshot reflects bytes the log no longer holds (an object rewritten at the
+            # same size keeps its size): rebuilt from the start, not continued.
+            record.snapshot_size = -1
+            if self.snapshots is not None:
+                self.snapshots.delete(event_log.path)
+            for listener in self.on_reread:
+                listener(event_log.path)
         if error is not None:
             report.failed += 1
             report.errors[event_log.path] = error

@@ -92,6 +92,7 @@ def complete_runtime(opened: OpenedStore, app: Starlette | None = None) -> Runti
     if writer:
         snapshots.remove_temp_files()
     scanner = Scanner(source, catalog, index, indexer=indexer, snapshots=snapshots, budget=budget)
+    scanner.on_reread.append(states.invalidate)  # a log read again from its start: its cached state is stale
     if settings.index_workers > 1:
         from sparkhist.scan.workers import IndexPool
         from sparkhist.source.factory import SourceOptions
