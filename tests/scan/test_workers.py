@@ -70,16 +70,18 @@ def test_workers_die_with_a_killed_server(tmp_path: Path) -> None:
         "print(' '.join(str(p) for p in rt.scanner.pool._pool._processes), flush=True)\n"
         "time.sleep(600)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(logs), str(tmp_path / "store")], stdout=subprocess.PIPE, text=True)
-    workers = [int(p) for p in proc.stdout.readline().split()]
-    assert len(workers) == 2
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    with subprocess.Popen([sys.executable, "-c", code, str(logs), str(tmp_path / "store")],
+                          stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        workers = [int(p) for p in proc.stdout.readline().split()]
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
     deadline = time.monotonic() + 10
     alive = workers
     while alive and time.monotonic() < deadline:
         time.sleep(0.1)
-        alive = [p for p in workers if os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2]]
+        alive = _living(workers)
     assert alive == [], f"workers outlived their parent: {alive}"
 
 
@@ -101,10 +103,16 @@ def test_failed_full_index_is_counted(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def _living(pids: list[int]) -> list[int]:
-    import os
-
-    return [p for p in pids
-            if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+    """The processes of ``pids`` that exist and are not zombies."""
+    living = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[0] != "Z":
+            living.append(pid)
+    return living
 
 
 def test_idle_workers_exit_and_come_back_when_needed(tmp_path: Path) -> None:
