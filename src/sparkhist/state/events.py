@@ -39,9 +39,10 @@ FIELD_TYPES: dict[str, frozenset[type]] = {
                      "executionId", "stageId", "accumulatorId", "Resource Profile Id", "Replication"), _INT),
     **dict.fromkeys(("Submission Time", "Completion Time", "Partition ID", "Stage Attempt ID", "Getting Result Time",
                      "Finish Time", "Maximum Onheap Memory", "Maximum Offheap Memory", "stageAttemptId", "cores",
-                     "rootExecutionId", "Disk Size", "Memory Size"), _INT | {_NONE}),
-    **dict.fromkeys(("Executor ID", "executorId", "processId", "nodeName", "metricType", "Event"), _STR),
-    **dict.fromkeys(("Host", "hostId", "hostPort", "Locality", "Stage Name", "Name", "name", "Removed Reason", "Details",
+                     "rootExecutionId", "Disk Size", "Memory Size", "Shuffle Push Mergers Count"), _INT | {_NONE}),
+    **dict.fromkeys(("Executor ID", "executorId", "processId", "nodeName", "metricType", "name", "Event"), _STR),
+    **dict.fromkeys(("Host", "hostId", "hostPort", "Locality", "Stage Name", "Name", "Removed Reason", "Details",
+                     "Resource Name", "Discovery Script", "Vendor",
                      "description", "details", "physicalPlanDescription", "errorMessage", "Failure Reason",
                      "App ID", "App Name", "App Attempt ID", "User", "Spark Version"), _STR | {_NONE}),
     **dict.fromkeys(("Task Info", "Stage Info", "Executor Info", "Block Manager ID", "Job Result", "Task End Reason",
@@ -118,11 +119,15 @@ def _check_fields(obj: dict[str, Any]) -> None:
 
 
 def _check_tree(obj: dict[str, Any]) -> None:
-    _check_fields(obj)
     for key, value in obj.items():
         kind = type(value)
+        allowed = FIELD_TYPES.get(key)
+        if allowed is not None and kind not in allowed:
+            raise TypeError(f"{key!r} is {kind.__name__}")
         if kind is dict:
-            if key in VALUE_TYPES:
+            if key == "sparkPlanInfo":
+                _check_plan(value)
+            elif key in VALUE_TYPES:
                 values = VALUE_TYPES[key]
                 for item in value.values():
                     if type(item) not in values:
@@ -133,11 +138,52 @@ def _check_tree(obj: dict[str, Any]) -> None:
                 _check_tree(value)
         elif kind is list and key not in _OPAQUE:
             items = ITEM_TYPES.get(key)
-            for item in value:
-                if items is not None and type(item) not in items:
-                    raise TypeError(f"an item of {key!r} is {type(item).__name__}")
-                if type(item) is dict:
-                    _check_tree(item)
+            if items is not None:
+                for item in value:
+                    if type(item) not in items:
+                        raise TypeError(f"an item of {key!r} is {type(item).__name__}")
+            if key == "RDD Info":
+                _check_rdds(value)
+            elif key not in _SHALLOW:
+                for item in value:
+                    if type(item) is dict:
+                        _check_tree(item)
+
+
+#: Lists whose items are not looked into: their decoders (:func:`accumulables`,
+#: :func:`end_reason`) check what they use.
+_SHALLOW = frozenset(("Accumulables", "Stack Trace", "accumUpdates", "Parent IDs"))
+
+
+def _check_rdds(rdds: list[dict[str, Any]]) -> None:
+    """A stage's RDDs (many per stage in SQL jobs): what the stage and storage keep of each."""
+    for rdd in rdds:
+        g = rdd.get
+        level = g("Storage Level")
+        if (type(g("RDD ID")) not in _INT_OR_NONE or type(g("Name", "")) not in _STR_OR_NONE
+                or type(g("Number of Partitions", 0)) is not int
+                or (level is not None and (type(level) is not dict or type(level.get("Replication", 1)) is not int))):
+            _check_tree(rdd)  # raises, naming the field
+            raise TypeError("an RDD's storage level is no object")
+
+
+def _check_plan(plan: dict[str, Any]) -> None:
+    """A SQL plan (the biggest events): what the plan graph keeps of each node, its name
+    and its metrics' names and types, without a walk of everything else."""
+    stack: list[Any] = [plan]
+    while stack:
+        node = stack.pop()
+        if type(node) is not dict:
+            raise TypeError(f"a plan node is {type(node).__name__}")
+        if type(node.get("nodeName", "")) is not str:
+            raise TypeError("a plan node's name is no string")
+        for metric in node.get("metrics") or ():
+            if type(metric) is not dict or type(metric.get("name", "")) is not str:
+                raise TypeError("a plan metric's name is no string")
+        children = node.get("children") or []
+        if type(children) is not list:
+            raise TypeError(f"a plan node's children are {type(children).__name__}")
+        stack.extend(children)
 
 
 def _as_text(value: Any) -> str | None:
