@@ -113,17 +113,6 @@ def mislabelled(path: Path) -> bool:
     return False
 
 
-def events_file(files: list[tuple[str, bytes]], choice: int) -> int:
-    """Index of one of the files that hold events (not a rolling log's appstatus marker)."""
-    indices = [i for i, (name, _) in enumerate(files) if name.startswith(layout.EVENTS_PREFIX) or len(files) == 1]
-    return indices[choice % len(indices)]
-
-
-def stored_bytes(name: str) -> bytes:
-    files = seed(name).files()
-    return files[events_file(files, 0)][1]
-
-
 # --------------------------------------------------------------------------- stored bytes
 @fuzz_settings(250)
 @given(
@@ -158,8 +147,8 @@ def stored_bytes(name: str) -> bytes:
 def test_damaged_stored_bytes(name: str, file: int, mutations: list[Mutation], chunk_size: int, resume_at: int) -> None:
     log = seed(name)
     files = log.files()
-    index = events_file(files, file)
-    damaged = apply_all(files[index][1], mutations, stored_bytes)
+    index = log.events_file(file)
+    damaged = apply_all(files[index][1], mutations, lambda other: seed(other).stored())
     with tempfile.TemporaryDirectory() as tmp:
         path = write_log(Path(tmp), log.path.name, replace_files(files, index, damaged), log.rolling)
         check_consistent(path, chunk_size, resume_at)

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 
 from sparkhist.api.v1.app_resources import handle
-from sparkhist.errors import ApiError
+from sparkhist.errors import ApiError, LogError
 from sparkhist.events.listing import ENV_UPDATE, LISTING_PREFIXES, AttemptListing, apply_listing_line
 from sparkhist.reader.encoders import ENCODERS
 from sparkhist.reader.stream import read_lines
@@ -61,8 +61,10 @@ from support.fuzz import (
     json_mutations,
     load,
     nested,
+    replace_files,
     seed,
     seed_names,
+    write_log,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -91,14 +93,18 @@ def write_single(directory: Path, data: bytes, codec: str | None, in_progress: b
 
 # --------------------------------------------------------------------------- listing pass
 def list_log(path: Path) -> AttemptListing:
-    """The scanner's listing pass over one log: malformed JSON lines are skipped."""
+    """The scanner's listing pass over one log: a malformed JSON line is skipped, damaged
+    compressed data (a :class:`LogError`) ends the pass with what was read before it."""
     source, log = load(path)
     listing = AttemptListing()
-    for line, _ in read_lines(source, log, only=LISTING_PREFIXES):
-        try:
-            apply_listing_line(listing, line)
-        except orjson.JSONDecodeError:
-            continue
+    try:
+        for line, _ in read_lines(source, log, only=LISTING_PREFIXES):
+            try:
+                apply_listing_line(listing, line)
+            except orjson.JSONDecodeError:
+                continue
+    except LogError:
+        pass
     return listing
 
 
@@ -277,3 +283,22 @@ def test_real_events_pass_the_shape_check() -> None:
 def test_any_java_long_is_a_date(ms: int, text: str) -> None:
     assert format_date(ms) == text
 
+
+
+# --------------------------------------------------------------------------- damaged storage
+@fuzz_settings(100, deadline_s=10.0)
+@given(
+    name=st.sampled_from(STATE_SEEDS),
+    mutations=st.lists(byte_mutations(STATE_SEEDS), min_size=1, max_size=3),
+)
+def test_listing_and_state_of_damaged_stored_bytes(name: str, mutations: list[Mutation]) -> None:
+    """The stored bytes damaged, framing and all: the listing pass and the indexer stop at a
+    codec error with what they read before it, and the listing and every view render."""
+    log = seed(name)
+    files = log.files()
+    index = log.events_file()
+    damaged = apply_all(files[index][1], mutations, lambda other: seed(other).stored())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_log(Path(tmp), log.path.name, replace_files(files, index, damaged), log.rolling)
+        check_listing(list_log(path))
+        render_all(build(path, Path(tmp) / "store"))

@@ -74,6 +74,17 @@ class Seed:
     def in_progress(self) -> bool:
         return _log(self.path).in_progress
 
+    def events_file(self, choice: int = 0) -> int:
+        """Index in :meth:`files` of one of the files that hold events (``choice`` modulo
+        their number): not a rolling log's appstatus marker."""
+        files = self.files()
+        indices = [i for i, (name, _) in enumerate(files) if name.startswith(layout.EVENTS_PREFIX) or len(files) == 1]
+        return indices[choice % len(indices)]
+
+    def stored(self) -> bytes:
+        """The stored bytes of its first events file."""
+        return self.files()[self.events_file()][1]
+
     def decoded(self) -> bytes:
         """Its JSON lines, decoded, each ending with a newline."""
         return _decoded(self.path)
