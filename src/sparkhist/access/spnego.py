@@ -90,15 +90,18 @@ class SpnegoAuthenticator:
         try:
             context = gssapi.SecurityContext(creds=self._credentials(), usage="accept")
             reply = context.step(token)
+            # SPNEGO defers a mechanism's failure: it surfaces here, not from step().
+            complete = context.complete
+            principal = str(context.initiator_name) if complete else ""
         except gssapi.exceptions.GSSError as exc:
             log.info("SPNEGO token refused: %s", exc.gen_message())
             return Refusal("Authentication failed: the Kerberos token was not accepted", CHALLENGE)
         except ConfigError as exc:
             log.error("SPNEGO: %s", exc)
             return Refusal("Authentication failed", CHALLENGE)
-        if not context.complete:  # a multi-leg exchange: Hadoop's filter does not continue one either
+        if not complete:  # a multi-leg exchange: Hadoop's filter does not continue one either
             return Refusal("Authentication failed: incomplete SPNEGO exchange", CHALLENGE)
-        user = self.short_name(str(context.initiator_name))
+        user = self.short_name(principal)
         if user is None:
             return Refusal("Authentication failed: the principal is not of this realm", CHALLENGE)
         headers: tuple[tuple[str, str], ...] = ()

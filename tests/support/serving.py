@@ -1,0 +1,55 @@
+"""``sparkhist serve`` in a process of its own, as an operator starts it, for tests over HTTP(S)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def sparkhist_serve(workdir: Path, args: list[str], env: Mapping[str, str], *, port: int | None = None,
+                    ready_url: str | None = None, verify: ssl.SSLContext | bool = True) -> Iterator[str]:
+    """Runs ``sparkhist serve --port P <args>`` (stderr to ``workdir/serve.log``) until ``/ready``
+    answers 200; yields ``http://127.0.0.1:P``. Stopped with SIGTERM on exit."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = workdir / "serve.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "sparkhist.cli", "serve", "--port", str(port), *args],
+                                env=dict(env), stdout=subprocess.DEVNULL, stderr=sink)
+    try:
+        deadline = time.monotonic() + 60
+        probe = ready_url or url + "/ready"
+        while True:
+            try:
+                if httpx.get(probe, verify=verify).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError(f"sparkhist serve exited {proc.returncode}: {log.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(log.read_text()[-3000:])
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
