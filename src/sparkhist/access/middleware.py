@@ -49,6 +49,10 @@ class AccessPolicy:
     authorizer: Authorizer = field(default_factory=lambda: Authorizer(HistoryAcls()))
     authenticator: Authenticator | None = None
     open_paths: frozenset[str] = ALWAYS_OPEN
+    #: Added to every answer that does not set them (:func:`sparkhist.access.headers.security_headers`).
+    headers: tuple[tuple[str, str], ...] = ()
+    #: Added to answers over HTTPS only (Strict-Transport-Security).
+    https_headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def active(self) -> bool:
@@ -67,7 +71,13 @@ class AccessMiddleware:
         self.api_forbidden = api_forbidden
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.policy.active:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = self.policy.headers + (self.policy.https_headers if scope.get("scheme") == "https" else ())
+        if headers:
+            send = _adding_headers(send, headers, only_missing=True)
+        if not self.policy.active:
             await self.app(scope, receive, send)
             return
         user: str | None = None
@@ -130,12 +140,14 @@ def _do_as(scope: Scope) -> str | None:
     return None
 
 
-def _adding_headers(send: Send, headers: tuple[tuple[str, str], ...]) -> Send:
+def _adding_headers(send: Send, headers: tuple[tuple[str, str], ...], only_missing: bool = False) -> Send:
     encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), *encoded]}
+            present = {bytes(k).lower() for k, _ in message.get("headers", [])} if only_missing else set()
+            added = [(k, v) for k, v in encoded if k not in present]
+            message = {**message, "headers": [*message.get("headers", []), *added]}
         await send(message)
 
     return wrapped

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from sparkhist.access.acls import Authorizer, HistoryAcls, acl_list
 from sparkhist.access.authn import Authenticator, HeaderAuthenticator, networks
 from sparkhist.access.groups import group_mapping
+from sparkhist.access.headers import security_headers
 from sparkhist.access.middleware import ALWAYS_OPEN, AccessPolicy
 from sparkhist.config import Settings
 from sparkhist.errors import ConfigError
@@ -72,7 +73,8 @@ def access_policy(settings: Settings) -> AccessPolicy:
     history = HistoryAcls(settings.ui_acls_enable, acl_list(settings.ui_admin_acls),
                           acl_list(settings.ui_admin_acls_groups))
     open_paths = ALWAYS_OPEN if settings.auth_metrics else ALWAYS_OPEN | {"/metrics"}
-    return AccessPolicy(Authorizer(history, groups), authenticator, frozenset(open_paths))
+    headers, https_headers = security_headers(props)
+    return AccessPolicy(Authorizer(history, groups), authenticator, frozenset(open_paths), headers, https_headers)
 
 
 def _spnego(settings: Settings, params: dict[str, str]) -> Authenticator:
@@ -96,3 +98,26 @@ def _spnego(settings: Settings, params: dict[str, str]) -> Authenticator:
     from sparkhist.access.spnego import SpnegoAuthenticator
 
     return SpnegoAuthenticator(principal, keytab)
+
+
+def exposure_warning(settings: Settings, policy: AccessPolicy) -> str | None:
+    """The loud warning for a server reachable beyond this host with nobody authenticated (None: none due)."""
+    if policy.authenticator is not None or _loopback(settings.host):
+        return None
+    acls = " (spark.history.ui.acls.enable is on, but without authentication every request is anonymous, " \
+           "and the SHS's ACLs admit anonymous requests)" if policy.authorizer.enabled else ""
+    return (f"UNAUTHENTICATED: listening on {settings.host}, reachable from other hosts, with no authentication: "
+            f"anyone who reaches the port can read every application and download every event log{acls}. "
+            "Set SPARKHIST_AUTH=header behind an authenticating proxy, or kerberos (SPNEGO), "
+            "or listen on 127.0.0.1.")
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything

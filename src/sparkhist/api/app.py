@@ -147,7 +147,7 @@ def create_app(ctx: ServerContext) -> Starlette:
     ]
     middleware = [] if ctx.metrics is None else [Middleware(RequestMetricsMiddleware, observe=ctx.metrics.observe_request)]
     middleware.append(Middleware(RequestLimits))  # innermost: refused requests are counted too
-    if ctx.access is not None and ctx.access.active:  # after the limits: a refused request line never reaches it
+    if ctx.access is not None:  # after the limits: a refused request line never reaches it
         middleware.append(Middleware(AccessMiddleware, policy=ctx.access, index=lambda: ctx.index,
                                      api_attempts=acl_attempts, api_forbidden=lambda m: responses.text_error(403, m)))
     return Starlette(routes=routes, middleware=middleware)

@@ -180,13 +180,21 @@ def serve(settings: Settings) -> None:
     signals = _StopSignals()
     offline = check_log_dir(settings.log_dir, settings.store_dir)
     check_listen(settings.host, settings.port)
-    from sparkhist.access.settings import access_policy
+    from sparkhist.access.settings import access_policy, exposure_warning
+    from sparkhist.access.tls import RedirectServer, tls_config
 
     access = access_policy(settings)  # an SHS security setting sparkhist cannot honour stops here (exit 2)
+    tls = tls_config(settings)  # HTTPS: the key store is read and checked here too
+    port = settings.port if tls is None else tls.port
+    if port != settings.port:
+        check_listen(settings.host, port)
+    scheme = "http" if tls is None else "https"
     check_writable_store(settings.store_dir)  # the last check: it creates the store directory
     # Through logging, so --log-format json keeps every line JSON.
-    logging.getLogger("sparkhist").info("sparkhist %s: serving %s on http://%s:%d (store %s)", __version__,
-                                        settings.log_dir, settings.host, settings.port, settings.store_dir)
+    logging.getLogger("sparkhist").info("sparkhist %s: serving %s on %s://%s:%d (store %s)", __version__,
+                                        settings.log_dir, scheme, settings.host, port, settings.store_dir)
+    if (exposed := exposure_warning(settings, access)) is not None:
+        log.warning(exposed, extra={"event": "unauthenticated_exposure"})
     if offline is not None:
         log.warning("log directory %s does not exist: serving the %d applications the store holds from it, "
                     "offline (they come back up to date once the directory is there)", settings.log_dir, offline,
@@ -213,15 +221,20 @@ def serve(settings: Settings) -> None:
     app = create_app(context)
     watch = FirstAnswerWatch(app, on_sent=settled.set)
     second = _SecondStep(opened, pending, loading, app, watch, settled)
-    config = uvicorn.Config(watch, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+    config = uvicorn.Config(watch, host=settings.host, port=port, log_level="warning", access_log=False,
                             log_config=None,  # uvicorn's loggers go through ours (plain or JSON)
                             timeout_graceful_shutdown=SHUTDOWN_GRACE,  # a stop waits for no slow client
+                            ssl_context_factory=None if tls is None else (lambda _config, _default: tls.context),
                             **uvicorn_options(settings))  # header timeout, keep-alive, connection limit
     server = _server(config, second.bound)
     signals.server = server
     finisher = threading.Thread(target=second.run, args=(server,), name="sparkhist-start", daemon=True)
     finisher.start()
-    log.info("serving %s on http://%s:%d", settings.log_dir, settings.host, settings.port)
+    log.info("serving %s on %s://%s:%d", settings.log_dir, scheme, settings.host, port)
+    redirect = None
+    if tls is not None and tls.redirect_port is not None:  # the SHS's plain port: redirects to HTTPS
+        redirect = RedirectServer(settings.host, tls.redirect_port, port)
+        redirect.start()
     # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal once it has
     # restored the previous handlers (those of ``signals``): our cleanup below runs and
     # the process exits 0 after a clean stop.
@@ -230,6 +243,8 @@ def serve(settings: Settings) -> None:
             server.run()
     finally:
         server.should_exit = True
+        if redirect is not None:
+            redirect.stop()
         second.bound.set()  # a start still waiting goes on (and starts no loop)
         settled.set()
         finisher.join(START_STOP_WAIT)
