@@ -7,8 +7,9 @@ failing example prints as readable Python and is pasted as an ``@example`` as is
 
 Mutations apply to bytes: the stored (compressed) bytes of a file, or the decoded JSON
 lines before they are encoded again with the seed's codec. :class:`Reshape`,
-:class:`Unkey` and :class:`Rename` change one JSON line: a value of the wrong type,
-a missing key, another event's name over this event's fields.
+:class:`Set`, :class:`Unkey` and :class:`Rename` change one JSON line: a value of the
+wrong type (anywhere, or for a known field), a missing key, another event's name over
+this event's fields.
 
 Settings: a fixed number of examples, derandomized (CI runs the same examples every
 time). ``SPARKHIST_FUZZ_EXAMPLES=N`` runs N random examples instead, for a longer hunt.
@@ -62,9 +63,6 @@ class Seed:
     def files(self) -> list[tuple[str, bytes]]:
         """``(name, stored bytes)`` of its files (a rolling log's appstatus marker too)."""
         return _files(self.path)
-
-    def event_log(self) -> tuple[LocalSource, EventLog]:
-        return load(self.path)
 
     @property
     def codec(self) -> str | None:
@@ -124,8 +122,8 @@ def load(path: Path | str) -> tuple[LocalSource, EventLog]:
 def _seeds() -> dict[str, Seed]:
     found: dict[str, Seed] = {}
     for label, directory in SEED_DIRS.items():
-        if not directory.is_dir():
-            continue
+        if not directory.is_dir():  # fuzzing fewer seeds than intended must not pass unnoticed
+            raise FileNotFoundError(f"seed directory {directory} is missing (shared/ goes beside the repository)")
         for path in sorted(directory.iterdir()):
             if path.name.startswith(".") or (path.is_dir() and not path.name.startswith(layout.ROLLING_DIR_PREFIX)):
                 continue
@@ -134,12 +132,10 @@ def _seeds() -> dict[str, Seed]:
     return found
 
 
-def seed_names(*, codec: str | None | bool = True, max_size: int | None = None) -> list[str]:
-    """Names of the seeds (all of them; of one codec; under ``max_size`` stored bytes)."""
+def seed_names(*, max_size: int | None = None) -> list[str]:
+    """Names of the seeds (all of them, or those under ``max_size`` stored bytes)."""
     names = []
     for name, seed in _seeds().items():
-        if codec is not True and seed.codec != codec:
-            continue
         if max_size is not None and sum(len(data) for _, data in seed.files()) > max_size:
             continue
         names.append(name)
