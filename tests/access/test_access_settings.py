@@ -62,6 +62,7 @@ def test_filter_params_old_and_new_syntax() -> None:
     (f"spark.ui.filters {HADOOP_AUTH_FILTER}\nspark.{HADOOP_AUTH_FILTER}.param.kerberos.principal HTTP/h@R\n"
      f"spark.{HADOOP_AUTH_FILTER}.param.kerberos.keytab /no/such.keytab\n", "not a readable file"),
     ("spark.user.groups.mapping com.example.LdapGroups\n", "spark.user.groups.mapping"),
+    ("spark.redaction.regex (?i)secret|internal\n", "spark.redaction.regex"),
 ])
 def test_what_cannot_be_honoured_is_refused(tmp_path: Path, lines: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("$", r"\$")):

@@ -59,6 +59,8 @@ def test_exposure_warning(tmp_path: Path) -> None:
         return exposure_warning(settings, access_policy(settings))
 
     assert warning("127.0.0.1") is None and warning("::1") is None and warning("localhost") is None
+    local_acls = warning("127.0.0.1", SPARKHIST_UI_ACLS_ENABLE="true")
+    assert local_acls is not None and "every request is anonymous" in local_acls
     assert warning("0.0.0.0", SPARKHIST_AUTH="header") is None
     loud = warning("0.0.0.0")
     assert loud is not None and loud.startswith("UNAUTHENTICATED") and "every event log" in loud

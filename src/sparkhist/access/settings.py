@@ -70,6 +70,7 @@ def access_policy(settings: Settings) -> AccessPolicy:
     elif mode == "kerberos":
         authenticator = _spnego(settings, kerberos_params or {})
     groups = group_mapping(settings.user_groups_mapping)
+    _refuse_unhonoured(props)
     history = HistoryAcls(settings.ui_acls_enable, acl_list(settings.ui_admin_acls),
                           acl_list(settings.ui_admin_acls_groups))
     open_paths = ALWAYS_OPEN if settings.auth_metrics else ALWAYS_OPEN | {"/metrics"}
@@ -102,8 +103,13 @@ def _spnego(settings: Settings, params: dict[str, str]) -> Authenticator:
 
 def exposure_warning(settings: Settings, policy: AccessPolicy) -> str | None:
     """The loud warning for a server reachable beyond this host with nobody authenticated (None: none due)."""
-    if policy.authenticator is not None or _loopback(settings.host):
+    if policy.authenticator is not None:
         return None
+    if _loopback(settings.host):
+        if not policy.authorizer.enabled:
+            return None
+        return ("spark.history.ui.acls.enable is on, but no authentication is configured: every request is "
+                "anonymous, and the SHS's ACLs admit anonymous requests (SPARKHIST_AUTH=header or kerberos)")
     acls = " (spark.history.ui.acls.enable is on, but without authentication every request is anonymous, " \
            "and the SHS's ACLs admit anonymous requests)" if policy.authorizer.enabled else ""
     return (f"UNAUTHENTICATED: listening on {settings.host}, reachable from other hosts, with no authentication: "
@@ -121,3 +127,15 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name: it may resolve to anything
+
+
+def _refuse_unhonoured(props: Mapping[str, str]) -> None:
+    """SHS security properties sparkhist does not apply yet: refused rather than silently ignored."""
+    from sparkhist.releases import redaction_regex
+
+    regex = props.get("spark.redaction.regex")
+    if regex is not None and regex != redaction_regex():
+        raise ConfigError("spark.redaction.regex other than Spark's default cannot be honoured yet: sparkhist "
+                          f"redacts the environment with {redaction_regex()}; remove the line to accept that")
+    if props.get("spark.acls.enable", "").strip().lower() == "true":
+        log.info("spark.acls.enable is set: the SHS clears it and uses only spark.history.ui.acls.enable; so does sparkhist")
