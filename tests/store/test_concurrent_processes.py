@@ -31,11 +31,12 @@ def _free_port() -> int:
 
 
 def _serve(logs: Path, store: Path, port: int, log_file: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sparkhist.cli", "serve", "--log-dir", str(logs), "--store", str(store),
-         "--port", str(port), "--scan-interval", "0.5"],
-        stdout=subprocess.DEVNULL, stderr=open(log_file, "wb"),
-    )
+    with open(log_file, "wb") as stderr:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "sparkhist.cli", "serve", "--log-dir", str(logs), "--store", str(store),
+             "--port", str(port), "--scan-interval", "0.5"],
+            stdout=subprocess.DEVNULL, stderr=stderr,
+        )
 
 
 def _wait(predicate, what: str, timeout: float = 60.0) -> float:
