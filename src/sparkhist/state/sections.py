@@ -28,7 +28,7 @@ import copy
 import dataclasses
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from sparkhist.state.app_state import AppState
 from sparkhist.state.entities import M, Stage, Task
@@ -87,14 +87,20 @@ class IndexCount:
         return (IndexCount, (self.n,))
 
 
+def _count_of(indices: set[int]) -> set[int]:
+    """An :class:`IndexCount` where the entities declare a set: a summary is only ever
+    asked for ``len()`` of it, and :func:`merge` puts the real set back."""
+    return cast("set[int]", IndexCount(len(indices)))
+
+
 def split(state: AppState) -> tuple[AppState, list[TaskGroup], Indices, list[StageIndex]]:
     """The task-free summary, the task groups, the indices and the indexes of the chunked
     stage attempts (whose groups hold one stage each); ``state`` itself is left untouched."""
     summary = copy.copy(state)
     summary.tasks = {}
-    summary.stages = {key: dataclasses.replace(st, task_ids=[], completed_indices=IndexCount(len(st.completed_indices)))
+    summary.stages = {key: dataclasses.replace(st, task_ids=[], completed_indices=_count_of(st.completed_indices))
                       for key, st in state.stages.items()}
-    summary.jobs = {key: dataclasses.replace(job, completed_indices=IndexCount(len(job.completed_indices)))
+    summary.jobs = {key: dataclasses.replace(job, completed_indices=_count_of(job.completed_indices))
                     for key, job in state.jobs.items()}
     orders: dict[StageKey, list[int]] = {}
     indices: Indices = ({key: st.completed_indices for key, st in state.stages.items()},
@@ -143,10 +149,10 @@ def group_tasks(group: TaskGroup) -> int:
 def merge(summary: AppState, groups: Iterable[TaskGroup], indices: Indices) -> AppState:
     """Put the task groups and indices back into ``summary`` (in place); returns it."""
     stage_indices, job_indices, orders = indices
-    for key, st in summary.stages.items():
-        st.completed_indices = stage_indices.get(key, set())
-    for key, job in summary.jobs.items():
-        job.completed_indices = job_indices.get(key, set())
+    for stage_key, st in summary.stages.items():
+        st.completed_indices = stage_indices.get(stage_key, set())
+    for job_id, job in summary.jobs.items():
+        job.completed_indices = job_indices.get(job_id, set())
     tasks: dict[int, Task] = {}
     ids_of: dict[StageKey, list[int]] = {}
     for group in groups:
