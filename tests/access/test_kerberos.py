@@ -3,7 +3,7 @@
 ``sparkhist serve`` reads a properties file naming Hadoop's ``AuthenticationFilter`` in
 ``spark.ui.filters`` with ``type=kerberos``, ``kerberos.principal`` and ``kerberos.keytab``
 (the SHS's lines, unchanged). Clients: ``curl --negotiate -u :`` and a Python client
-(pyspnego), each with a ticket from ``kinit``; the authenticated principal's short name
+(python-gssapi's SPNEGO initiator), each with a ticket from ``kinit``; the authenticated principal's short name
 is the user the ACLs decide for. Refused: no token (401 with the ``Negotiate``
 challenge), a ticket for another service, a token that is not Kerberos at all.
 """
@@ -67,14 +67,17 @@ def curl(served: Served, user: str, path: str) -> tuple[int, str]:
 
 _CLIENT = """
 import base64, sys
-import spnego
-client = spnego.client(hostname=sys.argv[1], service="HTTP", protocol="negotiate")
-print(base64.b64encode(client.step()).decode())
+import gssapi
+spnego = gssapi.OID.from_int_seq("1.3.6.1.5.5.2")
+target = gssapi.Name("HTTP@" + sys.argv[1], gssapi.NameType.hostbased_service)
+context = gssapi.SecurityContext(name=target, usage="initiate", mech=spnego)
+print(base64.b64encode(context.step()).decode())
 """
 
 
 def spnego_token(env: dict[str, str], host: str = "127.0.0.1") -> str:
-    """A SPNEGO token from pyspnego, in a client process of its own (its Kerberos settings and ticket cache)."""
+    """A SPNEGO token from a Python GSSAPI client (python-gssapi, as requests-gssapi uses it), in a
+    process of its own: its Kerberos settings and ticket cache are the user's."""
     done = subprocess.run([sys.executable, "-c", _CLIENT, host], env=env, capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
