@@ -224,3 +224,61 @@ def status(settings: Settings, url: str | None, as_json: bool) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@main.command()
+@click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(["table", "json", "csv"]))
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds before the query is stopped.")
+@click.option("--max-rows", default=1_000_000, show_default=True, help="More rows than this is an error.")
+@click.argument("query")
+@_common
+def sql(settings: Settings, fmt: str, timeout: float, max_rows: int, query: str) -> None:
+    """Run one read-only SQL query (SELECT or WITH) over the analytics tables (see the README).
+
+    A refused or failing query is one error line and exit status 2.
+    """
+    from sparkhist.analytics.query import Engine, QueryError
+    from sparkhist.server.preflight import check_readable_store
+
+    check_readable_store(settings.store_dir)
+    engine = Engine(settings.store_dir, timeout=timeout, max_rows=max_rows)
+    try:
+        result = engine.run(query)
+    except QueryError as exc:
+        click.echo(f"sparkhist: {visible(exc)}", err=True)
+        sys.exit(2)
+    finally:
+        engine.close()
+    for fragment in result.damaged:
+        click.echo(f"sparkhist: warning: damaged {visible(fragment.path)} left out (rebuilt by the next scan)", err=True)
+    _print_result(result.columns, result.rows, fmt)
+
+
+def _print_result(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    """Rows as a table, JSON (one array of objects) or CSV; every string made terminal-safe."""
+    def cell(value: Any) -> Any:
+        return visible(value) if isinstance(value, str) else value
+
+    if fmt == "json":
+        import orjson
+
+        body = [{c: cell(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+        sys.stdout.write(orjson.dumps(body, default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([visible(c) for c in columns])
+        writer.writerows([["" if v is None else cell(v) for v in row] for row in rows])
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        from sparkhist.render.terminal import text
+
+        table = Table()
+        for column in columns:
+            table.add_column(text(column), overflow="fold")
+        for row in rows:
+            table.add_row(*(text("" if v is None else v) for v in row))
+        Console(width=None if sys.stdout.isatty() else 200).print(table)

@@ -54,6 +54,8 @@ class ServerContext:
     response_cache: ResponseCache | None = None
     #: Authentication and the SHS's ACLs (sparkhist.access); None: every request is anonymous and allowed.
     access: AccessPolicy | None = None
+    #: The store whose analytics tables /analytics/sql queries (None: no such route).
+    store_dir: str | None = None
 
 
 def _error_response(request: Request, exc: ApiError) -> Response:
@@ -145,6 +147,11 @@ def create_app(ctx: ServerContext) -> Starlette:
         # "/", /history/..., /static/..., /operations/ (the health document drawn)
         *ui_routes(UiContext(ctx.index, ui_records, lambda: ctx.source.root, ctx.health)),
     ]
+    if ctx.store_dir is not None:
+        from sparkhist.api.analytics import analytics_routes
+
+        acls_on = ctx.access is not None and ctx.access.authorizer.enabled
+        routes[-1:-1] = analytics_routes(ctx.store_dir, acls_enabled=acls_on)
     middleware = [] if ctx.metrics is None else [Middleware(RequestMetricsMiddleware, observe=ctx.metrics.observe_request)]
     middleware.append(Middleware(RequestLimits))  # innermost: refused requests are counted too
     if ctx.access is not None:  # after the limits: a refused request line never reaches it

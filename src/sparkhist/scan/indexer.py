@@ -8,12 +8,14 @@ build per log at a time, whoever asks (the scan loop or an API request).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from sparkhist.analytics import fragments
 from sparkhist.errors import LogError, StoreCorrupt, StoreError
 from sparkhist.reader.layout import EventLog, find_event_log
 from sparkhist.reader.position import START
@@ -39,6 +41,7 @@ class Indexer:
         self.builds = 0
         self.bytes_read = 0
         self.events_parsed = 0  # lines read by full indexing (for metrics)
+        self.tables = True  # write the analytics tables' fragments after each snapshot
 
     def _lock_for(self, path: str) -> threading.Lock:
         with self._locks_guard:
@@ -119,6 +122,11 @@ class Indexer:
             return False
         if self.budget is not None:
             self.budget.wrote(snapshot.log_path, size)
+        if self.tables:
+            try:
+                fragments.write(os.path.dirname(self.snapshots.dir), snapshot)
+            except StoreError as exc:  # the snapshot is saved; the writer's next repair writes them
+                log.warning("%s", exc)
         return True
 
     def _previous(self, event_log: EventLog) -> Snapshot | None:

@@ -91,6 +91,11 @@ def complete_runtime(opened: OpenedStore, app: Starlette | None = None) -> Runti
     snapshots, budget, indexer, states = readers.snapshots, readers.budget, readers.indexer, readers.states
     if writer:
         snapshots.remove_temp_files()
+        from sparkhist.analytics.fragments import repair
+
+        # The analytics tables follow the snapshots (missing, stale or damaged fragments rebuilt): off the start-up path.
+        threading.Thread(target=repair, args=(settings.store_dir, snapshots), name="sparkhist-analytics-repair",
+                         daemon=True).start()
     scanner = Scanner(source, catalog, index, indexer=indexer, snapshots=snapshots, budget=budget)
     scanner.on_reread.append(states.invalidate)  # a log read again from its start: its cached state is stale
     if settings.index_workers > 1:
@@ -144,5 +149,5 @@ def _create_app(opened: OpenedStore, states: StoreStates, scanner: Scanner, loop
     ctx = ServerContext(index=lookup, source=opened.source, states=states,
                         handle_app_resource=handle_app_resource, health=lambda: health_document(probe),
                         ready=probe.ready, metrics=metrics, response_cache=opened.response_cache,
-                        access=access_policy(opened.settings))
+                        access=access_policy(opened.settings), store_dir=opened.settings.store_dir)
     return create_app(ctx)
