@@ -1,0 +1,181 @@
+"""Issue 19: the tables survive kill -9 and damage; the CLI and the endpoint refuse
+writes, long queries and too many rows.
+
+A real log is indexed into a temporary store; a real subprocess rewriting the tables is
+killed with SIGKILL at several instants; a fragment's bytes are damaged on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from sparkhist.analytics import fragments
+from sparkhist.analytics.query import Engine, QueryError
+from sparkhist.api.analytics import analytics_routes
+from sparkhist.reader.layout import find_event_log
+from sparkhist.scan.indexer import Indexer
+from sparkhist.source.factory import open_source
+from sparkhist.state.app_state import AppState
+from sparkhist.store.snapshots import SnapshotStore
+
+LOGS = Path("/work/shared/conformance/spark-4.0.1/eventlogs")
+SPARKHIST = str(Path(sys.executable).parent / "sparkhist")
+EVERYTHING = ("SELECT (SELECT count(*) FROM stages), (SELECT sum(executor_run_time) FROM stages), "
+              "(SELECT count(*) FROM jobs), (SELECT count(*) FROM properties), (SELECT count(*) FROM executors)")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    source = open_source(str(LOGS))
+    indexer = Indexer(source, SnapshotStore(str(tmp_path / "store")), AppState)
+    for name in ("local-1795972896863", "local-1795972911639.snappy"):
+        indexer.refresh(find_event_log(source, str(LOGS / name)))
+    return tmp_path / "store"
+
+
+def _answer(store: Path) -> tuple[object, ...]:
+    engine = Engine(str(store))
+    try:
+        result = engine.run(EVERYTHING)
+        assert not result.damaged
+        return result.rows[0]
+    finally:
+        engine.close()
+
+
+_REWRITER = """
+import sys
+from sparkhist.analytics import fragments
+from sparkhist.store.snapshots import SnapshotStore
+store = sys.argv[1]
+snapshots = SnapshotStore(store)
+loaded = [snapshots.read_file(n) for n in snapshots.file_names()]
+print("ready", flush=True)
+while True:
+    for snapshot in loaded:
+        fragments.write(store, snapshot)
+"""
+
+
+def test_a_kill_9_while_writing_leaves_tables_that_answer_as_before(store: Path) -> None:
+    before = _answer(store)
+    assert before[0] > 0 and before[2] > 0
+    for delay in (0.05, 0.13, 0.31, 0.47):
+        child = subprocess.Popen([sys.executable, "-c", _REWRITER, str(store)], stdout=subprocess.PIPE)
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"ready\n"
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        assert child.returncode == -signal.SIGKILL
+        assert _answer(store) == before  # readers: the newest good file of each table and attempt
+        fragments.repair(str(store), SnapshotStore(str(store)))
+        leftovers = [n for d in (store / "analytics").iterdir() for n in os.listdir(d) if n.endswith(".tmp")]
+        assert leftovers == []
+        assert _answer(store) == before
+
+
+def test_a_damaged_fragment_is_left_out_then_rebuilt_from_its_snapshot(store: Path) -> None:
+    before = _answer(store)
+    victim = next(p for p in (store / "analytics").rglob("stages.*.parquet"))
+    blob = bytearray(victim.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    victim.write_bytes(bytes(blob))
+    engine = Engine(str(store))
+    try:
+        result = engine.run("SELECT count(DISTINCT app_id) FROM stages")
+    finally:
+        engine.close()
+    assert [f.path for f in result.damaged] == [str(victim)]
+    assert result.rows[0][0] == 1  # the other attempt's stages only
+    done = fragments.repair(str(store), SnapshotStore(str(store)))
+    assert done.damaged == 1 and done.written == 1
+    assert _answer(store) == before
+
+
+def test_a_missing_fragment_and_a_removed_snapshot_are_repaired(store: Path) -> None:
+    before = _answer(store)
+    snapshots = SnapshotStore(str(store))
+    keys = sorted(fragments.key_of(n) for n in snapshots.file_names())
+    for path in (store / "analytics" / keys[0]).iterdir():
+        path.unlink()
+    assert fragments.repair(str(store), snapshots).written == 1
+    assert _answer(store) == before
+    os.unlink(os.path.join(snapshots.dir, keys[1] + ".snap"))
+    assert fragments.repair(str(store), snapshots).dropped == 1
+    assert _answer(store)[0] < before[0]
+
+
+def _cli(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SPARKHIST, "sql", "--store", str(store), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_answers_a_select_and_refuses_writes_bad_and_long_queries_and_too_many_rows(store: Path) -> None:
+    ok = _cli(store, "--format", "csv", "SELECT stage_id, executor_run_time FROM stages ORDER BY 1, 2")
+    assert ok.returncode == 0, ok.stderr
+    engine = Engine(str(store))
+    try:
+        expected = engine.run("SELECT stage_id, executor_run_time FROM stages ORDER BY 1, 2").rows
+    finally:
+        engine.close()
+    assert ok.stdout.splitlines() == ["stage_id,executor_run_time", *(f"{a},{b}" for a, b in expected)]
+    for query in ("DELETE FROM jobs", "CREATE TABLE x AS SELECT 1", f"COPY jobs TO '{store}/analytics/x.csv'",
+                  "SELECT 1; DROP VIEW jobs", "ATTACH 'x.db'", "SET enable_external_access = true"):
+        refused = _cli(store, query)
+        assert refused.returncode == 2, (query, refused.stdout)
+        assert refused.stderr.startswith("sparkhist: ") and len(refused.stderr.splitlines()) == 1
+    assert not (store / "analytics" / "x.csv").exists()
+    outside = _cli(store, "SELECT * FROM read_text('/etc/hostname')")
+    assert outside.returncode == 2 and "bad query" in outside.stderr
+    bad = _cli(store, "SELECT nope FROM jobs")
+    assert bad.returncode == 2 and "nope" in bad.stderr
+    started = time.monotonic()
+    long = _cli(store, "--timeout", "1", "SELECT sum(a.range * b.range) FROM range(200000) a, range(200000) b")
+    assert long.returncode == 2 and "time limit" in long.stderr
+    assert time.monotonic() - started < 30
+    many = _cli(store, "--max-rows", "3", "SELECT * FROM properties")
+    assert many.returncode == 2 and "more than 3 rows" in many.stderr
+
+
+def test_cli_output_is_terminal_safe(store: Path) -> None:
+    for fmt in ("table", "json", "csv"):
+        out = _cli(store, "--format", fmt, "SELECT 'a' || chr(27) || '[31mb' || chr(8238) AS s")
+        assert out.returncode == 0
+        assert "\x1b" not in out.stdout and "\u202e" not in out.stdout and "\\x1b[31mb" in out.stdout
+
+
+def test_endpoint_answers_json_and_refuses_with_400(store: Path) -> None:
+    app = Starlette(routes=analytics_routes(str(store), timeout=1.0, max_rows=5))
+    with TestClient(app) as client:
+        ok = client.get("/analytics/sql", params={"q": "SELECT count(*) AS n FROM jobs"})
+        assert ok.status_code == 200
+        assert ok.json() == {"columns": ["n"], "types": ["BIGINT"], "rows": [[_answer(store)[2]]]}
+        for query, why in (("DELETE FROM jobs", "read-only"), ("SELECT nope FROM jobs", "bad query"),
+                           ("SELECT * FROM properties", "more than 5 rows"),
+                           ("SELECT sum(a.range * b.range) FROM range(200000) a, range(200000) b", "time limit")):
+            refused = client.get("/analytics/sql", params={"q": query})
+            assert refused.status_code == 400, query
+            assert why in refused.json()["error"]
+        assert client.get("/analytics/sql").status_code == 400
+    guarded = Starlette(routes=analytics_routes(str(store), acls_enabled=True))
+    with TestClient(guarded) as client:
+        assert client.get("/analytics/sql", params={"q": "SELECT 1"}).status_code == 403
+
+
+def test_engine_refuses_two_statements(store: Path) -> None:
+    engine = Engine(str(store))
+    try:
+        with pytest.raises(QueryError, match="one statement"):
+            engine.run("SELECT 1; SELECT 2")
+    finally:
+        engine.close()
