@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.server import copy_logs, runtime_for
 
 from sparkhist.analytics.query import Engine
 from sparkhist.analytics.tables import TABLES
-from tests.support.server import copy_logs, runtime_for
 
 CONFORMANCE = Path("/work/shared/conformance")
 
