@@ -1,9 +1,10 @@
 """Security headers on every answer, as the SHS's ``HttpSecurityFilter`` sets them (``spark.ui.*``).
 
 - ``Content-Security-Policy`` (``spark.ui.content.security.policy.enabled``, default on): the
-  SHS 4.3's policy less its per-request script nonce: sparkhist's pages have no inline
-  script at all, so ``script-src 'self'`` suffices; inline style attributes are allowed as
-  in the SHS; ``frame-ancestors`` follows the framing setting.
+  SHS 4.3's policy less its per-request script nonce and ``'unsafe-inline'`` styles:
+  sparkhist's pages have no inline script nor style at all (the browser tests load every
+  page under this policy), so ``'self'`` suffices for both; ``frame-ancestors`` follows the
+  framing setting.
 - ``X-Frame-Options``: ``SAMEORIGIN``, or ``ALLOW-FROM <uri>`` with ``spark.ui.allowFramingFrom``.
 - ``X-XSS-Protection``: ``spark.ui.xXssProtection`` (default ``0``: browsers' auditors are gone).
 - ``X-Content-Type-Options: nosniff`` unless ``spark.ui.xContentTypeOptions.enabled=false``.
@@ -34,7 +35,7 @@ def security_headers(props: Mapping[str, str]) -> tuple[tuple[tuple[str, str], .
     if _flag(props, "spark.ui.content.security.policy.enabled", True):
         ancestors = f"'self' {framing}" if framing else "'self'"
         headers.append(("Content-Security-Policy",
-                        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                        "default-src 'self'; script-src 'self'; style-src 'self'; "
                         "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
                         f"frame-ancestors {ancestors};"))
     headers.append(("X-Frame-Options", f"ALLOW-FROM {framing}" if framing else "SAMEORIGIN"))
