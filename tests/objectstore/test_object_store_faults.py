@@ -44,8 +44,11 @@ def obstore_text(status: str, body: str = "") -> str:
     (PreconditionError(obstore_text("412 Precondition Failed")), SourceError),
     (GenericError("Generic S3 error: Error performing HEAD http://h/b/k in 3s - HTTP error: error sending request "
                   "(operation timed out)"), DeadlineExceeded),
-    (GenericError("Generic S3 error: Error performing HEAD http://h/b/k in 0ms - HTTP error: error sending request"),
-     SourceUnavailable),
+    (GenericError("Generic S3 error: Error performing HEAD http://h/b/k in 0ms - HTTP error: error sending request"
+                  "\n\nDebug source:\n retry_timeout: 180s, inner: Http(HttpError { kind: Connect })"), SourceUnavailable),
+    (GenericError("Generic S3 error: Error performing HEAD http://h/b/k in 1s - HTTP error: error sending request"
+                  "\n\nDebug source:\n retry_timeout: 180s, inner: Http(HttpError { kind: Timeout, source: TimedOut })"),
+     DeadlineExceeded),
 ])
 def test_translation(exc: BaseException, expected: type[SourceError]) -> None:
     error = object_store_error(exc, "s3a://b get k")

@@ -31,9 +31,9 @@ def moto() -> Iterator[FaultyMoto]:
 
     s3 = boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id="a", aws_secret_access_key="b",
                       region_name="us-east-1")
-    s3.create_bucket(Bucket="logs")
+    s3.create_bucket(Bucket="throttling-logs")
     for name in ("local-1795972896863", "local-1795972905472.lz4"):
-        s3.put_object(Bucket="logs", Key=f"events/{name}", Body=(SPARK_LOGS / name).read_bytes())
+        s3.put_object(Bucket="throttling-logs", Key=f"events/{name}", Body=(SPARK_LOGS / name).read_bytes())
     try:
         yield server
     finally:
@@ -43,7 +43,7 @@ def moto() -> Iterator[FaultyMoto]:
 def source_on(moto: FaultyMoto, **options: Any) -> ObjectStoreSource:
     conf = (("fs.s3a.endpoint", moto.endpoint), ("fs.s3a.path.style.access", "true"),
             ("fs.s3a.access.key", "a"), ("fs.s3a.secret.key", "b"))
-    source = open_source("s3a://logs/events", SourceOptions(hadoop_conf=conf, **options))
+    source = open_source("s3a://throttling-logs/events", SourceOptions(hadoop_conf=conf, **options))
     assert isinstance(source, ObjectStoreSource)
     return source
 

@@ -167,8 +167,10 @@ def _is_http_transport_error(exc: BaseException) -> TypeGuard[httpx.TransportErr
 _STATUS = re.compile(r"status(?: code)?: (\d{3})\b")
 #: Throttling answers: S3 (SlowDown, 503), GCS (rateLimitExceeded, 429), Azure (ServerBusy, 503).
 _THROTTLE_MARKERS = ("SlowDown", "Throttl", "TooManyRequests", "RequestLimitExceeded", "rateLimitExceeded", "ServerBusy")
-#: object_store's words for a request that got no (complete) answer.
-_TIMEOUT_MARKERS = ("timed out", "timeout", "Timeout", "deadline has elapsed")
+#: object_store's words for a request that got no (complete) answer in time: in its message,
+#: or as the error kind in its debug dump ("kind: Timeout", reqwest's "TimedOut").
+_TIMEOUT_MARKERS = ("timed out", "deadline has elapsed")
+_TIMEOUT_KINDS = ("kind: Timeout", "TimedOut")
 _OBJECT_TRANSPORT_MARKERS = (
     "error sending request",
     "HTTP error",
@@ -225,9 +227,9 @@ def object_store_error(exc: BaseException, what: str) -> SourceError:
         return Throttled(f"{what}: throttled (HTTP {status}): {head}")
     if status is not None and (status >= 500 or status == 408):
         return SourceUnavailable(f"{what}: HTTP {status}: {head}")
-    if status is None and any(m in text for m in _TIMEOUT_MARKERS):
+    if status is None and (any(m in head for m in _TIMEOUT_MARKERS) or any(k in text for k in _TIMEOUT_KINDS)):
         return DeadlineExceeded(f"{what}: no answer in time: {head}")
-    if status is None and any(m in text for m in _OBJECT_TRANSPORT_MARKERS):
+    if status is None and any(m in head for m in _OBJECT_TRANSPORT_MARKERS):
         return SourceUnavailable(f"{what}: unreachable: {head}")
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return SourceUnavailable(f"{what}: {head}")

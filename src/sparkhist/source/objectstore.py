@@ -54,6 +54,7 @@ import builtins
 import functools
 import logging
 import posixpath
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -64,6 +65,7 @@ from typing import Any, TypeVar
 from sparkhist.errors import SourceError, SourceNotFound, SourceUnavailable
 from sparkhist.resilience.breaker import CircuitBreaker
 from sparkhist.resilience.retry import RetryPolicy
+from sparkhist.source import skipped as why
 from sparkhist.source.base import ByteStream, FileEntry, SourceHealth
 from sparkhist.source.deadline import DeadlineExceeded, ThreadRunner, is_panic
 from sparkhist.source.faults import http_status, object_store_error
@@ -151,6 +153,7 @@ class ObjectStoreSource:
         self._lock = threading.Lock()
         self._stores: dict[str, Any] = {}  # "meta" / "read" / "probe" -> obstore store
         self._children: dict[str, _Children] = {}  # rolling prefix URL -> its files, from the last parent listing
+        self._delimited: dict[str, float] = {}  # prefix -> when a bad key made it be listed with a delimiter
 
     # -- Source protocol -----------------------------------------------------------------
     def list(self, path: str) -> builtins.list[FileEntry]:
@@ -177,7 +180,10 @@ class ObjectStoreSource:
             return FileEntry(self._url(key), self.target.bucket, 0, 0, True)
         try:
             meta = self._call("stat", lambda store: _obstore().head(store, key), self.timeout, f"stat {key}")
-            return self._file_entry(key, meta)
+            entry = self._file_entry(key, meta)
+            if entry.size or not (entry.name.startswith(ROLLING_PREFIX) or self._has_children(key)):
+                return entry
+            return self._dir_entry(key)  # a directory marker (see _entries)
         except SourceNotFound:
             pass
         if self._has_children(key):
@@ -248,11 +254,16 @@ class ObjectStoreSource:
     # -- listing ---------------------------------------------------------------------------
     def _list_tree(self, key: str) -> tuple[builtins.list[FileEntry], dict[str, builtins.list[FileEntry]]]:
         """(direct children, files of each rolling sub-prefix) of the prefix ``key``: one
-        paged listing, a deadline per page."""
+        paged listing, a deadline per page; :meth:`_list_delimited` when a key below
+        cannot be read."""
         prefix = key + "/" if key else ""
+        with self._lock:
+            delimited_since = self._delimited.get(key)
+        if delimited_since is not None and time.monotonic() - delimited_since < _DELIMITED_FOR:
+            return self._list_delimited(key), {}
 
         def walk(store: Any, tick: Callable[[], None]) -> tuple[builtins.list[FileEntry], dict[str, builtins.list[FileEntry]]]:
-            files: builtins.list[FileEntry] = []
+            files: dict[str, FileEntry] = {}
             dirs: dict[str, None] = {}
             rolling: dict[str, builtins.list[FileEntry]] = {}
             deep = 0
@@ -263,7 +274,7 @@ class ObjectStoreSource:
                         continue  # the directory's own marker
                     child, slash, rest = rel.partition("/")
                     if not slash:
-                        files.append(self._file_entry(prefix + child, meta))
+                        files[child] = self._file_entry(prefix + child, meta)
                         continue
                     dirs.setdefault(child, None)
                     if child.startswith(ROLLING_PREFIX) and rest and "/" not in rest:
@@ -272,14 +283,60 @@ class ObjectStoreSource:
                         deep += 1
             with self._lock:
                 self.deep_keys += deep
-            out = files + [self._dir_entry(prefix + d) for d in dirs]
+            out = self._entries(prefix, files, dirs)
             children = {self._url(prefix + d): entries for d, entries in rolling.items()}
-            for d in dirs:  # an empty rolling prefix (its marker only) lists as empty too
-                if d.startswith(ROLLING_PREFIX):
-                    children.setdefault(self._url(prefix + d), [])
+            for e in out:  # a rolling prefix with no file yet (its marker only) lists as empty
+                if e.is_dir and e.name.startswith(ROLLING_PREFIX):
+                    children.setdefault(e.path, [])
             return out, children
 
-        return self._call("list", walk, self.timeout, f"list {prefix or '/'}", idle=True)
+        try:
+            return self._call("list", walk, self.timeout, f"list {prefix or '/'}", idle=True)
+        except _BadKey as exc:
+            # Below this prefix lies a key obstore cannot represent: list this level with a
+            # delimiter instead (the bad key hidden in its sub-prefix fails only that one).
+            log.warning("%s: %s; listing %s level by level", self.prefix, exc, self._url(key))
+            with self._lock:
+                self._delimited[key] = time.monotonic()
+            return self._list_delimited(key), {}
+
+    def _list_delimited(self, key: str) -> builtins.list[FileEntry]:
+        """The direct children of ``key`` by a delimiter listing (obstore collects its pages)."""
+        prefix = key + "/" if key else ""
+
+        def once(store: Any) -> builtins.list[FileEntry]:
+            with self._lock:
+                self.list_pages += 1
+            try:
+                result = _obstore().list_with_delimiter(store, prefix or None)
+            except Exception as exc:
+                bad = _bad_key(exc)
+                if bad is None:
+                    raise
+                raise bad from exc
+            files = {str(m["path"])[len(prefix):]: self._file_entry(str(m["path"]), m) for m in result["objects"]}
+            files.pop("", None)
+            dirs = dict.fromkeys(str(p)[len(prefix):].rstrip("/") for p in result["common_prefixes"])
+            return self._entries(prefix, files, dirs)
+
+        try:
+            return self._call("list", once, self.timeout, f"list {prefix or '/'} (delimited)")
+        except _BadKey as exc:
+            self.skipped.report(self._url(exc.key), why.UNREADABLE, _BAD_KEY_DETAIL)
+            raise SourceError(f"{self._url(key)}: cannot list it: {exc}; rename or delete that object") from exc
+
+    def _entries(self, prefix: str, files: dict[str, FileEntry], dirs: dict[str, None]) -> builtins.list[FileEntry]:
+        """Files and sub-prefixes of one level. A zero-byte object named as a sub-prefix is
+        that directory's marker (S3A's ``<dir>/``, which obstore names without the slash),
+        and one named ``eventlog_v2_*`` is a rolling log's directory with no file yet."""
+        out: builtins.list[FileEntry] = []
+        for name, entry in files.items():
+            if entry.size == 0 and (name in dirs or name.startswith(ROLLING_PREFIX)):
+                dirs.setdefault(name, None)
+                continue
+            out.append(entry)
+        out += [self._dir_entry(prefix + d) for d in dirs if d]
+        return out
 
     def _pages(self, store: Any, prefix: str, tick: Callable[[], None]) -> Iterator[Any]:
         stream = _obstore().list(store, prefix or None, chunk_size=self.page_size)
@@ -288,6 +345,11 @@ class ObjectStoreSource:
                 page = next(stream)
             except StopIteration:
                 return
+            except Exception as exc:
+                bad = _bad_key(exc)
+                if bad is None:
+                    raise
+                raise bad from exc
             with self._lock:
                 self.list_pages += 1
             tick()
@@ -404,6 +466,30 @@ _SAME_STORE = {
     "s3a": ("s3", "s3n"), "s3": ("s3a", "s3n"),
     "abfs": ("abfss",), "abfss": ("abfs",), "wasb": ("wasbs",), "wasbs": ("wasb",),
 }
+
+
+class _BadKey(SourceError):
+    """A listing met a key obstore refuses (empty, ``.`` or ``..`` segments, control characters)."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+_BAD_KEY_DETAIL = ("a key the object-store client cannot represent (empty, '.' or '..' path segments, "
+                   "or control characters): it hides the keys listed with it")
+#: How long a prefix that held a bad key is listed with a delimiter before trying again.
+_DELIMITED_FOR = 600.0
+
+
+def _bad_key(exc: BaseException) -> _BadKey | None:
+    """obstore's ``InvalidPathError`` for a listed key, as a :class:`_BadKey` naming it."""
+    if type(exc).__name__ != "InvalidPathError":
+        return None
+    text = str(exc).split("\n\nDebug source:", 1)[0]
+    match = re.search(r'Path "(.*?)"(?::|$| )', text)
+    key = match.group(1) if match else "?"
+    return _BadKey(f"a key obstore cannot represent: {key!r}", key)
 
 
 def _delete(store: Any, paths: builtins.list[str]) -> None:
