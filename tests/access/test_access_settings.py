@@ -63,6 +63,8 @@ def test_filter_params_old_and_new_syntax() -> None:
      f"spark.{HADOOP_AUTH_FILTER}.param.kerberos.keytab /no/such.keytab\n", "not a readable file"),
     ("spark.user.groups.mapping com.example.LdapGroups\n", "spark.user.groups.mapping"),
     ("spark.redaction.regex (?i)secret|internal\n", "spark.redaction.regex"),
+    (f"spark.ui.filters {HADOOP_AUTH_FILTER}\nspark.{HADOOP_AUTH_FILTER}.param.signer.secret.provider zookeeper\n",
+     "signer.secret.provider=zookeeper"),
 ])
 def test_what_cannot_be_honoured_is_refused(tmp_path: Path, lines: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("$", r"\$")):

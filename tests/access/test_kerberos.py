@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -130,3 +131,35 @@ def test_principals_map_as_hadoops_default_rule() -> None:
     assert auth.short_name("alice@SPARKHIST.TEST") == "alice"
     assert auth.short_name("alice/host.example@SPARKHIST.TEST") == "alice"
     assert auth.short_name("alice@OTHER.REALM") is None  # DEFAULT has no rule for another realm
+
+
+def test_the_session_cookie_stands_for_the_login(served: Served, tmp_path: Path) -> None:
+    jar = tmp_path / "cookies"
+    first = subprocess.run(["curl", "-s", "--negotiate", "-u", ":", "-c", str(jar), "-o", "/dev/null", "-w",
+                            "%{http_code}", served.url + "/api/v1/applications/local-1000000000001/jobs"],
+                           env=served.users["daemon"], capture_output=True, text=True, check=True).stdout
+    assert first == "200" and "hadoop.auth" in jar.read_text()
+    # The cookie alone (no Kerberos at all: no ticket cache, no --negotiate) is daemon.
+    again = subprocess.run(["curl", "-s", "-b", str(jar), "-o", "/dev/null", "-w", "%{http_code}",
+                            served.url + "/api/v1/applications/local-1000000000001/jobs"],
+                           capture_output=True, text=True, check=True).stdout
+    assert again == "200"
+    value = next(line.split("\t")[-1] for line in jar.read_text().splitlines() if "hadoop.auth" in line)
+    forged = value.replace("u=daemon", "u=root")
+    answer = httpx.get(served.url + "/api/v1/applications", headers={"Cookie": f"hadoop.auth={forged}"})
+    assert answer.status_code == 401  # a changed cookie is no cookie
+
+
+def test_cookie_expiry_and_signature() -> None:
+    from sparkhist.access.cookie import AuthCookie
+
+    now = [1_000_000.0]
+    cookie = AuthCookie(secret=b"s", validity=60, clock=lambda: now[0])
+    header = cookie.issue("alice", "alice@R", https=True)
+    assert header.startswith('hadoop.auth="u=alice&p=alice%40R&t=kerberos&e=') and "Secure" in header
+    value = header.split(";")[0]
+    scope = {"headers": [(b"cookie", f"other=1; {value}".encode())]}
+    assert cookie.user(scope) == "alice"
+    assert AuthCookie(secret=b"other", clock=lambda: now[0]).user(scope) is None  # another server's secret
+    now[0] += 61
+    assert cookie.user(scope) is None  # expired

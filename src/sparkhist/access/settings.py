@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
 
 from sparkhist.access.acls import Authorizer, HistoryAcls, acl_list
 from sparkhist.access.authn import Authenticator, HeaderAuthenticator, networks
+from sparkhist.access.cookie import AuthCookie
 from sparkhist.access.groups import group_mapping
 from sparkhist.access.headers import security_headers
 from sparkhist.access.middleware import ALWAYS_OPEN, AccessPolicy
@@ -27,9 +30,9 @@ from sparkhist.errors import ConfigError
 log = logging.getLogger("sparkhist.access")
 
 HADOOP_AUTH_FILTER = "org.apache.hadoop.security.authentication.server.AuthenticationFilter"
-#: Hadoop's AuthenticationFilter parameters sparkhist honours or can safely pass over
-#: (cookie and signature settings concern Hadoop's own session cookie, which sparkhist
-#: does not issue: every request is authenticated by its own SPNEGO token).
+#: Hadoop's AuthenticationFilter parameters sparkhist honours (the cookie ones: its session
+#: cookie, :mod:`sparkhist.access.cookie`); ``signer.secret.provider`` only as ``file`` or
+#: ``random`` (ZooKeeper-shared secrets are not supported).
 _HONOURED_PARAMS = frozenset({"type", "kerberos.principal", "kerberos.keytab", "kerberos.name.rules",
                               "signature.secret", "signature.secret.file", "signer.secret.provider",
                               "token.validity", "cookie.domain", "cookie.path", "cookie.persistent"})
@@ -86,6 +89,10 @@ def _spnego(settings: Settings, params: dict[str, str]) -> Authenticator:
     unknown = sorted(set(params) - _HONOURED_PARAMS)
     if unknown:
         raise ConfigError(f"{HADOOP_AUTH_FILTER} parameter(s) {', '.join(unknown)} cannot be honoured by sparkhist")
+    provider = params.get("signer.secret.provider", "file" if params.get("signature.secret.file") else "random")
+    if provider not in ("file", "random"):
+        raise ConfigError(f"signer.secret.provider={provider} cannot be honoured: sparkhist signs its session "
+                          "cookie with signature.secret.file's content, or a random secret")
     rules = params.get("kerberos.name.rules", "DEFAULT").strip()
     if rules != "DEFAULT":
         raise ConfigError("kerberos.name.rules other than DEFAULT cannot be honoured: sparkhist maps a principal "
@@ -98,7 +105,36 @@ def _spnego(settings: Settings, params: dict[str, str]) -> Authenticator:
                           "and SPARKHIST_AUTH_KERBEROS_KEYTAB")
     from sparkhist.access.spnego import SpnegoAuthenticator
 
-    return SpnegoAuthenticator(principal, keytab)
+    return SpnegoAuthenticator(principal, keytab, _cookie(params))
+
+
+def _cookie(params: Mapping[str, str]) -> AuthCookie:
+    """Hadoop's session cookie settings (``token.validity``, ``signature.secret.file``, ``cookie.*``)."""
+    cookie = AuthCookie()
+    if "token.validity" in params:
+        try:
+            cookie = replace(cookie, validity=float(params["token.validity"]))
+        except ValueError:
+            raise ConfigError(f"bad value for {HADOOP_AUTH_FILTER} token.validity: {params['token.validity']!r} "
+                              "(seconds)") from None
+    secret_file = params.get("signature.secret.file")
+    if secret_file:
+        try:
+            secret = Path(secret_file).read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"signature.secret.file {secret_file} cannot be read: {exc.strerror or exc}") from None
+        if not secret:
+            raise ConfigError(f"signature.secret.file {secret_file} is empty")
+        cookie = replace(cookie, secret=secret)
+    elif params.get("signature.secret"):
+        cookie = replace(cookie, secret=params["signature.secret"].encode())
+    if params.get("cookie.domain"):
+        cookie = replace(cookie, domain=params["cookie.domain"])
+    if params.get("cookie.path"):
+        cookie = replace(cookie, path=params["cookie.path"])
+    if "cookie.persistent" in params:
+        cookie = replace(cookie, persistent=params["cookie.persistent"].strip().lower() == "true")
+    return cookie
 
 
 def exposure_warning(settings: Settings, policy: AccessPolicy) -> str | None:

@@ -9,7 +9,9 @@ first component when its realm is the default realm (``alice@REALM`` and
 ``alice/host@REALM`` are ``alice``); a principal of another realm is refused.
 
 ``kerberos.principal`` may be ``*``: any principal in the keytab accepts, as Hadoop
-allows (several host names behind one load balancer).
+allows (several host names behind one load balancer). After a login the answer sets
+Hadoop's ``hadoop.auth`` session cookie (:mod:`sparkhist.access.cookie`), which later
+requests use instead of a new Kerberos exchange.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from starlette.types import Scope
 
 from sparkhist.access.authn import Identity, Refusal
+from sparkhist.access.cookie import AuthCookie
 from sparkhist.errors import ConfigError
 
 log = logging.getLogger("sparkhist.access")
@@ -45,11 +48,12 @@ class SpnegoAuthenticator:
 
     blocking = True  # a GSSAPI accept reads the keytab and the replay cache
 
-    def __init__(self, principal: str, keytab: str) -> None:
+    def __init__(self, principal: str, keytab: str, cookie: AuthCookie | None = None) -> None:
         if not os.path.isfile(keytab) or not os.access(keytab, os.R_OK):
             raise ConfigError(f"Kerberos keytab {keytab} is not a readable file")
         self.principal = principal
         self.keytab = keytab
+        self.cookie = cookie if cookie is not None else AuthCookie()
         self._gssapi = _gssapi()
         self._local = threading.local()
         self._default_realm = self._realm_of_default()
@@ -85,6 +89,9 @@ class SpnegoAuthenticator:
     def authenticate(self, scope: Scope) -> Identity | Refusal:
         token = _negotiate_token(scope)
         if token is None:
+            user = self.cookie.user(scope)
+            if user is not None:
+                return Identity(user)
             return Refusal("Authentication required", CHALLENGE)
         gssapi = self._gssapi
         try:
@@ -104,9 +111,10 @@ class SpnegoAuthenticator:
         user = self.short_name(principal)
         if user is None:
             return Refusal("Authentication failed: the principal is not of this realm", CHALLENGE)
-        headers: tuple[tuple[str, str], ...] = ()
+        headers: tuple[tuple[str, str], ...] = (
+            ("Set-Cookie", self.cookie.issue(user, principal, scope.get("scheme") == "https")),)
         if reply:
-            headers = (("WWW-Authenticate", "Negotiate " + base64.b64encode(reply).decode("ascii")),)
+            headers += (("WWW-Authenticate", "Negotiate " + base64.b64encode(reply).decode("ascii")),)
         return Identity(user, headers)
 
     def short_name(self, principal: str) -> str | None:
