@@ -165,6 +165,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Memory for cached application states; least recently used ones leave the cache over it."),
     Setting("response_cache", lambda: 32 << 20, parse_size, "SPARKHIST_RESPONSE_CACHE", None,
             "Memory for rendered answers of finished applications, so repeated requests are lookups (0: off)."),
+    Setting("analytics_tables", lambda: False, parse_bool, "SPARKHIST_ANALYTICS_TABLES", None,
+            "Keep the analytics tables (sparkhist sql, /analytics/sql) beside the snapshots."),
     Setting("index_workers", lambda: os.cpu_count() or 1, parse_positive_count, "SPARKHIST_INDEX_WORKERS", None,
             "Processes that build application states (1: in the server process)."),
     Setting("cleaner_enabled", lambda: False, parse_bool, "SPARKHIST_CLEANER_ENABLED", "spark.history.fs.cleaner.enabled",
@@ -254,6 +256,7 @@ class Settings:
     disk_critical_ratio: float = 0.90
     memory_budget: int = 512 << 20
     response_cache: int = 32 << 20
+    analytics_tables: bool = False
     index_workers: int = 1
     cleaner_enabled: bool = False
     cleaner_interval: float = 86400.0

@@ -35,6 +35,7 @@ EVERYTHING = ("SELECT (SELECT count(*) FROM stages), (SELECT sum(executor_run_ti
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
+    (tmp_path / "store" / "analytics").mkdir(parents=True)  # the tables on
     source = open_source(str(LOGS))
     indexer = Indexer(source, SnapshotStore(str(tmp_path / "store")), AppState)
     for name in ("local-1795972896863", "local-1795972911639.snappy"):
@@ -170,6 +171,13 @@ def test_endpoint_answers_json_and_refuses_with_400(store: Path) -> None:
     guarded = Starlette(routes=analytics_routes(str(store), acls_enabled=True))
     with TestClient(guarded) as client:
         assert client.get("/analytics/sql", params={"q": "SELECT 1"}).status_code == 403
+
+
+def test_no_tables_are_written_unless_the_store_keeps_them(tmp_path: Path) -> None:
+    source = open_source(str(LOGS))
+    indexer = Indexer(source, SnapshotStore(str(tmp_path / "store")), AppState)
+    assert indexer.refresh(find_event_log(source, str(LOGS / "local-1795972896863"))).persisted
+    assert not (tmp_path / "store" / "analytics").exists()
 
 
 def test_engine_refuses_two_statements(store: Path) -> None:

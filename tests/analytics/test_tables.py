@@ -31,6 +31,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Eng
         target = logs / entry.name
         if not target.exists():
             copy_logs(entry, target) if entry.is_dir() else target.write_bytes(entry.read_bytes())
+    (root / "store" / "analytics").mkdir(parents=True)  # the tables on, as SPARKHIST_ANALYTICS_TABLES=true makes them
     with runtime_for(logs, root / "store") as (_runtime, client):
         engine = Engine(str(root / "store"), max_rows=1_000_000)
         try:

@@ -93,7 +93,7 @@ def write(store_dir: str, snapshot: Snapshot) -> None:
     key = key_of(snapshot_name(snapshot.log_path))
     directory = os.path.join(analytics_dir(store_dir), key)
     try:
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, exist_ok=True)  # the analytics directory itself exists (tables on)
         tables = rows_of(snapshot.state, snapshot.log_path)
         written = {_write_one(directory, table, tables[table.name]) for table in TABLES}
         _fsync_dir(directory)
@@ -104,6 +104,11 @@ def write(store_dir: str, snapshot: Snapshot) -> None:
         raise StoreError(f"cannot write the analytics tables of {snapshot.log_path}: {exc}") from exc
     except Exception as exc:  # the engine's own errors (duckdb.Error): same outcome, a later repair
         raise StoreError(f"cannot write the analytics tables of {snapshot.log_path}: {exc}") from exc
+
+
+def delete(store_dir: str, log_path: str) -> None:
+    """Remove the fragments of ``log_path``'s attempt (its snapshot was evicted or deleted)."""
+    _remove_tree(os.path.join(analytics_dir(store_dir), key_of(snapshot_name(log_path))))
 
 
 @dataclass(frozen=True, slots=True)

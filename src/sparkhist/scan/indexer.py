@@ -41,7 +41,11 @@ class Indexer:
         self.builds = 0
         self.bytes_read = 0
         self.events_parsed = 0  # lines read by full indexing (for metrics)
-        self.tables = True  # write the analytics tables' fragments after each snapshot
+        # Write the analytics tables' fragments after each snapshot, when the store keeps them
+        # (its analytics/ directory exists: made by the writer with SPARKHIST_ANALYTICS_TABLES on).
+        self.tables = True
+        if budget is not None:  # an evicted snapshot's fragments go with it
+            budget.on_evict.append(lambda log_path: fragments.delete(os.path.dirname(snapshots.dir), log_path))
 
     def _lock_for(self, path: str) -> threading.Lock:
         with self._locks_guard:
@@ -122,9 +126,10 @@ class Indexer:
             return False
         if self.budget is not None:
             self.budget.wrote(snapshot.log_path, size)
-        if self.tables:
+        store_dir = os.path.dirname(self.snapshots.dir)
+        if self.tables and os.path.isdir(fragments.analytics_dir(store_dir)):
             try:
-                fragments.write(os.path.dirname(self.snapshots.dir), snapshot)
+                fragments.write(store_dir, snapshot)
             except StoreError as exc:  # the snapshot is saved; the writer's next repair writes them
                 log.warning("%s", exc)
         return True

@@ -91,9 +91,11 @@ def complete_runtime(opened: OpenedStore, app: Starlette | None = None) -> Runti
     snapshots, budget, indexer, states = readers.snapshots, readers.budget, readers.indexer, readers.states
     if writer:
         snapshots.remove_temp_files()
+    if writer and settings.analytics_tables:
         from sparkhist.analytics.fragments import repair
 
-        # The analytics tables follow the snapshots (missing, stale or damaged fragments rebuilt): off the start-up path.
+        # The analytics tables follow the snapshots (missing, stale or damaged fragments rebuilt; the
+        # directory's presence turns them on for every indexer, workers included): off the start-up path.
         threading.Thread(target=repair, args=(settings.store_dir, snapshots), name="sparkhist-analytics-repair",
                          daemon=True).start()
     scanner = Scanner(source, catalog, index, indexer=indexer, snapshots=snapshots, budget=budget)

@@ -52,6 +52,8 @@ class DiskBudget:
         self.evictions: dict[str, int] = {"budget": 0, "watermark": 0}
         self.critical = False
         self.write_failures = 0
+        #: Called with the log path of each evicted snapshot (what is kept beside it goes too).
+        self.on_evict: list[Callable[[str], None]] = []
 
     def load(self, paths: list[str]) -> None:
         """Learn the sizes of the snapshots already on disk (start-up)."""
@@ -110,6 +112,8 @@ class DiskBudget:
                 return evicted
             victim = candidates[0]
             self.snapshots.delete(victim)
+            for hook in self.on_evict:
+                hook(victim)
             with self._lock:
                 self.total -= self._sizes.pop(victim, 0)
                 self.evictions["budget" if over_budget else "watermark"] += 1
