@@ -79,7 +79,7 @@ class Bench:
         """A failing step is reported and skipped: the other figures still count."""
         try:
             yield
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the harness reports any failing step and goes on
             self.failed.append(name)
             self.notes.append(f"FAILED: {name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             self.say(f"FAILED {name}:\n{traceback.format_exc()}")
@@ -267,8 +267,8 @@ def _latency(b: Bench, server: servers.Server, logs: corpus.Corpus, key: str) ->
         if result.errors:
             kinds = ", ".join(f"{count} × {kind}" for kind, count in sorted(result.error_kinds.items()))
             b.notes.append(f"{server.kind} ({key}) /{path}: {result.errors} failed requests under load ({kinds})")
-        b.say(f"{server.kind} /{path}: first answer {result.first_ms:.1f}ms; {result.requests} requests, p50 {result.p50_ms:.1f}ms, "
-              f"p99 {result.p99_ms:.1f}ms, {result.per_second:.0f} req/s"
+        b.say(f"{server.kind} /{path}: first answer {result.first_ms:.1f}ms; {result.requests} requests, "
+              f"p50 {result.p50_ms:.1f}ms, p99 {result.p99_ms:.1f}ms, {result.per_second:.0f} req/s"
               + (" (cut by the time budget)" if result.cut_by_budget else ""))
 
 

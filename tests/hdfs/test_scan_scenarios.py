@@ -109,7 +109,9 @@ def test_graceful_failover_during_a_scan(env: HdfsEnv, timings: Timings, tmp_pat
                    failed_attempts=failed_attempts, next_scan=next_scan)
 
 
-def test_active_namenode_killed_during_a_scan(env: HdfsEnv, timings: Timings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_active_namenode_killed_during_a_scan(
+    env: HdfsEnv, timings: Timings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``kill -9`` as the client sees it: every connection to nn0 reset and new ones refused
     at once, nn0 stopped; nn1 made active one second later (a ZKFC's reaction)."""
     base = "/tests/scan-kill"
@@ -151,7 +153,9 @@ def test_active_namenode_killed_during_a_scan(env: HdfsEnv, timings: Timings, tm
                    failover_cmd=times.get("failover_cmd", -1.0), failed_attempts=failed_attempts)
 
 
-def test_active_namenode_hangs_during_a_scan(env: HdfsEnv, timings: Timings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_active_namenode_hangs_during_a_scan(
+    env: HdfsEnv, timings: Timings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """nn0 black-holed (accepts, never answers) and nn1 made active: the scan loses one
     deadline (3 s by default), rotates to nn1 and completes; later scans never wait."""
     base = "/tests/scan-hang"
@@ -227,7 +231,8 @@ def test_datanode_lost_while_the_scanner_reads(env: HdfsEnv, timings: Timings, t
 
 def answers_for(client, app: str) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
     out = {}
-    for url in ["/api/v1/applications"] + [f"/api/v1/applications/{app}{r}" for r in ("", "/jobs", "/stages", "/executors", "/environment", "/allexecutors")]:
+    resources = ("", "/jobs", "/stages", "/executors", "/environment", "/allexecutors")
+    for url in ["/api/v1/applications"] + [f"/api/v1/applications/{app}{r}" for r in resources]:
         response = client.get(url)
         assert response.status_code == 200, (url, response.status_code)
         out[url] = response.content

@@ -200,7 +200,9 @@ def test_truncated_copies_on_disk(codec: str | None, tmp_path: Path, full: dict[
         assert stats.bytes_read == size
 
 
-def test_complete_log_with_a_truncated_tail_warns_and_stops(tmp_path: Path, caplog: pytest.LogCaptureFixture, full: dict[str, Read]) -> None:
+def test_complete_log_with_a_truncated_tail_warns_and_stops(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, full: dict[str, Read]
+) -> None:
     data = (EVENTLOGS / FINISHED["zstd"]).read_bytes()
     path = tmp_path / "app.zstd"
     path.write_bytes(data[:-10])
@@ -399,7 +401,9 @@ def test_read_lines_is_lazy_on_damage(tmp_path: Path, full: dict[str, Read]) -> 
 # --- codec sniffing ------------------------------------------------------------------------------
 
 
-def test_wrong_suffix_is_decoded_by_magic_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture, full: dict[str, Read]) -> None:
+def test_wrong_suffix_is_decoded_by_magic_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, full: dict[str, Read]
+) -> None:
     shutil.copyfile(EVENTLOGS / FINISHED["zstd"], tmp_path / "app.lz4")
     with caplog.at_level(logging.WARNING, logger="sparkhist.reader"):
         lines = read(tmp_path / "app.lz4")

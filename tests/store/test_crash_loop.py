@@ -78,7 +78,8 @@ def _answers(logs: Path, store: Path) -> dict[str, bytes]:
         out["applications"] = orjson.dumps(_mask(apps))
         for app in apps:
             base = f"/api/v1/applications/{app['id']}"
-            for resource in ("", "/jobs", "/stages", "/stages?details=true", "/allexecutors", "/environment", "/sql", "/storage/rdd"):
+            for resource in ("", "/jobs", "/stages", "/stages?details=true", "/allexecutors", "/environment", "/sql",
+                             "/storage/rdd"):
                 response = client.get(base + resource)
                 out[base + resource] = str(response.status_code).encode() + orjson.dumps(_mask(response.json()))
         assert runtime.states.builds == 0, "a complete store must serve every app from snapshots"

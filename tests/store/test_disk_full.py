@@ -110,11 +110,13 @@ def test_disk_budget_evicts_least_recently_used(tmp_path: Path, logs: Path) -> N
     # An evicted application is rebuilt on demand, exactly.
     from starlette.testclient import TestClient
 
+    snapshots = tmp_path / "store" / "snapshots"
     evicted = [a for a in runtime.index.sorted_apps()
-               if not (tmp_path / "store" / "snapshots" / os.path.basename(runtime.snapshots.path_for(a.attempts[0].log_path))).exists()]
+               if not (snapshots / os.path.basename(runtime.snapshots.path_for(a.attempts[0].log_path))).exists()]
     assert evicted
     victim = evicted[0]
-    twin = next(a for a in runtime.index.sorted_apps() if a not in evicted and a.attempts[0].log_kind == victim.attempts[0].log_kind
+    twin = next(a for a in runtime.index.sorted_apps()
+                if a not in evicted and a.attempts[0].log_kind == victim.attempts[0].log_kind
                 and a.attempts[0].log_path.endswith(".zstd") == victim.attempts[0].log_path.endswith(".zstd"))
     with TestClient(runtime.app) as client:
         stages = client.get(f"/api/v1/applications/{victim.id}/stages")

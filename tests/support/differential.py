@@ -67,7 +67,8 @@ def compare(ours: Any, theirs: Any, running: bool) -> str | None:
     """None when two responses are the same answer, else what differs first."""
     if ours.status_code != theirs.status_code:
         return f"status {ours.status_code} != {theirs.status_code}"
-    ct_ours, ct_theirs = _content_type(ours.headers.get("content-type", "")), _content_type(theirs.headers.get("content-type", ""))
+    ct_ours = _content_type(ours.headers.get("content-type", ""))
+    ct_theirs = _content_type(theirs.headers.get("content-type", ""))
     if ct_ours != ct_theirs:
         return f"content type {ct_ours} != {ct_theirs}"
     if ct_theirs == "text/html":

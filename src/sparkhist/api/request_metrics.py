@@ -42,7 +42,7 @@ _RESOURCE_TEMPLATES: tuple[tuple[str, ...], ...] = (
 def _match(segments: list[str]) -> str:
     for template in _RESOURCE_TEMPLATES:
         if len(template) == len(segments) and all(
-            t.startswith("{") or t == s for t, s in zip(template, segments)
+            t.startswith("{") or t == s for t, s in zip(template, segments, strict=True)
         ):
             return "/".join(template)
     return "{unknown}"

@@ -74,7 +74,7 @@ class CircuitBreaker:
                 assert self.opened_at is not None
                 if self.clock() - self.opened_at < self.reset_timeout:
                     return False
-                self._move(HALF_OPEN, "cool-down of %.1fs over, trying one call" % self.reset_timeout)
+                self._move(HALF_OPEN, f"cool-down of {self.reset_timeout:.1f}s over, trying one call")
             if self._trial_in_flight:
                 return False
             self._trial_in_flight = True
@@ -102,9 +102,9 @@ class CircuitBreaker:
             if error is not None:
                 self.last_error = str(error)
             if self.state == HALF_OPEN:
-                self._move(OPEN, "trial call failed: %s" % (self.last_error,))
+                self._move(OPEN, f"trial call failed: {self.last_error}")
             elif self.state == CLOSED and self.consecutive_failures >= self.failure_threshold:
-                self._move(OPEN, "%d consecutive failures, last: %s" % (self.consecutive_failures, self.last_error))
+                self._move(OPEN, f"{self.consecutive_failures} consecutive failures, last: {self.last_error}")
 
     def trip(self, why: str) -> None:
         """Open now, whatever the count: the caller has independent proof that the

@@ -40,7 +40,9 @@ def app_info(app: AppEntry) -> dict[str, Any]:
     return drop_none({"id": app.id, "name": app.name, "attempts": [attempt_info(a) for a in app.attempts]})
 
 
-def _in_range(attempt: AttemptEntry, min_start: int, max_start: int, min_end: int, max_end: int, running: bool, now_ms: int) -> bool:
+def _in_range(
+    attempt: AttemptEntry, min_start: int, max_start: int, min_end: int, max_end: int, running: bool, now_ms: int
+) -> bool:
     if not (min_start <= attempt.start_time <= max_start):
         return False
     if running:
