@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .servers import SeaweedFS, ServerUnavailable
+from .servers import FakeGcs, SeaweedFS, ServerUnavailable
 
 _TIMINGS: list[str] = []
 _BUCKETS = itertools.count()
@@ -54,6 +54,20 @@ def seaweed(timings: Timings, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(timings: Timings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGcs]:
+    try:
+        server = FakeGcs(tmp_path_factory.mktemp("fake-gcs"))
+        seconds = server.start()
+    except ServerUnavailable as why:
+        pytest.skip(str(why))
+    timings.record("fake-gcs-server start", seconds=seconds)
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Real object-store servers for the tests, on 127.0.0.1: SeaweedFS (S3).
+"""Real object-store servers for the tests, on 127.0.0.1: SeaweedFS (S3), fake-gcs-server (GCS), Azurite (Azure).
 
 The binaries are built once per machine by ``build_servers.sh`` (``.ci/run`` runs it;
 a missing one is built here, which takes minutes for SeaweedFS) and cached under
@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -190,3 +191,93 @@ class SeaweedFS:
                 raise
         return S3Store(name, endpoint=self.endpoint, access_key_id="a", secret_access_key="b", region="us-east-1",
                        client_options={"allow_http": True, "timeout": "60s"})
+
+
+class _Process:
+    """A test server process: started, killed, paused and resumed by its process group."""
+
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path
+
+    def _spawn(self, cmd: list[str], cwd: Path | None = None) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
+
+    def _wait_ready(self, ready: Callable[[], bool], timeout: float, what: str) -> float:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise ServerUnavailable(f"{what} exited with {self.proc.returncode}: {self.tail()}")
+            if ready():
+                return time.monotonic() - t0
+            time.sleep(0.2)
+        self.kill()
+        raise ServerUnavailable(f"{what} did not answer within {timeout:.0f}s: {self.tail()}")
+
+    def tail(self, n: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.resume()
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(15)
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
+
+class FakeGcs(_Process):
+    """fake-gcs-server (GCS's JSON and XML APIs) on 127.0.0.1, its objects on disk."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = built("gcs")
+        self.workdir = workdir
+        self.log = workdir / "fake-gcs.log"
+        self.root = workdir / "objects"
+        self.port = free_port()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def hadoop_conf(self) -> dict[str, str]:
+        return {"fs.gs.storage.root.url": self.endpoint, "fs.gs.auth.type": "UNAUTHENTICATED"}
+
+    def start(self, timeout: float = 60.0) -> float:
+        # -public-host: requests to this host and port are GCS's XML API (obstore reads through it)
+        self._spawn([str(self.binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(self.port),
+                     "-public-host", f"127.0.0.1:{self.port}", "-backend", "filesystem",
+                     "-filesystem-root", str(self.root), "-log-level", "warn"])
+        return self._wait_ready(self._answers, timeout, "fake-gcs-server")
+
+    def _answers(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(f"{self.endpoint}/storage/v1/b", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def bucket(self, name: str) -> None:
+        import httpx
+
+        r = httpx.post(f"{self.endpoint}/storage/v1/b", json={"name": name}, timeout=10)
+        assert r.status_code in (200, 409), r.text
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        import httpx
+
+        r = httpx.post(f"{self.endpoint}/upload/storage/v1/b/{bucket}/o", params={"uploadType": "media", "name": key},
+                       content=data, timeout=30)
+        assert r.status_code == 200, r.text

@@ -435,7 +435,7 @@ class ObjectStoreSource:
         mtime_ms = int(modified.timestamp() * 1000) if isinstance(modified, datetime) else 0
         etag = meta.get("e_tag")
         return FileEntry(self._url(key), posixpath.basename(key), int(meta["size"]), mtime_ms, False,
-                         str(etag) if etag else None)
+                         _plain_etag(etag) if etag else None)
 
     def _dir_entry(self, key: str) -> FileEntry:
         return FileEntry(self._url(key), posixpath.basename(key), 0, 0, True)
@@ -490,6 +490,14 @@ def _bad_key(exc: BaseException) -> _BadKey | None:
     match = re.search(r'Path "(.*?)"(?::|$| )', text)
     key = match.group(1) if match else "?"
     return _BadKey(f"a key obstore cannot represent: {key!r}", key)
+
+
+def _plain_etag(etag: Any) -> str:
+    """An ETag without its quotes (GCS lists it bare and quotes it in a HEAD answer)."""
+    text = str(etag)
+    if text.startswith("W/"):
+        text = text[2:]
+    return text.strip('"')
 
 
 def _delete(store: Any, paths: builtins.list[str]) -> None:
