@@ -1,7 +1,9 @@
 """ACLs against the real SHS: same status for every (user, endpoint) pair.
 
 Both servers read the same logs (:mod:`support.acl_corpus`: several owners, view and
-admin ACLs and groups, a two-attempt application) with the same history ACL settings.
+admin ACLs and groups, a two-attempt application) with the same history ACL settings,
+and look groups up with ``id -Gn`` in the same ``shx_`` accounts, created for the session
+(``acl_accounts``).
 The SHS trusts a header for the user through a servlet filter compiled here
 (``spark.ui.filters``); sparkhist is started as an operator would start it
 (``sparkhist serve --properties-file`` holding the same ``spark.history.ui.*`` lines,
@@ -33,7 +35,6 @@ from support.acl_corpus import (
     HISTORY_CONF,
     USER_HEADER,
     USERS,
-    check_accounts,
     compile_header_filter,
     endpoints,
     write_logs,
@@ -58,8 +59,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RealShs, str, str]]:
-    check_accounts()
+def servers(tmp_path_factory: pytest.TempPathFactory, acl_accounts: object) -> Iterator[tuple[RealShs, str, str]]:
     base = tmp_path_factory.mktemp("acl-diff")
     logs = write_logs(base / "logs")
     home = reference_home()
@@ -78,8 +78,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RealShs,
     try:
         with run_real_shs(logs, extra_conf=conf, home=home, extra_classpath=(classes,)) as shs:
             theirs_list = _wait_listed(lambda: shs.client.get(f"{shs.base_url}/api/v1/applications",
-                                                              headers={USER_HEADER: "root"}), 9)
-            ours_list = _wait_listed(lambda: httpx.get(f"{ours}/api/v1/applications", headers={USER_HEADER: "root"}), 9)
+                                                              headers={USER_HEADER: "shx_hadmin"}), 9)
+            ours_list = _wait_listed(lambda: httpx.get(f"{ours}/api/v1/applications", headers={USER_HEADER: "shx_hadmin"}), 9)
             assert {a["id"] for a in theirs_list} == {a["id"] for a in ours_list}
             yield shs, ours, home_version(home)
     except BaseException:

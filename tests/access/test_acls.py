@@ -10,6 +10,7 @@ from sparkhist.access.acls import AttemptAcls, Authorizer, HistoryAcls, acl_list
 from sparkhist.access.groups import SHELL_PROVIDER, NoGroups, ShellGroups, group_mapping
 from sparkhist.errors import ConfigError
 from sparkhist.events.listing import AttemptListing
+from support.acl_corpus import GHOST
 
 
 class Groups:
@@ -72,30 +73,32 @@ def test_modify_acls_are_not_view_acls() -> None:
 
 
 def test_shell_groups_run_id_with_the_name_as_an_argument_and_cache() -> None:
+    # ``id`` is faked: no account is needed, whatever this host has.
     calls: list[list[str]] = []
     now = [0.0]
 
     def run(argv: list[str]) -> str:
         calls.append(argv)
-        if argv[-1] == "ghost":
+        if argv[-1] == "shx_ghost":
             raise subprocess.CalledProcessError(1, argv)
-        return "postgres ssl-cert\n"
+        return "shx_member shx_viewgrp\n"
 
     groups = ShellGroups(run=run, clock=lambda: now[0], ttl=60, id_path="/usr/bin/id")
-    assert groups.groups("postgres") == {"postgres", "ssl-cert"}
-    assert groups.groups("-rf") == {"postgres", "ssl-cert"}
-    assert calls == [["/usr/bin/id", "-Gn", "--", "postgres"], ["/usr/bin/id", "-Gn", "--", "-rf"]]
-    assert groups.groups("ghost") == frozenset()  # an unknown user is in no group (Spark logs and goes on)
-    groups.groups("postgres")
+    assert groups.groups("shx_member") == {"shx_member", "shx_viewgrp"}
+    assert groups.groups("-rf") == {"shx_member", "shx_viewgrp"}
+    assert calls == [["/usr/bin/id", "-Gn", "--", "shx_member"], ["/usr/bin/id", "-Gn", "--", "-rf"]]
+    assert groups.groups("shx_ghost") == frozenset()  # an unknown user is in no group (Spark logs and goes on)
+    groups.groups("shx_member")
     assert len(calls) == 3  # kept
     now[0] = 61
-    groups.groups("postgres")
+    groups.groups("shx_member")
     assert len(calls) == 4  # looked up again after the TTL
 
 
-def test_real_id_and_the_mapping_setting() -> None:
-    assert "root" in ShellGroups().groups("root")
-    assert ShellGroups().groups("no-such-user-here") == frozenset()
+def test_real_id_and_the_mapping_setting(acl_accounts: dict[str, frozenset[str]]) -> None:
+    for user, groups in acl_accounts.items():
+        assert ShellGroups().groups(user) == groups, user
+    assert ShellGroups().groups(GHOST) == frozenset()
     assert isinstance(group_mapping(SHELL_PROVIDER), ShellGroups)
     assert isinstance(group_mapping(""), NoGroups)
     with pytest.raises(ConfigError, match="cannot be used"):

@@ -23,9 +23,9 @@ def _serve(tmp_path: Path, **env: str) -> object:
 def test_loopback_proxy_names_the_user_whatever_it_forwards(tmp_path: Path) -> None:
     with _serve(tmp_path) as url:  # type: ignore[attr-defined]
         # nginx adds X-Forwarded-For: the peer is still the (trusted) proxy on loopback.
-        owner = httpx.get(url + APP, headers={"X-Forwarded-User": "daemon", "X-Forwarded-For": "192.0.2.9"})
+        owner = httpx.get(url + APP, headers={"X-Forwarded-User": "shx_owner", "X-Forwarded-For": "192.0.2.9"})
         assert owner.status_code == 200
-        assert httpx.get(url + APP, headers={"X-Forwarded-User": "mail"}).status_code == 403
+        assert httpx.get(url + APP, headers={"X-Forwarded-User": "shx_admin"}).status_code == 403
         assert httpx.get(url + APP).status_code == 401
         assert httpx.get(url + "/api/v1/applications").status_code == 401
         for open_path in ("/health", "/ready", "/metrics"):
@@ -34,7 +34,7 @@ def test_loopback_proxy_names_the_user_whatever_it_forwards(tmp_path: Path) -> N
 
 def test_an_untrusted_peer_cannot_claim_to_be_the_proxy(tmp_path: Path) -> None:
     with _serve(tmp_path, SPARKHIST_AUTH_TRUSTED_PROXIES="10.0.0.0/8", SPARKHIST_AUTH_METRICS="true") as url:  # type: ignore[attr-defined]
-        spoofed = httpx.get(url + APP, headers={"X-Forwarded-User": "daemon", "X-Forwarded-For": "10.1.2.3",
+        spoofed = httpx.get(url + APP, headers={"X-Forwarded-User": "shx_owner", "X-Forwarded-For": "10.1.2.3",
                                                 "Forwarded": "for=10.1.2.3"})
         assert spoofed.status_code == 401
         assert "trusted proxy" in spoofed.text

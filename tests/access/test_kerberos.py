@@ -44,7 +44,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         principal = kdc.add_principal("HTTP/127.0.0.1", keytab)
         kdc.add_principal("HTTP/other.example")  # a service this server has no key for
         users = {}
-        for user in ("daemon", "mail"):
+        for user in ("shx_owner", "shx_admin"):
             user_keytab = base / f"{user}.keytab"
             users[user] = kdc.kinit(kdc.add_principal(user, user_keytab), user_keytab, base / f"{user}.cc")
         props = base / "spark-defaults.conf"
@@ -91,20 +91,20 @@ def test_no_token_is_challenged(served: Served) -> None:
 
 
 def test_curl_negotiate_authenticates_and_the_principal_is_the_acl_user(served: Served) -> None:
-    status, headers = curl(served, "daemon", "/api/v1/applications")
+    status, headers = curl(served, "shx_owner", "/api/v1/applications")
     assert status == 200, headers
     assert "WWW-Authenticate: Negotiate " in headers.replace("www-authenticate", "WWW-Authenticate")  # mutual auth
-    assert curl(served, "daemon", "/api/v1/applications/local-1000000000001/jobs")[0] == 200  # daemon owns it
-    assert curl(served, "mail", "/api/v1/applications/local-1000000000001/jobs")[0] == 403
-    assert curl(served, "mail", "/api/v1/applications/local-1000000000002/jobs")[0] == 200  # mail in its view ACL
+    assert curl(served, "shx_owner", "/api/v1/applications/local-1000000000001/jobs")[0] == 200  # shx_owner owns it
+    assert curl(served, "shx_admin", "/api/v1/applications/local-1000000000001/jobs")[0] == 403
+    assert curl(served, "shx_admin", "/api/v1/applications/local-1000000000002/jobs")[0] == 200  # in its view ACL
 
 
 def test_python_client_authenticates(served: Served) -> None:
-    token = spnego_token(served.users["mail"])
+    token = spnego_token(served.users["shx_admin"])
     answer = httpx.get(served.url + "/api/v1/applications/local-1000000000001/jobs",
                        headers={"Authorization": f"Negotiate {token}"})
-    assert (answer.status_code, answer.text) == (403, 'user "mail" is not authorized')
-    token = spnego_token(served.users["daemon"])
+    assert (answer.status_code, answer.text) == (403, 'user "shx_admin" is not authorized')
+    token = spnego_token(served.users["shx_owner"])
     answer = httpx.get(served.url + "/api/v1/applications/local-1000000000001/environment",
                        headers={"Authorization": f"Negotiate {token}"})
     assert answer.status_code == 200
@@ -113,7 +113,7 @@ def test_python_client_authenticates(served: Served) -> None:
 
 def test_wrong_tickets_are_refused(served: Served) -> None:
     # A real ticket from the same KDC, for a service whose key this server does not have.
-    token = spnego_token(served.users["daemon"], host="other.example")
+    token = spnego_token(served.users["shx_owner"], host="other.example")
     answer = httpx.get(served.url + "/api/v1/applications", headers={"Authorization": f"Negotiate {token}"})
     assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Negotiate"
     for junk in ("bm90IGEgdG9rZW4=", "%%%", "YQ"):
@@ -137,15 +137,15 @@ def test_the_session_cookie_stands_for_the_login(served: Served, tmp_path: Path)
     jar = tmp_path / "cookies"
     first = subprocess.run(["curl", "-s", "--negotiate", "-u", ":", "-c", str(jar), "-o", "/dev/null", "-w",
                             "%{http_code}", served.url + "/api/v1/applications/local-1000000000001/jobs"],
-                           env=served.users["daemon"], capture_output=True, text=True, check=True).stdout
+                           env=served.users["shx_owner"], capture_output=True, text=True, check=True).stdout
     assert first == "200" and "hadoop.auth" in jar.read_text()
-    # The cookie alone (no Kerberos at all: no ticket cache, no --negotiate) is daemon.
+    # The cookie alone (no Kerberos at all: no ticket cache, no --negotiate) is shx_owner.
     again = subprocess.run(["curl", "-s", "-b", str(jar), "-o", "/dev/null", "-w", "%{http_code}",
                             served.url + "/api/v1/applications/local-1000000000001/jobs"],
                            capture_output=True, text=True, check=True).stdout
     assert again == "200"
     value = next(line.split("\t")[-1] for line in jar.read_text().splitlines() if "hadoop.auth" in line)
-    forged = value.replace("u=daemon", "u=root")
+    forged = value.replace("u=shx_owner", "u=shx_hadmin")
     answer = httpx.get(served.url + "/api/v1/applications", headers={"Cookie": f"hadoop.auth={forged}"})
     assert answer.status_code == 401  # a changed cookie is no cookie
 

@@ -4,10 +4,11 @@ The logs are a real Spark 4.0.1 log (the conformance corpus) copied under other
 application ids, with the ``User`` of its ApplicationStart and the ACL properties of its
 first environment update rewritten: exactly what the SHS and sparkhist read for ACLs.
 
-Users and groups are this host's accounts, as Spark's default group mapping
-(``id -Gn``) sees them on Debian: ``postgres`` is in ``ssl-cert``; ``daemon``, ``bin``,
-``sys``, ``mail``, ``www-data`` are each in their own group; ``ghost`` does not exist
-(``id`` fails: no group). :func:`check_accounts` says when a host differs.
+Users and groups are real accounts, because Spark's default group mapping (and
+sparkhist's) asks ``id -Gn``: :func:`created_accounts` creates the ``shx_`` users and groups
+of :data:`ACCOUNTS` for a test session (as root: ``groupadd``/``useradd``) and removes
+them after it, so the tests never depend on what a machine image happens to hold.
+:data:`GHOST` is never created (``id`` fails: no group).
 
 Also here: the servlet filter that makes the real SHS trust a header for the user
 (compiled by :func:`compile_header_filter` against the SHS's own servlet API jar).
@@ -15,8 +16,14 @@ Also here: the servlet filter that makes the real SHS trust a header for the use
 
 from __future__ import annotations
 
+import fcntl
+import grp
 import json
+import pwd
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from support.conformance import SPARK401
@@ -24,39 +31,130 @@ from support.conformance import SPARK401
 SOURCE_LOG = "local-1795972896863"  # finished, single file, uncompressed
 MULTI = "application_1000000000000_0001"
 
+#: The test accounts: user -> the groups ``id -Gn`` must show for it (each has a primary
+#: group of its own name; the others are supplementary). The prefix keeps them apart
+#: from anything a host has.
+ACCOUNTS: dict[str, frozenset[str]] = {
+    "shx_hadmin": frozenset({"shx_hadmin"}),  # a history admin by name
+    "shx_operator": frozenset({"shx_operator", "shx_hadmingrp"}),  # a history admin by group
+    "shx_owner": frozenset({"shx_owner", "shx_admingrp"}),  # owns ...0001; an admin of ...0004 by group
+    "shx_submitter": frozenset({"shx_submitter"}),  # owns ...0002 to ...0008
+    "shx_viewer": frozenset({"shx_viewer"}),  # named in view/modify ACLs; owns attempt 1 of MULTI
+    "shx_admin": frozenset({"shx_admin"}),  # named in view/admin ACLs; owns attempt 2 of MULTI
+    "shx_member": frozenset({"shx_member", "shx_viewgrp"}),  # in the view group; in attempt 2's view ACL
+    "shx_nobody": frozenset({"shx_nobody"}),  # exists, and no ACL names it or its group
+}
+#: A user that does not exist at all.
+GHOST = "shx_ghost"
+USERS = (*ACCOUNTS, GHOST)
+
 #: app id -> (attempt id or None, owner, ACL properties); a multi-attempt app has one entry per attempt.
 APPS: tuple[tuple[str, str | None, str, dict[str, str]], ...] = (
-    ("local-1000000000001", None, "daemon", {}),
-    ("local-1000000000002", None, "bin", {"spark.ui.view.acls": "sys, mail "}),
-    ("local-1000000000003", None, "bin", {"spark.ui.view.acls.groups": "ssl-cert"}),
-    ("local-1000000000004", None, "bin", {"spark.admin.acls": "mail", "spark.admin.acls.groups": "daemon"}),
-    ("local-1000000000005", None, "bin", {"spark.ui.view.acls": "*"}),
-    ("local-1000000000006", None, "bin", {"spark.ui.view.acls.groups": "*"}),
+    ("local-1000000000001", None, "shx_owner", {}),
+    ("local-1000000000002", None, "shx_submitter", {"spark.ui.view.acls": "shx_viewer, shx_admin "}),
+    ("local-1000000000003", None, "shx_submitter", {"spark.ui.view.acls.groups": "shx_viewgrp"}),
+    ("local-1000000000004", None, "shx_submitter",
+     {"spark.admin.acls": "shx_admin", "spark.admin.acls.groups": "shx_admingrp"}),
+    ("local-1000000000005", None, "shx_submitter", {"spark.ui.view.acls": "*"}),
+    ("local-1000000000006", None, "shx_submitter", {"spark.ui.view.acls.groups": "*"}),
     # modify ACLs give no view permission in the SHS
-    ("local-1000000000007", None, "bin", {"spark.modify.acls": "sys", "spark.modify.acls.groups": "ssl-cert"}),
-    ("local-1000000000008", None, "bin", {"spark.ui.view.acls": "", "spark.admin.acls": " ,"}),
-    (MULTI, "1", "sys", {}),
-    (MULTI, "2", "mail", {"spark.ui.view.acls": "postgres"}),
+    ("local-1000000000007", None, "shx_submitter",
+     {"spark.modify.acls": "shx_viewer", "spark.modify.acls.groups": "shx_viewgrp"}),
+    ("local-1000000000008", None, "shx_submitter", {"spark.ui.view.acls": "", "spark.admin.acls": " ,"}),
+    (MULTI, "1", "shx_viewer", {}),
+    (MULTI, "2", "shx_admin", {"spark.ui.view.acls": "shx_member"}),
 )
 
 #: The server's own ACL settings, for both servers.
 HISTORY_CONF = {
     "spark.history.ui.acls.enable": "true",
-    "spark.history.ui.admin.acls": "root",
-    "spark.history.ui.admin.acls.groups": "www-data",
+    "spark.history.ui.admin.acls": "shx_hadmin",
+    "spark.history.ui.admin.acls.groups": "shx_hadmingrp",
 }
 USER_HEADER = "X-Test-User"
-USERS = ("root", "www-data", "daemon", "bin", "sys", "mail", "postgres", "nobody", "ghost")
-EXPECTED_GROUPS = {"postgres": {"postgres", "ssl-cert"}, "daemon": {"daemon"}, "bin": {"bin"}, "sys": {"sys"},
-                   "mail": {"mail"}, "www-data": {"www-data"}, "nobody": {"nogroup"}, "root": {"root"}}
+
+#: Held shared by every session using the accounts, so that one session's teardown never
+#: removes them under another's feet (the last one out removes them).
+_LOCK_DIR = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
+_SESSIONS = _LOCK_DIR / "sparkhist-test-accounts.sessions"
+_CHANGES = _LOCK_DIR / "sparkhist-test-accounts.changes"
+
+
+def _run(*argv: str) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, f"{' '.join(argv)}: exit {done.returncode}: {done.stderr.strip()}"
+
+
+def _exists(db: str, name: str) -> bool:
+    try:
+        (pwd.getpwnam if db == "passwd" else grp.getgrnam)(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _groups() -> set[str]:
+    return set().union(*ACCOUNTS.values())
+
+
+def _create_accounts() -> None:
+    """Creates what is missing and sets each user's groups (so accounts left by a killed run are reused)."""
+    for group in sorted(_groups()):
+        if not _exists("group", group):
+            _run("groupadd", group)
+    for user, groups in ACCOUNTS.items():
+        extra = ",".join(sorted(groups - {user}))
+        if _exists("passwd", user):
+            _run("usermod", "--shell", "/usr/sbin/nologin", "--gid", user, "--groups", extra, user)
+        else:
+            _run("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "--gid", user, "--groups", extra,
+                 user)
+    if _exists("passwd", GHOST):
+        _run("userdel", GHOST)
+    check_accounts()
+
+
+def _remove_accounts() -> None:
+    for user in [*ACCOUNTS, GHOST]:
+        if _exists("passwd", user):
+            _run("userdel", user)  # also drops its own group where USERGROUPS_ENAB is set
+    for group in sorted(_groups()):
+        if _exists("group", group):
+            _run("groupdel", group)
+
+
+@contextmanager
+def created_accounts() -> Iterator[dict[str, frozenset[str]]]:
+    """The users and groups of :data:`ACCOUNTS`, for as long as the block runs (needs root)."""
+    with _CHANGES.open("a") as changes, _SESSIONS.open("a") as sessions:
+        fcntl.flock(changes, fcntl.LOCK_EX)
+        try:
+            _create_accounts()
+            fcntl.flock(sessions, fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(changes, fcntl.LOCK_UN)
+        try:
+            yield ACCOUNTS
+        finally:
+            fcntl.flock(changes, fcntl.LOCK_EX)
+            try:
+                try:
+                    fcntl.flock(sessions, fcntl.LOCK_EX | fcntl.LOCK_NB)  # no other session holds them
+                except BlockingIOError:
+                    pass
+                else:
+                    _remove_accounts()
+            finally:
+                fcntl.flock(sessions, fcntl.LOCK_UN)
+                fcntl.flock(changes, fcntl.LOCK_UN)
 
 
 def check_accounts() -> None:
-    """Fail clearly when this host's accounts are not the ones the expectations assume."""
-    for user, groups in EXPECTED_GROUPS.items():
-        found = set(subprocess.run(["id", "-Gn", user], capture_output=True, text=True).stdout.split())
-        assert found == groups, f"host account {user} is in {found}, the ACL corpus assumes {groups}"
-    assert subprocess.run(["id", "-Gn", "ghost"], capture_output=True).returncode != 0
+    """Fails clearly when the accounts are not what the expectations assume."""
+    for user, groups in ACCOUNTS.items():
+        found = set(subprocess.run(["id", "-Gn", "--", user], capture_output=True, text=True).stdout.split())
+        assert found == groups, f"test account {user} is in {found}, the ACL corpus assumes {set(groups)}"
+    assert subprocess.run(["id", "-Gn", "--", GHOST], capture_output=True).returncode != 0, f"{GHOST} exists"
 
 
 def write_logs(out: Path) -> Path:
@@ -109,17 +207,17 @@ def endpoints() -> list[str]:
 #: (user, path) pairs with doAs: an admin acting for another user, a user for themselves,
 #: and a non-admin trying to act for the owner (on the API the SHS lets anyone: see DIVERGENT).
 DO_AS = (
-    ("root", "/api/v1/applications/local-1000000000001/jobs?doAs=mail"),
-    ("root", "/history/local-1000000000001/jobs/?doAs=mail"),
-    ("www-data", "/api/v1/applications/local-1000000000002/jobs?doAs=sys"),
-    ("daemon", "/api/v1/applications/local-1000000000001/jobs?doAs=daemon"),
-    ("mail", "/history/local-1000000000001/jobs/?doAs=daemon"),
-    ("mail", "/api/v1/applications/local-1000000000001/jobs?doAs=daemon"),
-    ("mail", "/api/v1/applications/local-1000000000004/jobs?doAs=nobody"),
+    ("shx_hadmin", "/api/v1/applications/local-1000000000001/jobs?doAs=shx_admin"),
+    ("shx_hadmin", "/history/local-1000000000001/jobs/?doAs=shx_admin"),
+    ("shx_operator", "/api/v1/applications/local-1000000000002/jobs?doAs=shx_viewer"),
+    ("shx_owner", "/api/v1/applications/local-1000000000001/jobs?doAs=shx_owner"),
+    ("shx_admin", "/history/local-1000000000001/jobs/?doAs=shx_owner"),
+    ("shx_admin", "/api/v1/applications/local-1000000000001/jobs?doAs=shx_owner"),
+    ("shx_admin", "/api/v1/applications/local-1000000000004/jobs?doAs=shx_nobody"),
 )
 #: Pairs where sparkhist answers otherwise on purpose: the SHS's API handler has ACLs off,
 #: so its HttpSecurityFilter lets any user impersonate any other with ?doAs= on /api/v1.
-DIVERGENT = {("mail", "/api/v1/applications/local-1000000000001/jobs?doAs=daemon"): (200, 403)}
+DIVERGENT = {("shx_admin", "/api/v1/applications/local-1000000000001/jobs?doAs=shx_owner"): (200, 403)}
 
 HEADER_FILTER_JAVA = """
 import jakarta.servlet.*;
