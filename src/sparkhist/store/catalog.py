@@ -17,8 +17,9 @@ pair names the listing's content, which the pre-rendered list file
 One process writes (the scanner's owner); the format version is recorded. A store of
 format 1 (records only) gets its listing rows added in place, one of format 2 the
 indexed ``app_id`` key of its rows (a request for one application before the whole
-listing is loaded finds its rows by it); a store of another version is rebuilt from
-the logs; both with a clear log line.
+listing is loaded finds its rows by it); a store of another older version is rebuilt
+from the logs; both with a clear log line. A store of a newer format (a newer sparkhist's)
+is refused (:class:`StoreTooNew`, exit status 2) and left as it is.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from typing import Any
 import orjson
 import xxhash
 
-from sparkhist.errors import StoreError
+from sparkhist import __version__
+from sparkhist.errors import ConfigError, StoreError
 from sparkhist.store.applications import AttemptEntry, listing_row
 from sparkhist.store.records import LogRecord
 
@@ -50,6 +52,18 @@ FORMAT_VERSION = 3
 #: Versions whose rows are converted in place rather than rebuilt from the logs.
 _MIGRATABLE = {"1", "2"}
 CATALOG_FILE = "catalog.sqlite"
+
+
+class StoreTooNew(ConfigError):
+    """The store was written by a newer sparkhist (a newer catalog format): refused, never
+    rebuilt or downgraded under the newer release. A configuration error: exit status 2."""
+
+
+def _refuse_newer(path: str, version: str | None) -> None:
+    if version is not None and version.isdigit() and int(version) > FORMAT_VERSION:
+        raise StoreTooNew(f"catalog {path} has format {version}, written by a newer sparkhist; sparkhist {__version__} "
+                          f"reads formats up to {FORMAT_VERSION} and leaves it as it is: run the newer sparkhist "
+                          f"on this store, or give this one another --store")
 
 # ``listing`` has one row per listed log, written in the same transaction as its
 # record, and only when it changed: a scan that only moves a log's read position
@@ -157,6 +171,7 @@ class Catalog:
                 self._db, self.meta = self._open_read_only()
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+            _refuse_newer(self.path, self.meta.get("format_version"))
             if self.meta.get("format_version") != str(FORMAT_VERSION):
                 raise StoreError(f"catalog {self.path} has format {self.meta.get('format_version')}, "
                                  f"this sparkhist reads {FORMAT_VERSION}")
@@ -290,6 +305,7 @@ class Catalog:
             log_dir = stored_dir or ""
         if version == str(FORMAT_VERSION) and stored_dir == log_dir:
             return
+        _refuse_newer(self.path, version)
         if "app_id" not in {row[1] for row in self._db.execute("PRAGMA table_info(listing)")}:
             self._db.execute("ALTER TABLE listing ADD COLUMN app_id TEXT")  # a table from before format 3
         if version in _MIGRATABLE and stored_dir == log_dir and not self.read_only:
