@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .servers import FakeGcs, SeaweedFS, ServerUnavailable
+from .servers import Azurite, FakeGcs, SeaweedFS, ServerUnavailable
 
 _TIMINGS: list[str] = []
 _BUCKETS = itertools.count()
@@ -64,6 +64,20 @@ def fake_gcs(timings: Timings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     except ServerUnavailable as why:
         pytest.skip(str(why))
     timings.record("fake-gcs-server start", seconds=seconds)
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture(scope="session")
+def azurite(timings: Timings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    try:
+        server = Azurite(tmp_path_factory.mktemp("azurite"))
+        seconds = server.start()
+    except ServerUnavailable as why:
+        pytest.skip(str(why))
+    timings.record("azurite start", seconds=seconds)
     try:
         yield server
     finally:

@@ -281,3 +281,56 @@ class FakeGcs(_Process):
         r = httpx.post(f"{self.endpoint}/upload/storage/v1/b/{bucket}/o", params={"uploadType": "media", "name": key},
                        content=data, timeout=30)
         assert r.status_code == 200, r.text
+
+
+class Azurite(_Process):
+    """Azurite's Blob service on 127.0.0.1 (the emulator account ``devstoreaccount1``), its data on disk."""
+
+    ACCOUNT = "devstoreaccount1"
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = built("azure")
+        self.workdir = workdir
+        self.log = workdir / "azurite.log"
+        self.data = workdir / "data"
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def hadoop_conf(self) -> dict[str, str]:
+        """WASB/ABFS properties: this account is the emulator (its URL: ``$AZURITE_BLOB_STORAGE_URL``)."""
+        return {"fs.azure.storage.emulator.account.name": self.ACCOUNT}
+
+    def start(self, timeout: float = 60.0) -> float:
+        self._spawn([str(self.binary), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+                     "--location", str(self.data), "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
+                    cwd=self.workdir)
+        return self._wait_ready(self._answers, timeout, "Azurite")
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def container(self, name: str) -> object:
+        """An obstore client of container ``name``, created (with Azure's own SDK) if missing."""
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.blob import BlobServiceClient
+        from obstore.store import AzureStore
+
+        from sparkhist.source.azure import EMULATOR_KEY
+
+        conn = (f"DefaultEndpointsProtocol=http;AccountName={self.ACCOUNT};AccountKey={EMULATOR_KEY};"
+                f"BlobEndpoint={self.endpoint}/{self.ACCOUNT};")
+        try:
+            BlobServiceClient.from_connection_string(conn).create_container(name)
+        except ResourceExistsError:
+            pass
+        return AzureStore(name, config={"account_name": self.ACCOUNT, "account_key": EMULATOR_KEY,
+                                        "endpoint": f"{self.endpoint}/{self.ACCOUNT}"},
+                          client_options={"allow_http": True, "timeout": "60s"})

@@ -90,7 +90,7 @@ def test_azure_emulator_account() -> None:
     endpoint, kind, config, client = azure_settings("devstoreaccount1", "core.windows.net", conf,
                                                     {"AZURITE_BLOB_STORAGE_URL": "http://127.0.0.1:10123"})
     assert endpoint == "http://127.0.0.1:10123/devstoreaccount1" and kind == "emulator"
-    assert config["use_emulator"] is True and client == {"allow_http": True}
+    assert config["endpoint"] == endpoint and config["account_key"].startswith("Eby8") and client == {"allow_http": True}
 
 
 def test_azure_urls() -> None:

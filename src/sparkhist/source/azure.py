@@ -50,6 +50,8 @@ log = logging.getLogger("sparkhist.source")
 
 SCHEMES = ("abfs", "abfss", "wasb", "wasbs")
 DEFAULT_EMULATOR = "http://127.0.0.1:10000"
+#: The storage emulators' well-known development account key (published by Microsoft; not a secret).
+EMULATOR_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 def _get(conf: Mapping[str, str], key: str, hosts: tuple[str, ...]) -> str:
@@ -73,12 +75,12 @@ def azure_settings(account: str, suffix: str, conf: Mapping[str, str],
     client: dict[str, Any] = {}
     emulator = conf.get("fs.azure.storage.emulator.account.name", "").strip()
     if emulator and emulator == account:
+        # Path-style URLs with the account first, its key the emulator's published one unless
+        # set (obstore's own emulator switch would ignore the port).
         endpoint = (env.get("AZURITE_BLOB_STORAGE_URL") or DEFAULT_EMULATOR).rstrip("/") + f"/{account}"
-        config.update(use_emulator=True, endpoint=endpoint)
-        client["allow_http"] = True
-        key = _get(conf, "fs.azure.account.key", hosts)
-        if key:
-            config["account_key"] = key
+        config.update(endpoint=endpoint, account_key=_get(conf, "fs.azure.account.key", hosts) or EMULATOR_KEY)
+        if endpoint.startswith("http://"):
+            client["allow_http"] = True
         return endpoint, "emulator", config, client
     endpoint = f"https://{account}.blob.{suffix}"
     config["endpoint"] = endpoint
