@@ -26,7 +26,7 @@ from sparkhist.api import openapi, responses
 from sparkhist.api.limits import RequestLimits
 from sparkhist.api.ops import MetricsExporter, ops_routes
 from sparkhist.api.request_metrics import RequestMetricsMiddleware
-from sparkhist.api.response_cache import RenderedJson, ResponseCache
+from sparkhist.api.response_cache import RenderedJson, ResponseCache, StreamedJson
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.dispatch import AppStates, LogsRequest, acl_attempts, dispatch
 from sparkhist.errors import ApiError, BadDate, JerseyNotFound, JerseyServerError, SourceError
@@ -105,6 +105,8 @@ def create_app(ctx: ServerContext) -> Starlette:
             return _error_response(request, exc)
         if isinstance(result, RenderedJson):
             return responses.raw_json_response(result.body)
+        if isinstance(result, StreamedJson):
+            return responses.json_chunks_response(result.chunks)
         if isinstance(result, LogsRequest):
             return _logs_response(result)
         return responses.json_response(result)

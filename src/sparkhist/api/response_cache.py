@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 
 #: Default bound of the kept bodies.
@@ -27,6 +27,13 @@ class RenderedJson:
     """A JSON answer already encoded (sent as is)."""
 
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedJson:
+    """A JSON answer encoded while it is sent, in pieces (see :meth:`ResponseCache.keep`)."""
+
+    chunks: Iterator[bytes]
 
 
 class ResponseCache:
@@ -62,6 +69,24 @@ class ResponseCache:
                     self.bytes -= len(dropped)
                     self.evictions += 1
         return RenderedJson(body)
+
+    def keep(self, key: Hashable, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """``chunks`` passed through; once all are sent, their body is kept (:meth:`put`)
+        if it is small enough to be, else nothing of it is held past a quarter of the bound.
+        An answer not sent to its end (the client went away) is not kept."""
+        limit = self.max_bytes // 4
+        kept: list[bytes] | None = []
+        size = 0
+        for chunk in chunks:
+            if kept is not None:
+                size += len(chunk)
+                if size <= limit:
+                    kept.append(chunk)
+                else:
+                    kept = None
+            yield chunk
+        if kept is not None:
+            self.put(key, b"".join(kept))
 
     def forget(self, log_path: str) -> None:
         """Drop every answer kept for the log at ``log_path`` (keys start with it)."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
-from sparkhist.render.encode import dumps
+from sparkhist.render.encode import dumps_chunks
 from sparkhist.render.html import render
 
 # Headers the SHS's Jetty sends on every API response (SHS_REFERENCE §1.1).
@@ -19,9 +20,39 @@ SHS_HEADERS = {
 }
 
 
+#: A JSON answer longer than this is streamed (chunked) instead of sent in one body.
+STREAM_ABOVE = 1 << 20
+
+
 def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(dumps(payload), status_code=status, media_type=None,
+    return json_chunks_response(dumps_chunks(payload), status)
+
+
+def json_chunks_response(chunks: Iterator[bytes], status: int = 200) -> Response:
+    """An answer from its encoded pieces (:func:`~sparkhist.render.encode.dumps_chunks`).
+
+    Up to :data:`STREAM_ABOVE` bytes it is one body (with its ``Content-Length``, as
+    before); beyond, the rest is encoded while it is sent, so a request holds its
+    records and a piece or two, never the whole body (bytes identical either way).
+    """
+    head: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        head.append(chunk)
+        size += len(chunk)
+        if size > STREAM_ABOVE:
+            return StreamingResponse(_sent_after(head, chunks), status_code=status, media_type=None,
+                                     headers={**SHS_HEADERS, "Content-Type": "application/json"})
+    return Response(b"".join(head), status_code=status, media_type=None,
                     headers={**SHS_HEADERS, "Content-Type": "application/json"})
+
+
+def _sent_after(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    """``head`` then ``rest``, each piece let go once handed over."""
+    head.reverse()
+    while head:
+        yield head.pop()
+    yield from rest
 
 
 def raw_json_response(body: bytes) -> Response:

@@ -9,6 +9,7 @@ formats dates and turns the result into bytes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -18,6 +19,9 @@ import orjson
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 JSON_CONTENT_TYPE = "application/json"
+
+#: Size of the pieces :func:`dumps_chunks` yields (an item bigger than that is one piece).
+CHUNK_SIZE = 64 << 10
 
 
 @lru_cache(maxsize=65536)
@@ -65,6 +69,42 @@ def dumps(payload: Any) -> bytes:
         return orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits: sums of a damaged log's numbers
         return orjson.dumps(_as_longs(payload), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+
+
+def dumps_chunks(payload: Any, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """``dumps(payload)`` in pieces of about ``chunk_size`` bytes, encoded as they are asked for.
+
+    A top-level array is encoded a slice of items at a time, so the bytes alive at once
+    are one piece, not the whole answer (a 40 MB task list). The concatenation is
+    ``dumps(payload)`` byte for byte: with 2-space indentation an array is ``[``, newline,
+    its items at depth 1 separated by ``,`` and newlines, newline, ``]``, so a slice's
+    encoding (``[\n  a,\n  b\n]``) without its brackets is the whole one's middle. Slices
+    are sized from the bytes per item seen so far; anything but a non-empty array, or
+    one whose first slice is all of it, is one piece.
+    """
+    if not isinstance(payload, list | tuple) or not payload:
+        yield dumps(payload)
+        return
+    count = len(payload)
+    start, end = 0, min(count, _FIRST_SLICE)
+    while True:
+        raw = dumps(payload if end - start == count else payload[start:end])
+        if start == 0:
+            if end == count:
+                yield raw
+                return
+            yield raw[:-2]  # "[\n  a,\n  b"
+        else:
+            encoded = memoryview(raw)
+            yield b"".join((b",\n  ", encoded[4:] if end == count else encoded[4:-2]))
+        if end == count:
+            return
+        per_item = max(1, len(raw) // (end - start))
+        start, end = end, min(count, end + max(1, chunk_size // per_item))
+
+
+#: Items in the first slice :func:`dumps_chunks` encodes (a short list is one ``dumps``).
+_FIRST_SLICE = 8
 
 
 def _as_longs(value: Any) -> Any:

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sparkhist.api.response_cache import ResponseCache
+from sparkhist.api.response_cache import ResponseCache, StreamedJson
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import NotFound, ServiceUnavailable
-from sparkhist.render.encode import dumps
+from sparkhist.render.encode import dumps_chunks
 from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
 
 if TYPE_CHECKING:
@@ -80,7 +80,8 @@ def dispatch(
     cache: ResponseCache | None = None,
 ) -> Any:
     """Answer ``/applications/<segments...>``; returns a payload, a :class:`RenderedJson`
-    (from ``cache``, or rendered into it: a completed attempt's answer) or a :class:`LogsRequest`."""
+    (from ``cache``), a :class:`StreamedJson` (a completed attempt's answer, kept in
+    ``cache`` once sent when small enough) or a :class:`LogsRequest`."""
     app_id = segments[0]
     rest = segments[1:]
     if not rest:
@@ -117,7 +118,7 @@ def dispatch(
                 result = handle(loaded.state, rest, query, app_id=app_id, tasks=loaded.tasks)
             if key is None or cache is None:
                 return result
-            return cache.put(key, dumps(result))
+            return StreamedJson(cache.keep(key, dumps_chunks(result)))
         except SnapshotChanged as exc:
             if tries == _TRIES - 1:
                 raise ServiceUnavailable(f"application {app_id} is unavailable: {exc}") from exc
