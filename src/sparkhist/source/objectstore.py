@@ -417,7 +417,8 @@ class ObjectStoreSource:
 
     def _probe(self) -> bool:
         """Whether the endpoint answers anything (even 404/403) within ``probe_timeout``."""
-        self.probes += 1
+        with self._lock:
+            self.probes += 1
         key = (self.target.root_key + "/" if self.target.root_key else "") + ".sparkhist-probe"
         try:
             self._runner.run(lambda: _obstore().head(self._store("probe"), key), self.probe_timeout + _GRACE, "probe")
