@@ -37,9 +37,8 @@ for extra in (ROOT / "tests", ROOT / "src"):
     if str(extra) not in sys.path:
         sys.path.append(str(extra))
 
-from support.corpus import cache_root, ensure_corpus, spark_home  # noqa: E402
-
 from sparkhist.devtools import scale as scaler  # noqa: E402
+from support.corpus import cache_root, ensure_corpus, spark_home  # noqa: E402
 
 BIG_TASKS = 12_000
 BIG_TIMEOUT_S = 1800

@@ -259,6 +259,7 @@ print(json.dumps({{"imports": t1 - t0, "open_store": t2 - t1, "first_list": t3 -
 def shs_restarts(logs: Path, store: Path, apps: int, runs: int) -> dict[str, float]:
     """The real SHS on its own disk store: a cold start (builds it), then ``runs`` restarts."""
     import httpx
+
     import servers
 
     timeout = 7200.0

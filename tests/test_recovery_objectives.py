@@ -23,14 +23,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from recovery_table import (  # noqa: E402  (bench/ is not a package)
+from recovery_table import (
     OBJECTIVES,
     measure_corruption,
     measure_memory_pressure,
     measure_partition,
     measure_restart,
 )
-from support.conformance import SPARK401  # noqa: E402
+from support.conformance import SPARK401
 
 pytestmark = pytest.mark.slow
 

@@ -12,14 +12,14 @@ it is the log's mtime (or the scan time) and cannot be reproduced on a copy.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from support.conformance import APACHE, SPARK401, RecordedCall, apache_cases, blank_last_updated, recorded_calls
 from support.server import copy_logs, runtime_for
 
-PER_APP_RESOURCES = ("jobs", "stages", "executors", "allexecutors", "storage", "environment", "sql", "streaming", "allmiscellaneousprocess", "threads")
+PER_APP_RESOURCES = ("jobs", "stages", "executors", "allexecutors", "storage", "environment", "sql", "streaming",
+                     "allmiscellaneousprocess", "threads")
 
 
 def _is_application_level(call: RecordedCall) -> bool:

@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,7 @@ def test_runtime_serves_from_the_store_while_hdfs_is_unreachable(env: HdfsEnv, t
         src = doc["sources"][0]
         assert src["state"] == "offline" and src["lastError"], src
         assert any("offline" in r for r in doc["reasons"]), doc["reasons"]
-        since = datetime.strptime(src["since"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+        since = datetime.strptime(src["since"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
         assert fault_wall - 1 <= since <= time.time() + 1, ("offline since the fault", src["since"])
         assert client.get("/health").status_code == 200 and client.get("/ready").status_code == 200
 

@@ -13,9 +13,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-import cramjam
 import lz4.block
-import lzf
 import pytest
 import xxhash
 import zstandard
@@ -23,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sparkhist.errors import CodecError
-from sparkhist.reader.encoders import ENCODERS, LZ4_END, LZ4_SEED, SNAPPY_HEADER, encode_lz4, encode_lzf, encode_snappy, encode_zstd, lz4_block
 from sparkhist.reader.codecs import (
     DECODERS,
     Decoder,
@@ -31,6 +28,15 @@ from sparkhist.reader.codecs import (
     make_decoder,
     matching_codecs,
     resolve_codec,
+)
+from sparkhist.reader.encoders import (
+    ENCODERS,
+    LZ4_END,
+    LZ4_SEED,
+    encode_lz4,
+    encode_lzf,
+    encode_snappy,
+    encode_zstd,
 )
 
 EVENTLOGS = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "spark-4.0.1" / "eventlogs"
@@ -42,7 +48,8 @@ def sample_text(seed: int, size: int) -> bytes:
     rng = random.Random(seed)
     out = bytearray()
     while len(out) < size:
-        out += b'{"Event":"SparkListenerTaskEnd","Task ID":%d,"Pad":"%s"}\n' % (rng.randrange(10**9), rng.randbytes(rng.randrange(40)).hex().encode())
+        task_id, pad = rng.randrange(10**9), rng.randbytes(rng.randrange(40)).hex().encode()
+        out += b'{"Event":"SparkListenerTaskEnd","Task ID":%d,"Pad":"%s"}\n' % (task_id, pad)
     return bytes(out[:size])
 
 

@@ -54,7 +54,6 @@ def test_pool_and_in_process_agree(tmp_path: Path) -> None:
 
 def test_workers_die_with_a_killed_server(tmp_path: Path) -> None:
     """SIGKILL of the process that owns the pool leaves no indexing worker behind."""
-    import os
     import signal
     import subprocess
     import sys

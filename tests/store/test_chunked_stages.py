@@ -18,11 +18,11 @@ import pytest
 from starlette.datastructures import QueryParams
 
 from sparkhist.api.v1 import app_resources
-from sparkhist.config import load_settings
-from sparkhist.server import build_runtime
 from sparkhist.api.v1.app_resources import handle
+from sparkhist.config import load_settings
 from sparkhist.devtools.big import write_big_log
 from sparkhist.devtools.scale import load_template
+from sparkhist.server import build_runtime
 from sparkhist.state import sections, summaries
 from sparkhist.store.snapshots import SnapshotStore, decode, encode
 from sparkhist.store.verify import verify_store
@@ -31,7 +31,8 @@ from support.server import copy_logs, runtime_for
 
 BIG = "local-4000000000078"
 TASK_QUERIES = ["/taskList", "/taskList?length=100000", "/taskList?offset=2&length=5", "/taskList?sortBy=runtime&length=7",
-                "/taskList?sortBy=-RUNTIME&offset=1&length=4", "/taskList?status=failed", "/taskList?status=SUCCESS&sortBy=-runtime&length=3",
+                "/taskList?sortBy=-RUNTIME&offset=1&length=4", "/taskList?status=failed",
+                "/taskList?status=SUCCESS&sortBy=-runtime&length=3",
                 "/taskList?status=killed&status=running&length=50", "/taskList?sortBy=decreasing_runtime&status=success&offset=3",
                 "/taskList?offset=100000", "/taskList?length=0", "/taskSummary", "/taskSummary?quantiles=0.1,0.9",
                 "", "?details=true&taskStatus=FAILED", "?withSummaries=true&quantiles=0.01,0.5,0.99", "/taskTable"]
@@ -94,7 +95,7 @@ def test_every_answer_equals_the_whole_state_one(tiny_chunks) -> None:
     assert sum(len(paths) for paths, _ in plans.values()) > 500
     for app_id, (paths, answers) in plans.items():
         expected = _whole_state_answers(logs, store, app_id, paths)
-        for path, got, want in zip(paths, answers, expected):
+        for path, got, want in zip(paths, answers, expected, strict=True):
             assert got == want, (app_id, path)
 
 

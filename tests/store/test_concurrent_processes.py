@@ -8,7 +8,6 @@ servers: the standby must answer every request and take over scanning within sec
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -104,7 +103,8 @@ def test_standby_serves_and_takes_over_after_kill_minus_nine(tmp_path: Path) -> 
                             failures.append(f"{name} {path}: {response}")
                     time.sleep(0.01)
 
-        pollers = [threading.Thread(target=poll, args=("a", port_a, False)), threading.Thread(target=poll, args=("b", port_b, True))]
+        pollers = [threading.Thread(target=poll, args=("a", port_a, False)),
+                   threading.Thread(target=poll, args=("b", port_b, True))]
         for t in pollers:
             t.start()
         time.sleep(1.0)

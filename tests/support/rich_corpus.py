@@ -60,8 +60,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script (the app subprocess): make ``support`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support import corpus  # noqa: E402
-from support.corpus import (  # noqa: E402
+from support import corpus
+from support.corpus import (
     AppSpec,
     _describe,
     _kill_driver_mid_job,
@@ -214,9 +214,12 @@ def _app_main(spec: RichSpec, log_dir: Path, work: Path) -> None:
 
 
 def _expect_failure(action: Any, what: str) -> str:
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
     try:
         action()
-    except Exception as error:  # Py4JJavaError, PythonException, StreamingQueryException...
+    except (Py4JJavaError, PySparkException) as error:  # PySparkException: AnalysisException, PythonException...
         return type(error).__name__
     raise AssertionError(f"{what} was meant to fail but succeeded")
 
@@ -403,7 +406,7 @@ def _cluster_workload(spark: Any, work: Path, observed: dict[str, Any]) -> None:
         sc.setJobGroup("fetch-failure", "reduce side reads a frozen executor's map output")
         try:
             outcome["count"] = shuffled.mapValues(lambda v: v + 1).count()
-        except Exception as error:  # pragma: no cover - recorded, then generation fails
+        except Exception as error:  # noqa: BLE001 - any failure is recorded, then generation fails  # pragma: no cover
             outcome["error"] = repr(error)
 
     thread = threading.Thread(target=reread, daemon=True)
