@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -144,3 +145,46 @@ def test_truncated_then_completed_then_rewritten_log(seaweed: SeaweedFS, bucket:
         assert version == "4.0.9", "the answers are the rewritten log's"
         assert len(client.get("/api/v1/applications/local-1795972896863/jobs").json()) == full_jobs
     timings.record("s3 truncated log", cut_at=cut, size=len(data))
+
+
+@pytest.mark.spark
+def test_logs_appear_as_s3a_makes_them_visible(seaweed: SeaweedFS, bucket: tuple[str, Any], tmp_path: Path,
+                                               spark_corpus: Path, timings: Timings) -> None:
+    """What S3A shows while Spark writes: a rolling log's ``appstatus_*.inprogress`` marker
+    at once and each ``events_N`` file when it has rolled; the last one and the final
+    ``appstatus_*`` when the application ends (a copy, then a delete of the marker). Each
+    scan reads only the new file, and the finished log answers as a local copy does."""
+    name, store = bucket
+    rolling = next(p for p in sorted(spark_corpus.glob("eventlog_v2_*"))
+                   if len(list(p.glob("events_*"))) >= 3 and not list(p.glob("appstatus_*.inprogress")))
+    app = rolling.name[len("eventlog_v2_"):]
+    events = sorted(rolling.glob("events_*"), key=lambda p: int(p.name.split("_")[1]))
+    prefix = f"events/{rolling.name}"
+    store.put(f"{prefix}/appstatus_{app}.inprogress", b"")
+    with runtime_on(f"s3a://{name}/events", tmp_path / "store", hadoop_conf=seaweed.hadoop_conf()) as (runtime, client):
+        report = runtime.scanner.scan_once()
+        assert report.ok and report.failed == 1, "a rolling log with no events file yet: its layout error alone"
+        read = []
+        for i, f in enumerate(events):
+            store.put(f"{prefix}/{f.name}", f.read_bytes())
+            report = runtime.scanner.scan_once()
+            assert report.ok and report.failed == 0, report
+            assert (report.new, report.grown) == ((1, 0) if i == 0 else (0, 1)), report
+            read.append(report.bytes_read)
+            apps = {a["id"]: a for a in client.get("/api/v1/applications").json()}
+            if i < len(events) - 1:  # the last file holds the ApplicationEnd event
+                assert not apps[app]["attempts"][0]["completed"]
+        for i, f in enumerate(events):
+            assert read[i] <= f.stat().st_size + 64 * 1024, (i, read, "only the new file is read")
+        store.put(f"{prefix}/appstatus_{app}", b"")
+        store.delete(f"{prefix}/appstatus_{app}.inprogress")
+        report = runtime.scanner.scan_once()
+        assert report.ok and report.grown == 1, report
+        assert client.get("/api/v1/applications").json()[0]["attempts"][0]["completed"]
+        local = tmp_path / "local"
+        local.mkdir()
+        shutil.copytree(rolling, local / rolling.name)
+        with runtime_on(str(local), tmp_path / "store-local") as (local_runtime, theirs):
+            apps, requests = compare_with_local(client, local_runtime, theirs)
+    timings.record("s3 rolling log file by file", files=len(events), bytes_read_per_scan=str(read).replace(" ", ""),
+                   requests_compared=requests)
