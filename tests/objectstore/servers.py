@@ -104,7 +104,7 @@ class SeaweedFS:
             f"-master.port={self.ports['master']}", f"-volume.port={self.ports['volume']}",
             f"-filer.port={self.ports['filer']}", "-s3", f"-s3.port={self.s3_port}",
             *(f"-{name.replace('.grpc', '.port.grpc')}={self.ports[name]}" for name in self.ports if name.endswith(".grpc")),
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=32",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=0",
         ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
