@@ -3,8 +3,8 @@
 moto (``moto[server]``) is a Python imitation of S3, used here **only for fault
 injection**: it answers in-process, so a WSGI layer in front of it can answer a chosen
 number of requests with S3's own throttling error (``503 SlowDown``), a 500
-``InternalError``, or cut a body short, which a real server cannot be made to do on
-demand. Every test of what sparkhist *reads* runs against SeaweedFS (``servers.py``).
+``InternalError``, or an answer whose body stops half-way (the connection closes), which
+a real server cannot be made to do on demand. Every test of what sparkhist *reads* runs against SeaweedFS (``servers.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Faults:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.plan: list[str] = []  # "slowdown" | "internal" | "pass"
+        self.plan: list[str] = []  # "slowdown" | "internal" | "truncate" | "pass"
         self.only: Callable[[dict[str, Any]], bool] = lambda environ: True
         self.injected: dict[str, int] = {}
         self.requests = 0
@@ -69,6 +69,16 @@ class FaultyMoto:
                 start_response("500 Internal Server Error",
                                [("Content-Type", "application/xml"), ("Content-Length", str(len(INTERNAL)))])
                 return [INTERNAL]
+            if action == "truncate":  # the answer's headers, then half its body, then the connection closes
+                captured: dict[str, Any] = {}
+
+                def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                    captured.update(status=status, headers=headers)
+                    return lambda data: None
+
+                body = b"".join(app(environ, capture))
+                start_response(captured["status"], captured["headers"])
+                return [body[: len(body) // 2]]
             return app(environ, start_response)
 
         self.server: BaseWSGIServer = make_server("127.0.0.1", 0, wsgi, threaded=True, request_handler=MotoRequestHandler)

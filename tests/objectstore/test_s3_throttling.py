@@ -98,3 +98,17 @@ def test_server_errors_are_retried_then_open_the_breaker(moto: FaultyMoto) -> No
     assert moto.faults.requests == served, "an open breaker fails fast, without a request"
     moto.faults.next([])
     source.close()
+
+
+def test_an_answer_cut_short_is_retried(moto: FaultyMoto) -> None:
+    """A GET whose body stops half-way (the connection closes before Content-Length bytes)."""
+    source = source_on(moto)
+    source.chunk_size = 64 << 10
+    data = (SPARK_LOGS / "local-1795972896863").read_bytes()
+    moto.faults.next(["truncate"] * 2, only=lambda environ: environ["REQUEST_METHOD"] == "GET"
+                     and "list-type" not in environ.get("QUERY_STRING", ""))
+    with source.open("s3a://throttling-logs/events/local-1795972896863") as stream:
+        assert stream.read() == data
+    assert moto.faults.injected.get("truncate") == 2
+    assert source.health()["failures"].get("read") == 2 and source.health()["breaker"]["state"] == "closed"
+    source.close()
