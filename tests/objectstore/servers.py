@@ -14,6 +14,7 @@ server whose kernel still accepts connections).
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import signal
@@ -108,6 +109,7 @@ class SeaweedFS:
         ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        atexit.register(self.kill)  # a crashed or interrupted run leaves no server behind
         deadline = t0 + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -202,6 +204,7 @@ class _Process:
     def _spawn(self, cmd: list[str], cwd: Path | None = None) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
+        atexit.register(self.kill)  # a crashed or interrupted run leaves no server behind
 
     def _wait_ready(self, ready: Callable[[], bool], timeout: float, what: str) -> float:
         t0 = time.monotonic()
