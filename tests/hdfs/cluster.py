@@ -184,8 +184,9 @@ class HaCluster:
     def _read_stdout(self) -> None:
         proc = self._proc
         assert proc is not None and proc.stdout is not None
-        for line in proc.stdout:
-            self._lines.put(line.rstrip("\n"))
+        with proc.stdout:  # the reader owns the pipe: closed at its end, however late that comes
+            for line in proc.stdout:
+                self._lines.put(line.rstrip("\n"))
         self._lines.put(None)
 
     def _next_line(self, timeout: float) -> str:
@@ -219,11 +220,15 @@ class HaCluster:
         if proc is None:
             return
         try:
-            if proc.poll() is None and proc.stdin is not None:
+            if proc.stdin is not None:
                 try:
-                    proc.stdin.write("shutdown\n")
-                    proc.stdin.close()
+                    if proc.poll() is None:
+                        proc.stdin.write("shutdown\n")
                 except (BrokenPipeError, OSError, ValueError):
+                    pass
+                try:
+                    proc.stdin.close()  # also when the JVM is already gone: an open pipe is a ResourceWarning
+                except (BrokenPipeError, OSError):  # the flush failed; the pipe is closed all the same
                     pass
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -232,8 +237,8 @@ class HaCluster:
         finally:
             atexit.unregister(self.stop)
             if self._reader is not None:
-                self._reader.join(5)  # it ends at the pipe's EOF, once the JVM is gone
-            if proc.stdout is not None and (self._reader is None or not self._reader.is_alive()):
+                self._reader.join(30)  # it ends (and closes stdout) at the pipe's EOF, once the JVM is gone
+            elif proc.stdout is not None:
                 proc.stdout.close()
 
     def __enter__(self) -> HaCluster:

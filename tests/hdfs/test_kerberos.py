@@ -65,11 +65,18 @@ def secure_hdfs(tmp_path_factory: pytest.TempPathFactory, timings: Timings) -> I
     t0 = time.monotonic()
     classpath = build()
     work = tmp_path_factory.mktemp("kerberos")
-    err = open(work / "harness.log", "w")
-    proc = subprocess.Popen(["java", *JVM_OPTS, "-cp", classpath, MAIN, str(work)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
+    with open(work / "harness.log", "w") as err:  # the JVM keeps its own copy
+        proc = subprocess.Popen(["java", *JVM_OPTS, "-cp", classpath, MAIN, str(work)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+
+    def read_stdout() -> None:
+        with proc.stdout:  # type: ignore[union-attr]  # the reader closes the pipe at its end
+            for line in proc.stdout:  # type: ignore[union-attr]
+                lines.put(line)
+
+    reader = threading.Thread(target=read_stdout, name="kerberos-harness-stdout", daemon=True)
+    reader.start()
     try:
         try:
             line = lines.get(timeout=float(os.environ.get("SPARKHIST_HDFS_START_TIMEOUT", "240")))
@@ -82,13 +89,15 @@ def secure_hdfs(tmp_path_factory: pytest.TempPathFactory, timings: Timings) -> I
         yield info
     finally:
         try:
-            proc.stdin.write("\n")  # type: ignore[union-attr]
-            proc.stdin.flush()  # type: ignore[union-attr]
+            try:
+                proc.stdin.write("\n")  # type: ignore[union-attr]
+            finally:
+                proc.stdin.close()  # type: ignore[union-attr]  # closed even when the flush fails
             proc.wait(30)
         except Exception:  # noqa: BLE001 - kill below
             proc.kill()
             proc.wait(10)
-        err.close()
+        reader.join(30)  # it ends at the pipe's EOF, once the JVM is gone
 
 
 def test_keytab_login_lists_and_reads(secure_hdfs: dict[str, str], timings: Timings, monkeypatch: pytest.MonkeyPatch,

@@ -70,8 +70,9 @@ class Indexer:
                 state, start = self.new_state(), START
             position = start
             stats = ReadStats()
+            lines = read_lines(self.source, event_log, start, stats=stats)
             try:
-                for line, after in read_lines(self.source, event_log, start, stats=stats):
+                for line, after in lines:
                     try:
                         event = orjson.loads(line)
                     except orjson.JSONDecodeError:
@@ -88,6 +89,7 @@ class Indexer:
             except LogError as exc:
                 log.warning("log %s: %s (state built from the %d lines before it)", event_log.path, exc, position.line)
             finally:
+                lines.close()  # a read stopped early closes its file now, not at garbage collection
                 self.bytes_read += stats.bytes_read
                 self.events_parsed += stats.lines
             state.finish()

@@ -391,8 +391,9 @@ class Scanner:
         position = item.start
         stats = ReadStats()
         error: str | None = None
+        lines = read_lines(self.source, event_log, item.start, stats=stats, only=LISTING_PREFIXES)
         try:
-            for line, after in read_lines(self.source, event_log, item.start, stats=stats, only=LISTING_PREFIXES):
+            for line, after in lines:
                 try:
                     apply_listing_line(listing, line)
                 except orjson.JSONDecodeError as exc:
@@ -409,6 +410,8 @@ class Scanner:
             if not self.skips.unusable(event_log.path, exc):
                 log.warning("reading %s failed: %s; will retry", event_log.path, exc)
             return None
+        finally:
+            lines.close()  # a read stopped early closes its file now, not at garbage collection
         report.bytes_read += stats.bytes_read
         self.bytes_parsed += stats.bytes_read
         self.events_parsed += stats.lines

@@ -164,7 +164,11 @@ class LocalSource:
             os.close(fd)
             raise
         if offset:
-            f.seek(offset)
+            try:
+                f.seek(offset)
+            except BaseException:
+                f.close()  # the caller never gets it: close it here, not at garbage collection
+                raise
         return f
 
     def delete(self, path: str) -> None:
