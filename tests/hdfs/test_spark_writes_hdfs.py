@@ -46,8 +46,16 @@ def test_spark_rolling_log_on_hdfs_while_running(env: HdfsEnv, timings: Timings,
         [sys.executable, str(APP), f"hdfs://{env.ns}{base}"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, env=environ, cwd=tmp_path,
     )
+    stderr.close()  # the child keeps its own copy
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x.strip()) for x in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+
+    def read_stdout() -> None:
+        with proc.stdout:  # type: ignore[union-attr]  # the reader closes the pipe at its end
+            for x in proc.stdout:  # type: ignore[union-attr]
+                lines.put(x.strip())
+
+    reader = threading.Thread(target=read_stdout, name="spark-app-stdout", daemon=True)
+    reader.start()
     try:
         try:
             running = lines.get(timeout=240)
@@ -89,7 +97,11 @@ def test_spark_rolling_log_on_hdfs_while_running(env: HdfsEnv, timings: Timings,
         if proc.poll() is None:
             proc.kill()
             proc.wait(30)
-        stderr.close()
+        try:
+            proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:  # BrokenPipeError flushing: closed all the same
+            pass
+        reader.join(30)  # it ends at the pipe's EOF, once Spark is gone
     timings.record(
         "real Spark -> HDFS",
         spark_start=started,
