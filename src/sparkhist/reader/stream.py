@@ -56,7 +56,7 @@ def read_lines(
     chunk_size: int = 1 << 20,
     max_line: int = DEFAULT_MAX_LINE,
     only: tuple[bytes, ...] | None = None,
-) -> Iterator[tuple[bytes, Position]]:
+) -> Generator[tuple[bytes, Position], None, None]:
     """Yields each complete line of ``log`` after ``start``, with the position just after it.
 
     Lines come without ``\\n`` (nor a ``\\r`` before it). Resuming from any yielded
