@@ -111,25 +111,27 @@ def test_kill_minus_nine_loop(tmp_path: Path) -> None:
     for cycle in range(CYCLES):
         growing.grow(rng)
         started = time.monotonic()
-        proc = _scan(logs, store)
-        if _exited_within(proc, rng.uniform(0.15, 0.9) * scan_seconds):
-            scan_seconds = time.monotonic() - started
-        else:
-            proc.send_signal(signal.SIGKILL)
-            killed_mid_scan += 1
-        proc.wait(timeout=60)
+        with _scan(logs, store) as proc:  # the exit closes its stderr pipe
+            if _exited_within(proc, rng.uniform(0.15, 0.9) * scan_seconds):
+                scan_seconds = time.monotonic() - started
+            else:
+                proc.send_signal(signal.SIGKILL)
+                killed_mid_scan += 1
+            proc.communicate(timeout=60)
         report = verify_store(str(store)) if (store / "catalog.sqlite").exists() else None
         if report is not None:
             assert report.ok, f"cycle {cycle}: {report.damaged_records} damaged records, {report.damaged_snapshots}"
     assert killed_mid_scan >= CYCLES // 2, "most kills must land inside a scan"
 
     # Let the crashed store finish, then compare with one clean run over the same bytes.
-    final = _scan(logs, store)
-    assert final.wait(timeout=600) == 0, final.stderr.read().decode()
+    with _scan(logs, store) as final:
+        _, err = final.communicate(timeout=600)
+    assert final.returncode == 0, err.decode()
     assert not [n for n in os.listdir(store / "snapshots") if n.endswith(".tmp")], "half-written files left behind"
     clean_store = tmp_path / "clean"
-    clean = _scan(logs, clean_store)
-    assert clean.wait(timeout=600) == 0
+    with _scan(logs, clean_store) as clean:
+        _, err = clean.communicate(timeout=600)
+    assert clean.returncode == 0, err.decode()
 
     crashed, fresh = _answers(logs, store), _answers(logs, clean_store)
     assert len(fresh) == 1 + 200 * 8
