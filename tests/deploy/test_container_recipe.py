@@ -23,7 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deploy.units import DEPLOY, REPO, base_env, free_port, serving
+from deploy.units import DEPLOY, REPO, free_port, serving
+from deploy.units import base_env as _caller_env
 
 pytestmark = pytest.mark.slow
 
@@ -74,6 +75,14 @@ def _run_step(command: str, paths: dict[str, Path], cwd: Path, venv_bin: Path) -
     env.pop("PIP_FIND_LINKS", None)  # this machine's pip settings: the image has none
     done = subprocess.run(["sh", "-ec", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"{command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The caller's environment for the image's venv: no SPARKHIST_* and no PYTHONPATH, so
+    nothing but what the recipe installed can be imported."""
+    env = _caller_env(**extra)
+    env.pop("PYTHONPATH", None)
+    return env
 
 
 def test_build_and_install_steps_give_a_working_server(tmp_path: Path) -> None:
