@@ -117,6 +117,7 @@ class Scanner:
         self.bytes_parsed = 0  # stored bytes read by the listing pass
         # Guards records/catalog/index updates: the scan loop and on-demand loads interleave.
         self._lock = threading.RLock()
+        self._last_listed_ms = 0  # see scan_once: listing times strictly increase
         # Set by a stop (SIGTERM): a scan under way ends after the log at hand, its finished
         # records written, so a stop takes a log's time, not a scan's.
         self.stopping = threading.Event()
@@ -209,7 +210,10 @@ class Scanner:
             self._record_failure_without_log(path, message)
 
         seen = set(logs) | set(layout_errors)
-        listed_ms = int(report.started * 1000)
+        # Strictly after the previous scan's, so a log marked unchanged by a scan that began
+        # in the same millisecond still counts as not seen since this listing.
+        listed_ms = max(int(report.started * 1000), self._last_listed_ms + 1)
+        self._last_listed_ms = listed_ms
         with self._lock:
             plan = changes.plan(logs, self.records)
             for path in plan.unchanged:
