@@ -32,6 +32,7 @@ import xxhash
 
 from sparkhist.analytics.tables import TABLES, Table, rows_of
 from sparkhist.errors import StoreError
+from sparkhist.store.files import fsync_dir, unlink_quietly
 from sparkhist.store.snapshots import Snapshot, SnapshotStore, snapshot_name
 
 log = logging.getLogger("sparkhist.analytics")
@@ -79,7 +80,7 @@ def _write_one(directory: str, table: Table, rows: list[tuple[Any, ...]]) -> str
         name = f"{table.name}.{digest}{SUFFIX}"
         os.replace(temp, os.path.join(directory, name))
     except BaseException:
-        _unlink_quietly(temp)
+        unlink_quietly(temp)
         raise
     return name
 
@@ -96,10 +97,10 @@ def write(store_dir: str, snapshot: Snapshot) -> None:
         os.makedirs(directory, exist_ok=True)  # the analytics directory itself exists (tables on)
         tables = rows_of(snapshot.state, snapshot.log_path)
         written = {_write_one(directory, table, tables[table.name]) for table in TABLES}
-        _fsync_dir(directory)
+        fsync_dir(directory)
         for name in os.listdir(directory):
             if name not in written:
-                _unlink_quietly(os.path.join(directory, name))
+                unlink_quietly(os.path.join(directory, name))
     except OSError as exc:
         raise StoreError(f"cannot write the analytics tables of {snapshot.log_path}: {exc}") from exc
     except Exception as exc:  # the engine's own errors (duckdb.Error): same outcome, a later repair
@@ -219,12 +220,12 @@ def repair(store_dir: str, snapshots: SnapshotStore) -> Repaired:
         if os.path.isdir(directory):
             for name in os.listdir(directory):
                 if name.endswith(TEMP_SUFFIX):
-                    _unlink_quietly(os.path.join(directory, name))
+                    unlink_quietly(os.path.join(directory, name))
     _, damaged = fragments(store_dir)
     bad_keys = {f.key for f in damaged}
     done.damaged = len(damaged)
     for fragment in damaged:
-        _unlink_quietly(fragment.path)
+        unlink_quietly(fragment.path)
     names = {key_of(n) for n in snapshots.file_names()}
     for key in set(by_key) - names:
         _remove_tree(os.path.join(root, key))
@@ -261,23 +262,8 @@ def _remove_tree(directory: str) -> None:
     except FileNotFoundError:
         return
     for name in names:
-        _unlink_quietly(os.path.join(directory, name))
+        unlink_quietly(os.path.join(directory, name))
     try:
         os.rmdir(directory)
     except OSError:
-        pass
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
         pass

@@ -45,6 +45,7 @@ import zstandard
 from sparkhist.errors import StoreCorrupt, StoreError
 from sparkhist.reader.position import Position
 from sparkhist.state import sections
+from sparkhist.store.files import fsync_dir, unlink_quietly
 
 log = logging.getLogger("sparkhist.store")
 
@@ -295,9 +296,9 @@ class SnapshotStore:
             finally:
                 os.close(fd)
             os.replace(temp, final)
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
         except OSError as exc:
-            _unlink_quietly(temp)
+            unlink_quietly(temp)
             raise StoreError(f"cannot write snapshot for {snapshot.log_path}: {exc}") from exc
         self.quarantined.pop(snapshot.log_path, None)
         return len(blob)
@@ -432,22 +433,7 @@ class SnapshotStore:
         log.warning("snapshot of %s quarantined: %s", log_path, reason, extra={"event": "quarantine", "log_path": log_path})
 
     def delete(self, log_path: str) -> None:
-        _unlink_quietly(self.path_for(log_path))
+        unlink_quietly(self.path_for(log_path))
 
     def file_names(self) -> list[str]:
         return [n for n in os.listdir(self.dir) if n.endswith(".snap")]
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
