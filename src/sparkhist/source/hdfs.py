@@ -81,7 +81,7 @@ from sparkhist.source.guard import SourceGuard, default_retry
 from sparkhist.source.hadoop_conf import NameNodes, find_conf_dir, load_conf, resolve_namenodes
 from sparkhist.source.ranged import RangeStream
 from sparkhist.source.skipped import WEBHDFS_UNAVAILABLE, SkippedLogs
-from sparkhist.source.webhdfs import WebHdfsClient, WebHdfsNotServed, default_user, is_live_name, live_files
+from sparkhist.source.webhdfs import WebHdfsClient, WebHdfsNotServed, default_user, is_live_name, live_files, with_visible_lengths
 
 __all__ = ["HdfsSource"]
 
@@ -201,14 +201,7 @@ class HdfsSource:
         live = self.live(self._url(p), entries)
         if posixpath.basename(p).startswith("eventlog_v2_"):
             self._remember_rolling(p, entries, live)
-        out: builtins.list[FileEntry] = []
-        for e in entries:  # each live entry on its own: without WebHDFS it keeps its RPC length
-            if e.path in live:
-                try:
-                    e = self._with_visible_length(e)
-                except SourceNotFound:
-                    continue  # deleted since the listing
-            out.append(e)
+        out = with_visible_lengths(entries, live, self._with_visible_length)  # without WebHDFS: the RPC length
         self.skipped.after_listing(self._url(p), [e.path for e in entries])
         return out
 

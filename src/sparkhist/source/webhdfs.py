@@ -82,6 +82,22 @@ def live_files(directory: str, entries: Iterable[FileEntry]) -> set[str]:
     return live
 
 
+def with_visible_lengths(entries: Iterable[FileEntry], live: set[str],
+                         visible: Callable[[FileEntry], FileEntry]) -> list[FileEntry]:
+    """``entries`` with each live one's length as ``visible`` finds it, each on its own (a
+    source that cannot tell keeps the NameNode's length); one deleted since the listing is
+    left out."""
+    out: list[FileEntry] = []
+    for e in entries:
+        if e.path in live:
+            try:
+                e = visible(e)
+            except SourceNotFound:
+                continue  # deleted since the listing
+        out.append(e)
+    return out
+
+
 def _events_index(name: str) -> int:
     try:
         return int(name.split("_", 2)[1])
@@ -333,14 +349,7 @@ class WebHdfsSource:
         named = [(st["pathSuffix"], st) for st in statuses if st.get("pathSuffix")]
         entries = [_entry(self._url(posixpath.join(p, name)), name, st) for name, st in named]
         live = self.live(self._url(p), entries)
-        out: builtins.list[FileEntry] = []
-        for e in entries:  # each live entry on its own: one that fails is kept with the NameNode's length
-            if e.path in live:
-                try:
-                    e = self._with_visible_length(e)
-                except SourceNotFound:
-                    continue  # deleted since the listing
-            out.append(e)
+        out = with_visible_lengths(entries, live, self._with_visible_length)
         self.skipped.after_listing(self._url(p), [e.path for e in entries])
         return out
 
