@@ -256,7 +256,7 @@ def _sql_rows(state: AppState) -> Iterable[tuple[Any, ...]]:
 def _property_rows(state: AppState) -> Iterable[tuple[Any, ...]]:
     if not state.has_env:
         return
-    yield from (tuple(kv) for kv in views.environment(state)["sparkProperties"])
+    yield from (tuple(kv) for kv in views.spark_properties(state))
 
 
 def _application_row(state: AppState, log_path: str, stages: list[tuple[Any, ...]], jobs: int, executors: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sparkhist import releases
@@ -374,14 +375,26 @@ def rdd(r: RDD, state: AppState) -> dict[str, Any]:
 REDACTED = "*********(redacted)"
 
 
-def environment(state: AppState, regex: str | None = None) -> dict[str, Any]:
-    """``regex``: ``spark.redaction.regex``; by default the SHS's default (``releases.redaction_regex``)."""
+def _redactor(regex: str | None) -> Callable[[list[tuple[str, str]]], list[list[str]]]:
+    """Pairs sorted by key, a value redacted when its key or itself matches ``spark.redaction.regex``
+    (by default the SHS's default, ``releases.redaction_regex``)."""
     pattern = re.compile(regex if regex is not None else releases.redaction_regex())
 
     def redact(pairs: list[tuple[str, str]]) -> list[list[str]]:
         out = [[k, REDACTED if pattern.search(k) or pattern.search(v) else v] for k, v in pairs]
         return sorted(out, key=lambda kv: kv[0])
 
+    return redact
+
+
+def spark_properties(state: AppState, regex: str | None = None) -> list[list[str]]:
+    """``environment(state)["sparkProperties"]``, without redacting the other sections (Hadoop's are ~1,000 pairs)."""
+    return _redactor(regex)(state.env.get("Spark Properties", []))
+
+
+def environment(state: AppState, regex: str | None = None) -> dict[str, Any]:
+    """``regex``: ``spark.redaction.regex``; by default the SHS's default (``releases.redaction_regex``)."""
+    redact = _redactor(regex)
     profiles = []
     for rp_id in sorted(state.resource_profiles):
         rp = state.resource_profiles[rp_id]
