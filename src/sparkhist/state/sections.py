@@ -204,6 +204,11 @@ class StageTasks:
         caller sorts ``all``). ``sort_by`` is ID, INCREASING_RUNTIME or DECREASING_RUNTIME."""
         return None
 
+    def at(self, st: Stage, positions: list[int]) -> list[Task]:
+        """The tasks at ``positions`` (ranks in task id order), in that order."""
+        ordered = sorted(self.all(st), key=lambda t: t.task_id)
+        return [ordered[p] for p in positions]
+
 
 def stage_tasks_in_memory(state: AppState) -> TasksOf:
     """The accessor for a state that holds all its tasks."""

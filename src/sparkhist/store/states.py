@@ -327,6 +327,14 @@ class SectionTasks(sections.StageTasks):
                 marks = stage_index.statuses
                 order = (p for p in order if marks[p] in codes)
             positions = list(itertools.islice(order, offset, offset + length))
+        return self.at(st, positions)
+
+    def at(self, st: Stage, positions: list[int]) -> list[Task]:
+        key = (st.info.stage_id, st.info.attempt_id)
+        chunked = self.layout.stage_chunks.get(key)
+        if chunked is None:
+            return super().at(st, positions)
+        chunk_sections, starts, _ = chunked
         loaded: dict[int, list[Task]] = {}
         out = []
         for p in positions:

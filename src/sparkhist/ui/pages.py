@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,6 +52,34 @@ class UiContext:
     health: Callable[[], dict[str, Any]] | None = None  # the /health/details document, for /operations/
 
 
+class KeptRecords:
+    """Records of completed attempts kept for the pages that ask for them again (a stage's
+    quantiles read every task once, then never again while its log is unchanged): keyed
+    by the attempt's log (path, size, ``lastUpdated``) and the request, at most
+    :attr:`capacity` of them, least recently used out first. Running attempts are never kept."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.capacity = capacity
+        self._kept: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, attempt: AttemptEntry, rest: tuple[str, ...], query: Mapping[str, str],
+            load: Callable[[], Any]) -> Any:
+        if not attempt.completed:
+            return load()
+        key = (attempt.log_path, attempt.total_size, attempt.last_updated, rest, tuple(sorted(query.items())))
+        with self._lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+                return self._kept[key]
+        found = load()  # an ApiError is not kept: asked again next time
+        with self._lock:
+            self._kept[key] = found
+            while len(self._kept) > self.capacity:
+                self._kept.popitem(last=False)
+        return found
+
+
 @dataclass(frozen=True)
 class AppView:
     """One attempt's pages: what the page handlers read from."""
@@ -58,9 +88,17 @@ class AppView:
     attempt: AttemptEntry
     base: str  # /history/<app>[/<attempt>]/, each part quoted
     records: Records
+    kept_records: KeptRecords | None = None
 
     def get(self, *rest: str | int, **query: str) -> Any:
         return self.records(self.app.id, self.attempt.attempt_id, [str(r) for r in rest], query)
+
+    def kept(self, *rest: str | int, **query: str) -> Any:
+        """As :meth:`get`, kept for the next request while the attempt's log is unchanged
+        (the caller must not change what it gets)."""
+        if self.kept_records is None:
+            return self.get(*rest, **query)
+        return self.kept_records.get(self.attempt, tuple(str(r) for r in rest), query, lambda: self.get(*rest, **query))
 
 
 class PageError(Exception):
@@ -196,8 +234,14 @@ TASK_PAGE_SIZES = (20, 100, 500, 1000)
 SLOWEST = 5
 
 
-def _summary_rows(stage: dict[str, Any]) -> list[tuple[str, list[Any], str]]:
-    dist = stage.get("taskMetricsDistributions")
+#: Where the summary table's quantiles (min, 25th percentile, median, 75th percentile, max: the
+#: ``taskMetricsDistributions`` of ``withSummaries``) are in the charts' :data:`QUANTILES`.
+SUMMARY_AT = tuple(QUANTILES.index(q) for q in (0.0, 0.25, 0.5, 0.75, 1.0))
+
+
+def _summary_rows(stage: dict[str, Any], dist: dict[str, Any] | None) -> list[tuple[str, list[Any], str]]:
+    """The summary table from the stage and its ``taskSummary`` at :data:`QUANTILES` (one computation
+    for the table and the charts: the same picks as ``withSummaries``' five quantiles)."""
     if not dist:
         return []
     rows = []
@@ -209,15 +253,15 @@ def _summary_rows(stage: dict[str, Any]) -> list[tuple[str, list[Any], str]]:
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
         if isinstance(value, list):
-            rows.append((label, value, kind))
+            rows.append((label, [value[i] for i in SUMMARY_AT], kind))
     return rows
 
 
 def stage_page(view: AppView, request: Request) -> tuple[str, dict[str, Any]]:
     stage_id = _int_param(request, "id")
     attempt_id = _int_param(request, "attempt", 0)
-    # details with an empty taskStatus: the executor summaries without a record per task.
-    stage = view.get("stages", stage_id, attempt_id, details="true", taskStatus="", withSummaries="true")
+    # details with an empty taskStatus: the executor summaries without reading a task.
+    stage = view.get("stages", stage_id, attempt_id, details="true", taskStatus="")
     q = request.query_params
     column = q.get("task.sort") or "Index"
     if column not in {c for _, c in TASK_COLUMNS if c}:
@@ -251,14 +295,14 @@ def stage_page(view: AppView, request: Request) -> tuple[str, dict[str, Any]]:
 
     attempts = [s["attemptId"] for s in view.get("stages", stage_id, details="false")]
     try:
-        distribution = view.get("stages", stage_id, attempt_id, "taskSummary",
-                                quantiles=",".join(f"{q:g}" for q in QUANTILES))
+        distribution = view.kept("stages", stage_id, attempt_id, "taskSummary",
+                                 quantiles=",".join(f"{q:g}" for q in QUANTILES))
     except ApiError:  # no task has finished: no distribution (the API's 404)
         distribution = None
     slowest = view.get("stages", stage_id, attempt_id, "taskTable", start="0", length=str(SLOWEST),
                        columnNameToSort="Duration", **{"order[0][dir]": "desc"})["aaData"] if distribution else []
     return "ui_stage.html", {
-        "stage": stage, "summary": _summary_rows(stage), "tasks": table["aaData"], "total_tasks": total,
+        "stage": stage, "summary": _summary_rows(stage, distribution), "tasks": table["aaData"], "total_tasks": total,
         "executor_summary": sorted(stage.get("executorSummary", {}).items()), "addresses": addresses,
         "columns": TASK_COLUMNS, "sort": column, "descending": descending, "page": page, "pages": pages,
         "page_size": size, "page_sizes": TASK_PAGE_SIZES, "task_link": task_link, "attempts": attempts,
@@ -381,6 +425,7 @@ def _with_query(url: str, request: Request) -> str:
 def ui_routes(ctx: UiContext) -> list[BaseRoute]:
     """The UI's routes, to mount after the API's: the last one answers every other path with a 404 page."""
     listing = AppListing(ctx.index)
+    kept = KeptRecords()
 
     def app_list(request: Request) -> Response:
         q = ListQuery.parse(request.query_params.get)
@@ -435,7 +480,7 @@ def ui_routes(ctx: UiContext) -> list[BaseRoute]:
         if not slash:
             return RedirectResponse(_with_query(base + page_path + "/", request), 302)
         tab, title, handler = PAGES[page_path]
-        view = AppView(app, attempt, base, ctx.records)
+        view = AppView(app, attempt, base, ctx.records, kept)
         try:
             template, context = handler(view, request)
         except PageError as exc:

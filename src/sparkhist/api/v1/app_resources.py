@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, NoReturn
 
 from sparkhist import releases
 from sparkhist.api.v1 import params
 from sparkhist.api.v1.params import QueryParams
+from sparkhist.api.v1.task_table import task_table
 from sparkhist.errors import JerseyNotFound, JerseyServerError, NotFound, ServiceUnavailable
 from sparkhist.render import views
 from sparkhist.state.app_state import AppState
@@ -107,8 +108,9 @@ def _stage_data(state: AppState, tasks: StageTasks, st: Stage, details: bool, ta
     for key, value in ordered.items():
         if key == "killedTasksSummary":
             if details:
-                result["tasks"] = {str(t.task_id): views.task(t, state)  # chunk by chunk, descending ids
-                                   for chunk in tasks.chunks(st, reverse=True)
+                # chunk by chunk, descending ids; an empty status set (taskStatus=) matches no task: none read
+                result["tasks"] = {str(t.task_id): views.task(t, state)
+                                   for chunk in (tasks.chunks(st, reverse=True) if task_status != set() else ())
                                    for t in sorted(chunk, key=lambda t: t.task_id, reverse=True)
                                    if task_status is None or t.status in task_status}
                 result["executorSummary"] = {k: views.executor_stage_summary(v)
@@ -186,7 +188,7 @@ def _stages(state: AppState, tasks_of: StageTasks, tail: list[str], query: Query
     if len(tail) == 3 and tail[2] == "taskList":
         return _task_list(state, tasks_of, st, query)
     if len(tail) == 3 and tail[2] == "taskTable":
-        return _task_table(state, tasks_of, st, query)
+        return task_table(state, tasks_of, st, query)
     raise NotFound(f"unknown resource stages/{'/'.join(tail)}")
 
 
@@ -304,40 +306,6 @@ def task_summary(chunks: Iterable[list[Task]], quantiles: list[float], last_upda
         "shuffleWriteMetrics": {"writeBytes": picked["sw.bytesWritten"], "writeRecords": picked["sw.recordsWritten"],
                                 "writeTime": picked["sw.writeTime"]},
     }
-
-
-_TABLE_COLUMNS: dict[str, Callable[[Task], Any]] = {
-    "Index": lambda t: t.index, "ID": lambda t: t.task_id, "Attempt": lambda t: t.attempt,
-    "Status": lambda t: t.status, "Locality Level": lambda t: t.locality,
-    "Executor ID": lambda t: t.executor_id, "Host": lambda t: t.host,
-    "Launch Time": lambda t: t.launch_time,
-    "Duration": lambda t: t.finish_time - t.launch_time if t.finished else 0,
-    "Errors": lambda t: t.error_message or "",
-}
-
-
-def _task_table(state: AppState, tasks_of: StageTasks, st: Stage | None, query: QueryParams) -> dict[str, Any]:
-    """The stage page's DataTables endpoint (UI-internal; common columns only)."""
-    tasks = tasks_of.all(st) if st is not None else []
-    total = query.get("numTasks") or str(len(tasks))
-    column = query.get("columnNameToSort") or "Index"
-    if column.lower() == "logs":
-        column = "Index"
-    key = _TABLE_COLUMNS.get(column, _TABLE_COLUMNS["Index"])
-    ascending = (query.get("order[0][dir]") or "asc").lower() == "asc"
-    ordered = sorted(tasks, key=lambda t: (key(t), t.task_id), reverse=not ascending)
-    search = query.get("search[value]") or ""
-    start = params.integer(query, "start", 0)
-    length = params.integer(query, "length", len(tasks))
-    filtered = str(total)
-    if search:
-        needle = search.lower()
-        matched = [t for t in ordered if needle in str(views.task(t, state)).lower()]
-        filtered = str(len(matched))
-        page = matched[start:start + length] if matched else matched
-    else:
-        page = ordered[start:start + length]
-    return {"aaData": [views.task(t, state) for t in page], "recordsTotal": total, "recordsFiltered": filtered}
 
 
 # ---------------------------------------------------------------------------------- executors
