@@ -26,6 +26,7 @@ from sparkhist.state.entities import (
     Stage,
     Task,
 )
+from sparkhist.state.scala_order import int_order, string_order
 from sparkhist.state.sql import SQLExecution
 from sparkhist.state.summaries import fetch_start, getting_result_time, scheduler_delay, task_duration
 
@@ -420,9 +421,11 @@ def environment(state: AppState, regex: str | None = None) -> dict[str, Any]:
 
 
 def execution(x: SQLExecution, details: bool, plan_description: bool, now_ms: int) -> dict[str, Any]:
-    running = [j for j, s in x.jobs.items() if s == "RUNNING"]
-    completed = [j for j, s in x.jobs.items() if s == "SUCCEEDED"]
-    failed = [j for j, s in x.jobs.items() if s == "FAILED"]
+    # ``exec.jobs.foreach``: a Scala immutable Map[Int, _] (insertion order up to 4 jobs, then hash order)
+    job_ids = int_order(x.jobs)
+    running = [j for j in job_ids if x.jobs[j] == "RUNNING"]
+    completed = [j for j in job_ids if x.jobs[j] == "SUCCEEDED"]
+    failed = [j for j in job_ids if x.jobs[j] == "FAILED"]
     end = x.completion_time if x.completion_time is not None else now_ms
     nodes: list[dict[str, Any]] = []
     edges: list[dict[str, int]] = []
@@ -471,5 +474,6 @@ def execution(x: SQLExecution, details: bool, plan_description: bool, now_ms: in
             answer["errorMessage"] = x.error_message
         answer["rootExecutionId"] = x.root_execution_id if x.root_execution_id is not None else 0
     if releases.sql_modified_configs() and x.modified_configs is not None:
-        answer["modifiedConfigs"] = dict(x.modified_configs)
+        # a Scala immutable Map[String, String], in its iteration order
+        answer["modifiedConfigs"] = {k: x.modified_configs[k] for k in string_order(x.modified_configs)}
     return answer

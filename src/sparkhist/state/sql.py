@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from sparkhist.state.scala_order import int_order
+
 
 @dataclass(slots=True)
 class PlanNode:
@@ -243,7 +245,8 @@ def string_value(metric_type: str, values: list[int], max_metrics: list[int] | N
 def aggregate_metrics(execution: SQLExecution, stage_metrics: dict[int, StageMetrics]) -> dict[int, str]:
     """``SQLAppStatusListener.aggregateMetrics``: task values + driver values → strings."""
     types = execution.metric_types
-    live = [stage_metrics[s] for s in execution.stages if s in stage_metrics]
+    # ``exec.stages.toSeq``: a Scala immutable Set[Int]; on equal maxima the first stage in its order wins
+    live = [stage_metrics[s] for s in int_order(execution.stages) if s in stage_metrics]
     max_all: dict[int, list[int]] = {}
     for sm in live:
         for acc_id, (value, task_id) in sm.max_values.items():
