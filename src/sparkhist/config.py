@@ -169,6 +169,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Keep the analytics tables (sparkhist sql, /analytics/sql) beside the snapshots."),
     Setting("index_workers", lambda: os.cpu_count() or 1, parse_positive_count, "SPARKHIST_INDEX_WORKERS", None,
             "Processes that build application states (1: in the server process)."),
+    Setting("serve_processes", lambda: min(4, os.cpu_count() or 1), parse_positive_count, "SPARKHIST_SERVE_PROCESSES",
+            None, "Processes answering HTTP on the one port (1: the server process alone); the others read the store "
+                  "the server process writes. Default: the number of cores, at most 4."),
+    Setting("watch_log_dir", lambda: True, parse_bool, "SPARKHIST_WATCH_LOG_DIR", None,
+            "Follow a local log directory's file-system notifications, so a new or grown log is listed within "
+            "a second (the periodic scan stays as the safety net)."),
     Setting("cleaner_enabled", lambda: False, parse_bool, "SPARKHIST_CLEANER_ENABLED", "spark.history.fs.cleaner.enabled",
             "Delete old applications (their logs too, where permitted)."),
     Setting("cleaner_interval", lambda: 86400.0, parse_positive_duration, "SPARKHIST_CLEANER_INTERVAL",
@@ -258,6 +264,8 @@ class Settings:
     response_cache: int = 32 << 20
     analytics_tables: bool = False
     index_workers: int = 1
+    serve_processes: int = 1
+    watch_log_dir: bool = True
     cleaner_enabled: bool = False
     cleaner_interval: float = 86400.0
     cleaner_max_age: float = 7 * 86400.0

@@ -34,6 +34,7 @@ from sparkhist.server.opening import OpenedStore, open_store
 from sparkhist.server.pending import PendingRuntime
 from sparkhist.server.preflight import check_listen, check_log_dir, check_writable_store
 from sparkhist.server.runtime import complete_runtime
+from sparkhist.server.serving import ServingGroup
 from sparkhist.server.state_readers import store_readers
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class _SecondStep:
         self.bound = threading.Event()  # the server bound its socket (or gave up, or stops)
         self.looping = threading.Event()
         self.publishing: ListPublishing | None = None
+        self.serving: ServingGroup | None = None  # the other serving processes (serve_processes > 1)
 
     def run(self, server: uvicorn.Server) -> None:
         # The socket first, a first answer (if one is asked for soon) second, the rest after.
@@ -123,9 +125,14 @@ class _SecondStep:
             self.looping.set()
             if self.publishing is not None:
                 self.publishing.start()
+            if self.serving is not None:
+                self.serving.start()
 
     def stop(self) -> None:
-        """Once the server stopped and :meth:`run` returned: stop the loop, write the list, release the store."""
+        """Once the server stopped and :meth:`run` returned: stop the serving processes and the loop,
+        write the list, release the store."""
+        if self.serving is not None:
+            self.serving.stop()
         if self.publishing is not None:
             self.publishing.stop()
         runtime = self.pending.runtime
@@ -218,9 +225,13 @@ def serve(settings: Settings) -> None:
     loading = ListingLoad(opened, pending)
     context = early_context(opened, pending, loading)
     context.access = access
+    serving = ServingGroup(settings, pending) if settings.serve_processes > 1 else None
+    if serving is not None:  # /health/details says how many processes answer (whichever of them is asked)
+        context.health = serving.health
     app = create_app(context)
     watch = FirstAnswerWatch(app, on_sent=settled.set)
     second = _SecondStep(opened, pending, loading, app, watch, settled)
+    second.serving = serving
     config = uvicorn.Config(watch, host=settings.host, port=port, log_level="warning", access_log=False,
                             log_config=None,  # uvicorn's loggers go through ours (plain or JSON)
                             timeout_graceful_shutdown=SHUTDOWN_GRACE,  # a stop waits for no slow client
@@ -240,7 +251,7 @@ def serve(settings: Settings) -> None:
     # the process exits 0 after a clean stop.
     try:
         if not signals.received:
-            server.run()
+            server.run(sockets=None if second.serving is None else [second.serving.socket(settings.host, port)])
     finally:
         server.should_exit = True
         if redirect is not None:
