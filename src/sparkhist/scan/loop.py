@@ -3,6 +3,10 @@
 A standby (another process holds the store's writer lock) serves from the catalog
 and tries to take the lock on every tick, so it takes over scanning within one
 interval of the writer's death.
+
+With a watch (:mod:`sparkhist.scan.watch`, a local log directory), the writer also
+checks the entries a file-system notification named as soon as it comes, between
+scans, in the same thread (a check never runs beside a scan); a standby ignores them.
 """
 
 from __future__ import annotations
@@ -10,11 +14,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from sparkhist.scan.cleaner import Cleaner
 from sparkhist.scan.scanner import Scanner
 from sparkhist.store.lock import WriterLock
 from sparkhist.store.snapshots import SnapshotStore
+
+if TYPE_CHECKING:
+    from sparkhist.scan.watch import LogDirWatch
 
 log = logging.getLogger("sparkhist.scan")
 
@@ -41,9 +49,27 @@ class ScanLoop:
         self.last_scan_end: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sparkhist-scan", daemon=True)
+        # Notified entries waiting for a check (None among them: a full scan is wanted).
+        self.watch: LogDirWatch | None = None
+        self.checks = 0
+        self._wake = threading.Event()
+        self._pending: set[str] = set()
+        self._scan_wanted = False
+        self._pending_lock = threading.Lock()
 
     def start(self) -> None:
         self._thread.start()
+        if self.watch is not None:
+            self.watch.start()
+
+    def notify(self, entries: set[str] | None) -> None:
+        """Root entries changed (None: many, scan everything): checked by the loop's thread at once."""
+        with self._pending_lock:
+            if entries is None:
+                self._scan_wanted = True
+            else:
+                self._pending |= entries
+        self._wake.set()
 
     def stop(self, timeout: float = STOP_WAIT) -> bool:
         """Stop ticking; a scan under way ends after the log at hand (its indexing
@@ -51,6 +77,9 @@ class ScanLoop:
         seconds: then the writer lock is released. Otherwise the thread may still write,
         so the lock stays held (the process's exit releases it)."""
         self._stop.set()
+        self._wake.set()
+        if self.watch is not None:
+            self.watch.stop()
         self.scanner.stopping.set()
         if self.scanner.pool is not None:
             self.scanner.pool.stop()
@@ -63,12 +92,24 @@ class ScanLoop:
         return True
 
     def _run(self) -> None:
+        next_scan = time.monotonic()
         while not self._stop.is_set():
+            with self._pending_lock:
+                scan = self._scan_wanted or time.monotonic() >= next_scan
+                pending, self._pending = self._pending, set()
+                if scan:
+                    self._scan_wanted = False
             try:
-                self.tick()
+                if scan:
+                    next_scan = time.monotonic() + self.interval
+                    self.tick()  # sees whatever was notified before it listed
+                elif pending and self.role == "writer":
+                    self.scanner.check_entries(pending)
+                    self.checks += 1
             except Exception:  # the loop must survive anything one scan does
                 log.exception("scan failed; retrying in %.1fs", self.interval)
-            self._stop.wait(self.interval)
+            self._wake.wait(max(0.0, next_scan - time.monotonic()))
+            self._wake.clear()
 
     def tick(self) -> None:
         if self.lock.try_acquire():

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import orjson
 
-from sparkhist.errors import LogError, SourceError, StoreError
+from sparkhist.errors import LogError, SourceError, SourceNotFound, StoreError
 from sparkhist.events.listing import LISTING_PREFIXES, apply_listing_line
 from sparkhist.reader.layout import (
     IN_PROGRESS,
@@ -238,6 +238,54 @@ class Scanner:
             report.listed, report.new, report.grown, report.unchanged, report.removed, report.failed, report.duration,
         )
         return report
+
+    def check_entries(self, paths: Iterable[str]) -> ScanReport:
+        """A targeted check of some root entries (a file-system notification named them):
+        each one stat'ed (a rolling directory listed), then decided and read like in a
+        scan. An entry that is gone, or cannot be a log, is left to the next scan, which
+        alone drops logs (it sees the whole directory)."""
+        report = ScanReport(started=self.clock())
+        t0 = time.monotonic()
+        calls_before = dict(self.source.calls)
+        wanted = set(paths)
+        # A finished file is decided beside its .inprogress, if that is still there (then not renamed from it).
+        wanted |= {p + IN_PROGRESS for p in wanted if not p.endswith(IN_PROGRESS)}
+        entries: list[FileEntry] = []
+        for path in sorted(wanted):
+            try:
+                entries.append(self.source.stat(path))
+            except SourceNotFound:
+                continue
+            except SourceError as exc:
+                log.debug("targeted check of %s: %s", path, exc)
+        if entries:
+            logs, layout_errors = self._discover_entries(entries)
+            report.listed = len(logs) + len(layout_errors)
+            with self._lock:
+                plan = changes.plan(logs, self.records)
+            report.new, report.grown, report.unchanged = plan.new, plan.grown, len(plan.unchanged)
+            self._read_listings(plan.work, report, None)
+            if self.indexer is not None and not self.stopping.is_set():
+                self._full_index(logs, report, None)
+        report.source_calls = _calls_since(calls_before, self.source.calls)
+        report.duration = time.monotonic() - t0
+        if report.new or report.grown:
+            log.info("targeted check: %d entries, %d new, %d grown, %d indexed in %.3fs", report.listed, report.new,
+                     report.grown, report.indexed, report.duration)
+        return report
+
+    def _discover_entries(self, entries: list[FileEntry]) -> tuple[dict[str, EventLog], dict[str, str]]:
+        """The logs at some root entries (every rolling directory listed), under the scan's rules."""
+        logs: dict[str, EventLog] = {}
+        errors: dict[str, str] = {}
+        for entry in entries:
+            if not is_candidate(entry):
+                continue
+            try:
+                logs[entry.path] = event_log_at(self.source, entry)
+            except (LogError, SourceError) as exc:
+                errors[entry.path] = str(exc)
+        return logs, errors
 
     def _publish(self, report: ScanReport) -> None:
         self.last_report = report

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sparkhist.store.catalog import Catalog
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from sparkhist.analytics.repair import Maintenance
     from sparkhist.api.response_cache import ResponseCache
     from sparkhist.api.v1.params import QueryParams
     from sparkhist.observability.metrics import Metrics
@@ -62,10 +64,13 @@ class Runtime:
     probe: Probe | None = None
     metrics: Metrics | None = None
     response_cache: ResponseCache | None = None
+    analytics: Maintenance | None = None
 
     def close(self) -> None:
         """Release what the runtime holds: the writer lock, the indexing workers, the catalog
         and the source's connections (HDFS/WebHDFS clients and their worker threads)."""
+        if self.analytics is not None:
+            self.analytics.stop()
         self.loop.lock.release()
         if self.scanner.pool is not None:
             self.scanner.pool.close()
@@ -91,13 +96,15 @@ def complete_runtime(opened: OpenedStore, app: Starlette | None = None) -> Runti
     snapshots, budget, indexer, states = readers.snapshots, readers.budget, readers.indexer, readers.states
     if writer:
         snapshots.remove_temp_files()
+    analytics = None
     if writer and settings.analytics_tables:
-        from sparkhist.analytics.fragments import repair
+        from sparkhist.analytics.layout import analytics_dir
+        from sparkhist.analytics.repair import Maintenance
 
-        # The analytics tables follow the snapshots (missing, stale or damaged fragments rebuilt; the
-        # directory's presence turns them on for every indexer, workers included): off the start-up path.
-        threading.Thread(target=repair, args=(settings.store_dir, snapshots), name="sparkhist-analytics-repair",
-                         daemon=True).start()
+        # The analytics directory's presence turns the rows on for every indexer, workers included;
+        # the tables follow the snapshots (repaired, then compacted when due), off the start-up path.
+        os.makedirs(analytics_dir(settings.store_dir), exist_ok=True)
+        analytics = Maintenance(settings.store_dir, snapshots).start()
     scanner = Scanner(source, catalog, index, indexer=indexer, snapshots=snapshots, budget=budget)
     scanner.on_reread.append(states.invalidate)  # a log read again from its start: its cached state is stale
     if settings.index_workers > 1:
@@ -124,6 +131,13 @@ def complete_runtime(opened: OpenedStore, app: Starlette | None = None) -> Runti
     if settings.cleaner_enabled:
         loop.cleaner = Cleaner(scanner, CleanerPolicy(settings.cleaner_max_age, settings.cleaner_max_num))
         loop.cleaner_interval = settings.cleaner_interval
+    if settings.watch_log_dir:
+        from sparkhist.source.local import LocalSource
+
+        if isinstance(source.inner, LocalSource):  # notifications of a local directory: new logs within a second
+            from sparkhist.scan.watch import LogDirWatch
+
+            loop.watch = LogDirWatch(source.inner.root_path, loop.notify)
     opened.loop = loop  # the states' writer test follows the loop's role from now on
 
     # Built once recovery is done, so ready() is simply true; a runtime that serves
@@ -135,7 +149,7 @@ def complete_runtime(opened: OpenedStore, app: Starlette | None = None) -> Runti
     if app is None:
         app = _create_app(opened, states, scanner, loop, probe, metrics)
     return Runtime(settings, source, catalog, snapshots, states, index, scanner, loop, app, time.time(), recovery,
-                   probe, metrics, opened.response_cache)
+                   probe, metrics, opened.response_cache, analytics)
 
 
 def _create_app(opened: OpenedStore, states: StoreStates, scanner: Scanner, loop: ScanLoop, probe: Probe,
