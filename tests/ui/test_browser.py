@@ -275,3 +275,217 @@ def test_every_page_of_the_generated_corpus_loads_cleanly_with_the_apis_figures(
             assert _js(browser, "Array.from(document.querySelectorAll('.executor-address')).map(e => e.textContent)") == [
                 x["hostPort"] for x in executors]
     assert pages >= 20 * len(apps)
+
+
+# ---------------------------------------------------------------------------------- keyboard and phone
+#: What the keyboard can reach (as the browser's sequential focus does, less the disabled and hidden).
+_FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]"
+#: The active element, described: tag, text, its sort column or rel, and whether its focus shows.
+_ACTIVE = """const e = document.activeElement; if (!e || e === document.body) return null;
+const s = getComputedStyle(e), r = e.getBoundingClientRect();
+return {tag: e.tagName.toLowerCase(), text: (e.textContent || '').trim().slice(0, 60),
+        sort: e.dataset ? e.dataset.sort || null : null, rel: e.getAttribute('rel'), id: e.id, cls: e.getAttribute('class'),
+        outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2,
+        inView: r.bottom > 0 && r.right > 0 && r.top < innerHeight}"""
+
+
+def _keys(driver: Any, *keys: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    chain = ActionChains(driver)
+    for key in keys:
+        chain.send_keys(key)
+    chain.perform()
+
+
+def _tab_until(driver: Any, wanted: Any, limit: int = 300) -> dict[str, Any]:
+    """Press Tab until the active element satisfies ``wanted`` (the keyboard only); return it."""
+    from selenium.webdriver.common.keys import Keys
+
+    for _ in range(limit):
+        _keys(driver, Keys.TAB)
+        active = driver.execute_script(_ACTIVE)
+        if active is not None and wanted(active):
+            return dict(active)
+    raise AssertionError(f"not reached with {limit} Tab presses")
+
+
+def _wait_url(driver: Any, part: str) -> None:
+    deadline = time.monotonic() + 20
+    while part not in driver.current_url:
+        assert time.monotonic() < deadline, (part, driver.current_url)
+        time.sleep(0.05)
+    driver.execute_script("return document.readyState")
+
+
+def _shown_tasks(driver: Any) -> list[int]:
+    return [int(x) for x in driver.execute_script(
+        "return Array.from(document.querySelectorAll('tr[data-task-id]')).map(r => r.dataset.taskId)")]
+
+
+def _biggest_stage(base_url: str) -> tuple[str, dict[str, Any]]:
+    """(API path of the attempt, stage) of the stage with the most tasks in the corpus."""
+    found: list[tuple[int, str, dict[str, Any]]] = []
+    for app in _api(base_url, "applications"):
+        for attempt in app["attempts"]:
+            attempt_id = attempt.get("attemptId")
+            api = f"applications/{quote(app['id'], safe='')}/" + (f"{quote(attempt_id, safe='')}/" if attempt_id else "")
+            found.extend((s["numTasks"], api, s) for s in _api(base_url, api + "stages"))
+    _, api, stage = max(found, key=lambda f: f[0])
+    return api, stage
+
+
+def test_the_keyboard_reaches_everything_in_order_and_operates_sort_paging_and_sections(
+        base_url: str, browser: Any) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    api, stage = _biggest_stage(base_url)
+    key = f"{stage['stageId']}/{stage['attemptId']}"
+    tasks = _api(base_url, f"{api}stages/{key}/taskList?length=1000000")
+    assert len(tasks) > 40, "two pages of 20 at least"
+    url = base_url + "/" + api.replace("applications/", "history/", 1) + \
+        f"stages/stage/?id={stage['stageId']}&attempt={stage['attemptId']}"
+    _visit(browser, url)
+    positive = "return Array.from(document.querySelectorAll('[tabindex]')).filter(e => e.tabIndex > 0).length"
+    assert browser.execute_script(positive) == 0  # no tab order of its own: the document's
+
+    # The first Tab shows the skip link; Enter moves the focus to the page's content.
+    _keys(browser, Keys.TAB)
+    first = browser.execute_script(_ACTIVE)
+    assert first["cls"] == "skip-link" and first["outline"] and first["inView"], first
+    assert browser.execute_script("const r = document.activeElement.getBoundingClientRect(); return r.top >= 0 && r.height > 0")
+    _keys(browser, Keys.ENTER)
+    assert browser.execute_script("return document.activeElement.id") == "content"
+
+    # Tabbing on from there goes through every link, field, button and summary of the page, in
+    # document order, each with a visible focus ring, and then leaves the page.
+    visited = browser.execute_script("""
+        window.__visited = []; document.addEventListener('focusin', e => window.__visited.push(e.target));
+        const content = document.getElementById('content');
+        return Array.from(document.querySelectorAll(arguments[0])).filter(e => {
+            const r = e.getBoundingClientRect();
+            return r.width > 0 && r.height > 0 && e.tabIndex >= 0
+                   && (content.compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING); }).length""", _FOCUSABLE)
+    seen: list[dict[str, Any]] = []
+    for _ in range(visited + 5):
+        _keys(browser, Keys.TAB)
+        active = browser.execute_script(_ACTIVE)
+        if active is None:
+            break
+        seen.append(active)
+    in_order = browser.execute_script("""
+        const v = window.__visited; for (let i = 1; i < v.length; i++) {
+          if (!(v[i - 1].compareDocumentPosition(v[i]) & Node.DOCUMENT_POSITION_FOLLOWING))
+            return [i, v[i - 1].outerHTML.slice(0, 80), v[i].outerHTML.slice(0, 80)];
+        } return true""")
+    assert in_order is True, in_order
+    assert len(seen) == visited, (len(seen), visited, seen[-3:])
+    assert all(a["outline"] for a in seen), [a for a in seen if not a["outline"]][:3]
+    sortable = browser.execute_script("return Array.from(document.querySelectorAll('th a[data-sort]')).map(a => a.dataset.sort)")
+    assert sortable and sorted(a["sort"] for a in seen if a["sort"]) == sorted(sortable)
+    assert any(a["rel"] == "next" for a in seen) and any(a["tag"] == "summary" for a in seen)
+    assert any(a["tag"] == "select" for a in seen) and any(a["tag"] == "button" for a in seen)
+
+    # Sorting with the keyboard: Tab to the Duration header, Enter; the rows are the API's tasks in that order.
+    _visit(browser, url)
+    _tab_until(browser, lambda a: a["sort"] == "Duration")
+    _keys(browser, Keys.ENTER)
+    _wait_url(browser, "task.sort=Duration")
+    order = [t["taskId"] for t in sorted(tasks, key=lambda t: (t.get("duration", 0), t["taskId"]))]
+    assert _shown_tasks(browser) == order[:20]
+    assert browser.execute_script("return document.querySelector('th[aria-sort] a').dataset.sort") == "Duration"
+    # ... Enter on it again: descending.
+    _tab_until(browser, lambda a: a["sort"] == "Duration")
+    _keys(browser, Keys.ENTER)
+    _wait_url(browser, "task.desc=true")
+    assert _shown_tasks(browser) == order[::-1][:20]
+    # Paging with the keyboard: Tab to "Next", Enter: the second page of the same order.
+    _tab_until(browser, lambda a: a["rel"] == "next")
+    _keys(browser, Keys.ENTER)
+    _wait_url(browser, "task.page=2")
+    assert _shown_tasks(browser) == order[::-1][20:40]
+    # The page size: arrows change the list without leaving the page; Apply (Enter) shows 100.
+    _tab_until(browser, lambda a: a["tag"] == "select")
+    _keys(browser, Keys.ARROW_DOWN)
+    assert "task.page=2" in browser.current_url
+    _tab_until(browser, lambda a: a["tag"] == "button")
+    _keys(browser, Keys.ENTER)
+    _wait_url(browser, "task.pageSize=100")
+    assert len(_shown_tasks(browser)) == min(len(tasks), 100)
+
+    # Collapsible sections open and close with Enter and Space on their summary.
+    _visit(browser, url)
+    summary = _tab_until(browser, lambda a: a["tag"] == "summary")
+    is_open = "return document.activeElement.parentElement.open"
+    before = browser.execute_script(is_open)
+    _keys(browser, Keys.ENTER)
+    assert browser.execute_script(is_open) is (not before), summary
+    _keys(browser, Keys.SPACE)
+    assert browser.execute_script(is_open) is before
+
+
+def test_the_application_list_sorts_and_pages_with_the_keyboard(base_url: str, browser: Any) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    apps = _api(base_url, "applications")
+    assert len(apps) > 20, "two pages at the default size"
+    _visit(browser, base_url + "/")
+    _tab_until(browser, lambda a: a["sort"] == "name")
+    _keys(browser, Keys.ENTER)
+    _wait_url(browser, "sort=name")
+    names = browser.execute_script(
+        "return Array.from(document.querySelectorAll('tr[data-app-id] td:nth-child(4)')).map(c => c.textContent)")
+    assert names == sorted(names, reverse="desc=true" in browser.current_url) and names
+    _tab_until(browser, lambda a: a["rel"] == "next")
+    _keys(browser, Keys.ENTER)
+    _wait_url(browser, "page=2")
+    assert _rows(browser, "tr[data-app-id]") > 0
+
+
+#: The main pages looked at on a phone (375 px) and at 1280 px.
+def _main_urls(base_url: str) -> dict[str, str]:
+    stages = _api(base_url, f"applications/{PHOTOGRAPHED}/stages")
+    stage = max(stages, key=lambda s: s["numTasks"])
+    executions = _api(base_url, f"applications/{PHOTOGRAPHED}/sql")
+    base = f"{base_url}/history/{PHOTOGRAPHED}/"
+    urls = {"app-list": base_url + "/", **{page.strip("/").lower(): base + page for page in MAIN_PAGES},
+            "job": base + "jobs/job/?id=0",
+            "stage": f"{base}stages/stage/?id={stage['stageId']}&attempt={stage['attemptId']}",
+            "operations": base_url + "/operations/"}
+    if executions:
+        urls["sql-execution"] = f"{base}SQL/execution/?id={executions[0]['id']}"
+    return urls
+
+
+def test_on_a_phone_no_page_scrolls_sideways_and_tables_scroll_in_their_own_box(base_url: str, browser: Any) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    urls = _main_urls(base_url)
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 375, "height": 800, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        for name, url in urls.items():
+            _visit(browser, url)
+            width = browser.execute_script("return innerWidth")
+            assert width == 375
+            overflow = browser.execute_script("""return Array.from(document.querySelectorAll('body *')).filter(e => {
+                const r = e.getBoundingClientRect(); if (r.right <= innerWidth + 0.5 || r.width === 0) return false;
+                for (let p = e.parentElement; p; p = p.parentElement) {
+                  const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden') return false; }
+                return true; }).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + (e.id || ''))""")
+            assert browser.execute_script("return document.documentElement.scrollWidth <= innerWidth"), (name, overflow)
+            # the tabs and links of the header wrap inside the screen
+            assert browser.execute_script("return Array.from(document.querySelectorAll('header.top a'))"
+                                          ".every(a => a.getBoundingClientRect().right <= innerWidth)"), name
+            # every table scrolls inside its own box
+            assert browser.execute_script("return Array.from(document.querySelectorAll('main table')).every(t => "
+                                          "t.closest('.table-wrap, .figure-wrap') !== null)"), name
+            height = int(browser.execute_script("return document.documentElement.scrollHeight"))
+            browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": 375, "height": min(max(height, 800), 6000), "deviceScaleFactor": 1,
+                                     "mobile": True})
+            assert browser.save_screenshot(str(SCREENSHOTS / f"phone-{name}.png"))
+            browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": 375, "height": 800, "deviceScaleFactor": 1, "mobile": True})
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert len(list(SCREENSHOTS.glob("phone-*.png"))) >= len(urls)

@@ -21,10 +21,7 @@
     }
     var zones = document.querySelectorAll("[data-time-zone]");
     for (var j = 0; j < zones.length; j++) { zones[j].textContent = zoneName(); }
-    // Changing the page size submits its form (the button stays for keyboards without scripts).
-    var autos = document.querySelectorAll("select[data-autosubmit]");
-    for (var k = 0; k < autos.length; k++) {
-      autos[k].addEventListener("change", function (event) { event.target.form.submit(); });
-    }
+    // The page-size lists do not submit on change: arrow keys change a closed list's value,
+    // and a keyboard user would be sent away on the first press. "Apply" submits.
   });
 })();
