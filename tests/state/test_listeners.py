@@ -7,7 +7,7 @@ import dataclasses
 import pickle
 from typing import Any
 
-from sparkhist.state import app_listener, app_state, job_listener, sql_listener, storage_listener
+from sparkhist.state import app_listener, app_state, job_listener, rdd_graph, sql_listener, storage_listener
 from sparkhist.state.app_state import LISTENERS, AppState
 
 #: The pickled form (store/snapshots.py FORMAT): changing it means bumping FORMAT.
@@ -16,7 +16,7 @@ PICKLED_FIELDS = [
     "runtime", "env", "has_env", "resource_profiles", "default_cpus_per_task",
     "retained_jobs", "retained_stages", "retained_tasks", "retained_dead_executors", "retained_executions",
     "jobs", "stages", "tasks", "executors", "executor_order", "rdds", "processes", "executions", "stage_metrics",
-    "streaming", "last_update_time", "live_jobs", "dead_in_live_stages",
+    "rdd_graphs", "streaming", "last_update_time", "live_jobs", "dead_in_live_stages",
 ]
 
 
@@ -29,7 +29,8 @@ def test_the_pickled_form_is_the_fields() -> None:
 
 
 def test_one_dispatch_dict_covers_every_listener() -> None:
-    tables = (sql_listener.HANDLERS, storage_listener.HANDLERS, app_listener.HANDLERS, job_listener.HANDLERS)
+    tables = (rdd_graph.HANDLERS, sql_listener.HANDLERS, storage_listener.HANDLERS, app_listener.HANDLERS,
+              job_listener.HANDLERS)
     assert LISTENERS == tables
     names = {name for table in tables for name in table}
     assert set(app_state._HANDLERS) == names
@@ -43,8 +44,8 @@ def test_one_dispatch_dict_covers_every_listener() -> None:
 def _calls(monkeypatch: Any, name: str) -> list[str]:
     """Which listeners see ``name``, in order (their tables patched to record, then re-merged)."""
     seen: list[str] = []
-    for label, module in (("sql", sql_listener), ("storage", storage_listener), ("app", app_listener),
-                          ("job", job_listener)):
+    for label, module in (("rdd_graph", rdd_graph), ("sql", sql_listener), ("storage", storage_listener),
+                          ("app", app_listener), ("job", job_listener)):
         if name in module.HANDLERS:
             def record(state: AppState, event: dict[str, Any], label: str = label) -> None:
                 seen.append(label)
@@ -59,6 +60,8 @@ def test_sql_and_storage_see_an_event_before_the_core_listener(monkeypatch: Any)
     assert _calls(monkeypatch, "SparkListenerExecutorRemoved") == ["storage", "app"]
     assert _calls(monkeypatch, "SparkListenerStageSubmitted") == ["sql", "storage", "job"]
     assert _calls(monkeypatch, "SparkListenerTaskEnd") == ["sql", "job"]
+    # The RDD graphs first: a JobStart whose RDD infos cannot be read changes nothing.
+    assert _calls(monkeypatch, "SparkListenerJobStart") == ["rdd_graph", "sql", "job"]
 
 
 def _sql_job(state: AppState, job_id: int) -> None:

@@ -23,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sparkhist.state import app_listener, job_listener, sql_listener, storage_listener
+from sparkhist.state import app_listener, job_listener, rdd_graph, sql_listener, storage_listener
 from sparkhist.state.entities import RDD, Executor, Job, Process, Stage, Task
+from sparkhist.state.rdd_graph import StageRDDs
 from sparkhist.state.sql import SQLExecution, StageMetrics
 
 __all__ = ["LISTENERS", "AppState", "Handler"]
@@ -73,6 +74,8 @@ class AppState:
     processes: dict[str, Process] = field(default_factory=dict)
     executions: dict[int, SQLExecution] = field(default_factory=dict)
     stage_metrics: dict[int, StageMetrics] = field(default_factory=dict)
+    # Each stage's RDDs as its last JobStart listed them, for its DAG (rdd_graph).
+    rdd_graphs: dict[int, StageRDDs] = field(default_factory=dict)
     streaming: bool = False
     last_update_time: int | None = None
     # Bookkeeping mirrors of Spark's "live" maps.
@@ -120,8 +123,9 @@ class AppState:
 #: The listeners' handler tables, in the order each event visits them. The SQL and
 #: storage listeners come first: they see a ``JobEnd`` or ``ExecutorRemoved`` while the
 #: core listener still holds the job or executor live (its ``liveJobs``/``liveExecutors``).
+#: The RDD graphs come before all: a ``JobStart`` whose RDDs cannot be read is skipped whole.
 LISTENERS: tuple[dict[str, Handler], ...] = (
-    sql_listener.HANDLERS, storage_listener.HANDLERS, app_listener.HANDLERS, job_listener.HANDLERS)
+    rdd_graph.HANDLERS, sql_listener.HANDLERS, storage_listener.HANDLERS, app_listener.HANDLERS, job_listener.HANDLERS)
 
 
 def _chain(handlers: list[Handler]) -> Handler:

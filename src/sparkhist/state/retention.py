@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sparkhist.state.rdd_graph import forget_stage
+
 if TYPE_CHECKING:
     from sparkhist.state.app_state import AppState
     from sparkhist.state.entities import Stage
@@ -45,6 +47,7 @@ def cleanup_stages(state: AppState) -> None:
         del state.stages[(st.info.stage_id, st.info.attempt_id)]
         for tid in st.task_ids:
             state.tasks.pop(tid, None)
+        forget_stage(state, st.info.stage_id)
 
 
 def cleanup_tasks(state: AppState, st: Stage) -> None:
