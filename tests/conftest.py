@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from support.conformance import APACHE, SPARK401
 from support.corpus import ensure_corpus, load_manifest
 from support.real_shs import RealShs, java_executable, run_real_shs
+from support.server import copy_logs
 
 #: The repository root, wherever CI cloned it; ``shared/`` sits beside it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +46,7 @@ def _require_spark() -> None:
 
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
-    """``<repo>/../shared/conformance``: recorded answers of the stock SHS 4.0.1."""
+    """``<repo>/../shared/conformance``: logs, answers recorded from the stock SHS 4.0.1, Apache's golden files."""
     path = REPO_ROOT.parent / "shared" / "conformance"
     if not path.is_dir():
         pytest.fail(f"conformance data not found at {path}: shared/ must be checked out beside the repo")
@@ -53,7 +55,7 @@ def conformance_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def spark_corpus() -> Path:
-    """Directory of real pyspark 4.0.1 event logs (cached; first run takes minutes). Read-only."""
+    """Directory of real event logs written by the installed pyspark (cached; first run takes minutes). Read-only."""
     _require_spark()
     return ensure_corpus()
 
@@ -69,4 +71,39 @@ def real_shs_on_corpus(spark_corpus: Path, corpus_manifest: list[dict[str, Any]]
     """The stock SHS serving ``spark_corpus``, started once and waited on until every app is listed."""
     with run_real_shs(spark_corpus) as shs:
         shs.wait_until_listed(len(corpus_manifest))
+        yield shs
+
+
+@pytest.fixture(scope="session")
+def spark401_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the 4.0.1 conformance logs, served by both sparkhist and the real SHS (same directory)."""
+    return copy_logs(SPARK401 / "eventlogs", tmp_path_factory.mktemp("spark401") / "logs")
+
+
+@pytest.fixture(scope="session")
+def apache_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of Apache's HistoryServerSuite logs, served by both sparkhist and the real SHS (same directory)."""
+    return copy_logs(APACHE / "spark-events", tmp_path_factory.mktemp("apache") / "logs")
+
+
+#: How many applications the SHS lists for each conformance log set (its recorded listings:
+#: 13 logs, 13 apps; 18 logs, 16 apps, as one app has two attempts and one log has no app id).
+LISTED = {"spark401": 13, "apache": 16}
+
+
+@pytest.fixture(scope="session")
+def real_shs_spark401(spark401_logs: Path) -> Iterator[RealShs]:
+    """The real SHS of the installed pyspark (4.3.0, the reference) over ``spark401_logs``."""
+    _require_spark()
+    with run_real_shs(spark401_logs) as shs:
+        shs.wait_until_listed(LISTED["spark401"])
+        yield shs
+
+
+@pytest.fixture(scope="session")
+def real_shs_apache(apache_logs: Path) -> Iterator[RealShs]:
+    """The real SHS of the installed pyspark (4.3.0, the reference) over ``apache_logs``."""
+    _require_spark()
+    with run_real_shs(apache_logs) as shs:
+        shs.wait_until_listed(LISTED["apache"])
         yield shs

@@ -1,10 +1,16 @@
-"""Per-application endpoints against real SHS answers.
+"""Per-application endpoints against real SHS answers, from the state (no store, no HTTP).
 
-Two corpora (read in place from ``<repo>/../shared/conformance``):
+Two log sets (read in place from ``<repo>/../shared/conformance``), each compared twice:
 
-* ``spark-4.0.1/responses``: every recorded per-app call of the stock SHS 4.0.1 (status
-  and body; error bodies as exact text);
+* ``spark-4.0.1``: every per-app request recorded from the stock SHS 4.0.1 (status and
+  body; error bodies as exact text);
 * ``apache-spark``: the per-application cases of Apache's ``HistoryServerSuite``.
+
+``test_live_*``: the same requests asked of the real SHS 4.3.0 (the installed pyspark's,
+the reference) over the same logs, with sparkhist answering as ``sparkhist.SPARK_VERSION``.
+``test_spark401_recorded`` and ``test_apache_history_server_suite``: the recorded answers
+(SHS 4.0.1, and Apache's golden files generated before 4.0.1 with the same answers), so they
+answer as 4.0.1 (``sparkhist.SPARK_VERSION`` switched, states parsed under it too).
 
 Bodies are compared as parsed JSON, strictly: same keys, same array order, and the same
 JSON number kind (an integer never equals a decimal), like the suite's json4s diff.
@@ -23,9 +29,11 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import pytest
 
+import sparkhist
 from sparkhist.api.v1.app_resources import handle
 from sparkhist.errors import ApiError, JerseyNotFound
 from sparkhist.state.app_state import AppState
+from support.differential import normalize as request_time_masked
 
 REPO = Path(__file__).resolve().parents[2]
 CONFORMANCE = REPO.parent / "shared" / "conformance"
@@ -95,8 +103,13 @@ SPARK_LOGS = {
 }
 
 
-@cache
 def spark_state(prefix: str) -> AppState:
+    """The state of one 4.0.1 log, parsed as the release answered as (parsing depends on it)."""
+    return _spark_state(prefix, sparkhist.SPARK_VERSION)
+
+
+@cache
+def _spark_state(prefix: str, release: str) -> AppState:
     path = SPARK401 / "eventlogs" / SPARK_LOGS[prefix]
     mtime = None
     if prefix == "running":
@@ -104,8 +117,12 @@ def spark_state(prefix: str) -> AppState:
     return build_state([path], mtime)
 
 
-@cache
 def apache_state(log_names: tuple[str, ...]) -> AppState:
+    return _apache_state(log_names, sparkhist.SPARK_VERSION)
+
+
+@cache
+def _apache_state(log_names: tuple[str, ...], release: str) -> AppState:
     return build_state([APACHE / "spark-events" / name for name in log_names])
 
 
@@ -190,8 +207,14 @@ def _spark_cases() -> list[Any]:
     return cases
 
 
+@pytest.fixture
+def as_401(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answer (and parse) as SHS 4.0.1, the release the recorded answers come from."""
+    monkeypatch.setattr(sparkhist, "SPARK_VERSION", "4.0.1")
+
+
 @pytest.mark.parametrize(("prefix", "app_id", "rest", "status", "file"), _spark_cases())
-def test_spark401_recorded(prefix: str, app_id: str, rest: str, status: int, file: str) -> None:
+def test_spark401_recorded(as_401: None, prefix: str, app_id: str, rest: str, status: int, file: str) -> None:
     reason = ALLOWED_MISMATCHES.get(("spark-4.0.1", file))
     state = spark_state(prefix)
     got_status, got = call(state, rest, app_id)
@@ -260,11 +283,46 @@ def _apache_target(case: dict[str, Any]) -> tuple[tuple[str, ...], str]:
 
 
 @pytest.mark.parametrize("case", _apache_cases())
-def test_apache_history_server_suite(case: dict[str, Any]) -> None:
+def test_apache_history_server_suite(as_401: None, case: dict[str, Any]) -> None:
     logs, rest = _apache_target(case)
     state = apache_state(logs)
     status, got = call(state, rest, case["app_id"])
     expected = json.loads((APACHE / case["expectation_file"]).read_text())
     assert status == 200, got
     diff = same_json(got, expected)
+    assert diff is None, diff
+
+
+# --------------------------------------------------------------------------- live, SHS 4.3.0
+def _live(shs: Any, state: AppState, app_id: str, rest: str, running: bool) -> str | None:
+    """None when the state answers ``rest`` as the real SHS does over the same log, else where not."""
+    theirs = shs.get(f"applications/{app_id}/{rest}")
+    status, got = call(state, rest, app_id)
+    if status != theirs.status_code:
+        return f"status {status} != SHS {theirs.status_code}: {got!r:.300}"
+    if status != 200:
+        text = theirs.text
+        return None if got is None or text.lstrip().startswith("<") or got == text else f"{got!r} != SHS {text!r}"
+    expected = theirs.json()
+    if running:  # durations measured at request time by both (support.differential)
+        got, expected = request_time_masked(got, True), request_time_masked(expected, True)
+    return same_json(got, expected)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(("prefix", "app_id", "rest", "status", "file"), _spark_cases())
+def test_live_spark401(real_shs_spark401: Any, prefix: str, app_id: str, rest: str, status: int, file: str) -> None:
+    """The recorded per-app requests, answered by the real SHS 4.3.0 over the same log."""
+    diff = _live(real_shs_spark401, spark_state(prefix), app_id, rest, running=prefix == "running")
+    assert diff is None, diff
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", _apache_cases())
+def test_live_apache(real_shs_apache: Any, case: dict[str, Any]) -> None:
+    """Apache's per-application case URLs, answered by the real SHS 4.3.0 over the same logs."""
+    logs, rest = _apache_target(case)
+    attempt = case["url"][len(f"applications/{case['app_id']}/"):].split("/")[0]
+    app = case["app_id"] + (f"/{attempt}" if attempt.isdigit() else "")
+    diff = _live(real_shs_apache, apache_state(logs), app, rest, running=False)
     assert diff is None, diff

@@ -353,10 +353,11 @@ def _workload(spark: Any, *, with_sql: bool) -> None:
     if with_sql:
         spark.sql("SELECT id % 7 AS k, count(*) AS n, sum(id) AS s FROM range(100000) GROUP BY k").collect()
     from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
 
     try:
         sc.parallelize(range(10), 2).map(lambda x: 1 // (x - 7)).count()  # ZeroDivisionError
-    except Py4JJavaError:  # local mode does not retry, so task, stage and job fail
+    except (Py4JJavaError, PySparkException):  # local mode does not retry, so task, stage and job fail
         pass
     else:
         raise AssertionError("the job meant to fail succeeded")

@@ -1,12 +1,17 @@
-"""A second corpus of real pyspark 4.0.1 event logs, rich in what the base corpus lacks.
+"""A second corpus of real pyspark event logs (4.3.0, the dev pin), rich in what the base corpus lacks.
 
 The base corpus (``corpus.py``) covers codecs and layouts with one small workload.
 This one covers the *scheduler* and *SQL* stories the REST API has to tell:
 
 - ``rich-sql``: broadcast and sort-merge joins, AQE (coalesced shuffle partitions, a
   skew-join split, plan updates, driver-side metric updates), a Python UDF, a cached
-  DataFrame beside an unpersisted one, a parquet write and read, and a SQL query that
-  fails at run time.
+  DataFrame beside an unpersisted one, a parquet write and read, a SQL query that
+  fails at run time (``errorMessage``), and commands that run queries inside them
+  (``CREATE TABLE ... AS SELECT``, ``INSERT``, ``CACHE TABLE``, one ``INSERT`` that fails):
+  nested executions whose ``rootExecutionId`` is another execution's id. Executor metrics
+  are polled (``spark.executor.metrics.pollingInterval``) and logged per stage
+  (``spark.eventLog.logStageExecutorMetrics``, which also logs the driver's
+  ``ExecutorMetricsUpdate`` events, one a second here).
 - ``rich-rdd-killed``: RDD shuffles, RDDs cached at several storage levels (one only
   partly), an unpersisted RDD, flaky tasks that fail their first attempt and are retried
   (``local[2,3]``; one on the reduce side, after reading its shuffle input), a cancelled
@@ -18,8 +23,12 @@ This one covers the *scheduler* and *SQL* stories the REST API has to tell:
   the map stage is re-run as attempt 1, then the frozen executor is SIGKILLed (a dead
   executor with a remove reason; tasks lost with it; the worker starts a replacement).
   Speculation is on and a task is slow enough to be speculated, but no trace of that
-  can reach the log (see ``_cluster_workload``).
-- ``rich-streaming``: a DStream app (``pyspark.streaming`` still ships in 4.0.1) and a
+  can reach the log (see ``_cluster_workload``). Before that, a reduce task fails its first
+  attempt after reading shuffle blocks from both executors (remote and local reads in a
+  failed task's metrics). Executor metrics are polled and logged per stage and executor,
+  as in ``rich-sql``, and the app ends with ``SparkContext.stop(3)``: exit code 3 in its
+  application-end event (an app that exits non-zero).
+- ``rich-streaming``: a DStream app (``pyspark.streaming`` still ships in 4.x) and a
   structured-streaming query (rate source, stateful aggregation, memory sink) run for a
   few micro-batches, then stopped while a task stalls (killed tasks, a cancelled stage).
 
@@ -90,6 +99,8 @@ class RichSpec:
     codec: str
     rolling: bool
     killed: bool = False
+    #: ``SparkContext.stop(exit_code)``: the application-end event's ``ExitCode``.
+    exit_code: int = 0
 
     def as_corpus_spec(self) -> AppSpec:
         return AppSpec(self.name, self.codec, self.rolling, killed=self.killed)
@@ -99,7 +110,7 @@ def rich_specs() -> list[RichSpec]:
     """The first app runs alone and seeds the driver class archive, so it is the SQL one."""
     return [
         RichSpec("rich-sql", "sql", "local[2]", "zstd", rolling=True),
-        RichSpec("rich-cluster", "cluster", "local-cluster[2,1,1024]", "none", rolling=False),
+        RichSpec("rich-cluster", "cluster", "local-cluster[2,1,1024]", "none", rolling=False, exit_code=3),
         RichSpec("rich-rdd-killed", "rdd", "local[2,3]", "none", rolling=False, killed=True),
         RichSpec("rich-streaming", "streaming", "local[2]", "zstd", rolling=False),
     ]
@@ -142,6 +153,9 @@ def _event_census(path: Path) -> dict[str, Any]:
     files = sorted(path.glob("events_*"), key=lambda f: int(f.name.split("_")[1])) if path.is_dir() else [path]
     events: dict[str, int] = {}
     reasons: dict[str, int] = {}
+    exit_codes: list[int] = []
+    nested: list[int] = []  # executions whose root is another execution
+    failed_shuffle_reads = 0  # failed task attempts that had read shuffle blocks
     for file in files:
         raw = file.read_bytes()
         if ".zstd" in file.name:
@@ -160,7 +174,16 @@ def _event_census(path: Path) -> dict[str, Any]:
             if name == "SparkListenerTaskEnd":
                 reason = event["Task End Reason"]["Reason"]
                 reasons[reason] = reasons.get(reason, 0) + 1
-    return {"events": dict(sorted(events.items())), "task_end_reasons": dict(sorted(reasons.items()))}
+                read = (event.get("Task Metrics") or {}).get("Shuffle Read Metrics") or {}
+                if reason == "ExceptionFailure" and read.get("Total Records Read", 0) > 0:
+                    failed_shuffle_reads += 1
+            elif name == "SparkListenerApplicationEnd" and "ExitCode" in event:
+                exit_codes.append(event["ExitCode"])
+            elif name == "SparkListenerSQLExecutionStart" and event.get("rootExecutionId", event["executionId"]) != event[
+                    "executionId"]:
+                nested.append(event["executionId"])
+    return {"events": dict(sorted(events.items())), "task_end_reasons": dict(sorted(reasons.items())),
+            "exit_codes": exit_codes, "nested_executions": nested, "failed_shuffle_reads": failed_shuffle_reads}
 
 
 # --------------------------------------------------------------------------- child side
@@ -173,6 +196,15 @@ def _spark_conf(spec: RichSpec, log_dir: Path, work: Path) -> dict[str, str]:
     if spec.kind in ("sql", "rdd", "cluster"):
         # Off by default; without BlockUpdated events the SHS lists no cached RDD at all.
         conf["spark.eventLog.logBlockUpdates.enabled"] = "true"
+    if spec.kind in ("sql", "cluster"):
+        # Executor metrics polled between heartbeats, per-stage peaks per executor in the log
+        # (SparkListenerStageExecutorMetrics) and the driver's ExecutorMetricsUpdate events,
+        # at every (1 s) heartbeat.
+        conf.update({
+            "spark.executor.metrics.pollingInterval": "200ms",
+            "spark.executor.heartbeatInterval": "1s",
+            "spark.eventLog.logStageExecutorMetrics": "true",
+        })
     if spec.kind == "cluster":
         conf.update({
             "spark.executor.memory": "512m",
@@ -210,6 +242,10 @@ def _app_main(spec: RichSpec, log_dir: Path, work: Path) -> None:
     record()
     if spec.killed:
         _kill_driver_mid_job(spark, log_dir, app_id)  # never returns
+    if spec.exit_code:
+        # pyspark's stop() has no exit code; the JVM SparkContext's stop(exitCode) posts it in
+        # the application-end event. stop_spark's second stop() is then a no-op.
+        spark.sparkContext._jsc.sc().stop(spec.exit_code)
     stop_spark(spark)
 
 
@@ -268,6 +304,17 @@ def _sql_workload(spark: Any, work: Path, observed: dict[str, Any]) -> None:
         lambda: spark.sql("SELECT assert_true(id < 50, 'id too big') FROM range(100)").collect(), "assert_true")
     # A query that fails in analysis never runs: no SQL execution, good to have beside.
     observed["analysis_error"] = _expect_failure(lambda: spark.sql("SELECT nope FROM range(1)").collect(), "bad column")
+
+    # Commands that run a query inside them: each inner query is a nested execution whose
+    # rootExecutionId is the command's. CACHE TABLE caches eagerly (a count inside it).
+    spark.sql("CREATE TABLE rich_ctas USING parquet AS SELECT id, id % 3 AS m FROM range(1000)")
+    spark.sql("INSERT INTO rich_ctas SELECT id, id % 3 FROM range(10)")
+    spark.sql("CACHE TABLE rich_cached AS SELECT m, count(*) AS n FROM rich_ctas GROUP BY m")
+    spark.sql("UNCACHE TABLE rich_cached")
+    # A command whose inner query fails: an errorMessage on a nested execution and its root.
+    observed["failing_insert"] = _expect_failure(
+        lambda: spark.sql("INSERT INTO rich_ctas SELECT assert_true(id < 5, 'too big'), 0 FROM range(10)").collect(),
+        "a failing INSERT")
 
 
 def _flaky(iterator: Any) -> Any:
@@ -387,13 +434,19 @@ def _cluster_workload(spark: Any, work: Path, observed: dict[str, Any]) -> None:
 
     sc.parallelize(range(4), 4).map(slow_last).collect()
 
-    # Map outputs on both executors (each map task takes a moment, so both get some).
-    sc.setJobGroup("fetch-failure", "map outputs on both executors, then one executor freezes")
-
+    # Each map task takes a moment, so both executors get some.
     def slow_pair(x: int) -> tuple[int, int]:
         if x % 1000 == 0:
             time.sleep(0.3)
         return (x % 8, x)
+
+    # A reduce task that fails after reading shuffle blocks from both executors (one remote,
+    # one local), then succeeds on retry: a failed task's remote and local shuffle-read metrics.
+    sc.setJobDescription("reduce side: a flaky task that read remote shuffle blocks")
+    sc.parallelize(range(4_000), 4).map(slow_pair).partitionBy(3).mapPartitions(_flaky).count()
+
+    # Map outputs on both executors (each map task takes a moment, so both get some).
+    sc.setJobGroup("fetch-failure", "map outputs on both executors, then one executor freezes")
 
     shuffled = sc.parallelize(range(4_000), 4).map(slow_pair).partitionBy(4)
     shuffled.count()
