@@ -153,24 +153,10 @@ class CatalogFollower:
 
 
 def open_reader(spec: ReplicaSpec) -> OpenedStore:
-    """The store opened read-only (never its writer), its listing loaded."""
-    from sparkhist.observability.sources import ObservedSource
-    from sparkhist.server.opening import OpenedStore, _open_as_standby, load_listing
-    from sparkhist.source.factory import open_source
-    from sparkhist.store.applications import ApplicationIndex
-    from sparkhist.store.lock import WriterLock
+    """The store opened read-only (never its writer, whatever happens to the writer), its listing loaded."""
+    from sparkhist.server.opening import open_store
 
-    settings = spec.settings
-    t0, started = time.monotonic(), time.time()
-    source = ObservedSource(open_source(settings.log_dir, settings))
-    catalog = _open_as_standby(settings.store_dir)
-    opened = OpenedStore(settings, source, WriterLock(settings.store_dir), False, catalog, ApplicationIndex(), t0, started)
-    if settings.response_cache > 0:
-        from sparkhist.api.response_cache import ResponseCache
-
-        opened.response_cache = ResponseCache(settings.response_cache)
-    load_listing(opened)
-    return opened
+    return open_store(spec.settings, listing=True, may_write=False)
 
 
 def serve_replica(spec: ReplicaSpec) -> None:
