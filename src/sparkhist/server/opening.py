@@ -87,9 +87,10 @@ def _open_as_standby(store_dir: str, wait: float = STANDBY_WAIT) -> Catalog:
     return policy.call(lambda: Catalog(store_dir, None, read_only=True))
 
 
-def open_store(settings: Settings, *, listing: bool, stored_list: bool = False) -> OpenedStore:
+def open_store(settings: Settings, *, listing: bool, stored_list: bool = False, may_write: bool = True) -> OpenedStore:
     """Open the store. ``listing``: load the listing rows into the index, unless
-    ``stored_list`` is asked for and the store has a current one (then loaded later)."""
+    ``stored_list`` is asked for and the store has a current one (then loaded later).
+    ``may_write`` False: only ever read it, as a standby that never takes over (a serving process)."""
     from sparkhist.observability.sources import ObservedSource
     from sparkhist.source.factory import open_source
 
@@ -97,7 +98,7 @@ def open_store(settings: Settings, *, listing: bool, stored_list: bool = False) 
     started = time.time()
     source = ObservedSource(open_source(settings.log_dir, settings))  # counts calls, tells ok/degraded/offline
     lock = WriterLock(settings.store_dir)
-    writer = lock.try_acquire()
+    writer = may_write and lock.try_acquire()
     catalog = Catalog(settings.store_dir, source.root) if writer else _open_as_standby(settings.store_dir)
     opened = OpenedStore(settings, source, lock, writer, catalog, ApplicationIndex(), t0, started)
     if settings.response_cache > 0:
