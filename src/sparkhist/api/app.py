@@ -33,6 +33,7 @@ from sparkhist.errors import ApiError, BadDate, JerseyNotFound, JerseyServerErro
 from sparkhist.source.base import Source
 from sparkhist.store.applications import AppLookup
 from sparkhist.ui import UiContext, ui_routes
+from sparkhist.ui.dag import with_dag_records
 
 log = logging.getLogger("sparkhist.api")
 
@@ -136,7 +137,9 @@ def create_app(ctx: ServerContext) -> Starlette:
         # The web UI's figures: the same dispatch (attempt rules, state path) as /api/v1.
         segments = [app_id, *([] if attempt_id is None else [attempt_id]), *rest]
         return dispatch(ctx.index, ctx.states, segments, QueryParams(query),
-                        "/api/v1/applications/" + "/".join(segments), ctx.handle_app_resource)
+                        "/api/v1/applications/" + "/".join(segments), ui_handle)
+
+    ui_handle = with_dag_records(ctx.handle_app_resource)  # plus the DAGs of job and stage pages
 
     routes = [
         Route("/api/v1/version", version),
