@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.client.close()
         shutil.rmtree(work, ignore_errors=True)
     table = rows(bench, args.apps, big, big_dir)
-    title = f"sparkhist vs SHS 4.0.1: {args.apps:,} apps, big app of {args.big_tasks:,} tasks"
+    title = f"sparkhist vs SHS {importlib.metadata.version('pyspark')}: {args.apps:,} apps, big app of {args.big_tasks:,} tasks"
     report.print_table(table, title)
     other = f"CPU used by other processes during the run: {bench.foreign.summary()}"
     bench.notes.insert(0, other)

@@ -8,6 +8,7 @@ also generates a small real Spark log (cached under ``~/.cache/sparkhist/``).
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def test_quick_benchmark_completes_and_prints_the_table(tmp_path: Path) -> None:
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
-    assert "sparkhist vs SHS 4.0.1" in done.stdout, output[-6000:]
+    assert f"sparkhist vs SHS {importlib.metadata.version('pyspark')}" in done.stdout, output[-6000:]
     for metric in ("Cold start", "Restart with warm store", "Full replay of the big log", "Peak RSS", "p99"):
         assert metric in done.stdout, f"no {metric!r} row:\n{done.stdout[-6000:]}"
     assert not list(tmp_path.iterdir()), "the run left files in its work directory"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+import sparkhist
 from support.conformance import SPARK401
 from support.server import copy_logs
 
@@ -66,7 +67,7 @@ def test_serve_on_embedded_defaults_and_stop_on_sigterm(tmp_path: Path) -> None:
                 pass
             time.sleep(0.2)
         assert {a["id"] for a in apps} >= {"local-1795972918271", "local-1795972905472"}
-        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/version").json() == {"spark": "4.0.1"}
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/version").json() == {"spark": sparkhist.SPARK_VERSION}
         assert (tmp_path / "xdg" / "sparkhist" / "store" / "catalog.sqlite").exists()
     finally:
         proc.send_signal(signal.SIGTERM)
