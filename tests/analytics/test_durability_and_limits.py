@@ -1,8 +1,10 @@
 """Issue 19: the tables survive kill -9 and damage; the CLI and the endpoint refuse
 writes, long queries and too many rows.
 
-A real log is indexed into a temporary store; a real subprocess rewriting the tables is
-killed with SIGKILL at several instants; a fragment's bytes are damaged on disk.
+Real logs are indexed into a temporary store (their rows pending, then compacted into
+the table files); a real subprocess writing rows and compacting is killed with SIGKILL
+at several instants; table and row files are damaged on disk, removed, or left older
+than their snapshot.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from sparkhist.analytics import fragments
+from sparkhist.analytics import compaction, pending, repair
+from sparkhist.analytics.layout import key_of, pending_dir, tables_dir
 from sparkhist.analytics.query import Engine, QueryError
 from sparkhist.api.analytics import analytics_routes
 from sparkhist.reader.layout import find_event_log
@@ -54,23 +57,46 @@ def _answer(store: Path) -> tuple[object, ...]:
 
 
 _REWRITER = """
-import sys
-from sparkhist.analytics import fragments
+import os, sys
+from sparkhist.analytics import compaction, pending
 from sparkhist.store.snapshots import SnapshotStore
 store = sys.argv[1]
 snapshots = SnapshotStore(store)
-loaded = [snapshots.read_file(n) for n in snapshots.file_names()]
+loaded = [(snapshots.read_file(n), os.stat(os.path.join(snapshots.dir, n)).st_mtime_ns) for n in snapshots.file_names()]
 print("ready", flush=True)
 while True:
-    for snapshot in loaded:
-        fragments.write(store, snapshot)
+    for snapshot, stamp in loaded:
+        pending.write_rows(store, snapshot, stamp)
+    compaction.compact(store)
 """
+
+
+def _files(store: Path, directory: str) -> list[str]:
+    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+
+def test_rows_are_pending_until_compacted_and_answers_are_the_same_either_way(store: Path) -> None:
+    before = _answer(store)
+    assert before[0] > 0 and before[2] > 0
+    assert len(_files(store, pending_dir(str(store)))) == 2 and _files(store, tables_dir(str(store))) == []
+    done = compaction.compact(str(store))
+    assert done.attempts == 2
+    assert _files(store, pending_dir(str(store))) == [] and len(_files(store, tables_dir(str(store)))) == 6
+    assert _answer(store) == before
+    # one attempt indexed again: its rows pending, the other's from the tables; still the same answer
+    snapshots = SnapshotStore(str(store))
+    name = snapshots.file_names()[0]
+    pending.write_rows(str(store), snapshots.read_file(name), os.stat(os.path.join(snapshots.dir, name)).st_mtime_ns)
+    assert len(_files(store, pending_dir(str(store)))) == 1
+    assert _answer(store) == before
+    compaction.compact(str(store))
+    assert _answer(store) == before
 
 
 def test_a_kill_9_while_writing_leaves_tables_that_answer_as_before(store: Path) -> None:
     before = _answer(store)
     assert before[0] > 0 and before[2] > 0
-    for delay in (0.05, 0.13, 0.31, 0.47):
+    for delay in (0.05, 0.13, 0.31, 0.47, 0.8):
         child = subprocess.Popen([sys.executable, "-c", _REWRITER, str(store)], stdout=subprocess.PIPE)
         assert child.stdout is not None
         assert child.stdout.readline() == b"ready\n"
@@ -79,41 +105,52 @@ def test_a_kill_9_while_writing_leaves_tables_that_answer_as_before(store: Path)
         child.wait()
         child.stdout.close()
         assert child.returncode == -signal.SIGKILL
-        assert _answer(store) == before  # readers: the newest good file of each table and attempt
-        fragments.repair(str(store), SnapshotStore(str(store)))
+        assert _answer(store) == before  # readers: the newest tables, and the pending rows over them
+        repair.repair(str(store), SnapshotStore(str(store)))
         leftovers = [n for d in (store / "analytics").iterdir() for n in os.listdir(d) if n.endswith(".tmp")]
         assert leftovers == []
+        assert _files(store, pending_dir(str(store))) == []  # compacted by the repair
         assert _answer(store) == before
 
 
-def test_a_damaged_fragment_is_left_out_then_rebuilt_from_its_snapshot(store: Path) -> None:
+def test_a_damaged_table_file_is_left_out_then_rebuilt_from_the_snapshots(store: Path) -> None:
     before = _answer(store)
-    victim = next(p for p in (store / "analytics").rglob("stages.*.parquet"))
+    compaction.compact(str(store))
+    victim = next(Path(tables_dir(str(store))).glob("stages.*.parquet"))
     blob = bytearray(victim.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     victim.write_bytes(bytes(blob))
     engine = Engine(str(store))
     try:
-        result = engine.run("SELECT count(DISTINCT app_id) FROM stages")
+        result = engine.run("SELECT count(*) FROM stages")
     finally:
         engine.close()
     assert [f.path for f in result.damaged] == [str(victim)]
-    assert result.rows[0][0] == 1  # the other attempt's stages only
-    done = fragments.repair(str(store), SnapshotStore(str(store)))
-    assert done.damaged == 1 and done.written == 1
+    assert result.rows[0][0] == 0  # left out, not read
+    done = repair.repair(str(store), SnapshotStore(str(store)))
+    assert done.damaged == 1 and done.written == 2  # every table rebuilt: the damaged one held every attempt
     assert _answer(store) == before
 
 
-def test_a_missing_fragment_and_a_removed_snapshot_are_repaired(store: Path) -> None:
+def test_damaged_rows_a_missing_table_a_stale_attempt_and_a_removed_snapshot_are_repaired(store: Path) -> None:
     before = _answer(store)
     snapshots = SnapshotStore(str(store))
-    keys = sorted(fragments.key_of(n) for n in snapshots.file_names())
-    for path in (store / "analytics" / keys[0]).iterdir():
-        path.unlink()
-    assert fragments.repair(str(store), snapshots).written == 1
+    names = sorted(snapshots.file_names())
+    torn = Path(pending_dir(str(store))) / (key_of(names[0]) + pending.SUFFIX)
+    torn.write_bytes(torn.read_bytes()[:-7])  # a write cut short (no fsync: a crash may do this)
+    done = repair.repair(str(store), snapshots)
+    assert done.damaged == 1 and done.written == 1
     assert _answer(store) == before
-    os.unlink(os.path.join(snapshots.dir, keys[1] + ".snap"))
-    assert fragments.repair(str(store), snapshots).dropped == 1
+    next(Path(tables_dir(str(store))).glob("applications.*.parquet")).unlink()
+    assert repair.repair(str(store), snapshots).written == 2  # the other tables are dropped and rebuilt too
+    assert _answer(store) == before
+    snap = os.path.join(snapshots.dir, names[1])
+    later = os.stat(snap).st_mtime_ns + 10**9
+    os.utime(snap, ns=(later, later))  # the snapshot was saved again after its rows
+    assert repair.repair(str(store), snapshots).written == 1
+    assert repair.repair(str(store), snapshots).written == 0
+    os.unlink(snap)
+    assert repair.repair(str(store), snapshots).dropped == 1
     assert _answer(store)[0] < before[0]
 
 
@@ -168,9 +205,14 @@ def test_endpoint_answers_json_and_refuses_with_400(store: Path) -> None:
             assert refused.status_code == 400, query
             assert why in refused.json()["error"]
         assert client.get("/analytics/sql").status_code == 400
-    guarded = Starlette(routes=analytics_routes(str(store), acls_enabled=True))
-    with TestClient(guarded) as client:
-        assert client.get("/analytics/sql", params={"q": "SELECT 1"}).status_code == 403
+    snapshots = SnapshotStore(str(store))
+    one = key_of(sorted(snapshots.file_names())[0])
+    for allowed, attempts in ((set(), 0), ({one}, 1)):
+        guarded = Starlette(routes=analytics_routes(str(store), viewable=lambda _request, keys=allowed: keys))
+        with TestClient(guarded) as client:
+            for table in ("applications", "jobs", "stages", "executors", "properties"):
+                seen = client.get("/analytics/sql", params={"q": f"SELECT count(DISTINCT app_id) FROM {table}"})
+                assert seen.json()["rows"] == [[attempts]], table
 
 
 def test_no_tables_are_written_unless_the_store_keeps_them(tmp_path: Path) -> None:

@@ -1,14 +1,20 @@
 """Read-only SQL over the analytics tables, with DuckDB.
 
-:class:`Engine` makes one view per table over the table's verified fragments (see
-:mod:`sparkhist.analytics.fragments`), in a small DuckDB database of its own (a temporary
-file, never in the store), then opens that database **read-only**, with file access
-limited to the store's ``analytics/`` directory and the configuration locked. A query
-must be one ``SELECT`` (``WITH ... SELECT`` included): anything else is refused before it
-runs. A query runs under a time limit (DuckDB's interrupt) and a row limit.
+:class:`Engine` makes one view per table in a small DuckDB database of its own (a
+temporary file, never in the store): the table file's rows (verified against its
+checksum, see :mod:`sparkhist.analytics.layout`) but those of attempts with pending rows,
+plus the pending rows (:mod:`sparkhist.analytics.pending`: what was indexed since the last
+compaction), so an answer always has the latest of every attempt. It then opens that
+database **read-only**, with file access limited to the store's ``analytics/`` directory
+and the configuration locked. A query must be one ``SELECT`` (``WITH ... SELECT``
+included): anything else is refused before it runs. A query runs under a time limit
+(DuckDB's interrupt) and a row limit.
 
-The views are remade when the fragments change (a new or rewritten attempt), so a
-long-lived engine (the HTTP endpoint's) answers with what was indexed last.
+ACLs: :meth:`Engine.run` takes the keys of the attempts the caller may view (``None``:
+all); the views then hold only their rows.
+
+The views are remade when the files change (a new or rewritten attempt, a compaction),
+so a long-lived engine (the HTTP endpoint's) answers with what was indexed last.
 """
 
 from __future__ import annotations
@@ -17,17 +23,16 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sparkhist.analytics.fragments import Checked, Fragment, analytics_dir, fragments
+from sparkhist.analytics import pending
+from sparkhist.analytics.compaction import quote, rows_select, stored_columns, stored_rows
+from sparkhist.analytics.layout import KEY_COLUMN, Checked, TableFile, analytics_dir, current_tables, pending_dir
 from sparkhist.analytics.tables import TABLES
 
 __all__ = ["Engine", "QueryError", "Result"]
-
-#: Filters the rows a query may see, by table: SQL conditions ANDed to each view (the ACL hook).
-RowFilter = Callable[[str], str | None]
 
 
 class QueryError(Exception):
@@ -39,11 +44,15 @@ class Result:
     columns: list[str]
     types: list[str]
     rows: list[tuple[Any, ...]]
-    damaged: list[Fragment]  # fragments left out (failed their checksum; the writer rebuilds them)
+    damaged: list[TableFile]  # table files left out (failed their checksum; the writer rebuilds them)
 
 
-def _quote(path: str) -> str:
-    return "'" + path.replace("'", "''") + "'"
+def _signature(store_dir: str, tables: dict[str, TableFile]) -> tuple[Any, ...]:
+    try:
+        entries = sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in os.scandir(pending_dir(store_dir)))
+    except FileNotFoundError:
+        entries = []
+    return tuple(sorted(f.path for f in tables.values())), tuple(entries)
 
 
 class Engine:
@@ -57,9 +66,9 @@ class Engine:
         self._lock = threading.Lock()
         self._tmp = tempfile.mkdtemp(prefix="sparkhist-sql-")
         self._generation = 0
-        self._files: dict[str, list[str]] | None = None
+        self._made_from: tuple[Any, ...] | None = None
         self._con: Any = None
-        self._damaged: list[Fragment] = []
+        self._damaged: list[TableFile] = []
 
     def close(self) -> None:
         with self._lock:
@@ -68,32 +77,40 @@ class Engine:
                 self._con = None
             shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def _views(self, row_filter: RowFilter | None) -> Any:
+    def _views(self, allowed: Collection[str] | None) -> Any:
         import duckdb
 
-        files, damaged = fragments(self.store_dir, self._checked)
+        tables, damaged = current_tables(self.store_dir, self._checked)
         self._damaged = damaged
-        if self._con is not None and files == self._files and row_filter is None:
+        signature = _signature(self.store_dir, tables)
+        if self._con is not None and signature == self._made_from and allowed is None:
             return self._con
         if self._con is not None:
             self._con.close()
             self._con = None
+        items, _ = pending.scan(self.store_dir)
         self._generation += 1
         path = os.path.join(self._tmp, f"views{self._generation}.duckdb")
         writer = duckdb.connect(path, config={"threads": 1})
         try:
+            writer.execute(f"CREATE TABLE pending_keys AS SELECT unnest($1::VARCHAR[]) AS {KEY_COLUMN}",
+                           [[i.key for i in items]])
+            if allowed is not None:
+                writer.execute(f"CREATE TABLE allowed_keys AS SELECT unnest($1::VARCHAR[]) AS {KEY_COLUMN}",
+                               [list(allowed)])
             for table in TABLES:
-                paths = files.get(table.name, [])
-                if paths:
-                    source = f"read_parquet([{', '.join(_quote(p) for p in paths)}])"
-                    columns = ", ".join(name for name, _, _ in table.columns)
-                    body = f"SELECT {columns} FROM {source}"
-                else:
-                    body = "SELECT " + ", ".join(f"NULL::{kind} AS {name}" for name, kind, _ in table.columns) + " WHERE false"
-                condition = row_filter(table.name) if row_filter is not None else None
-                if condition is not None:
-                    body = f"SELECT * FROM ({body}) WHERE {condition}"
-                writer.execute(f"CREATE VIEW {table.name} AS {body}")
+                select, values = rows_select(table, stored_rows(table, items))
+                writer.execute(f"CREATE TABLE pending_{table.name} AS {select}", values)
+                stored = ", ".join(name for name, _ in stored_columns(table))
+                body = f"SELECT {stored} FROM pending_{table.name}"
+                file = tables.get(table.name)
+                if file is not None:
+                    body = (f"SELECT {stored} FROM read_parquet({quote(file.path)}) WHERE {KEY_COLUMN} NOT IN "
+                            f"(SELECT {KEY_COLUMN} FROM pending_keys) UNION ALL {body}")
+                if allowed is not None:
+                    body = f"SELECT * FROM ({body}) WHERE {KEY_COLUMN} IN (SELECT {KEY_COLUMN} FROM allowed_keys)"
+                columns = ", ".join(name for name, _, _ in table.columns)
+                writer.execute(f"CREATE VIEW {table.name} AS SELECT {columns} FROM ({body})")
         finally:
             writer.close()
         for name in os.listdir(self._tmp):
@@ -101,19 +118,20 @@ class Engine:
                 os.unlink(os.path.join(self._tmp, name))
         con = duckdb.connect(path, read_only=True, config={"threads": 1})
         root = analytics_dir(self.store_dir)
-        con.execute(f"SET allowed_directories = [{_quote(root + os.sep)}]")
+        con.execute(f"SET allowed_directories = [{quote(root + os.sep)}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        self._con, self._files = con, (files if row_filter is None else None)
+        self._con, self._made_from = con, (signature if allowed is None else None)
         return con
 
-    def run(self, sql: str, row_filter: RowFilter | None = None) -> Result:
-        """The answer to ``sql``; :class:`QueryError` when it is refused, fails, runs too
-        long or has more than ``max_rows`` rows."""
+    def run(self, sql: str, allowed: Collection[str] | None = None) -> Result:
+        """The answer to ``sql`` over the attempts whose keys are ``allowed`` (None: all);
+        :class:`QueryError` when it is refused, fails, runs too long or has more than
+        ``max_rows`` rows."""
         import duckdb
 
         with self._lock:
-            con = self._views(row_filter)
+            con = self._views(allowed)
             try:
                 statements = con.extract_statements(sql)
             except duckdb.Error as exc:

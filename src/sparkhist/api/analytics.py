@@ -5,17 +5,16 @@ one-line reason when it is not a single ``SELECT``/``WITH``, fails, runs longer 
 time limit (DuckDB is interrupted) or has more rows than the row limit; the answer is
 ``{"columns": [...], "types": [...], "rows": [[...], ...]}``.
 
-ACLs: the tables hold every application's rows. Until the per-user filter is wired
-(``row_filter``: a function of the request giving, per table, an SQL condition on
-``app_id``/``attempt_id`` that :class:`~sparkhist.analytics.query.Engine` ANDs into each
-view), the endpoint answers 403 when the server's ACLs are on, rather than show what a
-user may not view.
+ACLs: with the server's ACLs on, a query sees only the rows of the attempts its user may
+view (the same decision as for the attempt's pages: :meth:`Authorizer.can_view` on the
+attempt's logged ACLs); every table is filtered, so a join or an aggregate cannot reach
+the others.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sparkhist.analytics.query import Engine, QueryError, RowFilter
+from sparkhist.access.acls import AttemptAcls, Authorizer
+from sparkhist.analytics.layout import key_of_log
+from sparkhist.analytics.query import Engine, QueryError
+from sparkhist.store.applications import AppLookup
 
 __all__ = ["analytics_routes"]
 
@@ -36,9 +38,23 @@ def _error(status: int, message: str) -> Response:
     return Response(orjson.dumps({"error": message}), status_code=status, media_type="application/json")
 
 
-def analytics_routes(store_dir: str, *, acls_enabled: bool = False, timeout: float = TIMEOUT_SECONDS,
-                     max_rows: int = MAX_ROWS,
-                     row_filter: Callable[[Request], RowFilter | None] | None = None) -> list[Route]:
+#: The keys of the attempts a request may query; None: every attempt.
+Viewable = Callable[[Request], Collection[str] | None]
+
+
+def viewable_by_user(index: Callable[[], AppLookup], authorizer: Authorizer) -> Viewable:
+    """The attempts the request's authenticated user may view, by their analytics key."""
+    def viewable(request: Request) -> Collection[str] | None:
+        if not authorizer.enabled:
+            return None
+        user = request.scope.get("sparkhist.user")
+        return {key_of_log(attempt.log_path) for app in index().sorted_apps() for attempt in app.attempts
+                if authorizer.can_view(user, AttemptAcls.of(attempt.listing))}
+    return viewable
+
+
+def analytics_routes(store_dir: str, *, timeout: float = TIMEOUT_SECONDS, max_rows: int = MAX_ROWS,
+                     viewable: Viewable | None = None) -> list[Route]:
     engines: list[Engine] = []
     made = threading.Lock()
 
@@ -49,14 +65,12 @@ def analytics_routes(store_dir: str, *, acls_enabled: bool = False, timeout: flo
             return engines[0]
 
     async def sql(request: Request) -> Response:
-        if acls_enabled and row_filter is None:
-            return _error(403, "analytics queries are not available while ACLs are on")
         query = request.query_params.get("q")
         if not query:
             return _error(400, "missing query: /analytics/sql?q=SELECT ...")
-        rows_of = row_filter(request) if row_filter is not None else None
+        allowed = viewable(request) if viewable is not None else None
         try:
-            result = await run_in_threadpool(engine().run, query, rows_of)
+            result = await run_in_threadpool(engine().run, query, allowed)
         except QueryError as exc:
             return _error(400, str(exc))
         body = {"columns": result.columns, "types": result.types, "rows": [list(r) for r in result.rows]}

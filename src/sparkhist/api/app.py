@@ -153,10 +153,10 @@ def create_app(ctx: ServerContext) -> Starlette:
         *ui_routes(UiContext(ctx.index, ui_records, lambda: ctx.source.root, ctx.health)),
     ]
     if ctx.store_dir is not None:
-        from sparkhist.api.analytics import analytics_routes
+        from sparkhist.api.analytics import analytics_routes, viewable_by_user
 
-        acls_on = ctx.access is not None and ctx.access.authorizer.enabled
-        routes[-1:-1] = analytics_routes(ctx.store_dir, acls_enabled=acls_on)
+        viewable = None if ctx.access is None else viewable_by_user(lambda: ctx.index, ctx.access.authorizer)
+        routes[-1:-1] = analytics_routes(ctx.store_dir, viewable=viewable)
     middleware = [] if ctx.metrics is None else [Middleware(RequestMetricsMiddleware, observe=ctx.metrics.observe_request)]
     middleware.append(Middleware(RequestLimits))  # innermost: refused requests are counted too
     if ctx.access is not None:  # after the limits: a refused request line never reaches it

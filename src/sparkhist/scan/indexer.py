@@ -15,15 +15,17 @@ from typing import Any
 
 import orjson
 
-from sparkhist.analytics import fragments
+from sparkhist.analytics import pending
+from sparkhist.analytics.layout import analytics_dir
 from sparkhist.errors import LogError, StoreCorrupt, StoreError
 from sparkhist.reader.layout import EventLog, find_event_log
 from sparkhist.reader.position import START
 from sparkhist.reader.stream import ReadStats, read_lines
 from sparkhist.source.base import Source
+from sparkhist.state import native_tasks
 from sparkhist.state.events import MALFORMED, check_shape
 from sparkhist.store.disk import DiskBudget
-from sparkhist.store.snapshots import Snapshot, SnapshotStore
+from sparkhist.store.snapshots import Snapshot, SnapshotStore, snapshot_name
 
 log = logging.getLogger("sparkhist.index")
 
@@ -41,11 +43,19 @@ class Indexer:
         self.builds = 0
         self.bytes_read = 0
         self.events_parsed = 0  # lines read by full indexing (for metrics)
-        # Write the analytics tables' fragments after each snapshot, when the store keeps them
-        # (its analytics/ directory exists: made by the writer with SPARKHIST_ANALYTICS_TABLES on).
+        # Write the analytics rows after each snapshot, when the store keeps the tables (its
+        # analytics/ directory exists: made by the writer with SPARKHIST_ANALYTICS_TABLES on).
         self.tables = True
-        if budget is not None:  # an evicted snapshot's fragments go with it
-            budget.on_evict.append(lambda log_path: fragments.delete(os.path.dirname(snapshots.dir), log_path))
+        if budget is not None:  # an evicted snapshot's rows go with it
+            budget.on_evict.append(self._drop_rows)
+
+    def _drop_rows(self, log_path: str) -> None:
+        store_dir = os.path.dirname(self.snapshots.dir)
+        if os.path.isdir(analytics_dir(store_dir)):
+            try:
+                pending.write_tombstone(store_dir, log_path)
+            except StoreError as exc:  # the writer's next repair drops them
+                log.warning("%s", exc)
 
     def _lock_for(self, path: str) -> threading.Lock:
         with self._locks_guard:
@@ -71,8 +81,12 @@ class Indexer:
             position = start
             stats = ReadStats()
             lines = read_lines(self.source, event_log, start, stats=stats)
+            fast = native_tasks.fast_path()  # task events decoded by the compiled module, when installed
             try:
                 for line, after in lines:
+                    if fast is not None and fast(state, line):
+                        position = after
+                        continue
                     try:
                         event = orjson.loads(line)
                     except orjson.JSONDecodeError:
@@ -129,11 +143,12 @@ class Indexer:
         if self.budget is not None:
             self.budget.wrote(snapshot.log_path, size)
         store_dir = os.path.dirname(self.snapshots.dir)
-        if self.tables and os.path.isdir(fragments.analytics_dir(store_dir)):
+        if self.tables and os.path.isdir(analytics_dir(store_dir)):
             try:
-                fragments.write(store_dir, snapshot)
-            except StoreError as exc:  # the snapshot is saved; the writer's next repair writes them
-                log.warning("%s", exc)
+                stamp = os.stat(os.path.join(self.snapshots.dir, snapshot_name(snapshot.log_path))).st_mtime_ns
+                pending.write_rows(store_dir, snapshot, stamp)
+            except (OSError, StoreError) as exc:  # the snapshot is saved; the writer's next repair writes them
+                log.warning("analytics rows of %s not written: %s", snapshot.log_path, exc)
         return True
 
     def _previous(self, event_log: EventLog) -> Snapshot | None:

@@ -1,0 +1,78 @@
+"""Issue 19: ``/analytics/sql`` with the SHS's ACLs on shows each user the rows of the
+applications that user may view, and no others, in every table.
+
+Same logs, users and groups as ``test_acl_endpoints.py`` (real accounts, real ``id -Gn``
+group lookups, header authentication from loopback), with the analytics tables on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from sparkhist.analytics.tables import TABLES
+from sparkhist.config import load_settings
+from sparkhist.server import build_runtime
+from support.acl_corpus import write_logs
+
+from .test_acl_endpoints import ENV, USER_HEADER, USERS
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, acl_accounts: object) -> Iterator[TestClient]:
+    base = tmp_path_factory.mktemp("acl-analytics")
+    logs = write_logs(base / "logs")
+    settings = load_settings({"log_dir": str(logs), "store_dir": str(base / "store")},
+                             environ={**ENV, "SPARKHIST_ANALYTICS_TABLES": "true"})
+    runtime = build_runtime(settings)
+    try:
+        assert runtime.loop.lock.try_acquire()
+        runtime.scanner.scan_once()
+        with TestClient(runtime.app, client=("127.0.0.1", 40000)) as c:
+            yield c
+    finally:
+        runtime.close()
+
+
+def _viewable_attempts(client: TestClient, user: str) -> list[tuple[str, str | None]]:
+    """The attempts whose pages the API lets ``user`` read (the decisions compared with the real SHS elsewhere)."""
+    out = []
+    for app in client.get("/api/v1/applications", headers={USER_HEADER: user}).json():
+        for attempt in app["attempts"]:
+            attempt_id = attempt.get("attemptId")
+            path = f"/api/v1/applications/{app['id']}/" + (f"{attempt_id}/" if attempt_id else "") + "environment"
+            if client.get(path, headers={USER_HEADER: user}).status_code == 200:
+                out.append((app["id"], attempt_id))
+    return sorted(out, key=str)
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_each_user_queries_only_the_attempts_they_may_view(client: TestClient, user: str) -> None:
+    expected = _viewable_attempts(client, user)
+    everything = _viewable_attempts(client, "shx_hadmin")  # a history admin sees every attempt
+    assert set(expected) <= set(everything)
+    assert (expected == everything) == (user in ("shx_hadmin", "shx_operator"))  # the filter has work to do
+    for table in TABLES:
+        answer = client.get("/analytics/sql", params={"q": f"SELECT DISTINCT app_id, attempt_id FROM {table.name}"},
+                            headers={USER_HEADER: user})
+        assert answer.status_code == 200, answer.text
+        seen = sorted((tuple(row) for row in answer.json()["rows"]), key=str)
+        if table.name in ("applications", "executors"):  # every attempt has rows there
+            assert seen == expected, (user, table.name)
+        else:
+            assert set(seen) <= set(expected), (user, table.name)
+
+
+def test_a_join_or_aggregate_cannot_reach_other_applications(client: TestClient) -> None:
+    owner_only = "local-1000000000001"
+    query = ("SELECT count(*) FROM applications a JOIN properties p USING (app_id) "
+             f"WHERE a.app_id = '{owner_only}'")
+    assert client.get("/analytics/sql", params={"q": query}, headers={USER_HEADER: "shx_nobody"}).json()["rows"] == [[0]]
+    allowed = client.get("/analytics/sql", params={"q": query}, headers={USER_HEADER: "shx_owner"}).json()["rows"]
+    assert allowed[0][0] > 0
+
+
+def test_without_authentication_the_request_is_refused(client: TestClient) -> None:
+    assert client.get("/analytics/sql", params={"q": "SELECT 1"}).status_code == 401
