@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from sparkhist import releases
 from sparkhist.api.v1 import params
 from sparkhist.api.v1.params import QueryParams
-from sparkhist.api.v1.task_table import task_table
+from sparkhist.api.v1.task_table import recording, task_table
 from sparkhist.errors import JerseyNotFound, JerseyServerError, NotFound, ServiceUnavailable
 from sparkhist.render import views
 from sparkhist.state.app_state import AppState
@@ -181,7 +181,8 @@ def _stages(state: AppState, tasks_of: StageTasks, tail: list[str], query: Query
         return _stage_data(state, tasks_of, st, details, task_status, with_summaries, quantiles)
     if len(tail) == 3 and tail[2] == "taskSummary":
         quantiles = params.quantiles(query, (0.05, 0.25, 0.5, 0.75, 0.95))
-        summary = task_summary(tasks_of.chunks(st) if st is not None else [], quantiles, state.last_update_time)
+        chunks = recording(state, st, tasks_of.chunks(st)) if st is not None else []  # the task table's orders too
+        summary = task_summary(chunks, quantiles, state.last_update_time)
         if summary is None:
             raise NotFound(f"No tasks reported metrics for {stage_id} / {attempt_id} yet.")
         return summary

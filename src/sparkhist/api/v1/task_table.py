@@ -18,7 +18,7 @@ import threading
 import weakref
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ from sparkhist.state.app_state import AppState
 from sparkhist.state.entities import Stage, Task
 from sparkhist.state.sections import StageTasks
 
-__all__ = ["COLUMNS", "KEPT", "task_table"]
+__all__ = ["COLUMNS", "KEPT", "recording", "task_table"]
 
 #: The sortable columns: name -> the sort key of a task.
 COLUMNS: dict[str, Callable[[Task], Any]] = {
@@ -70,17 +70,16 @@ def _stage_key(state: AppState, st: Stage) -> tuple[Any, ...]:
             st.completed_tasks, st.failed_tasks, st.killed_tasks)
 
 
-def _orders(state: AppState, tasks_of: StageTasks, st: Stage) -> _Orders:
-    key = _stage_key(state, st)
+def _found(key: tuple[Any, ...], state: AppState) -> _Orders | None:
     with _lock:
         found = _kept.get(key)
         if found is not None and found.state() is state:
             _kept.move_to_end(key)
             return found
-    pairs: list[tuple[int, tuple[Any, ...]]] = []
-    for chunk in tasks_of.chunks(st):  # one chunk held at a time
-        pairs.extend((t.task_id, tuple(k(t) for k in COLUMNS.values())) for t in chunk)
-        del chunk
+    return None
+
+
+def _keep(key: tuple[Any, ...], state: AppState, pairs: list[tuple[int, tuple[Any, ...]]]) -> _Orders:
     pairs.sort(key=lambda p: p[0])
     keys = {name: [p[1][i] for p in pairs] for i, name in enumerate(COLUMNS)}
     made = _Orders(weakref.ref(state), keys, [p[0] for p in pairs])
@@ -89,6 +88,38 @@ def _orders(state: AppState, tasks_of: StageTasks, st: Stage) -> _Orders:
         while len(_kept) > KEPT:
             _kept.popitem(last=False)
     return made
+
+
+def _row_keys(chunk: list[Task]) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    return ((t.task_id, tuple(k(t) for k in COLUMNS.values())) for t in chunk)
+
+
+def _orders(state: AppState, tasks_of: StageTasks, st: Stage) -> _Orders:
+    key = _stage_key(state, st)
+    found = _found(key, state)
+    if found is not None:
+        return found
+    pairs: list[tuple[int, tuple[Any, ...]]] = []
+    for chunk in tasks_of.chunks(st):  # one chunk held at a time
+        pairs.extend(_row_keys(chunk))
+        del chunk
+    return _keep(key, state, pairs)
+
+
+def recording(state: AppState, st: Stage | None, chunks: Iterable[list[Task]]) -> Iterator[list[Task]]:
+    """``chunks`` (every task of ``st``, as :meth:`StageTasks.chunks` gives them), passed on
+    while the sort keys are taken from them: a request that reads every task anyway (the
+    quantiles of ``taskSummary``) leaves the orders of the task table behind, so the stage
+    page's tasks are read once, not once per answer. Kept only when every chunk was read."""
+    if st is None or _found(_stage_key(state, st), state) is not None:
+        yield from chunks
+        return
+    pairs: list[tuple[int, tuple[Any, ...]]] = []
+    for chunk in chunks:
+        pairs.extend(_row_keys(chunk))
+        yield chunk
+        del chunk
+    _keep(_stage_key(state, st), state, pairs)
 
 
 def task_table(state: AppState, tasks_of: StageTasks, st: Stage | None, query: QueryParams) -> dict[str, Any]:
