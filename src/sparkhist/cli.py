@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import sys
 import threading
@@ -252,6 +253,30 @@ def sql(settings: Settings, fmt: str, timeout: float, max_rows: int, query: str)
     for fragment in result.damaged:
         click.echo(f"sparkhist: warning: damaged {visible(fragment.path)} left out (rebuilt by the next scan)", err=True)
     _print_result(result.columns, result.rows, fmt)
+
+
+@main.command("export-tables")
+@click.argument("directory", type=click.Path(file_okay=False))
+@_common
+def export_tables(settings: Settings, directory: str) -> None:
+    """Write every analytics table as DIRECTORY/<table>.parquet (pandas, Spark, BI tools read them).
+
+    The documented columns of every attempt indexed so far; a file is replaced whole.
+    """
+    from sparkhist.analytics.query import Engine
+    from sparkhist.server.preflight import check_readable_store
+
+    check_readable_store(settings.store_dir)
+    engine = Engine(settings.store_dir)
+    try:
+        counts = engine.export(directory)
+    except OSError as exc:
+        click.echo(f"sparkhist: cannot export to {visible(directory)}: {visible(exc)}", err=True)
+        sys.exit(2)
+    finally:
+        engine.close()
+    for table, rows in counts.items():
+        click.echo(f"{visible(os.path.join(directory, table + '.parquet'))}\t{rows} rows")
 
 
 def _print_result(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:

@@ -229,3 +229,32 @@ def test_engine_refuses_two_statements(store: Path) -> None:
             engine.run("SELECT 1; SELECT 2")
     finally:
         engine.close()
+
+
+def test_export_writes_every_table_as_parquet_that_other_tools_read(store: Path, tmp_path: Path) -> None:
+    import duckdb
+
+    compaction.compact(str(store))
+    snapshots = SnapshotStore(str(store))
+    name = snapshots.file_names()[0]  # one attempt pending again: the export has the latest of each
+    pending.write_rows(str(store), snapshots.read_file(name), os.stat(os.path.join(snapshots.dir, name)).st_mtime_ns)
+    out = tmp_path / "export"
+    done = subprocess.run([SPARKHIST, "export-tables", "--store", str(store), str(out)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    engine = Engine(str(store), max_rows=1_000_000)
+    try:
+        for table in ("applications", "jobs", "stages", "executors", "sql_executions", "properties"):
+            expected = engine.run(f"SELECT * FROM {table} ORDER BY ALL")
+            con = duckdb.connect()
+            try:
+                cursor = con.execute(f"SELECT * FROM read_parquet('{out / (table + '.parquet')}') ORDER BY ALL")
+                assert [d[0] for d in cursor.description] == expected.columns
+                assert cursor.fetchall() == expected.rows, table
+            finally:
+                con.close()
+            assert f"{table}.parquet\t{len(expected.rows)} rows" in done.stdout
+    finally:
+        engine.close()
+    assert sorted(os.listdir(out)) == sorted(f"{t}.parquet" for t in
+                                             ("applications", "jobs", "stages", "executors", "sql_executions", "properties"))

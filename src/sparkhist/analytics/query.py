@@ -88,29 +88,11 @@ class Engine:
         if self._con is not None:
             self._con.close()
             self._con = None
-        items, _ = pending.scan(self.store_dir)
         self._generation += 1
         path = os.path.join(self._tmp, f"views{self._generation}.duckdb")
         writer = duckdb.connect(path, config={"threads": 1})
         try:
-            writer.execute(f"CREATE TABLE pending_keys AS SELECT unnest($1::VARCHAR[]) AS {KEY_COLUMN}",
-                           [[i.key for i in items]])
-            if allowed is not None:
-                writer.execute(f"CREATE TABLE allowed_keys AS SELECT unnest($1::VARCHAR[]) AS {KEY_COLUMN}",
-                               [list(allowed)])
-            for table in TABLES:
-                select, values = rows_select(table, stored_rows(table, items))
-                writer.execute(f"CREATE TABLE pending_{table.name} AS {select}", values)
-                stored = ", ".join(name for name, _ in stored_columns(table))
-                body = f"SELECT {stored} FROM pending_{table.name}"
-                file = tables.get(table.name)
-                if file is not None:
-                    body = (f"SELECT {stored} FROM read_parquet({quote(file.path)}) WHERE {KEY_COLUMN} NOT IN "
-                            f"(SELECT {KEY_COLUMN} FROM pending_keys) UNION ALL {body}")
-                if allowed is not None:
-                    body = f"SELECT * FROM ({body}) WHERE {KEY_COLUMN} IN (SELECT {KEY_COLUMN} FROM allowed_keys)"
-                columns = ", ".join(name for name, _, _ in table.columns)
-                writer.execute(f"CREATE VIEW {table.name} AS SELECT {columns} FROM ({body})")
+            self._make_views(writer, tables, allowed)
         finally:
             writer.close()
         for name in os.listdir(self._tmp):
@@ -123,6 +105,51 @@ class Engine:
         con.execute("SET lock_configuration = true")
         self._con, self._made_from = con, (signature if allowed is None else None)
         return con
+
+    def _make_views(self, writer: Any, tables: dict[str, TableFile], allowed: Collection[str] | None) -> None:
+        """One view per table in ``writer``'s database: the table file's rows under the pending ones."""
+        items, _ = pending.scan(self.store_dir)
+        writer.execute(f"CREATE TABLE pending_keys AS SELECT unnest($1::VARCHAR[]) AS {KEY_COLUMN}",
+                       [[i.key for i in items]])
+        if allowed is not None:
+            writer.execute(f"CREATE TABLE allowed_keys AS SELECT unnest($1::VARCHAR[]) AS {KEY_COLUMN}",
+                           [list(allowed)])
+        for table in TABLES:
+            select, values = rows_select(table, stored_rows(table, items))
+            writer.execute(f"CREATE TABLE pending_{table.name} AS {select}", values)
+            stored = ", ".join(name for name, _ in stored_columns(table))
+            body = f"SELECT {stored} FROM pending_{table.name}"
+            file = tables.get(table.name)
+            if file is not None:
+                body = (f"SELECT {stored} FROM read_parquet({quote(file.path)}) WHERE {KEY_COLUMN} NOT IN "
+                        f"(SELECT {KEY_COLUMN} FROM pending_keys) UNION ALL {body}")
+            if allowed is not None:
+                body = f"SELECT * FROM ({body}) WHERE {KEY_COLUMN} IN (SELECT {KEY_COLUMN} FROM allowed_keys)"
+            columns = ", ".join(name for name, _, _ in table.columns)
+            writer.execute(f"CREATE VIEW {table.name} AS SELECT {columns} FROM ({body})")
+
+    def export(self, directory: str) -> dict[str, int]:
+        """Every table as ``<directory>/<table>.parquet`` (its documented columns, every attempt,
+        pending rows included), each written to a temporary file then renamed; rows per table."""
+        import duckdb
+
+        os.makedirs(directory, exist_ok=True)
+        counts: dict[str, int] = {}
+        with self._lock:
+            tables, self._damaged = current_tables(self.store_dir, self._checked)
+            con = duckdb.connect(":memory:", config={"threads": 1})
+            try:
+                self._make_views(con, tables, None)
+                for table in TABLES:
+                    target = os.path.join(directory, table.name + ".parquet")
+                    temp = target + ".tmp"
+                    con.execute(f"COPY {table.name} TO {quote(temp)} (FORMAT parquet, COMPRESSION zstd)")
+                    os.replace(temp, target)
+                    row = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
+                    counts[table.name] = int(row[0]) if row else 0
+            finally:
+                con.close()
+        return counts
 
     def run(self, sql: str, allowed: Collection[str] | None = None) -> Result:
         """The answer to ``sql`` over the attempts whose keys are ``allowed`` (None: all);
