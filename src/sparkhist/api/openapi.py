@@ -79,7 +79,9 @@ SCHEMAS: dict[str, Schema] = {
     "ApplicationAttemptInfo": obj(
         {"startTime": DATE, "endTime": DATE, "lastUpdated": DATE, "duration": LONG, "completed": BOOL,
          **_longs("startTimeEpoch", "endTimeEpoch", "lastUpdatedEpoch")},
-        {"attemptId": STRING, "sparkUser": STRING, "appSparkVersion": STRING}),
+        {"attemptId": STRING, "sparkUser": STRING, "appSparkVersion": STRING, "exitCode": INT,
+         "logSourceName": STRING, "logSourceFullPath": STRING},
+        "``exitCode`` (4.3), ``logSourceName`` and ``logSourceFullPath`` (4.2): see ``sparkhist.releases``."),
     "JobData": obj(
         {"jobId": INT, "name": STRING, "stageIds": array(INT), "jobTags": array(STRING),
          "status": {"type": "string", "enum": ["RUNNING", "SUCCEEDED", "FAILED", "UNKNOWN"]},
@@ -199,8 +201,10 @@ SCHEMAS: dict[str, Schema] = {
         "id": LONG, "status": STRING, "description": STRING, "planDescription": STRING, "submissionTime": DATE,
         "duration": LONG, "runningJobIds": array(INT), "successJobIds": array(INT), "failedJobIds": array(INT),
         "nodes": array(obj({"nodeId": LONG, "nodeName": STRING, "metrics": array(obj({"name": STRING, "value": STRING}))},
-                           {"wholeStageCodegenId": LONG})),
-        "edges": array(obj({"fromId": LONG, "toId": LONG}))}),
+                           {"wholeStageCodegenId": LONG, "desc": STRING})),
+        "edges": array(obj({"fromId": LONG, "toId": LONG}))},
+        {"queryId": STRING, "errorMessage": STRING, "rootExecutionId": LONG, "modifiedConfigs": mapping(STRING)},
+        "``queryId``, ``errorMessage``, ``rootExecutionId`` (4.2), ``modifiedConfigs`` and nodes' ``desc`` (4.3)."),
     "TaskTable": obj({"aaData": array(ref("TaskData")), "recordsTotal": {"type": ["string", "integer"]},
                       "recordsFiltered": {"type": ["string", "integer"]}},
                      description="The stage page's DataTables answer (UI-internal)."),
