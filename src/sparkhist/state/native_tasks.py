@@ -1,0 +1,263 @@
+"""Task events decoded by the compiled module, applied to the state without the event dict.
+
+``TaskStart`` and ``TaskEnd`` are nearly every line of a big log, and their JSON is mostly
+what the handlers decode (task metrics, accumulables, executor metrics). The optional
+``sparkhist_native`` extension (``native/``, Rust) parses such a line and returns exactly
+the values :mod:`~sparkhist.state.events` would decode from it, or None for anything not
+of the usual shape (another event, a damaged line, a field of an unusual type): that line
+then goes the Python way, :meth:`AppState.apply <sparkhist.state.app_state.AppState.apply>`,
+which stays the reference. :func:`_task_start` and :func:`_task_end` below do what
+``sql_listener`` and ``job_listener`` do with those values, in the same order; the
+differential tests (``tests/state/test_native_tasks.py``) index every corpus both ways
+and compare the states.
+
+The compiled path is used when the module imports, the environment does not say
+``SPARKHIST_NATIVE=0``, and the listeners' handlers of the two events are still the ones
+mirrored here (another listener taking task events turns it off rather than being
+skipped). :func:`fast_path` logs once which path runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from sparkhist.state import job_listener, retention, sql_listener
+from sparkhist.state.app_state import LISTENERS, AppState
+from sparkhist.state.entities import M, Speculation, Task, add_metrics, update_peaks
+
+__all__ = ["ABI", "FastPath", "fast_path", "native_decoder"]
+
+log = logging.getLogger("sparkhist.index")
+
+#: The tuple layout this module reads (``sparkhist_native.ABI``).
+ABI = 1
+_PREFIX = b'{"Event":"SparkListenerTask'
+_MIRRORED = ("SparkListenerTaskStart", "SparkListenerTaskEnd")
+
+#: Applies one raw line if it is a task event the compiled module decodes; False leaves
+#: the line to the Python path.
+FastPath = Callable[[AppState, bytes], bool]
+Decoder = Callable[[bytes], tuple[Any, ...] | None]
+
+_JVM_GC_TIME, _IN_BYTES_READ = M["jvmGcTime"], M["in.bytesRead"]
+_SR_LOCAL_BYTES_READ, _SR_REMOTE_BYTES_READ = M["sr.localBytesRead"], M["sr.remoteBytesRead"]
+_SW_BYTES_WRITTEN = M["sw.bytesWritten"]
+
+_chosen: tuple[FastPath | None, str] | None = None
+
+
+def native_decoder() -> tuple[Decoder | None, str]:
+    """``sparkhist_native.decode_task_event`` if it may be used, else None; and why."""
+    if os.environ.get("SPARKHIST_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None, "SPARKHIST_NATIVE=0"
+    try:
+        module = importlib.import_module("sparkhist_native")
+    except ImportError:
+        return None, "the compiled module sparkhist_native is not installed (pip install ./native)"
+    if getattr(module, "ABI", None) != ABI:
+        return None, f"sparkhist_native has ABI {getattr(module, 'ABI', None)}, this version reads {ABI}"
+    for name in _MIRRORED:
+        handlers = [table[name] for table in LISTENERS if name in table]
+        if handlers != [sql_listener.HANDLERS[name], job_listener.HANDLERS[name]]:
+            return None, f"the listeners' {name} handlers are not the ones native_tasks mirrors"
+    decoder: Decoder = module.decode_task_event
+    return decoder, "sparkhist_native"
+
+
+def fast_path() -> FastPath | None:
+    """The compiled task-event path, or None (the Python path); decided and logged once."""
+    global _chosen
+    if _chosen is None:
+        decoder, why = native_decoder()
+        if decoder is None:
+            log.info("indexing with the Python event path (%s)", why)
+            _chosen = (None, why)
+        else:
+            log.info("indexing task events with the compiled module (sparkhist_native); SPARKHIST_NATIVE=0 turns it off")
+            _chosen = (_make(decoder), why)
+    return _chosen[0]
+
+
+def _make(decode: Decoder) -> FastPath:
+    def apply(state: AppState, line: bytes) -> bool:
+        if not line.startswith(_PREFIX):
+            return False
+        decoded = decode(line)
+        if decoded is None:
+            return False
+        if decoded[0]:
+            _task_end(state, decoded)
+        else:
+            _task_start(state, decoded)
+        return True
+    return apply
+
+
+def _is_sql_stage(s: AppState, stage_id: int) -> bool:
+    return any(x.live and stage_id in x.stages for x in s.executions.values())
+
+
+# --------------------------------------------------------------------------- TaskStart
+def _task_start(s: AppState, d: tuple[Any, ...]) -> None:
+    (_, stage_id, attempt, task_id, index, attempt_no, partition_id, launch, executor_id, host, locality,
+     speculative, accumulables) = d
+    # sql_listener._task_start
+    sm = s.stage_metrics.get(stage_id)
+    if sm is not None and sm.attempt_id == attempt:
+        sm.task_indices[task_id] = index
+    # job_listener._task_start
+    task = Task(task_id, index, attempt_no, partition_id if partition_id is not None else -1, launch, executor_id, host,
+                locality, speculative, stage_id, attempt, accumulables=accumulables)
+    s.tasks[task_id] = task
+    st = s.live_stage(stage_id, attempt)
+    if st is not None:
+        if speculative:
+            if st.speculation is None:
+                st.speculation = Speculation()
+            st.speculation.num_active += 1
+            st.speculation.num_tasks += 1
+        st.active_tasks += 1
+        if st.first_launch_time is None or launch < st.first_launch_time:
+            st.first_launch_time = launch
+        per_executor = st.active_per_executor
+        per_executor[executor_id] = per_executor.get(executor_id, 0) + 1
+        jobs = s.jobs
+        for job_id in st.job_ids:
+            job = jobs.get(job_id)
+            if job is not None:
+                job.active_tasks += 1
+        st.task_ids.append(task_id)
+        if len(st.task_ids) > s.retained_tasks:
+            retention.cleanup_tasks(s, st)
+    ex = s.executors.get(executor_id)
+    if ex is not None and ex.is_active:
+        ex.active_tasks += 1
+        ex.total_tasks += 1
+
+
+# --------------------------------------------------------------------------- TaskEnd
+def _task_end(s: AppState, d: tuple[Any, ...]) -> None:
+    (_, stage_id, attempt, task_id, index, kind, message, new_metrics, finish, launch, getting_result, failed, killed,
+     present, executor_id, host, locality, speculative, partition_id, accumulables, peaks, sql_updates) = d
+    _sql_task_end(s, stage_id, attempt, task_id, index, finish, failed, killed, sql_updates)
+    # job_listener._task_end
+    task = s.tasks.get(task_id)
+    delta: list[int] | None = None
+    duration = finish - launch if finish != 0 else 0
+    if task is not None and not task.finished:
+        task.launch_time = launch
+        task.getting_result_time = getting_result
+        task.finish_time = finish
+        task.failed = failed
+        task.killed = killed
+        if present & 1:
+            task.executor_id = executor_id
+        if present & 2:
+            task.host = host
+        if present & 4:
+            task.locality = locality
+        if present & 8:
+            task.speculative = speculative
+        if partition_id is not None:
+            task.partition_id = partition_id
+        task.accumulables = accumulables
+        task.error_message = message
+        delta = new_metrics if task.metrics is None else add_metrics(new_metrics, task.metrics, -1)
+        task.metrics = new_metrics
+    completed = 1 if kind == "Success" else 0
+    killed_n = 1 if kind in ("TaskKilled", "TaskCommitDenied") else 0
+    failed_n = 1 - completed - killed_n
+    active = 0 if kind == "Resubmitted" else 1
+    st = s.live_stage(stage_id, attempt)
+    if st is not None:
+        if delta is not None:
+            st.metrics = add_metrics(st.metrics, delta)
+        st.active_tasks -= active
+        st.completed_tasks += completed
+        if completed:
+            st.completed_indices.add(index)
+        st.failed_tasks += failed_n
+        st.killed_tasks += killed_n
+        if killed_n:
+            st.killed_summary[message or ""] = st.killed_summary.get(message or "", 0) + 1
+        per_executor = st.active_per_executor
+        per_executor[executor_id] = per_executor.get(executor_id, 0) - active
+        update_peaks(st.peaks, peaks)
+        esum = st.executor_summary(executor_id)
+        update_peaks(esum.peaks, peaks)
+        remove = st.active_tasks == 0 and st.status in ("COMPLETE", "FAILED")
+        jobs = s.jobs
+        for job_id in st.job_ids:
+            job = jobs.get(job_id)
+            if job is None:
+                continue
+            job.active_tasks -= active
+            job.completed_tasks += completed
+            if completed:
+                job.completed_indices.add((stage_id << 32) | index)
+            job.failed_tasks += failed_n
+            job.killed_tasks += killed_n
+            if killed_n:
+                job.killed_summary[message or ""] = job.killed_summary.get(message or "", 0) + 1
+        esum.task_time += duration
+        esum.succeeded_tasks += completed
+        esum.failed_tasks += failed_n
+        esum.killed_tasks += killed_n
+        if delta is not None:
+            esum.metrics = add_metrics(esum.metrics, delta)
+        if st.speculation is not None and speculative:
+            st.speculation.num_active -= 1
+            st.speculation.num_completed += completed
+            st.speculation.num_failed += failed_n
+            st.speculation.num_killed += killed_n
+        if remove:
+            st.live = False
+            retention.cleanup_stages(s)
+    ex = s.executors.get(executor_id)
+    if ex is not None and ex.is_active:
+        ex.active_tasks -= active
+        ex.completed_tasks += completed
+        ex.failed_tasks += failed_n
+        ex.total_duration += duration
+        update_peaks(ex.peaks, peaks)
+        if kind != "Resubmitted":
+            ex.total_gc_time += new_metrics[_JVM_GC_TIME]
+            ex.total_input_bytes += new_metrics[_IN_BYTES_READ]
+            ex.total_shuffle_read += new_metrics[_SR_LOCAL_BYTES_READ] + new_metrics[_SR_REMOTE_BYTES_READ]
+            ex.total_shuffle_write += new_metrics[_SW_BYTES_WRITTEN]
+
+
+def _sql_task_end(s: AppState, stage_id: int, attempt: int, task_id: int, index: int, finish: int, failed: bool,
+                  killed: bool, updates: list[tuple[int, int]]) -> None:
+    """sql_listener._task_end, from the (id, update) pairs the compiled module converted."""
+    sm = s.stage_metrics.get(stage_id)
+    if sm is None or sm.attempt_id != attempt or not _is_sql_stage(s, stage_id):
+        return
+    sm.task_indices[task_id] = index
+    if index in sm.completed:
+        return
+    execution = s.executions.get(sm.execution_id)
+    types = execution.metric_types if execution is not None else {}
+    if types and updates:
+        all_values, max_values, num_tasks = sm.values, sm.max_values, sm.num_tasks
+        for acc_id, value in updates:
+            mtype = types.get(acc_id)
+            if mtype is None:
+                continue
+            values = all_values.get(acc_id)
+            if values is None:
+                values = all_values[acc_id] = [0] * num_tasks
+            if 0 <= index < len(values):
+                values[index] = value
+            if mtype != "sum":
+                current = max_values.get(acc_id)
+                if current is None:
+                    max_values[acc_id] = [value, task_id]
+                elif value > current[0]:
+                    current[0], current[1] = value, task_id
+    if finish != 0 and not failed and not killed:
+        sm.completed.add(index)

@@ -1,0 +1,357 @@
+"""The compiled task-event path against the Python path: every log indexes to the same state.
+
+:mod:`sparkhist.state.native_tasks` hands ``TaskStart``/``TaskEnd`` lines to the compiled
+``sparkhist_native`` module (``native/``) and applies what it decodes; the Python path
+(``orjson`` → ``check_shape`` → ``AppState.apply``) is the reference. Each log below is
+indexed by the real :class:`~sparkhist.scan.indexer.Indexer` both ways, and the two
+states must be equal (every accumulator, deep) and the warnings the same:
+
+* the generated pyspark corpus (every codec and layout), the rich corpus (failures,
+  kills, speculation, SQL, streaming, a cluster), the conformance logs and the samples;
+* hostile strings in every string field the task path keeps;
+* every field of a real ``TaskStart``/``TaskEnd`` set to every awkward value (wrong types,
+  longs out of range, floats, containers, nulls), keys removed, duplicated, and
+  hypothesis' mutations of whole logs (bytes and JSON);
+* huge lines and lines that are not JSON.
+
+Then the compiled module is checked to be in use (not silently off), and
+``SPARKHIST_NATIVE=0`` to turn it off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sparkhist.scan.indexer import Indexer
+from sparkhist.state import native_tasks
+from sparkhist.state.app_state import AppState
+from sparkhist.store.snapshots import SnapshotStore
+from support import hostile
+from support.corpus import load_manifest
+from support.fuzz import (
+    AWKWARD,
+    apply_all,
+    byte_mutations,
+    event_names,
+    field_names,
+    fuzz_settings,
+    json_mutations,
+    load,
+    seed,
+    seed_names,
+)
+from support.rich_corpus import ensure_rich_corpus
+
+NATIVE, WHY = native_tasks.native_decoder()
+#: A finished Spark 4.0.1 log with SQL: its lines 11 (TaskStart), 13 and 14 (TaskEnd).
+SPARK4 = "spark-4.0.1/local-1795972896863"
+
+
+def test_the_compiled_module_is_in_use() -> None:
+    """CI installs ``native/``: the compiled path must run, not fall back unnoticed."""
+    assert NATIVE is not None, WHY
+
+
+@pytest.fixture
+def fast() -> native_tasks.FastPath:
+    assert NATIVE is not None, WHY
+    return native_tasks._make(NATIVE)
+
+
+def index(path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp: Path,
+          fast: native_tasks.FastPath | None) -> tuple[AppState, list[str]]:
+    """The state the indexer builds of the log at ``path`` with ``fast`` (None: the Python
+    path), and the warnings it logged."""
+    monkeypatch.setattr(native_tasks, "fast_path", lambda: fast)
+    source, event_log = load(path)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        snapshot = Indexer(source, SnapshotStore(str(tmp)), AppState).refresh(event_log, persist=False)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    state = snapshot.state
+    assert isinstance(state, AppState)
+    return state, warnings
+
+
+def differences(a: Any, b: Any, where: str = "state") -> Iterator[str]:
+    """Where two states differ (the first few), for a readable failure."""
+    if type(a) is not type(b):
+        yield f"{where}: {type(a).__name__} != {type(b).__name__}"
+    elif hasattr(a, "__dataclass_fields__"):
+        for f in fields(a):
+            yield from differences(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+    elif isinstance(a, dict):
+        if a.keys() != b.keys():
+            yield f"{where}: keys {sorted(map(repr, a.keys() ^ b.keys()))[:5]} differ"
+        for k in a.keys() & b.keys():
+            yield from differences(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, list | tuple) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            yield from differences(x, y, f"{where}[{i}]")
+    elif a != b:
+        yield f"{where}: {a!r:.200} != {b!r:.200}"
+
+
+def assert_same(path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp: Path,
+                fast: native_tasks.FastPath) -> AppState:
+    reference, ref_warnings = index(path, monkeypatch, caplog, tmp, None)
+    native, warnings = index(path, monkeypatch, caplog, tmp, fast)
+    found = list(differences(reference, native))
+    assert not found, f"{path}: the compiled path differs: {found[:10]}"
+    assert native == reference
+    assert warnings == ref_warnings
+    return native
+
+
+def log_paths(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if not p.name.startswith(".") and not p.name.endswith(".json"))
+
+
+# --------------------------------------------------------------------------- real logs
+@pytest.mark.parametrize("name", seed_names())
+def test_conformance_logs_and_samples(name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+                                      tmp_path: Path, fast: native_tasks.FastPath) -> None:
+    assert_same(seed(name).path, monkeypatch, caplog, tmp_path, fast)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_generated_corpus(spark_corpus: Path, corpus_manifest: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch,
+                          caplog: pytest.LogCaptureFixture, tmp_path: Path, fast: native_tasks.FastPath) -> None:
+    tasks = 0
+    for entry in corpus_manifest:
+        state = assert_same(spark_corpus / entry["path"], monkeypatch, caplog, tmp_path, fast)
+        tasks += len(state.tasks)
+    assert len(corpus_manifest) >= 10 and tasks > 1000
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_rich_corpus(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path,
+                     fast: native_tasks.FastPath) -> None:
+    logs = ensure_rich_corpus()
+    kinds: set[str] = set()
+    for entry in load_manifest(logs):
+        state = assert_same(logs / entry["path"], monkeypatch, caplog, tmp_path, fast)
+        kinds.update("FAILED" if t.failed else "KILLED" if t.killed else "OK" for t in state.tasks.values())
+    assert {"FAILED", "KILLED", "OK"} <= kinds  # failures and kills went through the compiled path too
+
+
+def test_hostile_strings(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path,
+                         fast: native_tasks.FastPath) -> None:
+    directory = hostile.write_logs(tmp_path / "logs", hostile.HOSTILE)
+    for path in log_paths(directory):
+        state = assert_same(path, monkeypatch, caplog, tmp_path, fast)
+        assert any(t.host not in ("", "localhost") for t in state.tasks.values())
+
+
+# --------------------------------------------------------------------------- damaged task events
+def spark4_lines() -> list[bytes]:
+    return [line for line in seed(SPARK4).lines() if line.strip()]
+
+
+def task_lines() -> list[int]:
+    """Indexes of SPARK4's task events."""
+    return [i for i, line in enumerate(spark4_lines()) if line.startswith(b'{"Event":"SparkListenerTask')]
+
+
+def paths_of(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every key path of a JSON document (list items by index)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield (*prefix, k)
+            yield from paths_of(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value[:3]):
+            yield (*prefix, i)
+            yield from paths_of(v, (*prefix, i))
+
+
+def edited(doc: Any, path: tuple[Any, ...], value: Any) -> bytes:
+    doc = json.loads(json.dumps(doc))
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    if value is _REMOVE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return orjson.dumps(doc) if _fits(doc) else json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _fits(doc: Any) -> bool:
+    try:
+        orjson.dumps(doc)
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+    return True
+
+
+_REMOVE = object()
+#: The awkward values that fit in one line of a log (the nested ones go in the fuzz test).
+VALUES = [v for v in AWKWARD if len(json.dumps(v)) < 100] + ["", "Success", "TaskKilled", "ExceptionFailure",
+                                                              "internal.metrics.x", "sql", _REMOVE]
+
+
+def write(directory: Path, name: str, lines: list[bytes]) -> Path:
+    path = directory / name
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+@pytest.mark.slow
+def test_every_task_field_set_to_every_awkward_value(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+                                                      tmp_path: Path, fast: native_tasks.FastPath) -> None:
+    """One log per (task event, key path) with that value replaced by each awkward value in
+    turn (one event per value, appended to the log): every branch of the compiled decoder
+    meets every type, and the Python path decides what it declines."""
+    lines = spark4_lines()
+    checked = 0
+    for i in task_lines():
+        doc = orjson.loads(lines[i])
+        paths = [p for p in paths_of(doc) if p != ("Event",)]
+        for n, path in enumerate(paths):
+            variants = [edited(doc, path, value) for value in VALUES]
+            log = write(tmp_path, f"edit-{i}-{n}", [*lines[:i], *variants, *lines[i + 1:]])
+            assert_same(log, monkeypatch, caplog, tmp_path, fast)
+            checked += 1
+    assert checked > 100
+
+
+def test_odd_but_valid_task_events(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path,
+                                   fast: native_tasks.FastPath) -> None:
+    """Repeated keys (the last wins), reordered keys, whitespace, escapes, a 3.2-era push
+    metrics object, a killed and a failed task, huge lines and lines that are not JSON."""
+    lines = spark4_lines()
+    start, end = task_lines()[0], task_lines()[-1]
+    text = lines[end].decode()
+    doc = json.loads(text)
+    extra = [
+        text.replace('"Stage ID":', '"Stage ID":99,"Stage ID":', 1).encode(),
+        text.replace('{"Event":"SparkListenerTaskEnd",', '{"Event":"SparkListenerTaskEnd","Event":"Other",', 1).encode(),
+        text.replace('"Executor ID":', '"Executor ID":7,"Executor ID":', 1).encode(),
+        text.replace(":", ": ").encode(),
+        text.replace('"Host":"localhost"', '"Host":"local\\u0068ost\\n\\u00e9"').encode(),
+        json.dumps({k: doc[k] for k in reversed(doc)}).encode(),
+        (text + "   \t").encode(),
+        text[:-1].encode(),
+        text.replace('"Reason":"Success"', '"Reason":"TaskKilled","Kill Reason":"stage cancelled"').encode(),
+        text.replace('"Reason":"Success"', '"Reason":"ExceptionFailure","Full Stack Trace":"boom\\n\\tat x"').encode(),
+        text.replace('"Reason":"Success"', '"Reason":"ExceptionFailure","Class Name":"E","Stack Trace":[]').encode(),
+        text.replace('"Reason":"Success"', '"Reason":"Resubmitted"').encode(),
+        text.replace('"Reason":"Success"', '"Reason":"FetchFailed","Shuffle ID":1').encode(),
+        text.replace('"Push Based Shuffle":', '"Shuffle Push Read Metrics":{"Merged Fallback Count":3},"X":').encode(),
+        text.replace('"Push Based Shuffle":{', '"Push Based Shuffle":{"Merged Fallback Count":4,').encode(),
+        text.replace('"Task Metrics":{', '"Task Metrics":{"Result Size":9223372036854775808,"Result Size":1,').encode(),
+        text.replace('"Task Metrics":{', '"Task Metrics":{"JVM GC Time":9223372036854775808,').encode(),
+        text.replace('"Task Metrics":{', '"Task Metrics":{"JVM GC Time":-9223372036854775808,').encode(),
+        text.replace('"Speculative":false', '"Speculative":true').encode(),
+        b'{"Event":"SparkListenerTaskEnd"' + b" " * (3 << 20) + b"}",
+        b'{"Event":"SparkListenerTaskEnd",' + text[len('{"Event":"SparkListenerTaskEnd",'):].encode() * 2,
+        b'{"Event":"SparkListenerTaskStart","Stage ID":0,"Task Info":{}}',
+        b'{"Event":"SparkListenerTaskStart","Stage ID":0}',
+        b'{"Event":"SparkListenerTaskEnd","Stage ID":0,"Task Info":null}',
+        b'{"Event":"SparkListenerTaskStart",\xff}',
+        b"\x00" * 100,
+    ]
+    assert text.startswith('{"Event":"SparkListenerTaskEnd"') and start < end
+    log = write(tmp_path, "odd", [*lines[:end], *extra, *lines[end:]])
+    state = assert_same(log, monkeypatch, caplog, tmp_path, fast)
+    assert any(t.killed for t in state.tasks.values()) or any(t.error_message for t in state.tasks.values())
+
+
+# --------------------------------------------------------------------------- fuzzing
+TASK_FIELDS = ["Stage ID", "Stage Attempt ID", "Task ID", "Index", "Attempt", "Partition ID", "Launch Time",
+               "Executor ID", "Host", "Locality", "Speculative", "Getting Result Time", "Finish Time", "Failed",
+               "Killed", "Accumulables", "ID", "Name", "Update", "Value", "Internal", "Metadata", "Reason",
+               "Kill Reason", "Full Stack Trace", "Task Metrics", "Input Metrics", "Shuffle Read Metrics",
+               "Push Based Shuffle", "Executor Run Time", "JVM GC Time", "Task Executor Metrics", "JVMHeapMemory"]
+SMALL_SEEDS = [name for name in seed_names(max_size=300_000) if seed(name).codec is None]
+
+
+@pytest.mark.slow
+@fuzz_settings(150, deadline_s=20.0)
+@given(
+    name=st.sampled_from(SMALL_SEEDS),
+    mutations=st.lists(st.one_of(json_mutations(event_names(), [*TASK_FIELDS, *field_names()[:40]]),
+                                 json_mutations(["SparkListenerTaskStart", "SparkListenerTaskEnd"], TASK_FIELDS),
+                                 byte_mutations(SMALL_SEEDS)),
+                       min_size=1, max_size=5),
+)
+def test_fuzzed_logs(name: str, mutations: list[Any], tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    data = apply_all(b"".join(line + b"\n" for line in seed(name).lines()), mutations,
+                     lambda other: b"".join(line + b"\n" for line in seed(other).lines()))
+    path = tmp / "fuzzed"
+    path.write_bytes(data)
+    assert NATIVE is not None, WHY
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        caplog = _Capture()
+        reference = _index_quietly(path, monkeypatch, caplog, tmp, None)
+        native = _index_quietly(path, monkeypatch, caplog, tmp, native_tasks._make(NATIVE))
+    found = list(differences(reference[0], native[0]))
+    assert not found, f"the compiled path differs: {found[:10]}"
+    assert native == reference
+
+
+class _Capture(logging.Handler):
+    """The warnings of one indexing (hypothesis' examples cannot take the caplog fixture)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _index_quietly(path: Path, monkeypatch: pytest.MonkeyPatch, capture: _Capture, tmp: Path,
+                   fast: native_tasks.FastPath | None) -> tuple[AppState, list[str]]:
+    monkeypatch.setattr(native_tasks, "fast_path", lambda: fast)
+    source, event_log = load(path)
+    capture.messages = []
+    root = logging.getLogger("sparkhist")
+    root.addHandler(capture)
+    try:
+        snapshot = Indexer(source, SnapshotStore(str(tmp)), AppState).refresh(event_log, persist=False)
+    finally:
+        root.removeHandler(capture)
+    assert isinstance(snapshot.state, AppState)
+    return snapshot.state, capture.messages
+
+
+# --------------------------------------------------------------------------- the switch
+def test_the_switch_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPARKHIST_NATIVE", "0")
+    decoder, why = native_tasks.native_decoder()
+    assert decoder is None and why == "SPARKHIST_NATIVE=0"
+    monkeypatch.setenv("SPARKHIST_NATIVE", "1")
+    assert native_tasks.native_decoder()[0] is NATIVE is not None
+
+
+def test_another_task_listener_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listener the compiled path does not mirror taking task events: the Python path runs."""
+    from sparkhist.state import app_state
+
+    monkeypatch.setattr(app_state, "LISTENERS", (*app_state.LISTENERS, {"SparkListenerTaskEnd": lambda s, e: None}))
+    monkeypatch.setattr(native_tasks, "LISTENERS", app_state.LISTENERS)
+    decoder, why = native_tasks.native_decoder()
+    assert decoder is None and "SparkListenerTaskEnd" in why
+
+
+def test_most_task_events_take_the_compiled_path(fast: native_tasks.FastPath) -> None:
+    """The usual task event is decoded by the compiled module (not declined to Python)."""
+    lines = spark4_lines()
+    state = AppState()
+    taken = [fast(state, line) for line in lines if line.startswith(b'{"Event":"SparkListenerTask')]
+    assert taken and all(taken)
