@@ -151,40 +151,48 @@ class Engine:
                 con.close()
         return counts
 
-    def run(self, sql: str, allowed: Collection[str] | None = None) -> Result:
-        """The answer to ``sql`` over the attempts whose keys are ``allowed`` (None: all);
-        :class:`QueryError` when it is refused, fails, runs too long or has more than
-        ``max_rows`` rows."""
-        import duckdb
+    def run(self, sql: str, allowed: Collection[str] | None = None, params: dict[str, Any] | None = None) -> Result:
+        """The answer to ``sql`` (with named ``$parameters``) over the attempts whose keys are
+        ``allowed`` (None: all); :class:`QueryError` when it is refused, fails, runs too long
+        or has more than ``max_rows`` rows."""
+        return self.run_all([(sql, params)], allowed)[0]
 
+    def run_all(self, queries: list[tuple[str, dict[str, Any] | None]],
+                allowed: Collection[str] | None = None) -> list[Result]:
+        """Several queries over the same views (made once), each as :meth:`run` runs one."""
         with self._lock:
             con = self._views(allowed)
-            try:
-                statements = con.extract_statements(sql)
-            except duckdb.Error as exc:
-                raise QueryError(f"bad query: {_first_line(exc)}") from exc
-            if len(statements) != 1:
-                raise QueryError(f"one statement expected, got {len(statements)}")
-            if statements[0].type != duckdb.StatementType.SELECT:
-                raise QueryError(f"read-only: only SELECT (or WITH ... SELECT) queries are allowed, "
-                                 f"not {statements[0].type.name}")
-            timer = threading.Timer(self.timeout, con.interrupt)
-            timer.start()
-            try:
-                cursor = con.execute(sql)
-                rows = cursor.fetchmany(self.max_rows + 1)
-                described = cursor.description or []
-            except duckdb.InterruptException as exc:
+            return [self._one(con, sql, params) for sql, params in queries]
+
+    def _one(self, con: Any, sql: str, params: dict[str, Any] | None) -> Result:
+        import duckdb
+
+        try:
+            statements = con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise QueryError(f"bad query: {_first_line(exc)}") from exc
+        if len(statements) != 1:
+            raise QueryError(f"one statement expected, got {len(statements)}")
+        if statements[0].type != duckdb.StatementType.SELECT:
+            raise QueryError(f"read-only: only SELECT (or WITH ... SELECT) queries are allowed, "
+                             f"not {statements[0].type.name}")
+        timer = threading.Timer(self.timeout, con.interrupt)
+        timer.start()
+        try:
+            cursor = con.execute(sql, params) if params else con.execute(sql)
+            rows = cursor.fetchmany(self.max_rows + 1)
+            described = cursor.description or []
+        except duckdb.InterruptException as exc:
+            raise QueryError(f"query stopped after the time limit of {self.timeout:g} s") from exc
+        except duckdb.Error as exc:
+            if not timer.is_alive():
                 raise QueryError(f"query stopped after the time limit of {self.timeout:g} s") from exc
-            except duckdb.Error as exc:
-                if not timer.is_alive():
-                    raise QueryError(f"query stopped after the time limit of {self.timeout:g} s") from exc
-                raise QueryError(f"bad query: {_first_line(exc)}") from exc
-            finally:
-                timer.cancel()
-            if len(rows) > self.max_rows:
-                raise QueryError(f"more than {self.max_rows} rows: add a LIMIT or aggregate")
-            return Result([d[0] for d in described], [str(d[1]) for d in described], rows, self._damaged)
+            raise QueryError(f"bad query: {_first_line(exc)}") from exc
+        finally:
+            timer.cancel()
+        if len(rows) > self.max_rows:
+            raise QueryError(f"more than {self.max_rows} rows: add a LIMIT or aggregate")
+        return Result([d[0] for d in described], [str(d[1]) for d in described], rows, self._damaged)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection
+from typing import Any
 
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from sparkhist.access.acls import AttemptAcls, Authorizer
 from sparkhist.analytics.layout import key_of_log
 from sparkhist.analytics.query import Engine, QueryError
+from sparkhist.render.format import metric
+from sparkhist.render.html import render
 from sparkhist.store.applications import AppLookup
+from sparkhist.ui.analytics_views import TREND_SQL, VIEWS, overview_context, trend_context
 
 __all__ = ["analytics_routes"]
 
@@ -76,4 +80,32 @@ def analytics_routes(store_dir: str, *, timeout: float = TIMEOUT_SECONDS, max_ro
         body = {"columns": result.columns, "types": result.types, "rows": [list(r) for r in result.rows]}
         return Response(orjson.dumps(body, default=str), media_type="application/json")
 
-    return [Route("/analytics/sql", sql)]
+    def queries(request: Request, items: list[tuple[str, dict[str, Any] | None]]) -> list[list[tuple[Any, ...]]]:
+        allowed = viewable(request) if viewable is not None else None
+        return [r.rows for r in engine().run_all(items, allowed)]
+
+    async def overview(request: Request) -> Response:
+        try:
+            answers = await run_in_threadpool(queries, request, [(v.sql, None) for v in VIEWS])
+        except QueryError as exc:
+            return HTMLResponse(render("ui_error.html", status=503, title="Across applications", message=str(exc),
+                                       path=request.url.path), 503)
+        by_sql = dict(zip([v.sql for v in VIEWS], answers, strict=True))
+        context = overview_context(lambda q, _params: by_sql[q])
+        return HTMLResponse(render("ui_analytics.html", title="Across applications", **context))
+
+    async def trend(request: Request) -> Response:
+        name = request.query_params.get("name")
+        if not name:
+            return RedirectResponse("/analytics/", 302)
+        try:
+            [rows] = await run_in_threadpool(queries, request, [(TREND_SQL, {"name": name})])
+        except QueryError as exc:
+            return HTMLResponse(render("ui_error.html", status=503, title="Across applications", message=str(exc),
+                                       path=request.url.path), 503)
+        context = trend_context(name, rows, lambda kind, value: metric(value, kind))
+        return HTMLResponse(render("ui_analytics_trend.html", title=f"Runs of {name}", **context))
+
+    return [Route("/analytics/sql", sql), Route("/analytics/", overview, methods=["GET", "HEAD"]),
+            Route("/analytics", lambda request: RedirectResponse("/analytics/", 302), methods=["GET", "HEAD"]),
+            Route("/analytics/trend/", trend, methods=["GET", "HEAD"])]
