@@ -259,12 +259,18 @@ def task_summary(chunks: Iterable[list[Task]], quantiles: list[float], last_upda
     count = 0
     for chunk in chunks:
         for t in chunk:
-            if stored(t, run) >= 0:
-                count += 1
-            for i, values in plain:
-                v = stored(t, i)
-                if v >= 0:
-                    values.append(v)
+            m = t.metrics
+            if m is not None:  # the stored values (``stored``), its status asked once per task, not per metric
+                if t.status == "SUCCESS":
+                    count += m[run] >= 0
+                    for i, values in plain:
+                        if m[i] >= 0:
+                            values.append(m[i])
+                else:
+                    count += m[run] < 0
+                    for i, values in plain:
+                        if m[i] < 0:
+                            values.append(-m[i] - 1)
             d = _indexed(t, last_update)
             for name, values in derived:
                 if d[name] >= 0:
