@@ -32,7 +32,7 @@ from sparkhist.render.listing import attempt_fields
 from sparkhist.server import build_runtime
 from sparkhist.state.app_state import AppState
 from sparkhist.state.entities import M
-from support.conformance import live_problem
+from support.conformance import configured, live_problem
 from support.real_shs import RealShs
 from support.server import runtime_for
 
@@ -88,7 +88,7 @@ def as_430(spark401_logs: Path, real_shs_spark401: RealShs, tmp_path_factory: py
     """sparkhist answering as 4.3.0 over the 4.0.1 conformance logs, beside the real SHS 4.3.0."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sparkhist, "SPARK_VERSION", "4.3.0")
-        with runtime_for(spark401_logs, tmp_path_factory.mktemp("as-430") / "store") as (_runtime, client):
+        with runtime_for(configured(spark401_logs), tmp_path_factory.mktemp("as-430") / "store") as (_runtime, client):
             yield client, real_shs_spark401
 
 
@@ -242,12 +242,12 @@ def test_sql_list_paging_follows_the_release(answer_as: Any) -> None:
 
 # --------------------------------------------------------------------------- a store written as 4.0.1
 @contextmanager
-def _served(log_dir: Path, store_dir: Path, release: str) -> Iterator[Any]:
+def _served(log_dir: str, store_dir: Path, release: str) -> Iterator[Any]:
     """A server process's start over ``store_dir`` answering as ``release``: open the store, scan, serve.
     Indexed in this process, so the release reaches parsing (worker processes import the source tree's)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sparkhist, "SPARK_VERSION", release)
-        runtime = build_runtime(load_settings({"log_dir": str(log_dir), "store_dir": str(store_dir), "index_workers": 1},
+        runtime = build_runtime(load_settings({"log_dir": log_dir, "store_dir": str(store_dir), "index_workers": 1},
                                               environ={}))
         try:
             assert runtime.loop.lock.try_acquire()
@@ -269,21 +269,13 @@ RESTART_PATHS = {
 }
 
 
-#: Measured on the working tree of 2026-12-07 with the catalog's release-aware meta: the catalog
-#: notices the change but rebuilds its records *from the snapshots*, which were parsed as 4.0.1
-#: and whose records have no exit code. Strict: this fails as soon as the restart answers as 4.3.0.
-_REBUILD_FROM_SNAPSHOTS = pytest.mark.xfail(strict=True, reason=(
-    "issue 13 (store/catalog.py): after the flip the catalog is rebuilt from snapshots written as 4.0.1: "
-    "listing rows without exitCode, Apache's push-based shuffle read metrics still read from the 3.2-era names"))
-
-
 @pytest.mark.spark
-@pytest.mark.parametrize("corpus", [pytest.param(c, marks=_REBUILD_FROM_SNAPSHOTS) for c in sorted(RESTART_PATHS)])
+@pytest.mark.parametrize("corpus", sorted(RESTART_PATHS))
 def test_a_store_written_as_401_answers_as_430_after_a_restart(corpus: str, request: pytest.FixtureRequest,
                                                                  tmp_path: Path) -> None:
     """Flipping the release on an existing store: the first start after the flip re-renders the
     listing rows and rebuilds what was parsed differently, so every answer is 4.3.0's (the live SHS)."""
-    log_dir: Path = request.getfixturevalue(f"{corpus}_logs")
+    log_dir = configured(request.getfixturevalue(f"{corpus}_logs"))
     shs: RealShs = request.getfixturevalue(f"real_shs_{corpus}")
     store = tmp_path / "store"
     with _served(log_dir, store, "4.0.1") as client:

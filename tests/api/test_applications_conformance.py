@@ -37,6 +37,7 @@ from support.conformance import (
     RecordedCall,
     apache_cases,
     blank_last_updated,
+    configured,
     live_problem,
     recorded_calls,
 )
@@ -236,13 +237,13 @@ def test_min_date_in_pst_matches_apache_case(apache_live) -> None:
 @pytest.fixture(scope="module")
 def spark401_live(spark401_logs: Path, real_shs_spark401: RealShs, tmp_path_factory) -> Iterator[tuple[Any, RealShs]]:
     """sparkhist (answering as ``SPARK_VERSION``) and the real SHS 4.3.0 over the same directory."""
-    with runtime_for(spark401_logs, tmp_path_factory.mktemp("spark401-live-store")) as (_runtime, client):
+    with runtime_for(configured(spark401_logs), tmp_path_factory.mktemp("spark401-live-store")) as (_runtime, client):
         yield client, real_shs_spark401
 
 
 @pytest.fixture(scope="module")
 def apache_live(apache_logs: Path, real_shs_apache: RealShs, tmp_path_factory) -> Iterator[tuple[Any, RealShs]]:
-    with runtime_for(apache_logs, tmp_path_factory.mktemp("apache-live-store")) as (_runtime, client):
+    with runtime_for(configured(apache_logs), tmp_path_factory.mktemp("apache-live-store")) as (_runtime, client):
         yield client, real_shs_apache
 
 
