@@ -256,33 +256,28 @@ def _live_problem(client: Any, shs: RealShs, path: str) -> str | None:
     return live_problem(client, shs, path, running)
 
 
-LIVE_PATHS = sorted({c.path for c in APP_LEVEL_CALLS})
+LIVE_PATHS = sorted({c.path for c in CALLS})
 
 
 @pytest.mark.spark
 @pytest.mark.parametrize("path", LIVE_PATHS)
 def test_live_spark401_logs(spark401_live, path: str) -> None:
-    """Every application-level request recorded from 4.0.1, asked of the real SHS 4.3.0 and of sparkhist."""
+    """Every request recorded from 4.0.1 (application level and per app), asked of the real SHS 4.3.0 and of sparkhist."""
     client, shs = spark401_live
     assert _live_problem(client, shs, path) is None
 
 
-def _application_level(url: str) -> bool:
-    parts = url.split("?")[0].split("/")
-    return len(parts) <= 2 or (len(parts) == 3 and parts[2].isdigit())
-
-
-APACHE_URLS = sorted({"/" + c["url"] for c in APP_LIST_CASES if _application_level(c["url"])})
+APACHE_URLS = sorted({"/" + c["url"] for c in APP_LIST_CASES})
 
 
 @pytest.mark.spark
 @pytest.mark.parametrize("path", APACHE_URLS)
 def test_live_apache_logs(apache_live, path: str) -> None:
-    """Apache's application-level case URLs (lists, one app, one attempt), asked of both."""
+    """Every URL of Apache's golden cases (lists, apps, attempts, per-app resources), asked of both."""
     client, shs = apache_live
     assert _live_problem(client, shs, path) is None
 
 
 def test_live_sets_are_covered() -> None:
-    assert len(LIVE_PATHS) >= 25 and len(APACHE_URLS) >= 12
+    assert len(LIVE_PATHS) >= 120 and len(APACHE_URLS) >= 55
     assert set(PENDING) <= {"logSourceName", "logSourceFullPath"}, "PENDING is for the fields being closed"
