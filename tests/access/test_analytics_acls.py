@@ -8,10 +8,13 @@ group lookups, header authentication from loopback), with the analytics tables o
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from sparkhist.analytics.compaction import compact
+from sparkhist.analytics.layout import tables_dir
 from sparkhist.analytics.tables import TABLES
 from sparkhist.config import load_settings
 from sparkhist.server import build_runtime
@@ -21,8 +24,13 @@ from .test_acl_endpoints import ENV, USER_HEADER, USERS
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory, acl_accounts: object) -> Iterator[TestClient]:
-    base = tmp_path_factory.mktemp("acl-analytics")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("acl-analytics") / "store"
+
+
+@pytest.fixture(scope="module")
+def client(store: Path, acl_accounts: object) -> Iterator[TestClient]:
+    base = store.parent
     logs = write_logs(base / "logs")
     settings = load_settings({"log_dir": str(logs), "store_dir": str(base / "store")},
                              environ={**ENV, "SPARKHIST_ANALYTICS_TABLES": "true"})
@@ -76,3 +84,20 @@ def test_a_join_or_aggregate_cannot_reach_other_applications(client: TestClient)
 
 def test_without_authentication_the_request_is_refused(client: TestClient) -> None:
     assert client.get("/analytics/sql", params={"q": "SELECT 1"}).status_code == 401
+
+
+
+def test_the_files_and_helper_tables_cannot_be_read_around_the_filter(client: TestClient, store: Path) -> None:
+    compact(str(store))  # table files to try to read directly
+    tables = sorted(Path(tables_dir(str(store))).glob("*.parquet"))
+    assert len(tables) == len(TABLES)
+    for query in (f"SELECT * FROM read_parquet('{tables[0]}')", f"SELECT * FROM read_parquet('{store}/**/*.parquet')",
+                  "SELECT * FROM _pending_applications", "SELECT * FROM _allowed_keys", "SELECT * FROM glob('/**')",
+                  "SELECT * FROM read_text('/etc/hostname')"):
+        answer = client.get("/analytics/sql", params={"q": query}, headers={USER_HEADER: "shx_nobody"})
+        assert answer.status_code == 400, (query, answer.text)
+    everything = client.get("/analytics/sql", params={"q": "SELECT count(*) FROM applications"},
+                            headers={USER_HEADER: "shx_hadmin"}).json()["rows"][0][0]
+    seen = client.get("/analytics/sql", params={"q": "SELECT count(*) FROM applications"},
+                      headers={USER_HEADER: "shx_nobody"}).json()["rows"][0][0]
+    assert 0 < seen < everything  # after the compaction too

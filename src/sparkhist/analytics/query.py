@@ -1,17 +1,17 @@
 """Read-only SQL over the analytics tables, with DuckDB.
 
-:class:`Engine` makes one view per table in a small DuckDB database of its own (a
-temporary file, never in the store): the table file's rows (verified against its
-checksum, see :mod:`sparkhist.analytics.layout`) but those of attempts with pending rows,
-plus the pending rows (:mod:`sparkhist.analytics.pending`: what was indexed since the last
-compaction), so an answer always has the latest of every attempt. It then opens that
-database **read-only**, with file access limited to the store's ``analytics/`` directory
-and the configuration locked. A query must be one ``SELECT`` (``WITH ... SELECT``
-included): anything else is refused before it runs. A query runs under a time limit
-(DuckDB's interrupt) and a row limit.
+:class:`Engine` makes one view per table in an in-memory DuckDB database of its own: the
+table file's rows (verified against its checksum, see :mod:`sparkhist.analytics.layout`)
+but those of attempts with pending rows, plus the pending rows
+(:mod:`sparkhist.analytics.pending`: what was indexed since the last compaction), so an
+answer always has the latest of every attempt. File access is then limited to the
+store's ``analytics/`` directory and the configuration locked. A query must be one
+``SELECT`` (``WITH ... SELECT`` included): anything else is refused before it runs. A query
+runs under a time limit (DuckDB's interrupt) and a row limit.
 
 ACLs: :meth:`Engine.run` takes the keys of the attempts the caller may view (``None``:
-all); the views then hold only their rows.
+all); the relations then hold only their rows, copied into memory, with no file access
+left (reading a table file directly would bypass the filter).
 
 The views are remade when the files change (a new or rewritten attempt, a compaction),
 so a long-lived engine (the HTTP endpoint's) answers with what was indexed last.
@@ -20,12 +20,13 @@ so a long-lived engine (the HTTP endpoint's) answers with what was indexed last.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
+
+import xxhash
 
 from sparkhist.analytics import pending
 from sparkhist.analytics.compaction import quote, rows_select, stored_columns, stored_rows
@@ -33,6 +34,9 @@ from sparkhist.analytics.layout import KEY_COLUMN, Checked, TableFile, analytics
 from sparkhist.analytics.tables import TABLES
 
 __all__ = ["Engine", "QueryError", "Result"]
+
+#: Databases of views an engine keeps (the unfiltered one and a few users' filtered ones).
+KEPT_VIEWS = 8
 
 
 class QueryError(Exception):
@@ -64,69 +68,84 @@ class Engine:
         self.max_rows = max_rows
         self._checked = Checked()
         self._lock = threading.Lock()
-        self._tmp = tempfile.mkdtemp(prefix="sparkhist-sql-")
-        self._generation = 0
-        self._made_from: tuple[Any, ...] | None = None
-        self._con: Any = None
+        #: Databases of views, newest use last: by the digest of the allowed keys (None: unfiltered),
+        #: each with the files it was made from and its connection.
+        self._made: OrderedDict[str | None, tuple[tuple[Any, ...], Any]] = OrderedDict()
         self._damaged: list[TableFile] = []
 
     def close(self) -> None:
         with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            while self._made:
+                self._forget(next(iter(self._made)))
+
+    def _forget(self, slot: str | None) -> None:
+        _, con = self._made.pop(slot)
+        con.close()
 
     def _views(self, allowed: Collection[str] | None) -> Any:
+        """A read-only connection whose views hold what ``allowed`` may see, made anew when the
+        files changed; the last :data:`KEPT_VIEWS` are kept (one per user, with ACLs on)."""
         import duckdb
 
         tables, damaged = current_tables(self.store_dir, self._checked)
         self._damaged = damaged
         signature = _signature(self.store_dir, tables)
-        if self._con is not None and signature == self._made_from and allowed is None:
-            return self._con
-        if self._con is not None:
-            self._con.close()
-            self._con = None
-        self._generation += 1
-        path = os.path.join(self._tmp, f"views{self._generation}.duckdb")
-        writer = duckdb.connect(path, config={"threads": 1})
+        slot = None if allowed is None else xxhash.xxh64_hexdigest("\n".join(sorted(allowed)).encode())
+        held = self._made.get(slot)
+        if held is not None and held[0] == signature:
+            self._made.move_to_end(slot)
+            return held[1]
+        if held is not None:
+            self._forget(slot)
+        con = duckdb.connect(":memory:", config={"threads": 1})
         try:
-            self._make_views(writer, tables, allowed)
-        finally:
-            writer.close()
-        for name in os.listdir(self._tmp):
-            if name != os.path.basename(path) and not name.startswith(os.path.basename(path)):
-                os.unlink(os.path.join(self._tmp, name))
-        con = duckdb.connect(path, read_only=True, config={"threads": 1})
-        root = analytics_dir(self.store_dir)
-        con.execute(f"SET allowed_directories = [{quote(root + os.sep)}]")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-        self._con, self._made_from = con, (signature if allowed is None else None)
+            self._make_views(con, tables, allowed)
+            if allowed is None:  # the views read the table files
+                con.execute(f"SET allowed_directories = [{quote(analytics_dir(self.store_dir) + os.sep)}]")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+        self._made[slot] = (signature, con)
+        while len(self._made) > KEPT_VIEWS:
+            self._forget(next(iter(self._made)))
         return con
 
-    def _make_views(self, writer: Any, tables: dict[str, TableFile], allowed: Collection[str] | None) -> None:
-        """One view per table in ``writer``'s database: the table file's rows under the pending ones."""
+    def _make_views(self, con: Any, tables: dict[str, TableFile], allowed: Collection[str] | None) -> None:
+        """One relation per table in ``con``'s database: the table file's rows under the pending ones.
+
+        Unfiltered, views over the files (queries may read the store's table files anyway).
+        Filtered by ACLs, in-memory tables holding only the allowed attempts' rows, and no file
+        access at all afterwards (:meth:`_views`): a query cannot reach other rows by reading
+        the files itself.
+        """
         items, _ = pending.scan(self.store_dir)
-        writer.execute(f"CREATE TABLE pending_keys AS SELECT unnest($1::VARCHAR[]) AS {KEY_COLUMN}",
-                       [[i.key for i in items]])
         if allowed is not None:
-            writer.execute(f"CREATE TABLE allowed_keys AS SELECT unnest($1::VARCHAR[]) AS {KEY_COLUMN}",
-                           [list(allowed)])
+            keep = set(allowed)
+            items = [i for i in items if i.key in keep]
+        con.execute(f"CREATE TABLE _pending_keys AS SELECT unnest($1::VARCHAR[]) AS {KEY_COLUMN}",
+                    [[i.key for i in items]])
+        if allowed is not None:
+            con.execute(f"CREATE TABLE _allowed_keys AS SELECT unnest($1::VARCHAR[]) AS {KEY_COLUMN}", [list(allowed)])
         for table in TABLES:
             select, values = rows_select(table, stored_rows(table, items))
-            writer.execute(f"CREATE TABLE pending_{table.name} AS {select}", values)
+            con.execute(f"CREATE TABLE _pending_{table.name} AS {select}", values)
             stored = ", ".join(name for name, _ in stored_columns(table))
-            body = f"SELECT {stored} FROM pending_{table.name}"
+            body = f"SELECT {stored} FROM _pending_{table.name}"
             file = tables.get(table.name)
             if file is not None:
                 body = (f"SELECT {stored} FROM read_parquet({quote(file.path)}) WHERE {KEY_COLUMN} NOT IN "
-                        f"(SELECT {KEY_COLUMN} FROM pending_keys) UNION ALL {body}")
-            if allowed is not None:
-                body = f"SELECT * FROM ({body}) WHERE {KEY_COLUMN} IN (SELECT {KEY_COLUMN} FROM allowed_keys)"
+                        f"(SELECT {KEY_COLUMN} FROM _pending_keys) UNION ALL {body}")
             columns = ", ".join(name for name, _, _ in table.columns)
-            writer.execute(f"CREATE VIEW {table.name} AS SELECT {columns} FROM ({body})")
+            if allowed is None:
+                con.execute(f"CREATE VIEW {table.name} AS SELECT {columns} FROM ({body})")
+            else:
+                con.execute(f"CREATE TABLE {table.name} AS SELECT {columns} FROM ({body}) "
+                            f"WHERE {KEY_COLUMN} IN (SELECT {KEY_COLUMN} FROM _allowed_keys)")
+        if allowed is not None:
+            for helper in ("_pending_keys", "_allowed_keys", *(f"_pending_{t.name}" for t in TABLES)):
+                con.execute(f"DROP TABLE {helper}")
 
     def export(self, directory: str) -> dict[str, int]:
         """Every table as ``<directory>/<table>.parquet`` (its documented columns, every attempt,

@@ -28,8 +28,6 @@ class View:
     columns: tuple[tuple[str, str], ...]
 
 
-_ATTEMPT = "a.app_id = s.app_id AND a.attempt_id IS NOT DISTINCT FROM s.attempt_id"
-
 VIEWS: tuple[View, ...] = (
     View("users", "Top consumers by user",
          "SELECT coalesce(spark_user, '(unknown)') AS who, count(*) AS apps, sum(executor_run_time) AS run, "
@@ -66,10 +64,13 @@ VIEWS: tuple[View, ...] = (
 )
 
 TREND_SQL = (
-    "SELECT a.app_id, a.attempt_id, a.start_time, a.duration, a.executor_run_time, "
-    "(SELECT sum(s.memory_bytes_spilled + s.disk_bytes_spilled) FROM stages s WHERE " + _ATTEMPT + ") AS spill, "
-    "(SELECT count(*) FROM stages s WHERE " + _ATTEMPT + " AND s.status = 'FAILED') AS failed "
-    "FROM applications a WHERE a.app_name = $name ORDER BY a.start_time NULLS LAST, a.app_id LIMIT 1000"
+    "WITH runs AS (SELECT app_id, attempt_id, start_time, duration, executor_run_time FROM applications "
+    "WHERE app_name = $name), per_run AS (SELECT app_id, attempt_id, "
+    "sum(memory_bytes_spilled + disk_bytes_spilled) AS spill, count_if(status = 'FAILED') AS failed FROM stages "
+    "WHERE app_id IN (SELECT app_id FROM runs) GROUP BY 1, 2) "
+    "SELECT r.app_id, r.attempt_id, r.start_time, r.duration, r.executor_run_time, p.spill, coalesce(p.failed, 0) "
+    "FROM runs r LEFT JOIN per_run p ON p.app_id = r.app_id AND p.attempt_id IS NOT DISTINCT FROM r.attempt_id "
+    "ORDER BY r.start_time NULLS LAST, r.app_id, r.attempt_id LIMIT 1000"
 )
 #: (key, title, column index in a TREND_SQL row, kind)
 TREND_CHARTS = (("duration", "Duration", 3, "ms"), ("cost", "Task time", 4, "ms"), ("spill", "Spill", 5, "bytes"))
