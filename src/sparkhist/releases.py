@@ -66,3 +66,22 @@ def redaction_regex() -> str:
     (4.3.0 adds ``credential``; 4.2.0's sources do not have it)."""
     base = r"(?i)secret|password|token|access[.]?key"
     return base + "|credential" if since(4, 3) else base
+
+
+def legacy_push_read_metrics() -> bool:
+    """``JsonProtocol`` reads a task's push-based shuffle read metrics from the 3.2-era names
+    too (``"Shuffle Push Read Metrics"``, ``"Merged Fallback Count"``) (4.0.1); 4.2.0's reads
+    only ``"Push Based Shuffle"`` / ``"Merged Fetch Fallback Count"``, so such logs show 0s."""
+    return not since(4, 2)
+
+
+def log_source_fields() -> bool:
+    """``ApplicationAttemptInfo.logSourceName`` and ``logSourceFullPath``: the log directory
+    (of ``spark.history.fs.logDirectory``'s list) an attempt's log is in (SPARK-55793, 4.2.0)."""
+    return since(4, 2)
+
+
+def parse_variant() -> str:
+    """What of an application's *state* (not only its rendering) depends on the release: stores
+    record it, and a store built under another variant is rebuilt from the logs."""
+    return "legacy-push-read-metrics" if legacy_push_read_metrics() else "4.2"

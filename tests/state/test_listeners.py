@@ -13,10 +13,10 @@ from sparkhist.state.app_state import LISTENERS, AppState
 #: The pickled form (store/snapshots.py FORMAT): changing it means bumping FORMAT.
 PICKLED_FIELDS = [
     "app_id", "app_name", "attempt_id", "start_time", "end_time", "spark_user", "spark_version", "completed",
-    "runtime", "env", "has_env", "resource_profiles", "default_cpus_per_task",
+    "exit_code", "runtime", "env", "has_env", "resource_profiles", "default_cpus_per_task",
     "retained_jobs", "retained_stages", "retained_tasks", "retained_dead_executors", "retained_executions",
     "jobs", "stages", "tasks", "executors", "executor_order", "rdds", "processes", "executions", "stage_metrics",
-    "rdd_graphs", "streaming", "last_update_time", "live_jobs", "dead_in_live_stages",
+    "rdd_graphs", "streaming", "last_update_time", "live_jobs", "dead_in_live_stages", "parse_variant",
 ]
 
 

@@ -23,6 +23,7 @@ from sparkhist.reader.position import START
 from sparkhist.reader.stream import ReadStats, read_lines
 from sparkhist.source.base import Source
 from sparkhist.state import native_tasks
+from sparkhist.state.app_state import AppState
 from sparkhist.state.events import MALFORMED, check_shape
 from sparkhist.store.disk import DiskBudget
 from sparkhist.store.snapshots import Snapshot, SnapshotStore, snapshot_name
@@ -161,6 +162,8 @@ class Indexer:
             return None
         if snapshot is None:
             return None
+        if isinstance(snapshot.state, AppState) and not snapshot.state.read_as_answered():
+            return None  # read as another release reads logs: start over
         index = snapshot.position.file_index
         if snapshot.log_size > event_log.total_size or index >= len(event_log.files):
             return None  # the log shrank or was replaced: start over

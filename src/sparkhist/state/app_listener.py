@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sparkhist.state import events as ev
 from sparkhist.state import retention
 from sparkhist.state.entities import Executor, Process
 
@@ -48,8 +49,10 @@ def _app_start(s: AppState, e: dict[str, Any]) -> None:
 
 
 def _app_end(s: AppState, e: dict[str, Any]) -> None:
+    exit_code = ev.exit_code(e)
     s.end_time = e.get("Timestamp", -1)
     s.completed = True
+    s.exit_code = exit_code
 
 
 def _env_update(s: AppState, e: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sparkhist import releases
 from sparkhist.state import app_listener, job_listener, rdd_graph, sql_listener, storage_listener
 from sparkhist.state.entities import RDD, Executor, Job, Process, Stage, Task
 from sparkhist.state.rdd_graph import StageRDDs
@@ -51,6 +52,7 @@ class AppState:
     spark_user: str = ""
     spark_version: str = ""
     completed: bool = False
+    exit_code: int | None = None  # the application-end event's ``ExitCode`` (for a listing rebuilt from a snapshot)
     # Environment (raw lists as logged) and resource profiles (app_listener).
     runtime: dict[str, str | None] = field(default_factory=dict)
     env: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
@@ -81,6 +83,9 @@ class AppState:
     # Bookkeeping mirrors of Spark's "live" maps.
     live_jobs: set[int] = field(default_factory=set)
     dead_in_live_stages: set[str] = field(default_factory=set)
+    # What the release answered as decided while the log was read (releases.parse_variant): a
+    # state read otherwise is not resumed nor listed from, but read again.
+    parse_variant: str = field(default_factory=releases.parse_variant)
 
     # ----------------------------------------------------------------- dispatch
     def apply(self, event: dict[str, Any]) -> None:
@@ -107,6 +112,11 @@ class AppState:
         if last_update_time is not None:
             self.last_update_time = last_update_time
         sql_listener.finish(self)
+
+    def read_as_answered(self) -> bool:
+        """Whether the log was read as the release now answered as reads it (a state pickled
+        before the field was read as 4.0.1 reads logs)."""
+        return getattr(self, "parse_variant", "legacy-push-read-metrics") == releases.parse_variant()
 
     # ----------------------------------------------------------------- lookups shared by the listeners
     def live_executor(self, executor_id: str) -> Executor | None:

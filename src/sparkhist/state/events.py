@@ -20,7 +20,8 @@ from typing import Any
 
 import orjson
 
-from sparkhist.state.entities import EXECUTOR_METRIC_NAMES, StageInfo
+from sparkhist import releases
+from sparkhist.state.entities import EXECUTOR_METRIC_NAMES, N_METRICS, M, StageInfo
 
 Accum = tuple[int, str | None, str | None, str | None]  # id, name, update, value
 
@@ -224,6 +225,80 @@ def sql_accum_updates(items: list[dict[str, Any]] | None) -> list[tuple[int, int
     return out
 
 
+#: ``TaskMetrics.nameToAccums``: an internal accumulator's name -> its slot in the metric vector.
+_INTERNAL = "internal.metrics."
+ACCUMULATOR_SLOTS: dict[str, int] = {
+    _INTERNAL + name: M[slot] for name, slot in (
+        ("executorDeserializeTime", "executorDeserializeTime"),
+        ("executorDeserializeCpuTime", "executorDeserializeCpuTime"),
+        ("executorRunTime", "executorRunTime"), ("executorCpuTime", "executorCpuTime"),
+        ("resultSize", "resultSize"), ("jvmGCTime", "jvmGcTime"),
+        ("resultSerializationTime", "resultSerializationTime"), ("memoryBytesSpilled", "memoryBytesSpilled"),
+        ("diskBytesSpilled", "diskBytesSpilled"), ("peakExecutionMemory", "peakExecutionMemory"),
+        ("input.bytesRead", "in.bytesRead"), ("input.recordsRead", "in.recordsRead"),
+        ("output.bytesWritten", "out.bytesWritten"), ("output.recordsWritten", "out.recordsWritten"),
+        *((f"shuffle.read.{n}", f"sr.{n}") for n in (
+            "remoteBlocksFetched", "localBlocksFetched", "fetchWaitTime", "remoteBytesRead",
+            "remoteBytesReadToDisk", "localBytesRead", "recordsRead", "remoteReqsDuration")),
+        *((f"shuffle.push.read.{n}", f"push.{n}") for n in (
+            "corruptMergedBlockChunks", "mergedFetchFallbackCount", "remoteMergedBlocksFetched",
+            "localMergedBlocksFetched", "remoteMergedChunksFetched", "localMergedChunksFetched",
+            "remoteMergedBytesRead", "localMergedBytesRead", "remoteMergedReqsDuration")),
+        ("shuffle.write.bytesWritten", "sw.bytesWritten"), ("shuffle.write.writeTime", "sw.writeTime"),
+        ("shuffle.write.recordsWritten", "sw.recordsWritten"),
+    )
+}
+
+
+def accumulator_task_metrics(items: list[dict[str, Any]] | None) -> list[int]:
+    """``TaskMetrics.fromAccumulatorInfos``: the metric vector of a task's accumulator updates
+    (an executor heartbeat's ``Accumulator Updates``); names it does not know are ignored, a
+    metric without an update is 0. ``accumValueFromJson`` reads an internal metric's update
+    as a long (a list for ``updatedBlockStatuses``): anything else is a ``TypeError``."""
+    metrics = [0] * N_METRICS
+    for acc in items or ():
+        name, update = acc.get("Name"), acc.get("Update")
+        if update is None or type(name) is not str or not name.startswith(_INTERNAL):
+            continue
+        if type(update) is not int:
+            if type(update) is list:  # updatedBlockStatuses: no metric of its own
+                continue
+            raise TypeError(f"accumulator {name} has the update {update!r}, not a number")
+        slot = ACCUMULATOR_SLOTS.get(name)
+        if slot is not None:
+            metrics[slot] = _long(update)
+    return metrics
+
+
+TaskUpdate = tuple[int, int, int, list[dict[str, Any]], list[int]]  # task id, stage, attempt, accumulables, metrics
+
+
+def executor_metrics_update(event: dict[str, Any]) -> tuple[list[TaskUpdate], dict[tuple[int, int], list[int] | None]]:
+    """``executorMetricsUpdateFromJson``, decoded whole before anything is applied (a malformed
+    event is dropped, not half applied): each ``Metrics Updated`` item as (task id, stage id,
+    stage attempt, its accumulator updates, their :func:`accumulator_task_metrics`), and the
+    ``Executor Metrics Updated`` peaks by (stage, attempt), a map as ``JsonProtocol`` builds
+    it (a repeated key keeps its last value)."""
+    tasks: list[TaskUpdate] = []
+    for item in event.get("Metrics Updated") or ():
+        accums = item.get("Accumulator Updates") or []
+        if type(accums) is not list or not all(type(a) is dict for a in accums):
+            raise TypeError("'Accumulator Updates' is no list of objects")
+        tasks.append((_int(item["Task ID"]), _int(item["Stage ID"]), _int(item["Stage Attempt ID"]), accums,
+                      accumulator_task_metrics(accums)))
+    peaks: dict[tuple[int, int], list[int] | None] = {}
+    for item in event.get("Executor Metrics Updated") or ():
+        peaks[(_int(item["Stage ID"]), _int(item["Stage Attempt ID"]))] = executor_metrics(item.get("Executor Metrics"))
+    return tasks, peaks
+
+
+def _int(value: Any) -> int:
+    """``extractInt``/``extractLong`` of an id: an integer, nothing else."""
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
 _EMPTY: dict[str, Any] = {}
 _ZERO_EXECUTOR_METRICS = (0,) * len(EXECUTOR_METRIC_NAMES)
 _EXECUTOR_METRIC_NAME_LIST = list(EXECUTOR_METRIC_NAMES)
@@ -245,8 +320,10 @@ def task_metrics(tm: dict[str, Any] | None) -> list[int] | None:
     o = (g("Output Metrics") or _EMPTY).get
     sr = g("Shuffle Read Metrics") or _EMPTY
     r = sr.get
-    # 4.x writes "Push Based Shuffle"; 3.2-era logs "Shuffle Push Read Metrics".
-    p = (r("Push Based Shuffle") or r("Shuffle Push Read Metrics") or _EMPTY).get
+    # 4.x writes "Push Based Shuffle"; 3.2-era logs "Shuffle Push Read Metrics", which only
+    # releases before 4.2 read (releases.legacy_push_read_metrics).
+    legacy = _LEGACY_PUSH_READ()
+    p = (r("Push Based Shuffle") or (r("Shuffle Push Read Metrics") if legacy else None) or _EMPTY).get
     w = (g("Shuffle Write Metrics") or _EMPTY).get
     metrics = [
         g("Executor Deserialize Time", 0) or 0,
@@ -272,7 +349,7 @@ def task_metrics(tm: dict[str, Any] | None) -> list[int] | None:
         r("Total Records Read", 0) or 0,
         r("Remote Requests Duration", 0) or 0,
         p("Corrupt Merged Block Chunks", 0) or 0,
-        p("Merged Fetch Fallback Count") or p("Merged Fallback Count", 0) or 0,
+        p("Merged Fetch Fallback Count") or (p("Merged Fallback Count", 0) if legacy else 0) or 0,
         p("Merged Remote Blocks Fetched", 0) or 0,
         p("Merged Local Blocks Fetched", 0) or 0,
         p("Merged Remote Chunks Fetched", 0) or 0,
@@ -291,6 +368,7 @@ def task_metrics(tm: dict[str, Any] | None) -> list[int] | None:
     return metrics
 
 
+_LEGACY_PUSH_READ = releases.legacy_push_read_metrics
 _LONGS = partial(array, "q")
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -333,6 +411,19 @@ def stage_info(si: dict[str, Any]) -> StageInfo:
         is_shuffle_push_enabled=bool(si.get("Shuffle Push Enabled", False)),
         shuffle_mergers_count=si.get("Shuffle Push Mergers Count", 0) or 0,
     )
+
+
+def exit_code(event: dict[str, Any]) -> int | None:
+    """An application end's ``ExitCode`` (``jsonOption(...).map(_.extractInt)``): absent or null is
+    None, an integer its low 32 bits, a float cut as a Java ``(int)``; anything else is a ``TypeError``."""
+    value = event.get("ExitCode")
+    if value is None:
+        return None
+    if type(value) is int:
+        return (value + (1 << 31)) % (1 << 32) - (1 << 31)
+    if type(value) is float:
+        return max(-(1 << 31), min((1 << 31) - 1, int(value)))
+    raise TypeError(f"ExitCode is {type(value).__name__}, not a number")
 
 
 def _text(value: Any) -> str:

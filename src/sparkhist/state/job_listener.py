@@ -149,6 +149,33 @@ def _stage_executor_metrics(s: AppState, e: dict[str, Any]) -> None:
         update_peaks(st.executor_summary(executor_id).peaks, peaks)
 
 
+def _executor_metrics_update(s: AppState, e: dict[str, Any]) -> None:
+    """``onExecutorMetricsUpdate``: a heartbeat's per-task accumulator updates become the running
+    tasks' metrics (their stage's and its executor summary's by the change), and its per-stage
+    peaks raise the live executor's, the stage's and the stage's executor summary's."""
+    executor_id = e.get("Executor ID", "")
+    tasks, stage_peaks = ev.executor_metrics_update(e)
+    for task_id, stage_id, attempt, _accums, metrics in tasks:
+        task = s.tasks.get(task_id)
+        if task is None or task.finished:  # not one of liveTasks
+            continue
+        delta = metrics if task.metrics is None else add_metrics(metrics, task.metrics, -1)
+        task.metrics = metrics
+        st = s.live_stage(stage_id, attempt)
+        if st is not None:
+            st.metrics = add_metrics(st.metrics, delta)
+            esum = st.executor_summary(executor_id)
+            esum.metrics = add_metrics(esum.metrics, delta)
+    for (stage_id, attempt), peaks in stage_peaks.items():
+        ex = s.live_executor(executor_id)
+        if ex is not None:
+            update_peaks(ex.peaks, peaks)
+        st = s.live_stage(stage_id, attempt)
+        if st is not None:
+            update_peaks(st.peaks, peaks)
+            update_peaks(st.executor_summary(executor_id).peaks, peaks)
+
+
 # --------------------------------------------------------------------------- tasks
 def _task_start(s: AppState, e: dict[str, Any]) -> None:
     ti = e.get("Task Info") or {}
@@ -301,6 +328,7 @@ HANDLERS: dict[str, Handler] = {
     "SparkListenerStageSubmitted": _stage_submitted,
     "SparkListenerStageCompleted": _stage_completed,
     "SparkListenerStageExecutorMetrics": _stage_executor_metrics,
+    "SparkListenerExecutorMetricsUpdate": _executor_metrics_update,
     "SparkListenerTaskStart": _task_start,
     "SparkListenerTaskGettingResult": _task_getting_result,
     "SparkListenerTaskEnd": _task_end,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from sparkhist.state import events as ev
 from sparkhist.state import retention
 from sparkhist.state.sql import SQLExecution, StageMetrics, aggregate_metrics, build_plan_graph
 
@@ -187,38 +188,58 @@ def _task_end(s: AppState, e: dict[str, Any]) -> None:
     sm.task_indices[task_id] = index
     if index in sm.completed:
         return
-    execution = s.executions.get(sm.execution_id)
-    types = execution.metric_types if execution is not None else {}
-    items: list[dict[str, Any]] | None = tg("Accumulables")
-    if types and items:
-        all_values, max_values, num_tasks = sm.values, sm.max_values, sm.num_tasks
-        for acc in items:
-            update = acc.get("Update")
-            if update is None:
-                continue
-            try:
-                acc_id = acc["ID"]
-                if type(acc_id) is not int:
-                    acc_id = int(acc_id)
-                mtype = types.get(acc_id)
-                if mtype is None:
-                    continue
-                value = update if type(update) is int else int(update)
-            except (KeyError, TypeError, ValueError):
-                continue
-            values = all_values.get(acc_id)
-            if values is None:
-                values = all_values[acc_id] = [0] * num_tasks
-            if 0 <= index < len(values):
-                values[index] = value
-            if mtype != "sum":
-                current = max_values.get(acc_id)
-                if current is None:
-                    max_values[acc_id] = [value, task_id]
-                elif value > current[0]:
-                    current[0], current[1] = value, task_id
+    _record(s, sm, task_id, index, tg("Accumulables"))
     if (tg("Finish Time", 0) or 0) != 0 and not tg("Failed", False) and not tg("Killed", False):
         sm.completed.add(index)
+
+
+def _executor_metrics_update(s: AppState, e: dict[str, Any]) -> None:
+    """``onExecutorMetricsUpdate``: a heartbeat's accumulator updates of running tasks are their
+    values so far (``UNKNOWN_INDEX``: only for a task whose start was seen, not yet completed)."""
+    tasks, _peaks = ev.executor_metrics_update(e)
+    for task_id, stage_id, attempt, accums, _metrics in tasks:
+        sm = s.stage_metrics.get(stage_id)
+        if sm is None or sm.attempt_id != attempt:
+            continue
+        index = sm.task_indices.get(task_id)
+        if index is None or index in sm.completed:
+            continue
+        _record(s, sm, task_id, index, accums)
+
+
+def _record(s: AppState, sm: StageMetrics, task_id: int, index: int, items: list[dict[str, Any]] | None) -> None:
+    """``LiveStageMetrics.updateTaskMetrics``: the task's value of each SQL metric of its
+    execution, and the metric's maximum with its task (the first to reach it)."""
+    execution = s.executions.get(sm.execution_id)
+    types = execution.metric_types if execution is not None else {}
+    if not types or not items:
+        return
+    all_values, max_values, num_tasks = sm.values, sm.max_values, sm.num_tasks
+    for acc in items:
+        update = acc.get("Update")
+        if update is None:
+            continue
+        try:
+            acc_id = acc["ID"]
+            if type(acc_id) is not int:
+                acc_id = int(acc_id)
+            mtype = types.get(acc_id)
+            if mtype is None:
+                continue
+            value = update if type(update) is int else int(update)
+        except (KeyError, TypeError, ValueError):
+            continue
+        values = all_values.get(acc_id)
+        if values is None:
+            values = all_values[acc_id] = [0] * num_tasks
+        if 0 <= index < len(values):
+            values[index] = value
+        if mtype != "sum":
+            current = max_values.get(acc_id)
+            if current is None:
+                max_values[acc_id] = [value, task_id]
+            elif value > current[0]:
+                current[0], current[1] = value, task_id
 
 
 HANDLERS: dict[str, Handler] = {
@@ -232,4 +253,5 @@ HANDLERS: dict[str, Handler] = {
     "SparkListenerStageSubmitted": _stage_submitted,
     "SparkListenerTaskStart": _task_start,
     "SparkListenerTaskEnd": _task_end,
+    "SparkListenerExecutorMetricsUpdate": _executor_metrics_update,
 }

@@ -31,8 +31,8 @@ def records_from_snapshots(snapshots: SnapshotStore, known: set[str] | None = No
             log.warning("snapshot %s unusable while rebuilding the catalog: %s", name, exc)
             continue
         state = snapshot.state
-        if not isinstance(state, AppState) or state.app_id is None:
-            continue
+        if not isinstance(state, AppState) or state.app_id is None or not state.read_as_answered():
+            continue  # a state read as another release reads logs is read again from its log
         completed = bool(state.completed)
         listing = AttemptListing(
             app_id=state.app_id,
@@ -45,6 +45,7 @@ def records_from_snapshots(snapshots: SnapshotStore, known: set[str] | None = No
             completed=completed,
             spark_version=state.spark_version,
             got_env=state.has_env,
+            exit_code=getattr(state, "exit_code", None),
         )
         records[snapshot.log_path] = LogRecord(
             path=snapshot.log_path,

@@ -54,7 +54,8 @@ MAGIC = b"SPKHSNAP"
 # 3: sectioned (summary + task groups, each with its own checksum)
 # 4: big stage attempts chunked (in task id order) with a stage index section each
 # 5: SQL executions keep queryId and modifiedConfigs, plan nodes their desc (SHS 4.3's fields)
-# 6: each stage's RDDs for its DAG (AppState.rdd_graphs)
+# 6: each stage's RDDs for its DAG (AppState.rdd_graphs); the exit code, the parse variant
+#    (states read as another release reads logs are read again) and executor heartbeats applied
 FORMAT = 6
 _HEADER = struct.Struct("<8sHHIQ")
 _ENTRY = struct.Struct("<QQQQ")
