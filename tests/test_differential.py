@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison
+from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison, as_configured
 from support.server import runtime_for
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -31,7 +31,7 @@ def _template(path: str) -> str:
 
 @pytest.fixture(scope="module")
 def both(spark_corpus: Path, real_shs_on_corpus, tmp_path_factory):
-    with runtime_for(spark_corpus, tmp_path_factory.mktemp("diff-store")) as (runtime, client):
+    with runtime_for(as_configured(spark_corpus), tmp_path_factory.mktemp("diff-store")) as (runtime, client):
         yield runtime, client, real_shs_on_corpus
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison
+from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison, as_configured
 from support.real_shs import RealShs, java_executable, run_real_shs
 from support.rich_corpus import ensure_rich_corpus, load_manifest
 from support.server import runtime_for
@@ -79,7 +79,7 @@ def rich_manifest(rich_corpus: Path) -> list[dict[str, Any]]:
 def rich_both(rich_corpus: Path, rich_manifest, tmp_path_factory) -> Iterator[tuple[Any, RealShs]]:
     with run_real_shs(rich_corpus) as shs:
         shs.wait_until_listed(len(rich_manifest))
-        with runtime_for(rich_corpus, tmp_path_factory.mktemp("rich-diff-store")) as (_runtime, client):
+        with runtime_for(as_configured(rich_corpus), tmp_path_factory.mktemp("rich-diff-store")) as (_runtime, client):
             yield client, shs
 
 

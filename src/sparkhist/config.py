@@ -7,15 +7,18 @@ reuse their ``spark-defaults.conf``) and its help text.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sparkhist.errors import ConfigError
+
+log = logging.getLogger("sparkhist.config")
 
 
 def bundled_samples() -> str:
@@ -148,7 +151,12 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("log_dir", bundled_samples, str, "SPARKHIST_LOG_DIR", "spark.history.fs.logDirectory",
-            "Event log directory (path or file: URL). Default: the bundled sample logs."),
+            "Event log directory (path or URL). The SHS takes a comma-separated list; sparkhist reads one "
+            "directory and refuses a list of several. Default: the bundled sample logs."),
+    Setting("log_dir_names", lambda: None, str, "SPARKHIST_LOG_DIR_NAMES", "spark.history.fs.logDirectory.names",
+            "Display names of the log directories (comma-separated, by position; blank: the path), shown as "
+            "each attempt's logSourceName. A count that differs from the directories' is ignored (a warning), "
+            "as the SHS does; a name given twice is refused."),
     Setting("store_dir", default_store, str, "SPARKHIST_STORE", "spark.history.store.path",
             "Directory of the persistent store (catalog and snapshots)."),
     Setting("host", lambda: "127.0.0.1", str, "SPARKHIST_HOST", None, "Address to listen on."),
@@ -296,6 +304,10 @@ class Settings:
     tls_key_password: str | None = None
     #: The properties file as read (the access layer reads spark.ui.filters, spark.ssl.* from it).
     properties: tuple[tuple[str, str], ...] = ()
+    log_dir_names: str | None = None
+    #: The log directory as configured (``log_dir`` has a ``file:`` scheme stripped) and its display
+    #: name: each attempt's ``logSourceFullPath`` and ``logSourceName``. None: not from ``load_settings``.
+    log_source: LogSource | None = None
 
 
 def read_properties(path: str) -> dict[str, str]:
@@ -350,11 +362,50 @@ def load_settings(
         else:
             values[name] = value
     settings = Settings(**values, properties=tuple(props.items()))
-    if not settings.log_dir:
-        raise ConfigError("the log directory is empty")
+    log_dir, source = log_source(settings.log_dir, settings.log_dir_names)
     if not settings.store_dir:
         raise ConfigError("the store directory is empty")
-    return replace(settings, log_dir=_strip_file_scheme(settings.log_dir))
+    return replace(settings, log_dir=_strip_file_scheme(log_dir), log_source=source)
+
+
+class LogSource(NamedTuple):
+    """A configured log directory: ``logSourceName`` and ``logSourceFullPath`` of its attempts."""
+
+    name: str
+    full_path: str
+
+
+def log_directories(value: str) -> list[str]:
+    """``spark.history.fs.logDirectory`` as the SHS splits it: comma-separated, trimmed, blanks dropped."""
+    return [d.strip() for d in value.split(",") if d.strip()]
+
+
+def log_source(log_dir: str, names: str | None) -> tuple[str, LogSource]:
+    """The one log directory of ``log_dir`` (as written) and its :class:`LogSource`.
+
+    ``FsHistoryProvider``'s rules for the names: one per directory by position, a blank one
+    is the path; another count is ignored with a warning (the paths are shown); a name given
+    twice is refused. Several directories are not read by sparkhist: a :class:`ConfigError`.
+    """
+    dirs = log_directories(log_dir)
+    if not dirs:
+        raise ConfigError("the log directory is empty")
+    display = list(dirs)
+    if names is not None:
+        given = [n.strip() for n in names.split(",")]
+        if len(given) == len(dirs):
+            display = [n or d for d, n in zip(dirs, given, strict=True)]
+            duplicates = sorted({n for n in display if display.count(n) > 1})
+            if duplicates:
+                raise ConfigError("Duplicate display names found in spark.history.fs.logDirectory.names: "
+                                  + ", ".join(duplicates))
+        else:
+            log.warning("spark.history.fs.logDirectory.names has %d names but %d directories were specified. "
+                        "Falling back to full paths.", len(given), len(dirs))
+    if len(dirs) > 1:
+        raise ConfigError(f"several log directories are configured ({', '.join(dirs)}); sparkhist reads one: "
+                          "run one sparkhist per directory")
+    return dirs[0], LogSource(display[0], dirs[0])
 
 
 def _parse(setting: Setting, raw: str, origin: str) -> Any:

@@ -14,6 +14,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from support.conformance import blank_last_updated
@@ -41,6 +42,13 @@ PER_STAGE = [
     "/0/taskList?status=success", "/0/taskList?status=FAILED", "/0/taskList?sortBy=bogus", "/7",
 ]
 WALL_CLOCK_WHEN_RUNNING = {"totalDuration", "duration"}
+
+
+def as_configured(log_dir: Path) -> str:
+    """The log directory as ``support.real_shs`` configures the real SHS with it (``file:`` and the
+    resolved path): sparkhist is given the same string, so each attempt's ``logSourceFullPath`` and
+    ``logSourceName`` (the directory as written) are compared as they are."""
+    return f"file:{log_dir.resolve()}"
 
 
 def normalize(body: Any, running: bool) -> Any:

@@ -22,7 +22,7 @@ def copy_logs(src: Path, dest: Path) -> Path:
 
 
 @contextmanager
-def runtime_for(log_dir: Path, store_dir: Path, *, scan: bool = True) -> Iterator[tuple[Runtime, TestClient]]:
+def runtime_for(log_dir: Path | str, store_dir: Path, *, scan: bool = True) -> Iterator[tuple[Runtime, TestClient]]:
     settings = load_settings({"log_dir": str(log_dir), "store_dir": str(store_dir)}, environ={})
     runtime = build_runtime(settings)
     try:

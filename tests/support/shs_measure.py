@@ -39,7 +39,7 @@ if __package__ in (None, ""):  # run as a script: make ``support`` importable
 import sparkhist
 from support.conformance import APACHE, SPARK401
 from support.corpus import ensure_corpus
-from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, compare, differences, normalize
+from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, as_configured, compare, differences, normalize
 from support.real_shs import RealShs, run_real_shs, spark_version
 from support.rich_corpus import ensure_rich_corpus
 from support.server import copy_logs, runtime_for
@@ -152,7 +152,7 @@ def measure(log_dir: Path, work: Path) -> dict[str, Any]:
         except TimeoutError:
             pass  # some logs are unlistable (e.g. no ApplicationStart): measure what is listed
         paths = requests_for(shs)
-        with runtime_for(log_dir, work / "store") as (_runtime, client):
+        with runtime_for(as_configured(log_dir), work / "store") as (_runtime, client):
             for path, running in paths:
                 fam = family(path)
                 total[fam] += 1

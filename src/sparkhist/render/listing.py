@@ -17,6 +17,7 @@ from sparkhist import releases
 from sparkhist.render.encode import drop_none, format_date
 
 if TYPE_CHECKING:
+    from sparkhist.config import LogSource
     from sparkhist.events.listing import AttemptListing
 
 # How ``dumps`` (2-space indentation) lays out one element of the application list.
@@ -28,8 +29,10 @@ _ENTRY_END = b"\n    ]\n  }"
 _ATTEMPT_INDENT = b"\n      "  # an attempt inside a list element: 3 levels deep
 
 
-def attempt_fields(listing: AttemptListing, last_updated: int) -> dict[str, Any]:
-    """``ApplicationAttemptInfo`` in the SHS's field order (``exitCode`` answering as 4.3+)."""
+def attempt_fields(listing: AttemptListing, last_updated: int, source: LogSource | None = None) -> dict[str, Any]:
+    """``ApplicationAttemptInfo`` in the SHS's field order (``exitCode`` answering as 4.3+; the log
+    directory's ``logSourceName`` and ``logSourceFullPath`` answering as 4.2+, given ``source``)."""
+    name, full_path = source if source is not None and releases.log_source_fields() else (None, None)
     return drop_none(
         {
             "attemptId": listing.attempt_id,
@@ -41,6 +44,8 @@ def attempt_fields(listing: AttemptListing, last_updated: int) -> dict[str, Any]
             "completed": listing.completed,
             "appSparkVersion": listing.spark_version,
             "exitCode": listing.exit_code if releases.attempt_exit_code() else None,
+            "logSourceName": name,
+            "logSourceFullPath": full_path,
             "startTimeEpoch": listing.start_time,
             "endTimeEpoch": listing.end_time,
             "lastUpdatedEpoch": last_updated,
@@ -48,13 +53,14 @@ def attempt_fields(listing: AttemptListing, last_updated: int) -> dict[str, Any]
     )
 
 
-def render_entry(app_id: str, listing: AttemptListing, last_updated: int) -> tuple[bytes, int, int]:
+def render_entry(app_id: str, listing: AttemptListing, last_updated: int,
+                 source: LogSource | None = None) -> tuple[bytes, int, int]:
     """The list element of an application with this one attempt, and where the attempt is in it.
 
     Returns ``(entry, start, end)``: ``entry[start:end]`` is the attempt's object as
     it appears in any list element (indented 3 levels), for applications with several.
     """
-    attempt = orjson.dumps(attempt_fields(listing, last_updated), option=orjson.OPT_INDENT_2)
+    attempt = orjson.dumps(attempt_fields(listing, last_updated, source), option=orjson.OPT_INDENT_2)
     attempt = attempt.replace(b"\n", _ATTEMPT_INDENT)  # JSON strings hold no raw newline
     head = _ENTRY_ID + orjson.dumps(app_id)
     if listing.app_name is not None:

@@ -99,8 +99,10 @@ def open_store(settings: Settings, *, listing: bool, stored_list: bool = False, 
     source = ObservedSource(open_source(settings.log_dir, settings))  # counts calls, tells ok/degraded/offline
     lock = WriterLock(settings.store_dir)
     writer = may_write and lock.try_acquire()
-    catalog = Catalog(settings.store_dir, source.root) if writer else _open_as_standby(settings.store_dir)
-    opened = OpenedStore(settings, source, lock, writer, catalog, ApplicationIndex(), t0, started)
+    catalog = (Catalog(settings.store_dir, source.root, log_source=settings.log_source) if writer
+               else _open_as_standby(settings.store_dir))
+    catalog.log_source = settings.log_source  # the attempts' logSourceName/FullPath (a standby's when promoted)
+    opened = OpenedStore(settings, source, lock, writer, catalog, ApplicationIndex(settings.log_source), t0, started)
     if settings.response_cache > 0:
         from sparkhist.api.response_cache import ResponseCache
 

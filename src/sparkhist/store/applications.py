@@ -19,13 +19,16 @@ import operator
 import struct
 import threading
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from sparkhist.events.listing import AttemptListing
 from sparkhist.render.listing import join_entry, render_entry
 from sparkhist.store.records import LogRecord
+
+if TYPE_CHECKING:
+    from sparkhist.config import LogSource
 
 # The head of a listing row: flags, start, end, last updated, total size, the lengths
 # of the path, app id, attempt id and listing JSON that follow it, and where the
@@ -34,17 +37,18 @@ _HEAD = struct.Struct("<BqqqqIHHIII")
 _COMPLETED, _ROLLING, _HAS_ATTEMPT = 1, 2, 4
 
 
-def listing_row(record: LogRecord) -> tuple[bytes, bytes] | None:
+def listing_row(record: LogRecord, source: LogSource | None = None) -> tuple[bytes, bytes] | None:
     """The listing row of a record: ``(head, entry)``; None when the log is not listed (no app id yet).
 
     ``entry`` is the application's list element as the API sends it (see
-    ``render.listing.render_entry``); ``head`` what the index needs besides.
+    ``render.listing.render_entry``; ``source`` is the log directory the attempts show);
+    ``head`` what the index needs besides.
     """
     listing = record.listing
     app_id = listing.app_id
     if app_id is None:
         return None
-    entry, start, end = render_entry(app_id, listing, record.last_updated)
+    entry, start, end = render_entry(app_id, listing, record.last_updated, source)
     path = record.path.encode()
     app = app_id.encode()
     attempt = (listing.attempt_id or "").encode()
@@ -78,8 +82,8 @@ class AttemptEntry:
         self._attempt_id: str | None | bool = False  # False: not decoded yet
 
     @classmethod
-    def of(cls, record: LogRecord) -> AttemptEntry:
-        row = listing_row(record)
+    def of(cls, record: LogRecord, source: LogSource | None = None) -> AttemptEntry:
+        row = listing_row(record, source)
         if row is None:
             raise ValueError(f"{record.path} has no application id")
         return cls(row[0], row[1], record.listing)
@@ -146,6 +150,13 @@ class AttemptEntry:
         """This attempt's object as it appears inside any list element."""
         return self.entry[self._fields[9]:self._fields[10]]
 
+    def fields(self) -> dict[str, Any]:
+        """This attempt's ``ApplicationAttemptInfo`` as rendered in its row (the list's fields, in order)."""
+        fields = orjson.loads(self.attempt_json)
+        if not isinstance(fields, dict):
+            raise ValueError("the attempt is not an object")
+        return fields
+
     def __repr__(self) -> str:
         return f"AttemptEntry({self.log_path!r}, app_id={self.app_id!r}, attempt_id={self.attempt_id!r})"
 
@@ -210,7 +221,10 @@ _BY_END = operator.attrgetter("end_time")
 class ApplicationIndex:
     """Application entries by id, plus the list in the SHS's order (end time descending)."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_source: LogSource | None = None) -> None:
+        """``log_source``: the log directory the attempts of the records given to :meth:`load`
+        and :meth:`update` show (their rows are rendered here)."""
+        self.log_source = log_source
         self._lock = threading.Lock()
         self._entries_by_app: dict[str, dict[str, AttemptEntry]] = {}
         self._app_of_path: dict[str, str] = {}
@@ -220,7 +234,7 @@ class ApplicationIndex:
 
     def load(self, records: Iterable[LogRecord]) -> None:
         """Fill the index in bulk from records (their listing rows are rendered here)."""
-        self.load_entries(AttemptEntry.of(r) for r in records if r.app_id is not None)
+        self.load_entries(AttemptEntry.of(r, self.log_source) for r in records if r.app_id is not None)
 
     def load_entries(self, entries: Iterable[AttemptEntry]) -> None:
         """Fill the index in bulk (start-up): one build per application, not per log."""
@@ -287,7 +301,7 @@ class ApplicationIndex:
 
     def update(self, record: LogRecord) -> None:
         """Add or replace one log's record (records without an app id are not listed)."""
-        entry = AttemptEntry.of(record) if record.app_id is not None else None
+        entry = AttemptEntry.of(record, self.log_source) if record.app_id is not None else None
         with self._lock:
             self._remove_locked(record.path)
             if entry is None:

@@ -36,15 +36,19 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import xxhash
 
-from sparkhist import __version__
+import sparkhist
+from sparkhist import __version__, releases
 from sparkhist.errors import ConfigError, StoreError
 from sparkhist.store.applications import AttemptEntry, listing_row
 from sparkhist.store.records import LogRecord
+
+if TYPE_CHECKING:
+    from sparkhist.config import LogSource
 
 log = logging.getLogger("sparkhist.store")
 
@@ -146,13 +150,17 @@ class ListingResult:
 class Catalog:
     """Persistent log records, keyed by the log's full path."""
 
-    def __init__(self, store_dir: str, log_dir: str | None, *, read_only: bool = False) -> None:
+    def __init__(self, store_dir: str, log_dir: str | None, *, read_only: bool = False,
+                 log_source: LogSource | None = None) -> None:
         """Open (or create) the catalog of ``store_dir`` for the logs of ``log_dir``.
 
         ``read_only`` opens an existing catalog without writing anything, whatever its
         log directory (for ``apps`` and ``verify``, safe beside a running server).
+        ``log_source``: the log directory as configured, which the listing rows show
+        (``logSourceName``, ``logSourceFullPath``).
         """
         self.store_dir = store_dir
+        self.log_source = log_source
         self.path = os.path.join(store_dir, CATALOG_FILE)
         self.read_only = read_only
         self.damage: str | None = None  # why the catalog was found damaged and replaced
@@ -303,17 +311,23 @@ class Catalog:
         stored_dir = meta.get("log_dir")
         if log_dir is None:
             log_dir = stored_dir or ""
-        if version == str(FORMAT_VERSION) and stored_dir == log_dir:
+        variant = releases.parse_variant()
+        stored_variant = meta.get("state_variant")
+        if version == str(FORMAT_VERSION) and stored_dir == log_dir and (stored_variant == variant or self.read_only):
+            if meta.get("listing_renders") != self._renders() and not self.read_only:
+                self._migrate(version, "its listing rows were rendered for another release or log directory name")
             return
         _refuse_newer(self.path, version)
         if "app_id" not in {row[1] for row in self._db.execute("PRAGMA table_info(listing)")}:
             self._db.execute("ALTER TABLE listing ADD COLUMN app_id TEXT")  # a table from before format 3
-        if version in _MIGRATABLE and stored_dir == log_dir and not self.read_only:
-            self._migrate(version)
+        if version in _MIGRATABLE and stored_dir == log_dir and stored_variant == variant and not self.read_only:
+            self._migrate(version, f"format version {version} != {FORMAT_VERSION}")
             return
         if version is not None:
             why = (f"format version {version} != {FORMAT_VERSION}" if version != str(FORMAT_VERSION)
-                   else f"log directory changed from {stored_dir} to {log_dir}")
+                   else f"log directory changed from {stored_dir} to {log_dir}" if stored_dir != log_dir
+                   else f"its states were read as {stored_variant or 'legacy-push-read-metrics'}, "
+                        f"answering as {sparkhist.SPARK_VERSION} reads them as {variant}")
             log.warning("catalog %s: %s; rebuilding it from the logs", self.path, why)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -322,13 +336,24 @@ class Catalog:
             self._listed.clear()
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('log_dir', ?)", (log_dir,))
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('state_variant', ?)", (variant,))
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('listing_renders', ?)", (self._renders(),))
             self._db.execute(*self._bump_sql())
             self._db.execute("COMMIT")
             self._bumped()
+        meta.update(format_version=str(FORMAT_VERSION), log_dir=log_dir, state_variant=variant,
+                    listing_renders=self._renders())
 
-    def _migrate(self, version: str) -> None:
-        """Bring an older catalog to this format in place: format 1 (records only) gets its
-        listing rows, format 2 the ``app_id`` key of each; damaged records are dropped."""
+    def _renders(self) -> str:
+        """What the listing rows' rendering depends on beyond the records: the release answered
+        as and the log directory's name and path (kept in ``meta``; a change re-renders them)."""
+        source = list(self.log_source) if self.log_source is not None else None
+        return orjson.dumps({"release": sparkhist.SPARK_VERSION, "source": source}).decode()
+
+    def _migrate(self, version: str, why: str) -> None:
+        """Render every listing row again from the records, in place: format 1 (records only)
+        gets its listing rows, format 2 the ``app_id`` key of each, rows rendered for another
+        release or log directory name their new fields; damaged records are dropped."""
         t0 = time.monotonic()
         with self._lock:
             rows = self._db.execute("SELECT path, record, checksum FROM logs").fetchall()
@@ -337,7 +362,7 @@ class Catalog:
             for path, blob, checksum in rows:
                 try:
                     record = _decode_record(path, blob, checksum)
-                    row = listing_row(record)
+                    row = listing_row(record, self.log_source)
                 except (ValueError, TypeError, KeyError) as exc:
                     log.warning("catalog record for %s is damaged (%s); the log will be indexed again", path, exc)
                     bad.append((path,))
@@ -351,6 +376,8 @@ class Catalog:
                 self._db.executemany(_PUT_LISTING, listing)
                 self._db.executemany("DELETE FROM logs WHERE path = ?", bad)
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('state_variant', ?)", (releases.parse_variant(),))
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('listing_renders', ?)", (self._renders(),))
                 self._db.execute(*self._bump_sql())
                 self._db.execute("COMMIT")
                 self._bumped()
@@ -358,9 +385,10 @@ class Catalog:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
-        self.meta["format_version"] = str(FORMAT_VERSION)
-        log.warning("catalog %s: format version %s != %d; migrated in place: listing rows written for %d of "
-                    "its %d records (%d damaged ones dropped) in %.2fs", self.path, version, FORMAT_VERSION,
+        self.meta.update(format_version=str(FORMAT_VERSION), state_variant=releases.parse_variant(),
+                         listing_renders=self._renders())
+        log.warning("catalog %s: %s; migrated in place: listing rows written for %d of "
+                    "its %d records (%d damaged ones dropped) in %.2fs", self.path, why,
                     len(listing), len(rows), len(bad), time.monotonic() - t0)
 
     def _fetch(self, sql: str) -> list[Any] | None:
@@ -490,7 +518,7 @@ class Catalog:
         for record in records:
             blob = orjson.dumps(record.to_dict())
             rows.append((record.path, blob, _checksum(blob)))
-            row = listing_row(record)
+            row = listing_row(record, self.log_source)
             if row is None:
                 if record.path in known:
                     gone.append((record.path,))

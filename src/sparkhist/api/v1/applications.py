@@ -22,7 +22,6 @@ from sparkhist.api.v1 import params
 from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import NotFound
 from sparkhist.render.encode import drop_none, dumps
-from sparkhist.render.listing import attempt_fields
 
 if TYPE_CHECKING:
     from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
@@ -32,7 +31,8 @@ _MAX_INT = 2**31 - 1
 
 
 def attempt_info(attempt: AttemptEntry) -> dict[str, Any]:
-    return attempt_fields(attempt.listing, attempt.last_updated)
+    """The attempt as its list entry renders it (its log directory's fields are the store's)."""
+    return attempt.fields()
 
 
 def app_info(app: AppEntry) -> dict[str, Any]:
