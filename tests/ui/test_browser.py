@@ -280,6 +280,13 @@ def test_every_page_of_the_generated_corpus_loads_cleanly_with_the_apis_figures(
 # ---------------------------------------------------------------------------------- keyboard and phone
 #: What the keyboard can reach (as the browser's sequential focus does, less the disabled and hidden).
 _FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]"
+#: JS: whether the keyboard can reach focusable ``e`` (laid out, visible, not inside a closed section but its summary).
+_REACHABLE = """function reachable(e) {
+  const r = e.getBoundingClientRect();
+  if (!(r.width > 0 && r.height > 0 && e.tabIndex >= 0 && getComputedStyle(e).visibility === 'visible')) return false;
+  for (let d = e.closest('details:not([open])'); d; d = d.parentElement && d.parentElement.closest('details:not([open])')) {
+    const summary = d.querySelector(':scope > summary'); if (!summary || !summary.contains(e)) return false; }
+  return true; }"""
 #: The active element, described: tag, text, its sort column or rel, and whether its focus shows.
 _ACTIVE = """const e = document.activeElement; if (!e || e === document.body) return null;
 const s = getComputedStyle(e), r = e.getBoundingClientRect();
@@ -359,13 +366,11 @@ def test_the_keyboard_reaches_everything_in_order_and_operates_sort_paging_and_s
 
     # Tabbing on from there goes through every link, field, button and summary of the page, in
     # document order, each with a visible focus ring, and then leaves the page.
-    visited = browser.execute_script("""
+    visited = browser.execute_script(_REACHABLE + """
         window.__visited = []; document.addEventListener('focusin', e => window.__visited.push(e.target));
         const content = document.getElementById('content');
-        return Array.from(document.querySelectorAll(arguments[0])).filter(e => {
-            const r = e.getBoundingClientRect();
-            return r.width > 0 && r.height > 0 && e.tabIndex >= 0
-                   && (content.compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING); }).length""", _FOCUSABLE)
+        return Array.from(document.querySelectorAll(arguments[0])).filter(e => reachable(e)
+            && (content.compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING)).length""", _FOCUSABLE)
     seen: list[dict[str, Any]] = []
     for _ in range(visited + 5):
         _keys(browser, Keys.TAB)
@@ -379,7 +384,12 @@ def test_the_keyboard_reaches_everything_in_order_and_operates_sort_paging_and_s
             return [i, v[i - 1].outerHTML.slice(0, 80), v[i].outerHTML.slice(0, 80)];
         } return true""")
     assert in_order is True, in_order
-    assert len(seen) == visited, (len(seen), visited, seen[-3:])
+    missed = browser.execute_script(_REACHABLE + """
+        const content = document.getElementById('content'), v = new Set(window.__visited);
+        return Array.from(document.querySelectorAll(arguments[0])).filter(e => reachable(e) && !v.has(e)
+            && (content.compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING)).map(e => e.outerHTML.slice(0, 100))""",
+                                     _FOCUSABLE)
+    assert len(seen) == visited and missed == [], (len(seen), visited, missed[:5])
     assert all(a["outline"] for a in seen), [a for a in seen if not a["outline"]][:3]
     sortable = browser.execute_script("return Array.from(document.querySelectorAll('th a[data-sort]')).map(a => a.dataset.sort)")
     assert sortable and sorted(a["sort"] for a in seen if a["sort"]) == sorted(sortable)
