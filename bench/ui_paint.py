@@ -145,14 +145,17 @@ def run_server(kind: str, logs: corpus.Corpus, work: Path, args: argparse.Namesp
                 reached = _listed(server, client)
                 partial = f" (listed {reached:,} of {logs.apps:,} after {server.since_start():.0f}s)"
                 print(f"{kind}: {partial.strip(' ()')}; measured as it is", flush=True)
-            if kind == "sparkhist":
+            if kind == "sparkhist" and not args.list_only:
                 servers.wait_first_scan(server, client, args.list_timeout)
             base = server.base_url
             with chromium() as driver:
+                # The browser's floor on this machine now: a one-paragraph page with nothing to fetch.
+                found = measure(driver, "data:text/html,<p>floor</p>", "p", args.repeat)
+                results[f"{kind} run: browser floor (one-line page)"] = found
                 found = measure(driver, base + "/", ROW_SELECTORS[(kind, "list")], args.repeat)
                 results[f"{kind} / {logs.apps:,} apps{partial}"] = found
                 print(f"  / : FCP {found['fcp']:.0f} ms, rows shown {found['shown']:.0f} ms", flush=True)
-                if stage_page and logs.big_app_id:
+                if stage_page and logs.big_app_id and not args.list_only:
                     stage = stage_of(client, server, logs.big_app_id)
                     url = f"{base}/history/{logs.big_app_id}/stages/stage/?id={stage}&attempt=0"
                     found = measure(driver, url, ROW_SELECTORS[(kind, "stage")], args.repeat)
@@ -173,8 +176,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--list-timeout", type=float, default=7200.0)
     p.add_argument("--shs-list-timeout", type=float, default=7200.0,
                    help="seconds to wait for the SHS to list every app; then it is measured as it is")
+    p.add_argument("--list-only", action="store_true",
+                   help="only /, measured once every app is listed (sparkhist still indexing them meanwhile)")
     p.add_argument("--task-table", type=int, metavar="N", help="task table pages of an N-task stage (no browser)")
     p.add_argument("--before", metavar="REV", help="with --task-table: the same against a git revision's source")
+    p.add_argument("--task-log", nargs=2, metavar=("LOG_DIR", "APP_ID"),
+                   help="with --task-table: this directory's app instead of bench/bigapp.py's (cached) run")
     p.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = p.parse_args(argv)
     if args.quick:
@@ -230,8 +237,12 @@ def task_table_times(log_dir: Path, app: str, work: Path, env: dict[str, str] | 
 
 
 def run_task_table(args: argparse.Namespace) -> int:
-    big = corpus.ensure_big_log(args.task_table)
-    assert big.big_app_id is not None
+    if args.task_log:
+        log_dir, app = Path(args.task_log[0]), args.task_log[1]
+    else:
+        big = corpus.ensure_big_log(args.task_table)
+        assert big.big_app_id is not None
+        log_dir, app = big.log_dir, big.big_app_id
     work = Path(tempfile.mkdtemp(prefix="sparkhist-task-table-"))
     runs: dict[str, dict[str, float]] = {}
     try:
@@ -242,8 +253,8 @@ def run_task_table(args: argparse.Namespace) -> int:
                                      check=True, capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
             env = {**os.environ, "PYTHONPATH": str(old / "src")}
-            runs[f"before ({args.before})"] = task_table_times(big.log_dir, big.big_app_id, work, env)
-        runs["now"] = task_table_times(big.log_dir, big.big_app_id, work, None)
+            runs[f"before ({args.before})"] = task_table_times(log_dir, app, work, env)
+        runs["now"] = task_table_times(log_dir, app, work, None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     names = list(next(iter(runs.values())))
