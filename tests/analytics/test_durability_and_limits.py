@@ -174,7 +174,13 @@ def test_cli_answers_a_select_and_refuses_writes_bad_and_long_queries_and_too_ma
         assert refused.stderr.startswith("sparkhist: ") and len(refused.stderr.splitlines()) == 1
     assert not (store / "analytics" / "x.csv").exists()
     outside = _cli(store, "SELECT * FROM read_text('/etc/hostname')")
-    assert outside.returncode == 2 and "bad query" in outside.stderr
+    assert outside.returncode == 2 and "not allowed: the table function read_text()" in outside.stderr
+    for around in ("SELECT * FROM read_parquet('analytics/**/*.parquet')", "SELECT * FROM _pending_jobs",
+                   "SELECT * FROM memory.main.jobs", "SELECT * FROM query('SELECT 1')", "SELECT * FROM duckdb_tables()"):
+        refused = _cli(store, around)
+        assert refused.returncode == 2 and ("not allowed" in refused.stderr or "unknown table" in refused.stderr), around
+    own = _cli(store, "--format", "csv", "WITH s AS (SELECT * FROM stages) SELECT count(*) FROM s, range(2)")
+    assert own.returncode == 0, own.stderr
     bad = _cli(store, "SELECT nope FROM jobs")
     assert bad.returncode == 2 and "nope" in bad.stderr
     started = time.monotonic()

@@ -9,9 +9,13 @@ store's ``analytics/`` directory and the configuration locked. A query must be o
 ``SELECT`` (``WITH ... SELECT`` included): anything else is refused before it runs. A query
 runs under a time limit (DuckDB's interrupt) and a row limit.
 
+A query may name only the tables (and its own ``WITH`` names) and a few generating table
+functions (:data:`TABLE_FUNCTIONS`): no file reader (``read_parquet`` on a table file would
+go around the views), no helper table, no other catalog (:func:`check_relations`, on
+DuckDB's own parse of the query).
+
 ACLs: :meth:`Engine.run` takes the keys of the attempts the caller may view (``None``:
-all); the relations then hold only their rows, copied into memory, with no file access
-left (reading a table file directly would bypass the filter).
+all); the views then hold only their rows.
 
 The views are remade when the files change (a new or rewritten attempt, a compaction),
 so a long-lived engine (the HTTP endpoint's) answers with what was indexed last.
@@ -26,6 +30,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import xxhash
 
 from sparkhist.analytics import pending
@@ -100,8 +105,7 @@ class Engine:
         con = duckdb.connect(":memory:", config={"threads": 1})
         try:
             self._make_views(con, tables, allowed)
-            if allowed is None:  # the views read the table files
-                con.execute(f"SET allowed_directories = [{quote(analytics_dir(self.store_dir) + os.sep)}]")
+            con.execute(f"SET allowed_directories = [{quote(analytics_dir(self.store_dir) + os.sep)}]")
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
         except BaseException:
@@ -113,13 +117,9 @@ class Engine:
         return con
 
     def _make_views(self, con: Any, tables: dict[str, TableFile], allowed: Collection[str] | None) -> None:
-        """One relation per table in ``con``'s database: the table file's rows under the pending ones.
-
-        Unfiltered, views over the files (queries may read the store's table files anyway).
-        Filtered by ACLs, in-memory tables holding only the allowed attempts' rows, and no file
-        access at all afterwards (:meth:`_views`): a query cannot reach other rows by reading
-        the files itself.
-        """
+        """One view per table in ``con``'s database: the table file's rows under the pending ones,
+        only the ``allowed`` attempts' when given. The helper tables' names start with ``_``:
+        a query may not name them (:func:`check_relations`)."""
         items, _ = pending.scan(self.store_dir)
         if allowed is not None:
             keep = set(allowed)
@@ -137,15 +137,10 @@ class Engine:
             if file is not None:
                 body = (f"SELECT {stored} FROM read_parquet({quote(file.path)}) WHERE {KEY_COLUMN} NOT IN "
                         f"(SELECT {KEY_COLUMN} FROM _pending_keys) UNION ALL {body}")
+            if allowed is not None:
+                body = f"SELECT * FROM ({body}) WHERE {KEY_COLUMN} IN (SELECT {KEY_COLUMN} FROM _allowed_keys)"
             columns = ", ".join(name for name, _, _ in table.columns)
-            if allowed is None:
-                con.execute(f"CREATE VIEW {table.name} AS SELECT {columns} FROM ({body})")
-            else:
-                con.execute(f"CREATE TABLE {table.name} AS SELECT {columns} FROM ({body}) "
-                            f"WHERE {KEY_COLUMN} IN (SELECT {KEY_COLUMN} FROM _allowed_keys)")
-        if allowed is not None:
-            for helper in ("_pending_keys", "_allowed_keys", *(f"_pending_{t.name}" for t in TABLES)):
-                con.execute(f"DROP TABLE {helper}")
+            con.execute(f"CREATE VIEW {table.name} AS SELECT {columns} FROM ({body})")
 
     def export(self, directory: str) -> dict[str, int]:
         """Every table as ``<directory>/<table>.parquet`` (its documented columns, every attempt,
@@ -195,6 +190,7 @@ class Engine:
         if statements[0].type != duckdb.StatementType.SELECT:
             raise QueryError(f"read-only: only SELECT (or WITH ... SELECT) queries are allowed, "
                              f"not {statements[0].type.name}")
+        check_relations(con, sql)
         timer = threading.Timer(self.timeout, con.interrupt)
         timer.start()
         try:
@@ -212,6 +208,50 @@ class Engine:
         if len(rows) > self.max_rows:
             raise QueryError(f"more than {self.max_rows} rows: add a LIMIT or aggregate")
         return Result([d[0] for d in described], [str(d[1]) for d in described], rows, self._damaged)
+
+
+#: Table functions a query may call: they make rows, they read nothing.
+TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+_NAMES = frozenset(t.name for t in TABLES)
+
+
+def _walk(node: Any, found: list[dict[str, Any]], ctes: set[str]) -> None:
+    if isinstance(node, dict):
+        if node.get("type") in ("BASE_TABLE", "TABLE_FUNCTION"):
+            found.append(node)
+        cte_map = node.get("cte_map")
+        if isinstance(cte_map, dict):
+            for entry in cte_map.get("map", []):
+                if isinstance(entry, dict) and isinstance(entry.get("key"), str):
+                    ctes.add(entry["key"].lower())
+        for value in node.values():
+            _walk(value, found, ctes)
+    elif isinstance(node, list):
+        for value in node:
+            _walk(value, found, ctes)
+
+
+def check_relations(con: Any, sql: str) -> None:
+    """:class:`QueryError` unless every relation ``sql`` reads is a table, one of its own
+    ``WITH`` names, or an allowed table function (:data:`TABLE_FUNCTIONS`)."""
+    row = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    parsed = orjson.loads(row[0]) if row else {"error": True}
+    if parsed.get("error"):
+        raise QueryError(f"bad query: {parsed.get('error_message', 'cannot be parsed')}")
+    found: list[dict[str, Any]] = []
+    ctes: set[str] = set()
+    _walk(parsed.get("statements", []), found, ctes)
+    for node in found:
+        if node["type"] == "TABLE_FUNCTION":
+            name = str((node.get("function") or {}).get("function_name", "")).lower()
+            if name not in TABLE_FUNCTIONS:
+                raise QueryError(f"not allowed: the table function {name}(); query the tables "
+                                 f"({', '.join(sorted(_NAMES))})")
+            continue
+        name = str(node.get("table_name", "")).lower()
+        qualified = node.get("catalog_name") or node.get("schema_name") not in ("", None, "main")
+        if qualified or (name not in _NAMES and name not in ctes):
+            raise QueryError(f"unknown table {node.get('table_name')!r}: the tables are {', '.join(sorted(_NAMES))}")
 
 
 def _first_line(exc: BaseException) -> str:
