@@ -10,6 +10,11 @@ worker, so that no work hides in another process (cProfile roughly doubles
 Python-heavy code and times blocking calls such as fsync as they are), printing the
 top costs by cumulative and by own time. With ``--pyinstrument`` (if installed) a
 sampling profile is printed too.
+
+The compiled path (``native/``, issue 16) is timed on and off, each in a fresh process
+(``SPARKHIST_NATIVE=1``/``0``, one worker): CPU seconds, MB/s per core, and the ratio.
+``--cpu-clock`` has cProfile count CPU time instead of wall time (on a busy machine the
+wall clock charges other processes' time to whatever was running).
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
+import os
 import pstats
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +36,25 @@ import corpus
 from scan_once import scan
 
 
-def profile(name: str, logs: corpus.Corpus, work: Path, top: int, use_pyinstrument: bool) -> None:
+def native_on_and_off(logs: corpus.Corpus, work: Path, repeat: int = 3) -> None:
+    """The indexing CPU with the compiled path and without, each the best of ``repeat``
+    fresh processes with one worker (``scan_once.py``)."""
+    best: dict[str, float] = {}
+    for _ in range(repeat):
+        for native in ("0", "1"):
+            out = subprocess.run([sys.executable, str(Path(__file__).with_name("scan_once.py")), str(logs.log_dir),
+                                  str(work / f"store-native-{native}"), "1"], check=True, capture_output=True, text=True,
+                                 env={**os.environ, "SPARKHIST_NATIVE": native}).stdout
+            cpu = json.loads(out.splitlines()[-1])["cpu"]
+            best[native] = min(best.get(native, cpu), cpu)
+    for native, label in (("0", "Python path (SPARKHIST_NATIVE=0)"), ("1", "compiled path (sparkhist_native)")):
+        print(f"{label}: {best[native]:.3f}s CPU, {logs.raw_mb / best[native]:.1f} MB/s per core "
+              f"(best of {repeat}, 1 worker, fresh process)")
+    print(f"compiled / Python: {best['0'] / best['1']:.2f}x less CPU")
+
+
+def profile(name: str, logs: corpus.Corpus, work: Path, top: int, use_pyinstrument: bool,
+            cpu_clock: bool = False) -> None:
     store = work / "store"
     print(f"\n=== {name}: {logs.apps:,} apps, {logs.stored_bytes / 1e6:.1f} MB stored, "
           f"{logs.raw_mb:.1f} MB uncompressed, {logs.events:,} events")
@@ -38,7 +65,8 @@ def profile(name: str, logs: corpus.Corpus, work: Path, top: int, use_pyinstrume
               f"{logs.raw_mb / wall:.1f} MB/s, {logs.raw_mb / cpu:.1f} MB/s per core, "
               f"{logs.events / cpu:,.0f} events/s per core "
               f"({result['listed']} logs listed, {result['indexed']} fully indexed, {result['failed']} failed)")
-    profiler = cProfile.Profile()
+    native_on_and_off(logs, work)
+    profiler = cProfile.Profile(time.process_time) if cpu_clock else cProfile.Profile()
     profiler.enable()
     wall_p = scan(logs.log_dir, store, 1)["wall"]
     profiler.disable()
@@ -97,15 +125,16 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--pyinstrument", action="store_true")
     parser.add_argument("--only", choices=("big", "corpus"), help="profile one workload only")
+    parser.add_argument("--cpu-clock", action="store_true", help="cProfile counts CPU time, not wall time")
     args = parser.parse_args()
     big = corpus.ensure_big_log(args.big_tasks)
     work = Path(tempfile.mkdtemp(prefix="sparkhist-profile-"))
     try:
         if args.only in (None, "big"):
-            profile("big log", big, work, args.top, args.pyinstrument)
+            profile("big log", big, work, args.top, args.pyinstrument, args.cpu_clock)
         if args.only in (None, "corpus"):
             scaled = corpus.ensure_scaled(args.apps, "rolling")
-            profile(f"{args.apps} rolling+zstd apps", scaled, work, args.top, args.pyinstrument)
+            profile(f"{args.apps} rolling+zstd apps", scaled, work, args.top, args.pyinstrument, args.cpu_clock)
             profile_restart(work / "store", scaled.log_dir, args.top)
     finally:
         shutil.rmtree(work, ignore_errors=True)

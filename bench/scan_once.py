@@ -22,6 +22,7 @@ from typing import Any
 
 from sparkhist.config import load_settings
 from sparkhist.server import build_runtime
+from sparkhist.state import native_tasks
 
 
 def scan(log_dir: Path, store: Path, workers: int | None = None) -> dict[str, Any]:
@@ -53,7 +54,8 @@ def scan(log_dir: Path, store: Path, workers: int | None = None) -> dict[str, An
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu += (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     return {"wall": wall, "cpu": cpu, "listed": report.listed, "indexed": report.indexed,
-            "failed": report.failed, "errors": dict(report.errors)}
+            "failed": report.failed, "errors": dict(report.errors),
+            "native": native_tasks.native_decoder()[0] is not None}  # the compiled path (SPARKHIST_NATIVE)
 
 
 def _reap_children(timeout: float = 30.0) -> None:

@@ -670,9 +670,47 @@ fn decode_task_event<'py>(py: Python<'py>, line: &[u8]) -> PyResult<Option<Bound
     decode(py, line)
 }
 
+/// The listing pass's filter over one decoded chunk, in one pass over its newlines:
+/// `(newlines, last, found)`: how many `\n` the chunk holds, where the last one is (-1: none),
+/// and `(start, end, before)` of each complete line that begins after a `\n` and either starts
+/// with one of `prefixes` or is the chunk's last complete line: its first byte, its `\n`, and
+/// how many `\n` come before it. (A line that begins the chunk may continue a line of the
+/// previous chunk: the caller checks it.)
+#[pyfunction]
+fn scan_lines(py: Python<'_>, data: &[u8], prefixes: Vec<Vec<u8>>) -> (usize, isize, Vec<(usize, usize, usize)>) {
+    py.detach(|| {
+        let mut found = Vec::new();
+        let mut newlines = 0usize;
+        let mut open: Option<(usize, usize)> = None; // a wanted line still looking for its end
+        let mut previous: Option<usize> = None; // the newline before the last one seen
+        let mut last: Option<usize> = None;
+        for i in memchr::memchr_iter(b'\n', data) {
+            if let Some((start, before)) = open.take() {
+                found.push((start, i, before));
+            }
+            previous = last;
+            last = Some(i);
+            newlines += 1;
+            let rest = &data[i + 1..];
+            if prefixes.iter().any(|p| rest.starts_with(p)) {
+                open = Some((i + 1, newlines));
+            }
+        }
+        // The last complete line, if it begins after a newline and is not already there.
+        if let (Some(end), Some(before_end)) = (last, previous) {
+            let start = before_end + 1;
+            if found.last().is_none_or(|f| f.0 != start) {
+                found.push((start, end, newlines - 1));
+            }
+        }
+        (newlines, last.map_or(-1, |l| l as isize), found)
+    })
+}
+
 #[pymodule]
 fn sparkhist_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_task_event, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_lines, m)?)?;
     m.add("ABI", 1)?;
     Ok(())
 }

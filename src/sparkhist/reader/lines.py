@@ -9,7 +9,10 @@ the server's memory.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
+from collections.abc import Callable
 from itertools import accumulate
 from typing import NamedTuple
 
@@ -18,6 +21,19 @@ logger = logging.getLogger("sparkhist.reader")
 __all__ = ["DEFAULT_MAX_LINE", "Line", "LineSplitter"]
 
 DEFAULT_MAX_LINE = 512 << 20
+
+
+def _native_scan() -> Callable[[bytes, list[bytes]], tuple[int, int, list[tuple[int, int, int]]]] | None:
+    """The compiled module's listing filter (``native/``), unless absent or ``SPARKHIST_NATIVE=0``."""
+    if os.environ.get("SPARKHIST_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        return getattr(importlib.import_module("sparkhist_native"), "scan_lines", None)
+    except ImportError:
+        return None
+
+
+_SCAN = _native_scan()
 
 
 class Line(NamedTuple):
@@ -90,6 +106,43 @@ class LineSplitter:
         self.offset = offset + len(data)
         return parts, ends, number
 
+    def feed_only(self, data: bytes, only: tuple[bytes, ...]) -> tuple[list[bytes], list[int], list[int]] | None:
+        """:meth:`feed_batch` for a read that wants only the lines starting with one of
+        ``only`` (the listing pass): ``(lines, ends, numbers)`` of those lines and of the
+        last line ``data`` completes (it carries the read's position), in order, without
+        splitting the others: the compiled module's one pass over the newlines finds them.
+
+        Returns None, having consumed nothing, when :meth:`feed` or :meth:`feed_batch` must
+        do the work (no compiled module, ``\r``, a line that may be too long).
+        """
+        pending = self._parts
+        if (_SCAN is None or self._oversized or b"\r" in data or (pending and pending[-1].endswith(b"\r"))
+                or self._pending + len(data) > self.max_line):
+            return None  # (past this point no line of ``data`` can be too long)
+        newlines, last, found = _SCAN(data, list(only))
+        number = self.lines
+        lines: list[bytes] = []
+        ends: list[int] = []
+        numbers: list[int] = []
+        if newlines:
+            first_end = data.find(b"\n")
+            head = b"".join((*pending, data[:first_end])) if pending else data[:first_end]
+            if head.startswith(only) or newlines == 1:
+                lines.append(head)
+                ends.append(self.offset + first_end + 1)
+                numbers.append(number + 1)
+            offset = self.offset + 1
+            for start, end, before in found:
+                lines.append(data[start:end])
+                ends.append(offset + end)
+                numbers.append(number + before + 1)
+            self._parts = []
+            self._pending = 0
+            self.lines = number + newlines
+        self._carry(data[last + 1:])
+        self.offset += len(data)
+        return lines, ends, numbers
+
     def finish(self) -> Line | None:
         """The last line if the data does not end with ``\\n``: only call this when the
         data is known to be complete (an unterminated line may still be growing)."""
@@ -137,3 +190,4 @@ class LineSplitter:
             self._parts = []
         else:
             self._parts.append(tail)
+

@@ -139,6 +139,21 @@ class _FileReader:
                     if not piece.data:
                         continue
                     base = splitter.offset
+                    only = self.only
+                    if only is not None:
+                        # Unwanted lines are found and counted, never split out; the last one
+                        # still carries the position.
+                        before = splitter.lines
+                        found = splitter.feed_only(piece.data, only)
+                        if found is not None:
+                            stats.lines += splitter.lines - before
+                            wanted, wanted_ends, numbers = found
+                            if wanted:
+                                self._count_skipped()  # lines skipped by an earlier feed
+                            for data, end, number in zip(wanted, wanted_ends, numbers, strict=True):
+                                yield data, Position(file_index, *piece.resume_point(end - base), number)
+                            self._last = (piece, base)
+                            continue
                     batch = splitter.feed_batch(piece.data)
                     if batch is None:  # long lines or \r\n endings: the general path
                         for line in splitter.feed(piece.data):
@@ -148,7 +163,6 @@ class _FileReader:
                         if lines:
                             self._count_skipped()  # lines skipped by an earlier feed
                         resume_point = piece.resume_point
-                        only = self.only
                         if only is not None and lines:
                             # Unwanted lines are only counted; the last one still carries the position.
                             last = len(lines) - 1
