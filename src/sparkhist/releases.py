@@ -7,10 +7,12 @@ as far as it was checked (4.0.1 and 4.3.0 by running them, 4.2.0 from its source
 code that renders an answer asks the predicate, never the version.
 
 The version is read at call time, so a test can answer as another release with
-``monkeypatch.setattr(sparkhist, "SPARK_VERSION", "4.3.0")``. Answers kept across that
-change (the catalog's pre-rendered application list, the response cache) are not
-re-rendered: a store written while answering as one release is rebuilt when it changes
-(see ``docs/shs-4.3-differences.md``).
+``monkeypatch.setattr(sparkhist, "SPARK_VERSION", "4.3.0")``. What a store keeps across
+that change follows it at the next start: the catalog records the release its pre-rendered
+application list was rendered as (and the log directory's name), and re-renders the rows
+when either changes; a difference in how a log is *read* (:func:`parse_variant`) is
+recorded in the catalog and in each state, so such a store is read again from the logs,
+never resumed or listed from its snapshots (see ``docs/shs-4.3-differences.md``).
 """
 
 from __future__ import annotations
