@@ -29,6 +29,7 @@ from sparkhist.render.html import render
 from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
 from sparkhist.ui.app_list import COLUMNS, PAGE_SIZES, AppListing, ListQuery
 from sparkhist.ui.charts import QUANTILES, distribution_charts, skew
+from sparkhist.ui.dag import DAG_RESOURCE, DagFigure, dag_figure
 from sparkhist.ui.operations import operations_context
 from sparkhist.ui.plan import plan_figure
 from sparkhist.ui.timeline import app_timeline, task_timeline
@@ -170,7 +171,16 @@ def job_page(view: AppView, request: Request) -> tuple[str, dict[str, Any]]:
     stages = [s for s in view.get("stages") if s["stageId"] in wanted]
     timeline = app_timeline("stage", stages, view.get("allexecutors"), job.get("submissionTime"),
                             job.get("completionTime"), lambda s: _stage_href(view, s), clip=True)
-    return "ui_job.html", {"job": job, "groups": _stage_groups(stages), "stages": stages, "timeline": timeline}
+    return "ui_job.html", {"job": job, "groups": _stage_groups(stages), "stages": stages, "timeline": timeline,
+                           "dag": _dag(view, "job", job_id)}
+
+
+def _dag(view: AppView, kind: str, owner_id: int) -> DagFigure | None:
+    """The DAG figure of a job or stage page (its graphs: the state's, through the same dispatch)."""
+    def stage_href(stage_id: int, attempt: int) -> str:
+        return f"{view.base}stages/stage/?id={stage_id}&attempt={attempt}"
+
+    return dag_figure(view.get(*DAG_RESOURCE, kind, owner_id), stage_href if kind == "job" else None)
 
 
 def _stage_href(view: AppView, stage: dict[str, Any]) -> str:
@@ -309,6 +319,7 @@ def stage_page(view: AppView, request: Request) -> tuple[str, dict[str, Any]]:
         "timeline": task_timeline(table["aaData"], lambda t: f"#task-{t['taskId']}"),
         "charts": distribution_charts(distribution), "skew": skew(distribution, slowest),
         "slowest_link": task_link(task_sort="Duration", task_desc=True, task_page=1),
+        "dag": _dag(view, "stage", stage_id),
     }
 
 
