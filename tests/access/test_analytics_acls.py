@@ -16,9 +16,8 @@ from starlette.testclient import TestClient
 from sparkhist.analytics.compaction import compact
 from sparkhist.analytics.layout import tables_dir
 from sparkhist.analytics.tables import TABLES
-from sparkhist.config import load_settings
-from sparkhist.server import build_runtime
 from support.acl_corpus import write_logs
+from support.server import runtime_for
 
 from .test_acl_endpoints import ENV, USER_HEADER, USERS
 
@@ -31,17 +30,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def client(store: Path, acl_accounts: object) -> Iterator[TestClient]:
     base = store.parent
-    logs = write_logs(base / "logs")
-    settings = load_settings({"log_dir": str(logs), "store_dir": str(base / "store")},
-                             environ={**ENV, "SPARKHIST_ANALYTICS_TABLES": "true"})
-    runtime = build_runtime(settings)
-    try:
-        assert runtime.loop.lock.try_acquire()
-        runtime.scanner.scan_once()
-        with TestClient(runtime.app, client=("127.0.0.1", 40000)) as c:
-            yield c
-    finally:
-        runtime.close()
+    with runtime_for(write_logs(base / "logs"), store, environ={**ENV, "SPARKHIST_ANALYTICS_TABLES": "true"},
+                     peer=("127.0.0.1", 40000)) as (_, c):
+        yield c
 
 
 def _viewable_attempts(client: TestClient, user: str) -> list[tuple[str, str | None]]:

@@ -18,10 +18,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from sparkhist.analytics.query import Engine
-from sparkhist.config import load_settings
 from sparkhist.render.format import count, duration
-from sparkhist.server import Runtime, build_runtime
+from sparkhist.server import Runtime
 from sparkhist.ui.analytics_views import VIEWS
+from support.server import runtime_for
 from support.ui_corpus import ParsedPage, gather_logs, internal
 from ui.test_browser import SCREENSHOTS, _served, _visit, browser  # noqa: F401 (browser: the fixture)
 
@@ -31,16 +31,9 @@ RECURRING = "Spark shell"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
     base = tmp_path_factory.mktemp("analytics-views")
-    settings = load_settings({"log_dir": str(gather_logs(base / "logs")), "store_dir": str(base / "store")},
-                             environ={"SPARKHIST_ANALYTICS_TABLES": "true", "SPARKHIST_INDEX_WORKERS": "1"})
-    runtime = build_runtime(settings)
-    try:
-        assert runtime.loop.lock.try_acquire()
-        runtime.scanner.scan_once()
-        with TestClient(runtime.app) as client:
-            yield runtime, client
-    finally:
-        runtime.close()
+    with runtime_for(gather_logs(base / "logs"), base / "store",
+                     environ={"SPARKHIST_ANALYTICS_TABLES": "true", "SPARKHIST_INDEX_WORKERS": "1"}) as served:
+        yield served
 
 
 class Tables(HTMLParser):

@@ -22,14 +22,17 @@ def copy_logs(src: Path, dest: Path) -> Path:
 
 
 @contextmanager
-def runtime_for(log_dir: Path | str, store_dir: Path, *, scan: bool = True) -> Iterator[tuple[Runtime, TestClient]]:
-    settings = load_settings({"log_dir": str(log_dir), "store_dir": str(store_dir)}, environ={})
+def runtime_for(log_dir: Path | str, store_dir: Path, *, scan: bool = True, environ: dict[str, str] | None = None,
+                peer: tuple[str, int] = ("testclient", 50000)) -> Iterator[tuple[Runtime, TestClient]]:
+    """A runtime over ``log_dir`` (settings from ``environ`` only: none by default), scanned once,
+    and a test client of its app (requests from the address ``peer``)."""
+    settings = load_settings({"log_dir": str(log_dir), "store_dir": str(store_dir)}, environ=environ or {})
     runtime = build_runtime(settings)
     try:
         if scan:
             assert runtime.loop.lock.try_acquire()
             runtime.scanner.scan_once()
-        with TestClient(runtime.app) as client:
+        with TestClient(runtime.app, client=peer) as client:
             yield runtime, client
     finally:
         runtime.close()

@@ -206,13 +206,3 @@ def _write_table(con: Any, directory: str, table: Table, generation: int, old: A
         raise
     return final
 
-
-def remove_temporary(store_dir: str) -> None:
-    directory = tables_dir(store_dir)
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return
-    for name in names:
-        if name.endswith(TEMP_SUFFIX):
-            unlink_quietly(os.path.join(directory, name))

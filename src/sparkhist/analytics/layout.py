@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import xxhash
 
+from sparkhist.store.files import unlink_quietly
 from sparkhist.store.snapshots import snapshot_name
 
 ANALYTICS_DIR = "analytics"
@@ -131,3 +132,14 @@ def current_tables(store_dir: str, checked: Checked | None = None) -> tuple[dict
     damaged = [f for f in newest.values() if not checker.verify(f)]
     bad = {f.table for f in damaged}
     return {t: f for t, f in newest.items() if t not in bad}, damaged
+
+
+def remove_temporary(directory: str) -> None:
+    """Delete the temporary files a crash left in ``directory`` (absent: nothing to do)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.endswith(TEMP_SUFFIX):
+            unlink_quietly(os.path.join(directory, name))

@@ -142,13 +142,3 @@ def remove_if_unchanged(item: Pending) -> None:
     if (st.st_ino, st.st_size, st.st_mtime_ns) == item.identity:
         unlink_quietly(item.path)
 
-
-def remove_temporary(store_dir: str) -> None:
-    directory = pending_dir(store_dir)
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return
-    for name in names:
-        if name.endswith(TEMP_SUFFIX):
-            unlink_quietly(os.path.join(directory, name))

@@ -18,7 +18,16 @@ import threading
 from dataclasses import dataclass
 
 from sparkhist.analytics import compaction, pending
-from sparkhist.analytics.layout import KEY_COLUMN, STAMP_COLUMN, current_tables, key_of, table_files
+from sparkhist.analytics.layout import (
+    KEY_COLUMN,
+    STAMP_COLUMN,
+    current_tables,
+    key_of,
+    pending_dir,
+    remove_temporary,
+    table_files,
+    tables_dir,
+)
 from sparkhist.analytics.tables import APPLICATIONS, TABLES
 from sparkhist.errors import StoreError
 from sparkhist.store.files import unlink_quietly
@@ -77,8 +86,8 @@ def _stamps_in_tables(store_dir: str, done: Repaired) -> dict[str, int]:
 def repair(store_dir: str, snapshots: SnapshotStore) -> Repaired:
     """Rows for every snapshot, none for attempts without one; then a compaction."""
     done = Repaired()
-    pending.remove_temporary(store_dir)
-    compaction.remove_temporary(store_dir)
+    remove_temporary(pending_dir(store_dir))
+    remove_temporary(tables_dir(store_dir))
     stamps = _stamps_in_tables(store_dir, done)
     items, damaged = pending.scan(store_dir)
     for path in damaged:
