@@ -63,6 +63,8 @@ SHOWN_TIMEOUT_S = 300.0
 
 _FCP = """return (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime || null"""
 _NAV = """const n = performance.getEntriesByType('navigation')[0]; return n ? n.startTime : 0"""
+#: Time to the answer's first byte (the server's share of a paint), from the navigation's start.
+_TTFB = """const n = performance.getEntriesByType('navigation')[0]; return n ? n.responseStart - n.startTime : null"""
 
 
 @contextlib.contextmanager
@@ -87,8 +89,8 @@ def chromium() -> Iterator[Any]:
         driver.quit()
 
 
-def load(driver: Any, url: str, row_selector: str) -> tuple[float, float]:
-    """(first contentful paint, first row shown), in ms from the navigation's start."""
+def load(driver: Any, url: str, row_selector: str) -> tuple[float, float, float]:
+    """(first contentful paint, first row shown, first byte), in ms from the navigation's start."""
     driver.get("about:blank")
     driver.get(url)
     deadline = time.monotonic() + SHOWN_TIMEOUT_S
@@ -108,14 +110,16 @@ def load(driver: Any, url: str, row_selector: str) -> tuple[float, float]:
         if fcp is None:
             time.sleep(0.01)
     nav = float(driver.execute_script(_NAV) or 0)
-    return float(fcp or float("nan")) - nav, float(shown) - nav
+    ttfb = driver.execute_script(_TTFB)
+    return float(fcp or float("nan")) - nav, float(shown) - nav, float("nan") if ttfb is None else float(ttfb)
 
 
 def measure(driver: Any, url: str, row_selector: str, repeat: int) -> dict[str, float]:
     load(driver, url, row_selector)  # warm-up: the server's first answer and the browser's caches
     runs = [load(driver, url, row_selector) for _ in range(repeat)]
     return {"fcp": statistics.median(r[0] for r in runs), "shown": statistics.median(r[1] for r in runs),
-            "fcp_max": max(r[0] for r in runs), "shown_max": max(r[1] for r in runs)}
+            "fcp_max": max(r[0] for r in runs), "shown_max": max(r[1] for r in runs),
+            "ttfb": statistics.median(r[2] for r in runs)}
 
 
 def stage_of(client: httpx.Client, server: servers.Server, app: str) -> int:
@@ -287,9 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print(f"{'page':<40} {'FCP ms':>9} {'rows shown ms':>14}   (median of {args.repeat}; worst)")
+    print(f"{'page':<40} {'FCP ms':>9} {'rows shown ms':>14} {'first byte ms':>14}   (median of {args.repeat}; worst)")
     for name, found in results.items():
-        print(f"{name:<40} {found['fcp']:>9.0f} {found['shown']:>14.0f}   "
+        print(f"{name:<40} {found['fcp']:>9.0f} {found['shown']:>14.0f} {found.get('ttfb', float('nan')):>14.0f}   "
               f"({found['fcp_max']:.0f}; {found['shown_max']:.0f})")
     for name in [k for k in results if k.startswith("sparkhist")]:
         other = results.get("SHS" + name[len("sparkhist"):])
