@@ -87,27 +87,9 @@ def configured(log_dir: Path) -> str:
     return f"file:{log_dir.resolve()}"
 
 
-def _has_predicate(name: str) -> bool:
-    from sparkhist import releases
-
-    return hasattr(releases, name)
-
-
-_LOG_SOURCES = "SPARK-55793 (4.2): the log directory an attempt's log is in; being added (issue 13)"
-_PUSH_READS = ("4.2+ read push-based shuffle read metrics only under their 4.x names, so Apache's 3.2-era "
-               "log shows 0s; being added (issue 13)")
-_PUSH_FIELDS = ("shuffleCorruptMergedBlockChunks", "shuffleMergedFetchFallbackCount", "shuffleMergedRemoteBlocksFetched",
-                "shuffleMergedLocalBlocksFetched", "shuffleMergedRemoteChunksFetched", "shuffleMergedLocalChunksFetched",
-                "shuffleMergedRemoteBytesRead", "shuffleMergedLocalBytesRead", "shuffleMergedRemoteReqsDuration",
-                "shufflePushReadMetrics", "shufflePushReadMetricsDist")
-
-#: Fields the live comparisons with SHS 4.3.0 leave out of both answers, each with why: a
-#: difference being closed (issue 13), left out only until sparkhist answers it (its
-#: ``sparkhist.releases`` predicate exists).
-PENDING: dict[str, str] = {
-    **({} if _has_predicate("log_source_fields") else dict.fromkeys(("logSourceName", "logSourceFullPath"), _LOG_SOURCES)),
-    **({} if _has_predicate("legacy_push_read_metrics") else dict.fromkeys(_PUSH_FIELDS, _PUSH_READS)),
-}
+#: Fields the live comparisons with SHS 4.3.0 leave out of both answers, each with why (issue 13
+#: allows at most five, each with its reason): none, every field is compared.
+PENDING: dict[str, str] = {}
 
 
 def without_pending(payload: Any) -> Any:
