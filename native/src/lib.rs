@@ -16,6 +16,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -54,6 +55,12 @@ impl<T> F<T> {
             F::V(v) => Some(v),
             _ => None,
         }
+    }
+}
+
+impl<T> F<Obj<T>> {
+    fn obj(&self) -> Option<&T> {
+        self.value().map(|o| &o.0)
     }
 }
 
@@ -176,6 +183,25 @@ impl Scalar<'_> {
     }
 }
 
+/// A struct that must be logged as a JSON object (serde would also read one from an array).
+struct Obj<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(V(PhantomData)).map(Obj)
+    }
+}
+
 /// Only the truthiness of a value.
 struct Truth(bool);
 
@@ -195,13 +221,13 @@ struct Event<'a> {
     #[serde(rename = "Stage Attempt ID", default)]
     stage_attempt: F<i64>,
     #[serde(rename = "Task Info", default, borrow)]
-    info: F<TaskInfo<'a>>,
+    info: F<Obj<TaskInfo<'a>>>,
     #[serde(rename = "Task End Reason", default, borrow)]
-    reason: F<Reason<'a>>,
+    reason: F<Obj<Reason<'a>>>,
     #[serde(rename = "Task Metrics", default)]
-    metrics: F<TaskMetrics>,
+    metrics: F<Obj<TaskMetrics>>,
     #[serde(rename = "Task Executor Metrics", default)]
-    executor_metrics: F<ExecutorMetrics>,
+    executor_metrics: F<Obj<ExecutorMetrics>>,
 }
 
 #[derive(Deserialize)]
@@ -233,7 +259,7 @@ struct TaskInfo<'a> {
     #[serde(rename = "Killed", default)]
     killed: F<bool>,
     #[serde(rename = "Accumulables", default, borrow)]
-    accumulables: F<Vec<Accumulable<'a>>>,
+    accumulables: F<Vec<Obj<Accumulable<'a>>>>,
 }
 
 #[derive(Deserialize)]
@@ -267,7 +293,7 @@ macro_rules! metric_struct {
         #[derive(Deserialize, Default)]
         struct $name {
             $(#[serde(rename = $key, default)] $field: F<i64>,)+
-            $($(#[serde(rename = $ekey, default)] $efield: F<$ety>,)+)?
+            $($(#[serde(rename = $ekey, default)] $efield: F<Obj<$ety>>,)+)?
         }
     };
 }
@@ -364,7 +390,7 @@ type Accum = (i64, Option<String>, Option<String>, Option<String>);
 /// `accumulables`: the non-internal, non-SQL accumulables; and `(id, update)` of every
 /// one with an update, as `sql_listener` converts them (ids and updates that `int()`
 /// would have to parse bail; those it rejects are left out, as it skips them).
-fn accumulables(items: &F<Vec<Accumulable>>, with_sql: bool) -> R<(Vec<Accum>, Vec<(i64, i64)>)> {
+fn accumulables(items: &F<Vec<Obj<Accumulable>>>, with_sql: bool) -> R<(Vec<Accum>, Vec<(i64, i64)>)> {
     let mut out = Vec::new();
     let mut sql = Vec::new();
     let empty = Vec::new();
@@ -372,7 +398,7 @@ fn accumulables(items: &F<Vec<Accumulable>>, with_sql: bool) -> R<(Vec<Accum>, V
         F::Missing | F::Null => &empty,
         F::V(items) => items,
     };
-    for acc in items {
+    for Obj(acc) in items {
         if with_sql {
             if let Some(update) = acc.update.value().filter(|u| !matches!(u, Scalar::Null)) {
                 let id = match acc.id.value() {
@@ -429,8 +455,8 @@ fn parse_long(s: &str) -> R<i64> {
 }
 
 /// `task_metrics(...) or [0] * N_METRICS`, in `METRIC_NAMES` order.
-fn task_metrics(tm: &F<TaskMetrics>) -> R<Vec<i64>> {
-    let Some(g) = tm.value() else {
+fn task_metrics(tm: &F<Obj<TaskMetrics>>) -> R<Vec<i64>> {
+    let Some(g) = tm.obj() else {
         return Ok(vec![0; 34]);
     };
     let none_i = InputMetrics::default();
@@ -438,16 +464,16 @@ fn task_metrics(tm: &F<TaskMetrics>) -> R<Vec<i64>> {
     let none_r = ShuffleReadMetrics::default();
     let none_w = ShuffleWriteMetrics::default();
     let none_p = PushMetrics::default();
-    let i = g.input.value().unwrap_or(&none_i);
-    let o = g.output.value().unwrap_or(&none_o);
-    let r = g.shuffle_read.value().unwrap_or(&none_r);
-    let w = g.shuffle_write.value().unwrap_or(&none_w);
+    let i = g.input.obj().unwrap_or(&none_i);
+    let o = g.output.obj().unwrap_or(&none_o);
+    let r = g.shuffle_read.obj().unwrap_or(&none_r);
+    let w = g.shuffle_write.obj().unwrap_or(&none_w);
     // 3.2-era logs name the push metrics otherwise, and only some releases read those names
     // (releases.legacy_push_read_metrics): where they might count, the Python path decides.
-    if r.legacy_push.value().is_some_and(|t| t.0) {
+    if r.legacy_push.obj().is_some_and(|t| t.0) {
         return Err(Bail);
     }
-    let p = r.push.value().unwrap_or(&none_p);
+    let p = r.push.obj().unwrap_or(&none_p);
     let fallback = match p.merged_fetch_fallback_count.or0() {
         0 if p.legacy_merged_fallback_count.or0() != 0 => return Err(Bail),
         v => v,
@@ -491,9 +517,9 @@ fn task_metrics(tm: &F<TaskMetrics>) -> R<Vec<i64>> {
 }
 
 /// `executor_metrics`: missing names (or a missing object) are 0.
-fn executor_metrics(em: &F<ExecutorMetrics>) -> Vec<i64> {
+fn executor_metrics(em: &F<Obj<ExecutorMetrics>>) -> Vec<i64> {
     let none = ExecutorMetrics::default();
-    let m = em.value().unwrap_or(&none);
+    let m = em.obj().unwrap_or(&none);
     vec![
         m.jvm_heap_memory.or0(),
         m.jvm_off_heap_memory.or0(),
@@ -522,8 +548,8 @@ fn executor_metrics(em: &F<ExecutorMetrics>) -> Vec<i64> {
 }
 
 /// `end_reason`, for the reasons whose message needs no formatting of other fields.
-fn end_reason<'a>(reason: &'a F<Reason<'a>>) -> R<(&'a str, Option<&'a str>)> {
-    let Some(reason) = reason.value() else {
+fn end_reason<'a>(reason: &'a F<Obj<Reason<'a>>>) -> R<(&'a str, Option<&'a str>)> {
+    let Some(reason) = reason.obj() else {
         return Ok(("Success", None));
     };
     let kind = match &reason.reason {
@@ -589,7 +615,16 @@ fn fields<'a>(e: &'a Event, ti: &'a TaskInfo) -> R<Fields<'a>> {
 }
 
 fn decode<'py>(py: Python<'py>, line: &[u8]) -> PyResult<Option<Bound<'py, PyTuple>>> {
-    let Ok(e) = serde_json::from_slice::<Event>(line) else {
+    // serde_json skips the strings of unread fields without checking them as orjson checks
+    // every string: the whole line must be UTF-8, and a \\u escape (which may be a lone
+    // surrogate) leaves the line to the Python path.
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Ok(None);
+    };
+    if memchr::memmem::find(line, b"\\u").is_some() {
+        return Ok(None);
+    }
+    let Ok(Obj(e)) = serde_json::from_str::<Obj<Event>>(text) else {
         return Ok(None);
     };
     let start = match e.event.as_ref() {
@@ -597,7 +632,7 @@ fn decode<'py>(py: Python<'py>, line: &[u8]) -> PyResult<Option<Bound<'py, PyTup
         "SparkListenerTaskEnd" => false,
         _ => return Ok(None),
     };
-    let Some(ti) = e.info.value() else {
+    let Some(ti) = e.info.obj() else {
         return Ok(None);
     };
     let Ok(f) = fields(&e, ti) else {

@@ -262,6 +262,13 @@ def test_odd_but_valid_task_events(monkeypatch: pytest.MonkeyPatch, caplog: pyte
         b'{"Event":"SparkListenerTaskStart","Stage ID":0}',
         b'{"Event":"SparkListenerTaskEnd","Stage ID":0,"Task Info":null}',
         b'{"Event":"SparkListenerTaskStart",\xff}',
+        # serde reads a struct from an array too; orjson checks the strings of every field.
+        b'{"Event":"SparkListenerTaskStart","Stage ID":0,"Task Info":[]}',
+        b'{"Event":"SparkListenerTaskStart","Stage ID":0,"Task Info":[7,1]}',
+        text.replace('"Task Metrics":{', '"Task Metrics":[1],"X":{', 1).encode(),
+        text.replace('"Task Type":"', '"Task Type":"\\ud800', 1).encode(),
+        text.replace('"Task Type":"', '"Task Type":"\\u00e9\x01', 1).encode(),
+        text.encode().replace(b'"Task Type":"', b'"Task Type":"\xff', 1),
         b"\x00" * 100,
     ]
     assert text.startswith('{"Event":"SparkListenerTaskEnd"') and start < end

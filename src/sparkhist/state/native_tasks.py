@@ -244,10 +244,9 @@ def _sql_task_end(s: AppState, stage_id: int, attempt: int, task_id: int, index:
     types = execution.metric_types if execution is not None else {}
     if types and updates:
         all_values, max_values, num_tasks = sm.values, sm.max_values, sm.num_tasks
-        for acc_id, value in updates:
-            mtype = types.get(acc_id)
-            if mtype is None:
-                continue
+        get = types.get
+        # The execution's metrics among the updates, in order (most updates are task metrics).
+        for acc_id, value, mtype in [(a, v, t) for a, v in updates if (t := get(a)) is not None]:
             values = all_values.get(acc_id)
             if values is None:
                 values = all_values[acc_id] = [0] * num_tasks
