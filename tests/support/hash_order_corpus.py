@@ -7,8 +7,8 @@ make Spark itself run executions that show it:
 
 - ``hash-jobs``: UNION ALL queries of 4, 7, 12 and 19 different aggregations under AQE (each
   branch's shuffle is a query stage, submitted as a job of its own: 5, 8, 13 and 20 jobs in
-  one execution); the same with one branch failing at run time (failed and cancelled jobs
-  beside succeeded ones); ``limit(5)`` over a filter that keeps nothing, with
+  one execution); the same with one branch failing at run time (its failed job
+  beside eight succeeded ones); ``limit(5)`` over a filter that keeps nothing, with
   ``spark.sql.limit.scaleUpFactor=2``: ``executeTake`` scans 1, 2, 6, 18, 54... partitions,
   one job and one stage each, over equal partitions, so the stages' task maxima tie (the
   Python UDF's data sent to its workers, byte for byte; durations of 0 ms); queries run
