@@ -3,11 +3,17 @@
 ``spark-history-cli`` (PyPI, pinned 1.5.0 in the dev extras) is a click CLI over the
 REST API: it lists apps, jobs, stages, executors, SQL executions and RDDs, shows
 details, task quantiles and plans, as tables or (``--json``) as the raw answers. Every
-command runs against the stock SHS 4.0.1 and against ``sparkhist serve`` (a real process
-on a loopback port), both over the base corpus; stdout, the exit code and the last line
-of stderr (the error, after any traceback) must be identical.
+command runs against the stock SHS 4.3.0 and against ``sparkhist serve`` (real processes
+on loopback ports), both over each corpus (``support.both_servers``: the generated 4.3.0
+logs, the rich corpus, the 4.0.1 logs, Apache's HistoryServerSuite logs); stdout, the exit
+code and the last line of stderr (the error, after any traceback) must be identical.
 
-About 200 commands per server: one process each would cost minutes of interpreter
+The listing commands run for every app; the detail commands (app, attempts, summary,
+jobs and stages by status, job/stage/SQL details, task lists, plans, RDDs, environment)
+for four representative apps of the generated corpus (finished single file, rolling
+multi-file, killed single file, killed rolling directory) and for every app of the others.
+
+Hundreds of commands per server: one process each would cost minutes of interpreter
 start-up on a 2-core box, so they run through the CLI's own entry point
 (``spark_history_cli.cli.main``), one after another, in one subprocess per server
 (:data:`BATCH`: argv set, stdout/stderr captured, exit code and uncaught exception kept
@@ -36,20 +42,18 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from support.both_servers import CORPORA, both_servers, corpus_log_dir
 from support.conformance import blank_last_updated
+from support.real_shs import RealShs, java_executable
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -92,66 +96,43 @@ def _cli_executable() -> str:
     return str(script) if script.exists() else shutil.which("spark-history-cli") or pytest.skip("no spark-history-cli script")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture(scope="module", params=CORPORA)
+def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RealShs, str]]:
+    """(corpus, the real SHS, sparkhist's URL), both serving the corpus and listing the same apps."""
+    _require_spark()
+    corpus = request.param
+    tmp = tmp_path_factory.mktemp(f"cli-{corpus}")
+    with both_servers(corpus_log_dir(corpus, tmp), tmp) as (shs, url):
+        yield corpus, shs, url
 
 
-@pytest.fixture(scope="module")
-def sparkhist_url(spark_corpus: Path, corpus_manifest: list[dict[str, Any]], tmp_path_factory) -> Iterator[str]:
-    """``sparkhist serve`` over the base corpus, as a process on a free loopback port."""
-    port = _free_port()
-    store = tmp_path_factory.mktemp("cli-store")
-    log = (store.parent / f"{store.name}-serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sparkhist.cli", "serve", "--log-dir", str(spark_corpus), "--store", str(store),
-         "--host", "127.0.0.1", "--port", str(port), "--scan-interval", "1", "--log-level", "warning"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+def _require_spark() -> None:
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
     try:
-        deadline = time.monotonic() + 180
-        listed = 0
-        while listed < len(corpus_manifest):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                raise RuntimeError(f"sparkhist serve listed {listed} of {len(corpus_manifest)} apps "
-                                   f"(exit {proc.poll()}):\n{Path(log.name).read_text()[-4000:]}")
-            try:
-                listed = len(httpx.get(f"{url}/api/v1/applications", timeout=5).json())
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(0.25)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        java_executable()
+    except RuntimeError as missing:
+        pytest.skip(f"{missing} (needs Java 17)")
 
 
-def _commands(manifest: list[dict[str, Any]], stage_ids: dict[str, list[int]]) -> list[tuple[list[str], bool]]:
-    """(arguments, app is running) for every invocation; ``stage_ids`` as the real SHS lists them."""
-    running = {e["app_id"] for e in manifest if e["state"] != "finished"}
+#: The generated corpus's representative apps (by name) that get every detail command.
+REPRESENTATIVE = ("finished-none-single", "finished-zstd-rolling-multifile", "killed-none-single", "killed-zstd-rolling")
+
+
+def _commands(corpus: str, apps: list[dict[str, Any]], stage_ids: dict[str, list[int]]) -> list[tuple[list[str], bool]]:
+    """(arguments, app is running) for every invocation; ``apps`` and ``stage_ids`` as the real SHS lists them."""
+    running = {a["id"] for a in apps if not a["attempts"][0]["completed"]}
     commands: list[tuple[list[str], bool]] = [
         (["version"], False), (["apps"], False), (["apps", "--status", "running"], False),
         (["apps", "--status", "completed"], False), (["apps", "--limit", "3"], False), (["--json", "apps"], False),
         (["app", "nope-app"], False), (["-a", "nope-app", "jobs"], False),
     ]
     # Listing commands for every app.
-    for entry in manifest:
-        app = entry["app_id"]
+    for app in (a["id"] for a in apps):
         live = app in running
         commands += [(["-a", app, *args], live) for args in (["jobs"], ["stages"], ["executors", "--all"], ["sql"])]
-    # Everything else for a few representative apps: finished single file, rolling multi-file,
-    # killed single file, killed rolling directory.
-    by_name = {e["name"]: e for e in manifest}
-    for name in ("finished-none-single", "finished-zstd-rolling-multifile", "killed-none-single", "killed-zstd-rolling"):
-        app = by_name[name]["app_id"]
+    # Everything else for the representative apps of the generated corpus, every app of the others.
+    detailed = [a["id"] for a in apps if corpus != "generated-4.3.0" or a["name"] in REPRESENTATIVE]
+    for app in detailed:
         live = app in running
         commands += [(args, live) for args in (
             ["app", app], ["-a", app, "attempts"], ["-a", app, "summary"], ["-a", app, "executors"],
@@ -228,14 +209,14 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def test_spark_history_cli_reads_sparkhist_like_the_real_shs(
-    real_shs_on_corpus, sparkhist_url: str, corpus_manifest: list[dict[str, Any]], tmp_path: Path,
-) -> None:
+def test_spark_history_cli_reads_sparkhist_like_the_real_shs(servers: tuple[str, RealShs, str], tmp_path: Path) -> None:
     cli = _cli_executable()
-    shs_url = real_shs_on_corpus.base_url
-    stage_ids = {e["app_id"]: [s["stageId"] for s in real_shs_on_corpus.get(f"/applications/{e['app_id']}/stages").json()]
-                 for e in corpus_manifest}
-    commands = _commands(corpus_manifest, stage_ids)
+    corpus, shs, sparkhist_url = servers
+    shs_url = shs.base_url
+    apps = shs.get("/applications").json()
+    stage_ids = {a["id"]: [s["stageId"] for s in shs.get(f"/applications/{a['id']}/stages").json()]
+                 if shs.get(f"/applications/{a['id']}/stages").status_code == 200 else [] for a in apps}
+    commands = _commands(corpus, apps, stage_ids)
 
     argvs = [args for args, _ in commands]
     with ThreadPoolExecutor(2) as pool:  # the two servers at once
@@ -270,7 +251,7 @@ def test_spark_history_cli_reads_sparkhist_like_the_real_shs(
             if err_theirs != err_ours:
                 diff.append(f"  stderr SHS {err_theirs!r}\n  stderr sparkhist {err_ours!r}")
             different.append(f"spark-history-cli {shown}:\n" + "\n".join(diff))
-    print(f"\n{len(results)} spark-history-cli commands against both servers; exit codes {exit_codes}; "
+    print(f"\n[{corpus}] {len(results)} spark-history-cli commands against both servers; exit codes {exit_codes}; "
           f"{len(results) - len(different)} identical, {len(different)} different")
     for problem in different:
         print(problem)
