@@ -40,7 +40,8 @@ COLUMNS: dict[str, Callable[[Task], Any]] = {
     "Duration": lambda t: t.finish_time - t.launch_time if t.finished else 0,
     "Errors": lambda t: t.error_message or "",
 }
-#: Stage attempts whose orders are kept (a 100,000-task one holds ~8 MB: numbers in arrays).
+#: Stage attempts whose orders are kept: a 100,000-task one holds 14.8 MB (tracemalloc, a distinct
+#: host string per task; 24.3 MB with the numbers in lists instead of arrays).
 KEPT = 4
 
 
