@@ -78,11 +78,11 @@ class ScanLoop:
         so the lock stays held (the process's exit releases it)."""
         self._stop.set()
         self._wake.set()
-        if self.watch is not None:
-            self.watch.stop()
         self.scanner.stopping.set()
         if self.scanner.pool is not None:
             self.scanner.pool.stop()
+        if self.watch is not None:
+            self.watch.stop(timeout=0.0)  # told to stop; its thread ends within its next timeout, unwaited
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("the scan did not stop within %.1fs (one long log); not waiting for it", timeout,

@@ -136,10 +136,6 @@ class CatalogFollower:
             seen = db.execute("PRAGMA data_version").fetchone()[0]
             self.reload()  # what was committed between the listing load and now
             while not self._stop.wait(self.every):
-                if os.getppid() != self.parent:
-                    log.warning("the server process %d is gone; stopping", self.parent)
-                    os.kill(os.getpid(), signal.SIGTERM)
-                    return
                 try:
                     version = db.execute("PRAGMA data_version").fetchone()[0]
                     if version != seen:
@@ -233,9 +229,16 @@ def main() -> None:
 
     setup_logging(spec.log_level, spec.log_format, sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per question to the server process
-    if os.getppid() != spec.parent:
-        return
+    threading.Thread(target=_orphan_watch, args=(spec.parent,), name="sparkhist-parent", daemon=True).start()
     serve_replica(spec)
+
+
+def _orphan_watch(parent: int) -> None:
+    """Stop (SIGTERM: a clean stop once serving, an exit before) as soon as the server process is gone."""
+    while os.getppid() == parent:
+        time.sleep(FOLLOW_EVERY)
+    log.warning("the server process %d is gone; stopping", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 if __name__ == "__main__":

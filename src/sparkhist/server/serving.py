@@ -174,14 +174,20 @@ class ServingProcesses:
             return {"processes": self.count + 1, "answering": 1 + len(pids), "restarts": self.restarts,
                     "pids": [os.getpid(), *pids]}
 
-    def stop(self, timeout: float = STOP_WAIT) -> None:
-        """SIGTERM to each (they finish their requests), SIGKILL to those still there after ``timeout``."""
+    def terminate(self) -> None:
+        """SIGTERM to each (they finish their requests and exit); none is started again."""
         with self._lock:
             self._stop.set()
             procs = [s.proc for s in self._slots if s.proc is not None]
         for proc in procs:
             with contextlib.suppress(OSError):
                 proc.terminate()
+
+    def stop(self, timeout: float = STOP_WAIT) -> None:
+        """:meth:`terminate`, then SIGKILL to those still there after ``timeout``."""
+        self.terminate()
+        with self._lock:
+            procs = [s.proc for s in self._slots if s.proc is not None]
         deadline = time.monotonic() + timeout
         for proc in procs:
             try:
@@ -317,6 +323,8 @@ class ServingGroup:
         self.processes: ServingProcesses | None = None
         self.control: ControlServer | None = None
         self.health = with_serving(pending.health, lambda: self.processes)
+        self._lock = threading.Lock()
+        self._stopping = False  # a stop came first: nothing is started any more
 
     def socket(self, host: str, port: int) -> socket.socket:
         """This process's listening socket (the serving processes bind the same address)."""
@@ -327,17 +335,30 @@ class ServingGroup:
         return runtime.loop.role == "writer" and runtime.scanner.index_on_demand(app_id)
 
     def start(self) -> None:
-        """Once the runtime is complete: the Unix socket, then the serving processes."""
+        """Once the runtime is complete: the Unix socket, then the serving processes (not after a stop)."""
         pending = self.pending
         handlers = ControlHandlers(health=self.health, ready=pending.is_ready, exposition=pending.exposition,
                                    observe=pending.observe_request, on_demand=self._on_demand,
                                    answering=lambda pid: self.processes.answering(pid) if self.processes else None)
-        self.control = ControlServer(handlers)
-        self.control.start()
-        self.processes = ServingProcesses(self.settings, self.control.path, self.settings.serve_processes - 1)
-        self.processes.start()
+        with self._lock:
+            if self._stopping:
+                return
+            self.control = ControlServer(handlers)
+            self.control.start()
+            self.processes = ServingProcesses(self.settings, self.control.path, self.settings.serve_processes - 1)
+            self.processes.start()
+
+    def terminate(self) -> None:
+        """The stop's first step: the serving processes told to finish (they stop beside the rest)."""
+        with self._lock:
+            self._stopping = True
+            processes = self.processes
+        if processes is not None:
+            processes.terminate()
 
     def stop(self) -> None:
+        """The stop's last step: the serving processes gone (killed if need be), the Unix socket closed."""
+        self.terminate()
         if self.processes is not None:
             self.processes.stop()
         if self.control is not None:

@@ -132,7 +132,14 @@ class _SecondStep:
         """Once the server stopped and :meth:`run` returned: stop the serving processes and the loop,
         write the list, release the store."""
         if self.serving is not None:
-            self.serving.stop()
+            self.serving.terminate()  # they finish their requests while the loop stops
+        try:
+            self._stop_runtime()
+        finally:
+            if self.serving is not None:
+                self.serving.stop()
+
+    def _stop_runtime(self) -> None:
         if self.publishing is not None:
             self.publishing.stop()
         runtime = self.pending.runtime
@@ -261,6 +268,8 @@ def serve(settings: Settings) -> None:
         finisher.join(START_STOP_WAIT)
         if finisher.is_alive():  # still completing the runtime, with the store open: as after a crash
             log.warning("stopping during the start, without waiting for it")
+            if second.serving is not None:
+                second.serving.stop()
         else:
             second.stop()
         log.info("stopped")
