@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+import sparkhist
 from sparkhist import __version__
 from sparkhist.config import Settings, load_settings
 from sparkhist.errors import ConfigError, SparkhistError
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from sparkhist.scan.scanner import Scanner
+    from sparkhist.scan.workers import BuildPool
+    from sparkhist.server import Runtime
 
 
 def _setup_logging(level: str, fmt: str = "plain") -> None:
@@ -104,6 +107,52 @@ def serve(settings: Settings) -> None:
 @_common
 def scan(settings: Settings) -> None:
     """Scan the log directory once, with a progress bar, and exit (SIGTERM or Ctrl-C: after the log at hand)."""
+    _scan_once(settings)
+
+
+@main.command("index-on-spark")
+@click.option("--master", default=None, help="Spark master URL (default: spark-submit's, else local[*]).")
+@click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE", help="A Spark property (repeatable).")
+@_common
+def index_on_spark(settings: Settings, master: str | None, confs: tuple[str, ...]) -> None:
+    """Scan the log directory once with the full indexing run as a Spark job (also under spark-submit).
+
+    The driver lists the logs and keeps the store's catalog; every lagging log is built by a
+    Spark task (sparkhist must be installed in the executors' Python, and the store's
+    directory reachable at the same path from them). A re-run builds only new and grown logs.
+    """
+    try:
+        from pyspark import SparkConf, SparkContext
+    except ImportError:
+        click.echo("sparkhist: index-on-spark needs pyspark (pip install pyspark, or run it with spark-submit)", err=True)
+        sys.exit(2)
+    from sparkhist.scan.on_spark import SparkIndexPool
+    from sparkhist.source.factory import SourceOptions
+
+    conf = SparkConf().setAppName("sparkhist index-on-spark")
+    if master is not None:
+        conf.setMaster(master)
+    elif not conf.contains("spark.master"):
+        conf.setMaster("local[*]")
+    for item in confs:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            click.echo(f"sparkhist: usage error: --conf {visible(item)}: KEY=VALUE expected", err=True)
+            sys.exit(2)
+        conf.set(key, value)
+    if conf.get("spark.master", "").startswith("local") and not conf.contains("spark.executorEnv.PYTHONPATH"):
+        # one machine: the executors import this very sparkhist
+        conf.set("spark.executorEnv.PYTHONPATH", os.path.dirname(os.path.dirname(os.path.abspath(sparkhist.__file__))))
+    context = SparkContext.getOrCreate(conf)
+    try:
+        _scan_once(settings, lambda runtime: SparkIndexPool(context, runtime.source.root, settings.store_dir,
+                                                            SourceOptions.from_settings(settings)))
+    finally:
+        context.stop()
+
+
+def _scan_once(settings: Settings, pool: Callable[[Runtime], BuildPool] | None = None) -> None:
+    """One scan of the log directory with a progress bar; its full indexing on ``pool(runtime)`` when given."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sparkhist.server import build_runtime
@@ -119,6 +168,10 @@ def scan(settings: Settings) -> None:
         click.echo(f"sparkhist: store {visible(settings.store_dir)} is being written by pid {runtime.loop.lock.holder_pid()}; "
                    "that process keeps it up to date, nothing to do", err=True)
         sys.exit(0)
+    if pool is not None:
+        if runtime.scanner.pool is not None:
+            runtime.scanner.pool.close()
+        runtime.scanner.pool = pool(runtime)
     with Progress(TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("scan", total=None)

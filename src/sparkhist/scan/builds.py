@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from sparkhist.errors import SourceError, StoreError
 from sparkhist.reader.layout import EventLog
 from sparkhist.scan.indexer import Indexer
-from sparkhist.scan.workers import Built, IndexPool
+from sparkhist.scan.workers import BuildPool, Built
 from sparkhist.store.disk import DiskBudget
 from sparkhist.store.snapshots import Snapshot
 
@@ -20,7 +20,7 @@ from sparkhist.store.snapshots import Snapshot
 Result = Snapshot | Built | BaseException
 
 
-def build_all(indexer: Indexer, logs: list[EventLog], *, pool: IndexPool | None = None,
+def build_all(indexer: Indexer, logs: list[EventLog], *, pool: BuildPool | None = None,
               budget: DiskBudget | None = None) -> Iterator[tuple[EventLog, Result]]:
     """(log, result) for each of ``logs``, in order.
 

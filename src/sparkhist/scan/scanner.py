@@ -32,7 +32,7 @@ from sparkhist.scan import changes
 from sparkhist.scan.builds import Result, build_all
 from sparkhist.scan.indexer import Indexer
 from sparkhist.scan.skips import ScanSkips
-from sparkhist.scan.workers import IndexPool
+from sparkhist.scan.workers import BuildPool
 from sparkhist.source.base import FileEntry, Source
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.catalog import Catalog
@@ -91,7 +91,7 @@ class Scanner:
         indexer: Indexer | None = None,
         snapshots: SnapshotStore | None = None,
         budget: DiskBudget | None = None,
-        pool: IndexPool | None = None,
+        pool: BuildPool | None = None,
         clock: Callable[[], float] = time.time,
         batch_size: int = 256,
     ) -> None:

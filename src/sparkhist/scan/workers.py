@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sparkhist.reader.layout import EventLog
 
@@ -41,6 +41,21 @@ class Built:
     snapshot_bytes: int
     bytes_read: int
     lines: int
+
+
+class BuildPool(Protocol):
+    """Where full indexing runs when not in the scanning process: :class:`IndexPool` (worker
+    processes) or :class:`~sparkhist.scan.on_spark.SparkIndexPool` (a Spark cluster)."""
+
+    def run(self, jobs: list[tuple[EventLog, bool]]) -> Iterator[tuple[EventLog, Built | BaseException]]:
+        """Build every (log, persist) job; one result per job."""
+        ...
+
+    def stop(self) -> None:
+        """Stop now: builds not started are not run."""
+        ...
+
+    def close(self) -> None: ...
 
 
 #: A pool unused this long is shut down (its workers exit).

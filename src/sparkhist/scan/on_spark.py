@@ -1,0 +1,94 @@
+"""Full indexing as a Spark job, on the user's own cluster (``sparkhist index-on-spark``).
+
+:class:`SparkIndexPool` is the scanner's build pool (as :class:`~sparkhist.scan.workers.IndexPool`
+is on one machine): the lagging logs are spread over Spark tasks by size (largest first,
+each to the lightest task), and each task runs the very code a worker process runs
+(:func:`~sparkhist.scan.workers.build_in_worker`: sparkhist's own source, reader, state
+and snapshot writer) and returns the same small summaries. The scan's listing pass, its
+decisions and the catalog stay with the driver, the store's one writer.
+
+What makes it safe to retry: a snapshot is written to a temporary name and renamed, and
+it is a function of the log's bytes, so a task run twice (a retry, a speculative copy,
+an executor lost mid-task) leaves the same snapshot; a task that dies leaves at most a
+temporary file, which the store's next writer removes. A re-run builds only what lags
+(new and grown logs), as a scan does.
+
+The executors must reach the log directory with the same URL and the store's directory
+at the same path (a shared file system: NFS, a FUSE mount of HDFS or an object store, or
+one machine's ``local-cluster``), and have sparkhist installed in their Python.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from sparkhist.reader.layout import EventLog
+from sparkhist.scan.workers import Built, build_in_worker
+from sparkhist.source.factory import SourceOptions
+
+log = logging.getLogger("sparkhist.scan")
+
+#: Tasks per executor core: more, smaller tasks even out logs of very different sizes.
+TASKS_PER_SLOT = 3
+
+
+def spread(jobs: list[tuple[EventLog, bool]], tasks: int) -> list[list[tuple[EventLog, bool]]]:
+    """``jobs`` in at most ``tasks`` groups of about equal bytes: largest log first, each to the
+    group with the fewest bytes so far (ties: the lower index). No empty group."""
+    tasks = max(1, min(tasks, len(jobs)))
+    groups: list[list[tuple[EventLog, bool]]] = [[] for _ in range(tasks)]
+    heap = [(0, i) for i in range(tasks)]
+    for job in sorted(jobs, key=lambda j: (-j[0].total_size, j[0].path)):
+        load, i = heapq.heappop(heap)
+        groups[i].append(job)
+        heapq.heappush(heap, (load + max(job[0].total_size, 1), i))
+    return [g for g in groups if g]
+
+
+def build_group(root: str, store_dir: str, options: SourceOptions | None,
+                group: list[tuple[EventLog, bool]]) -> list[tuple[str, Built | Exception]]:
+    """One Spark task: every log of ``group`` built, each failure its own result."""
+    out: list[tuple[str, Built | Exception]] = []
+    for event_log, persist in group:
+        try:
+            out.append((event_log.path, build_in_worker(root, store_dir, options, event_log, persist)))
+        except Exception as exc:  # noqa: BLE001 - reported per log by the scanner, as a worker's failure is
+            out.append((event_log.path, exc))
+    return out
+
+
+class SparkIndexPool:
+    """The build pool of a scan whose full indexing runs as Spark tasks."""
+
+    def __init__(self, context: Any, root: str, store_dir: str, options: SourceOptions | None = None) -> None:
+        """``context``: a live ``pyspark.SparkContext`` (the caller starts and stops it)."""
+        self.context = context
+        self.root = root
+        self.store_dir = store_dir
+        self.options = options
+        self.jobs_run = 0
+
+    def run(self, jobs: list[tuple[EventLog, bool]]) -> Iterator[tuple[EventLog, Built | BaseException]]:
+        if not jobs:
+            return
+        slots = max(1, int(self.context.defaultParallelism))
+        groups = spread(jobs, slots * TASKS_PER_SLOT)
+        log.info("indexing %d logs (%d bytes) as %d Spark tasks over %d slots", len(jobs),
+                 sum(j[0].total_size for j in jobs), len(groups), slots)
+        self.context.setJobGroup("sparkhist-index", f"sparkhist: full indexing of {len(jobs)} logs")
+        build = functools.partial(build_group, self.root, self.store_dir, self.options)
+        rdd = self.context.parallelize(groups, len(groups)).flatMap(build)
+        results: dict[str, Built | BaseException] = dict(rdd.collect())
+        self.jobs_run += 1
+        for event_log, _ in jobs:
+            yield event_log, results.get(event_log.path, RuntimeError("no result from the Spark job"))
+
+    def stop(self) -> None:
+        self.context.cancelJobGroup("sparkhist-index")
+
+    def close(self) -> None:
+        """The Spark context is the caller's."""
