@@ -1,6 +1,6 @@
 """The two servers under test, started, watched and stopped the same way.
 
-* the stock SHS 4.0.1 through ``tests/support/real_shs.py`` (the JVM command line
+* the stock SHS 4.3.0 through ``tests/support/real_shs.py`` (the JVM command line
   Spark's launcher builds, ``-Xmx1g`` like ``SPARK_DAEMON_MEMORY``'s default, the
   full JIT: no C1-only fast start, since we time it);
 * ``sparkhist serve`` as a user runs it, in its own process.
@@ -113,15 +113,18 @@ def shs(log_dir: Path, store: Path | None = None) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def sparkhist(log_dir: Path, store: Path, workdir: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+def sparkhist(log_dir: Path, store: Path, workdir: Path, env: dict[str, str] | None = None, *,
+              scan_interval: str = "1") -> Iterator[Server]:
     """``sparkhist serve`` on a free loopback port, scanning every second like the SHS above.
 
     ``env``: the environment (``run.py`` points ``PYTHONPATH`` at a frozen copy of the
-    source, so the whole run measures one version of the code)."""
+    source, so the whole run measures one version of the code; ``SPARKHIST_SERVE_PROCESSES``
+    says how many processes answer). ``scan_interval``: a long one leaves new logs to the
+    file-system notifications (the freshness figure)."""
     port = _free_port()
     log_file = workdir / f"sparkhist-serve-{port}.log"
     cmd = [*sparkhist_command(), "serve", "--log-dir", str(log_dir), "--store", str(store),
-           "--host", "127.0.0.1", "--port", str(port), "--scan-interval", "1", "--log-level", "warning"]
+           "--host", "127.0.0.1", "--port", str(port), "--scan-interval", scan_interval, "--log-level", "warning"]
     t0 = time.monotonic()
     with log_file.open("wb") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
