@@ -265,3 +265,47 @@ def test_indexing_workers_reach_hdfs_through_the_settings_alone(env: HdfsEnv, tm
             assert runtime.states.builds == 0, "every app was indexed by a worker, not rebuilt on request"
     finally:
         runtime.close()
+
+
+#: Hadoop's metrics reach JMX through a cache of this many seconds (metrics2's default jmx cache TTL is 10 s).
+JMX_CACHE = 11.0
+
+
+def _listing_rpcs(env: HdfsEnv) -> int:
+    """getListing RPCs the NameNodes served so far (one per page), from their own JMX counters,
+    read once the JMX cache of every earlier reading has expired. Each JVM counted once (the
+    harness may run both NameNodes in one JVM: both HTTP servers then show the same beans)."""
+    import httpx
+
+    assert env.cluster.ready is not None
+    time.sleep(JMX_CACHE)
+    by_jvm: dict[str, int] = {}
+    for host, port in env.cluster.ready.http:
+        url = f"http://{host}:{port}/jmx"
+        jvm = httpx.get(url, params={"qry": "java.lang:type=Runtime"}, timeout=10).json()["beans"][0]["Name"]
+        beans = httpx.get(url, params={"qry": "Hadoop:service=NameNode,name=NameNodeActivity*"}, timeout=10).json()
+        by_jvm[jvm] = sum(int(bean["GetListingOps"]) for bean in beans["beans"])
+    return sum(by_jvm.values())
+
+
+def test_unchanged_rescan_costs_one_listing_rpc_per_page(env: HdfsEnv, timings: Timings, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: a scan of an unchanged directory costs at most one listing RPC per page of
+    ``dfs.ls.limit`` (1000) entries, as the NameNodes count them (``GetListingOps``)."""
+    base = "/tests/scan-pages"
+    copy_into_hdfs(env, base)
+    client = env.direct()
+    extra = 2100  # entries that are no log (plain directories): listed, passed over; the root is 3 pages
+    for i in range(extra):
+        client.mkdirs(f"{base}/not-a-log-{i:05d}")
+    pages = -(-(len(LOGS) + extra) // 1000)
+    with hdfs_runtime(env, base, tmp_path / "store", monkeypatch) as (runtime, _):
+        first = runtime.scanner.scan_once()
+        assert first.ok and first.failed == 0, first
+        before = _listing_rpcs(env)
+        second = runtime.scanner.scan_once()
+        rpcs = _listing_rpcs(env) - before
+        assert second.ok and second.unchanged == len(LOGS), second
+        assert second.source_calls == {"list": 1}, second.source_calls
+        assert 1 <= rpcs <= pages, f"{rpcs} getListing RPCs for {pages} pages"
+    timings.record("unchanged rescan, listing RPCs", entries=len(LOGS) + extra, pages=pages, rpcs=rpcs)
