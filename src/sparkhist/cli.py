@@ -122,6 +122,7 @@ def index_on_spark(settings: Settings, master: str | None, confs: tuple[str, ...
     directory reachable at the same path from them). A re-run builds only new and grown logs.
     """
     try:
+        import pyspark
         from pyspark import SparkConf, SparkContext
     except ImportError:
         click.echo("sparkhist: index-on-spark needs pyspark (pip install pyspark, or run it with spark-submit)", err=True)
@@ -129,10 +130,11 @@ def index_on_spark(settings: Settings, master: str | None, confs: tuple[str, ...
     from sparkhist.scan.on_spark import SparkIndexPool
     from sparkhist.source.factory import SourceOptions
 
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # under spark-submit: its master, home and Python
     conf = SparkConf().setAppName("sparkhist index-on-spark")
     if master is not None:
         conf.setMaster(master)
-    elif not conf.contains("spark.master"):
+    elif not submitted and not conf.contains("spark.master"):
         conf.setMaster("local[*]")
     for item in confs:
         key, sep, value = item.partition("=")
@@ -140,15 +142,33 @@ def index_on_spark(settings: Settings, master: str | None, confs: tuple[str, ...
             click.echo(f"sparkhist: usage error: --conf {visible(item)}: KEY=VALUE expected", err=True)
             sys.exit(2)
         conf.set(key, value)
-    if conf.get("spark.master", "").startswith("local") and not conf.contains("spark.executorEnv.PYTHONPATH"):
-        # one machine: the executors import this very sparkhist
-        conf.set("spark.executorEnv.PYTHONPATH", os.path.dirname(os.path.dirname(os.path.abspath(sparkhist.__file__))))
-    context = SparkContext.getOrCreate(conf)
+    if not submitted:
+        # pyspark's own directory ships bin/ and jars/: a Spark home for the driver and local-cluster's workers
+        os.environ.setdefault("SPARK_HOME", os.path.dirname(os.path.abspath(pyspark.__file__)))
+    if conf.get("spark.master", "").startswith("local"):
+        # one machine: the executors run this very Python and import this very sparkhist
+        if "PYSPARK_PYTHON" not in os.environ and not conf.contains("spark.pyspark.python"):
+            os.environ["PYSPARK_PYTHON"] = sys.executable
+        if not conf.contains("spark.executorEnv.PYTHONPATH"):
+            conf.set("spark.executorEnv.PYTHONPATH", os.path.dirname(os.path.dirname(os.path.abspath(sparkhist.__file__))))
+    if not sys.stderr.isatty() and not conf.contains("spark.ui.showConsoleProgress"):
+        conf.set("spark.ui.showConsoleProgress", "false")  # no progress bar redrawn into a log file
+    pools: list[SparkIndexPool] = []
+
+    def pool(runtime: Runtime) -> SparkIndexPool:
+        pools.append(SparkIndexPool(lambda: SparkContext.getOrCreate(conf), runtime.source.root, settings.store_dir,
+                                    SourceOptions.from_settings(settings)))
+        return pools[0]
+
     try:
-        _scan_once(settings, lambda runtime: SparkIndexPool(context, runtime.source.root, settings.store_dir,
-                                                            SourceOptions.from_settings(settings)))
+        _scan_once(settings, pool)
     finally:
-        context.stop()
+        for started in pools:
+            if started.started:
+                started.context.stop()
+    for done in pools:
+        click.echo(f"{done.logs_built} logs built by {done.jobs_run} Spark jobs in {done.job_seconds:.2f}s" if done.started
+                   else "no Spark job run")
 
 
 def _scan_once(settings: Settings, pool: Callable[[Runtime], BuildPool] | None = None) -> None:

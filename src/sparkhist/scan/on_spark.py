@@ -23,7 +23,8 @@ from __future__ import annotations
 import functools
 import heapq
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sparkhist.reader.layout import EventLog
@@ -34,6 +35,7 @@ log = logging.getLogger("sparkhist.scan")
 
 #: Tasks per executor core: more, smaller tasks even out logs of very different sizes.
 TASKS_PER_SLOT = 3
+JOB_GROUP = "sparkhist-index"
 
 
 def spread(jobs: list[tuple[EventLog, bool]], tasks: int) -> list[list[tuple[EventLog, bool]]]:
@@ -62,33 +64,54 @@ def build_group(root: str, store_dir: str, options: SourceOptions | None,
 
 
 class SparkIndexPool:
-    """The build pool of a scan whose full indexing runs as Spark tasks."""
+    """The build pool of a scan whose full indexing runs as Spark tasks.
 
-    def __init__(self, context: Any, root: str, store_dir: str, options: SourceOptions | None = None) -> None:
-        """``context``: a live ``pyspark.SparkContext`` (the caller starts and stops it)."""
-        self.context = context
+    ``context``: a callable returning a live ``pyspark.SparkContext``, called at the first
+    scan with logs to build (a scan with nothing lagging starts no Spark application); the
+    caller stops the context it returned (:attr:`started` says whether it was called)."""
+
+    def __init__(self, context: Callable[[], Any], root: str, store_dir: str, options: SourceOptions | None = None) -> None:
+        self._start = context
+        self._context: Any = None
         self.root = root
         self.store_dir = store_dir
         self.options = options
         self.jobs_run = 0
+        self.logs_built = 0
+        self.job_seconds = 0.0  # wall time of the Spark jobs (waiting for executors included)
+
+    @property
+    def started(self) -> bool:
+        return self._context is not None
+
+    @property
+    def context(self) -> Any:
+        if self._context is None:
+            self._context = self._start()
+        return self._context
 
     def run(self, jobs: list[tuple[EventLog, bool]]) -> Iterator[tuple[EventLog, Built | BaseException]]:
         if not jobs:
             return
-        slots = max(1, int(self.context.defaultParallelism))
+        context = self.context
+        slots = max(1, int(context.defaultParallelism))
         groups = spread(jobs, slots * TASKS_PER_SLOT)
         log.info("indexing %d logs (%d bytes) as %d Spark tasks over %d slots", len(jobs),
                  sum(j[0].total_size for j in jobs), len(groups), slots)
-        self.context.setJobGroup("sparkhist-index", f"sparkhist: full indexing of {len(jobs)} logs")
+        context.setJobGroup(JOB_GROUP, f"sparkhist: full indexing of {len(jobs)} logs")
         build = functools.partial(build_group, self.root, self.store_dir, self.options)
-        rdd = self.context.parallelize(groups, len(groups)).flatMap(build)
+        rdd = context.parallelize(groups, len(groups)).flatMap(build)
+        began = time.monotonic()
         results: dict[str, Built | BaseException] = dict(rdd.collect())
+        self.job_seconds += time.monotonic() - began
         self.jobs_run += 1
+        self.logs_built += sum(1 for r in results.values() if isinstance(r, Built))
         for event_log, _ in jobs:
             yield event_log, results.get(event_log.path, RuntimeError("no result from the Spark job"))
 
     def stop(self) -> None:
-        self.context.cancelJobGroup("sparkhist-index")
+        if self._context is not None:
+            self._context.cancelJobGroup(JOB_GROUP)
 
     def close(self) -> None:
         """The Spark context is the caller's."""
