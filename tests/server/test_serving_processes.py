@@ -254,3 +254,42 @@ def test_a_killed_serving_process_is_replaced_while_the_others_answer(served: Se
     # The others kept answering: requests after the kill (and through the restart) succeeded.
     assert len(after) >= 20 and all(s == 200 for s in after), sorted(set(after))
     assert served.proc.poll() is None
+
+
+def test_the_shared_port_sends_at_once() -> None:
+    """An accepted connection does not wait for the client's delayed ACK before each answer (TCP_NODELAY)."""
+    import socket
+
+    from sparkhist.server.serving import listen_socket
+
+    server = listen_socket("127.0.0.1", 0)
+    try:
+        server.listen(1)
+        port = server.getsockname()[1]
+        twin = listen_socket("127.0.0.1", port)  # another process's socket on the same port (SO_REUSEPORT)
+        twin.close()
+        with socket.create_connection(("127.0.0.1", port)):
+            accepted, _ = server.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        server.close()
+
+
+def test_health_is_degraded_while_a_serving_process_is_missing() -> None:
+    from sparkhist.server.serving import with_serving
+
+    class Processes:
+        def __init__(self, answering: int) -> None:
+            self.answering = answering
+
+        def status(self) -> dict[str, object]:
+            return {"processes": 3, "answering": self.answering, "restarts": 1, "pids": [1, 2, 3][:self.answering]}
+
+    processes = Processes(2)
+    health = with_serving(lambda: {"status": "ok", "reasons": []}, lambda: processes)  # type: ignore[arg-type,return-value]
+    doc = health()
+    assert doc["status"] == "degraded" and doc["reasons"] == ["1 of 3 serving processes not answering (being started again)"]
+    processes.answering = 3
+    assert health() == {"status": "ok", "reasons": [], "serving": processes.status()}
+    assert with_serving(lambda: {"status": "ok"}, lambda: None)() == {"status": "ok"}
