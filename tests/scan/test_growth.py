@@ -26,9 +26,14 @@ RESOURCES = ("", "/jobs", "/stages?details=true", "/allexecutors", "/sql", "/env
 WALL_CLOCK_KEYS = {"lastUpdated", "lastUpdatedEpoch", "totalDuration", "duration"}
 
 
+#: The log directory an attempt shows (each index below reads its own copy of the logs).
+LOG_SOURCE_KEYS = {"logSourceName", "logSourceFullPath"}
+
+
 def _mask(payload: Any) -> Any:
     if isinstance(payload, dict):
-        return {k: (0 if k in WALL_CLOCK_KEYS else _mask(v)) for k, v in payload.items()}
+        return {k: (0 if k in WALL_CLOCK_KEYS else "<log dir>" if k in LOG_SOURCE_KEYS else _mask(v))
+                for k, v in payload.items()}
     if isinstance(payload, list):
         return [_mask(v) for v in payload]
     return payload
