@@ -44,6 +44,20 @@ PER_STAGE = [
 WALL_CLOCK_WHEN_RUNNING = {"totalDuration", "duration"}
 
 
+#: The log directory an attempt shows (SPARK-55793): what differs between two copies of one log
+#: set served from two places (an object store and a local copy), never between the two servers.
+LOG_SOURCE_KEYS = frozenset(("logSourceName", "logSourceFullPath"))
+
+
+def without_log_source(body: Any) -> Any:
+    """``body`` with the attempts' log directory fields left out (see :data:`LOG_SOURCE_KEYS`)."""
+    if isinstance(body, dict):
+        return {k: without_log_source(v) for k, v in body.items() if k not in LOG_SOURCE_KEYS}
+    if isinstance(body, list):
+        return [without_log_source(v) for v in body]
+    return body
+
+
 def as_configured(log_dir: Path) -> str:
     """The log directory as ``support.real_shs`` configures the real SHS with it (``file:`` and the
     resolved path): sparkhist is given the same string, so each attempt's ``logSourceFullPath`` and
