@@ -41,9 +41,12 @@ def corpus_log_dir(corpus: str, tmp: Path) -> Path:
 
 @contextlib.contextmanager
 def both_servers(logs: Path, tmp: Path) -> Iterator[tuple[RealShs, str]]:
-    """(the real SHS, sparkhist's base URL) over ``logs``, once both list the same number of apps."""
+    """(the real SHS, sparkhist's base URL) over ``logs``, once both list the same number of apps.
+
+    Both are given the log directory as the same string, ``file:<absolute path>``: each
+    attempt's ``logSourceName``/``logSourceFullPath`` echo it as configured."""
     store = tmp / "store"
-    args = ["--log-dir", str(logs), "--store", str(store), "--host", "127.0.0.1", "--scan-interval", "1",
+    args = ["--log-dir", f"file:{logs.resolve()}", "--store", str(store), "--host", "127.0.0.1", "--scan-interval", "1",
             "--log-level", "warning"]
     with run_real_shs(logs) as shs, sparkhist_serve(tmp, args, os.environ) as url:
         ours = len(httpx.get(f"{url}/api/v1/applications", timeout=30).json())
