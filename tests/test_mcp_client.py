@@ -27,6 +27,8 @@ the error it raised) must be equal. What is normalised, and why (nothing else is
   ``duration`` and the tools' figures derived from them follow (same rule as
   ``test_differential`` and the spark-history-cli test).
 - The server URL, which differs by construction, wherever it is echoed.
+- A tool's ``"API failures: a; b"`` message lists its parallel calls' failures in the order
+  its threads finished: the parts are sorted.
 - In an error's text (the generated client's exception string), the list of HTTP response
   headers: two different HTTP servers (Jetty, uvicorn) spell and choose transport headers
   differently (``Date``, ``Server``, header case, a random CSP nonce). The status, reason
@@ -213,6 +215,9 @@ def _drive(python: str, url: str, calls: list[dict[str, Any]]) -> list[dict[str,
 
 #: The transport headers an error's text lists, from ``HTTP response headers:`` to the body.
 _HEADERS = re.compile(r"HTTP response headers: .*?\n(?=HTTP response body|$)", re.S)
+#: How a tool that makes its REST calls in parallel reports the failed ones: joined with "; " in
+#: the order the threads finished (``parallel_execute``'s ``as_completed``).
+_FAILURES = "API failures: "
 #: Measured by the SHS at request time for an app still running (a RUNNING task's duration is
 #: "now" minus its launch; executors, SQL executions and the tools' figures derived from them).
 WALL_CLOCK_WHEN_RUNNING = {"duration", "totalDuration", "total_duration", "gc_pressure_ratio"}
@@ -231,6 +236,8 @@ def _normalize(value: Any, url: str, running: set[str], live: bool) -> Any:
                     out[key] = 0
                 elif live and key in WALL_CLOCK_WHEN_RUNNING and isinstance(item, (int, float)):
                     out[key] = "<now>"
+                elif key == "error" and isinstance(item, str) and item.startswith(_FAILURES):
+                    out[key] = _FAILURES + "; ".join(sorted(walk(item, here)[len(_FAILURES):].split("; ")))
                 else:
                     out[key] = walk(item, here)
             return out
