@@ -254,6 +254,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key", lambda: None, str, "SPARKHIST_TLS_KEY", None, "PEM private key of SPARKHIST_TLS_CERT."),
     Setting("tls_key_password", lambda: None, str, "SPARKHIST_TLS_KEY_PASSWORD", None,
             "Password of an encrypted SPARKHIST_TLS_KEY."),
+    # Retention while a log is read (RetentionLimits): the server's own, as the SHS replays with its SparkConf.
+    Setting("ui_retained_jobs", lambda: 1000, parse_count, "SPARKHIST_UI_RETAINED_JOBS", "spark.ui.retainedJobs",
+            "Jobs kept per application (the ones that ended first go). The server's setting, as the SHS's: "
+            "an application's own spark.ui.retained* properties do not apply."),
+    Setting("ui_retained_stages", lambda: 1000, parse_count, "SPARKHIST_UI_RETAINED_STAGES", "spark.ui.retainedStages",
+            "Stage attempts kept per application (the ones that ended first go, with their tasks)."),
+    Setting("ui_retained_tasks", lambda: 100000, parse_count, "SPARKHIST_UI_RETAINED_TASKS", "spark.ui.retainedTasks",
+            "Tasks kept per stage attempt (the ones that ended first go)."),
+    Setting("ui_retained_dead_executors", lambda: 100, parse_count, "SPARKHIST_UI_RETAINED_DEAD_EXECUTORS",
+            "spark.ui.retainedDeadExecutors", "Dead executors kept per application."),
+    Setting("sql_ui_retained_executions", lambda: 1000, parse_count, "SPARKHIST_SQL_UI_RETAINED_EXECUTIONS",
+            "spark.sql.ui.retainedExecutions", "SQL executions kept per application (the ones that ended first go)."),
+    Setting("ui_dag_graph_retained_root_rdds", lambda: 2**31 - 1, parse_count, "SPARKHIST_UI_DAG_GRAPH_RETAINED_ROOT_RDDS",
+            "spark.ui.dagGraph.retainedRootRDDs", "Root RDDs drawn in a stage's DAG (the others and what only they "
+                                                  "lead to are left out)."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -308,6 +323,12 @@ class Settings:
     #: The log directory as configured (``log_dir`` has a ``file:`` scheme stripped) and its display
     #: name: each attempt's ``logSourceFullPath`` and ``logSourceName``. None: not from ``load_settings``.
     log_source: LogSource | None = None
+    ui_retained_jobs: int = 1000
+    ui_retained_stages: int = 1000
+    ui_retained_tasks: int = 100000
+    ui_retained_dead_executors: int = 100
+    sql_ui_retained_executions: int = 1000
+    ui_dag_graph_retained_root_rdds: int = 2**31 - 1
 
 
 def read_properties(path: str) -> dict[str, str]:
@@ -366,6 +387,70 @@ def load_settings(
     if not settings.store_dir:
         raise ConfigError("the store directory is empty")
     return replace(settings, log_dir=_strip_file_scheme(log_dir), log_source=source)
+
+
+class RetentionLimits(NamedTuple):
+    """What a state keeps while its log is read: Spark's ``spark.ui.retained*``,
+    ``spark.sql.ui.retainedExecutions`` and ``spark.ui.dagGraph.retainedRootRDDs``.
+
+    The SHS replays every log with its own ``SparkConf`` (``FsHistoryProvider.rebuildAppStore``
+    gives ``AppStatusListener``, ``ElementTrackingStore`` and the SQL listener the server's
+    conf), so these are the server's settings, never an application's own properties.
+    """
+
+    jobs: int = 1000
+    stages: int = 1000
+    tasks: int = 100000
+    dead_executors: int = 100
+    executions: int = 1000
+    root_rdds: int = 2**31 - 1
+
+    @classmethod
+    def of(cls, settings: Settings) -> RetentionLimits:
+        return cls(settings.ui_retained_jobs, settings.ui_retained_stages, settings.ui_retained_tasks,
+                   settings.ui_retained_dead_executors, settings.sql_ui_retained_executions,
+                   settings.ui_dag_graph_retained_root_rdds)
+
+    def variant(self) -> str:
+        """The limits that differ from Spark's defaults, as a part of the parse variant ("" for none)."""
+        changed = [f"{name}={value}" for name, value, default in zip(self._fields, self, RetentionLimits(), strict=True)
+                   if value != default]
+        return f"+retained({','.join(changed)})" if changed else ""
+
+
+#: RetentionLimits field <- its setting (whose environment variable carries it to indexing processes).
+_RETENTION_SETTINGS = dict(zip(RetentionLimits._fields, ("ui_retained_jobs", "ui_retained_stages", "ui_retained_tasks",
+                                                          "ui_retained_dead_executors", "sql_ui_retained_executions",
+                                                          "ui_dag_graph_retained_root_rdds"), strict=True))
+_retention: RetentionLimits | None = None
+
+
+def retention_limits() -> RetentionLimits:
+    """The limits logs are read with in this process: those :func:`use_retention_limits` was
+    given, else (an indexing process) the ``SPARKHIST_*`` variables of its environment."""
+    global _retention
+    if _retention is None:
+        values: dict[str, int] = {}
+        for field_name, setting_name in _RETENTION_SETTINGS.items():
+            setting = _BY_NAME[setting_name]
+            raw = os.environ.get(setting.env)
+            values[field_name] = setting.default() if raw is None else _parse(setting, raw, setting.env)
+        _retention = RetentionLimits(**values)
+    return _retention
+
+
+def use_retention_limits(settings: Settings) -> RetentionLimits:
+    """Read logs with the limits of ``settings`` from now on, in this process and in the processes
+    it starts (spawned indexing workers, Spark tasks): their environment carries the values."""
+    global _retention
+    _retention = RetentionLimits.of(settings)
+    for field_name, setting_name in _RETENTION_SETTINGS.items():
+        value, default = getattr(_retention, field_name), _BY_NAME[setting_name].default()
+        if value == default:
+            os.environ.pop(_BY_NAME[setting_name].env, None)
+        else:
+            os.environ[_BY_NAME[setting_name].env] = str(value)
+    return _retention
 
 
 class LogSource(NamedTuple):

@@ -84,6 +84,10 @@ def log_source_fields() -> bool:
 
 
 def parse_variant() -> str:
-    """What of an application's *state* (not only its rendering) depends on the release: stores
+    """What of an application's *state* (not only its rendering) depends on the release, and the
+    server's retention limits when they are not Spark's defaults (``+retained(jobs=3)``): stores
     record it, and a store built under another variant is rebuilt from the logs."""
-    return "legacy-push-read-metrics" if legacy_push_read_metrics() else "4.2"
+    from sparkhist.config import retention_limits
+
+    release = "legacy-push-read-metrics" if legacy_push_read_metrics() else "4.2"
+    return release + retention_limits().variant()

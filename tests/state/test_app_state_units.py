@@ -59,8 +59,11 @@ def test_unknown_events_are_ignored() -> None:
     assert state.jobs == {}
 
 
-def test_retained_jobs_from_the_apps_own_properties() -> None:
-    state = AppState()
+@pytest.mark.parametrize(("server_limit", "kept"), [(None, 15), (10, 10)])
+def test_retained_jobs_are_the_servers_not_the_apps_own(server_limit: int | None, kept: int) -> None:
+    """The app's own spark.ui.retainedJobs=10 is ignored (the SHS replays with its conf); the
+    server's limit of 10 keeps the 10 that ended last."""
+    state = AppState() if server_limit is None else AppState(retained_jobs=server_limit)
     state.apply({"Event": "SparkListenerEnvironmentUpdate", "JVM Information": {},
                  "Spark Properties": {"spark.ui.retainedJobs": "10"}})
     for job_id in range(15):
@@ -69,7 +72,7 @@ def test_retained_jobs_from_the_apps_own_properties() -> None:
         state.apply({"Event": "SparkListenerJobEnd", "Job ID": job_id, "Completion Time": 2000 + job_id,
                      "Job Result": {"Result": "JobSucceeded"}})
     jobs = handle(state, ["jobs"], q(), app_id="x")
-    assert len(jobs) <= 10 and jobs[0]["jobId"] == 14
+    assert len(jobs) == kept and jobs[0]["jobId"] == 14
 
 
 # --------------------------------------------------------------------------- error answers

@@ -104,9 +104,7 @@ def test_a_removed_executor_takes_its_blocks() -> None:
 def test_a_dead_executor_dropped_by_retention_while_its_stage_runs() -> None:
     """It was in ``dead_in_live_stages`` when retention dropped it: the stage's end used to
     raise KeyError (and fail the whole log)."""
-    state = AppState()
-    state.apply({"Event": "SparkListenerEnvironmentUpdate", "JVM Information": {},
-                 "Spark Properties": {"spark.ui.retainedDeadExecutors": "1"}})
+    state = AppState(retained_dead_executors=1)  # the server's spark.ui.retainedDeadExecutors=1
     state.apply({"Event": "SparkListenerJobStart", "Job ID": 0, "Submission Time": 1, "Stage IDs": [0, 1], "Properties": {},
                  "Stage Infos": [{"Stage ID": i, "Stage Attempt ID": 0, "Number of Tasks": 1} for i in (0, 1)]})
     for stage_id in (0, 1):  # stage 1 still runs when stage 0 ends

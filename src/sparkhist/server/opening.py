@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sparkhist.config import Settings
+from sparkhist.config import Settings, use_retention_limits
 from sparkhist.errors import StoreError
 from sparkhist.resilience.retry import Backoff, RetryPolicy, RetryState
 from sparkhist.store.applications import ApplicationIndex
@@ -96,6 +96,7 @@ def open_store(settings: Settings, *, listing: bool, stored_list: bool = False, 
 
     t0 = time.monotonic()
     started = time.time()
+    use_retention_limits(settings)  # logs are read with the server's limits (a change re-reads them)
     source = ObservedSource(open_source(settings.log_dir, settings))  # counts calls, tells ok/degraded/offline
     lock = WriterLock(settings.store_dir)
     writer = may_write and lock.try_acquire()

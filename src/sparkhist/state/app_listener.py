@@ -1,7 +1,8 @@
 """``AppStatusListener``, first half: the application, its environment and its executors.
 
-Handles the application's start and end, the environment (and with it the app's own
-retention limits), resource profiles, executors and block managers coming and going,
+Handles the application's start and end, the environment (not the retention limits: the
+SHS replays with its own conf, :func:`sparkhist.config.retention_limits`), resource
+profiles, executors and block managers coming and going,
 exclusions (``*Excluded``, and their pre-3.1 ``*Blacklisted`` names) and miscellaneous
 processes. Jobs, stages and tasks are :mod:`~sparkhist.state.job_listener`'s; what an
 executor's removal does to cached RDDs is :mod:`~sparkhist.state.storage_listener`'s.
@@ -21,12 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["HANDLERS"]
 
 _STR_ONLY = frozenset((str,))
-#: AppState attribute <- the app's own property that sets it.
-_RETENTION_PROPERTIES = (("retained_jobs", "spark.ui.retainedJobs"),
-                         ("retained_stages", "spark.ui.retainedStages"),
-                         ("retained_tasks", "spark.ui.retainedTasks"),
-                         ("retained_dead_executors", "spark.ui.retainedDeadExecutors"),
-                         ("retained_executions", "spark.sql.ui.retainedExecutions"))
 
 
 # --------------------------------------------------------------------------- application
@@ -74,12 +69,6 @@ def _env_update(s: AppState, e: dict[str, Any]) -> None:
         s.default_cpus_per_task = int(props.get("spark.task.cpus", s.default_cpus_per_task))
     except ValueError:
         pass
-    for attr, key in _RETENTION_PROPERTIES:
-        if key in props:
-            try:
-                setattr(s, attr, int(props[key]))
-            except ValueError:
-                pass
 
 
 def _resource_profile(s: AppState, e: dict[str, Any]) -> None:

@@ -10,8 +10,9 @@ follow Spark's own, each a module of handlers with a table from event name to ha
 * :mod:`~sparkhist.state.storage_listener`: its RDDs, blocks and storage levels;
 * :mod:`~sparkhist.state.sql_listener`: ``SQLAppStatusListener`` (executions, plans, SQL metrics);
 
-and :mod:`~sparkhist.state.retention` enforces the app's own retention limits
-(``spark.ui.retained*``, read from its ``SparkListenerEnvironmentUpdate``). The tables
+and :mod:`~sparkhist.state.retention` enforces the server's retention limits
+(``spark.ui.retained*``, :func:`sparkhist.config.retention_limits`, as the SHS replays with
+its own conf; they are part of the parse variant a state records). The tables
 are merged once, here, into one dict: an event handled by one listener costs one lookup
 and one call. Unknown events are ignored. ``finish()`` does what Spark's final store
 flush does (aggregate the SQL metrics of executions still running).
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sparkhist import releases
+from sparkhist.config import retention_limits
 from sparkhist.state import app_listener, job_listener, rdd_graph, sql_listener, storage_listener
 from sparkhist.state.entities import RDD, Executor, Job, Process, Stage, Task
 from sparkhist.state.rdd_graph import StageRDDs
@@ -59,12 +61,12 @@ class AppState:
     has_env: bool = False
     resource_profiles: dict[int, dict[str, Any]] = field(default_factory=dict)
     default_cpus_per_task: int = 1
-    # Retention limits (set by app_listener, enforced by retention).
-    retained_jobs: int = 1000
-    retained_stages: int = 1000
-    retained_tasks: int = 100000
-    retained_dead_executors: int = 100
-    retained_executions: int = 1000
+    # Retention limits: the server's as the log is read (config.retention_limits), enforced by retention.
+    retained_jobs: int = field(default_factory=lambda: retention_limits().jobs)
+    retained_stages: int = field(default_factory=lambda: retention_limits().stages)
+    retained_tasks: int = field(default_factory=lambda: retention_limits().tasks)
+    retained_dead_executors: int = field(default_factory=lambda: retention_limits().dead_executors)
+    retained_executions: int = field(default_factory=lambda: retention_limits().executions)
     # Entities: jobs, stages, tasks (job_listener); executors, processes (app_listener);
     # RDDs (storage_listener); SQL executions and their stages' metrics (sql_listener).
     jobs: dict[int, Job] = field(default_factory=dict)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
+from sparkhist.config import retention_limits
+
 if TYPE_CHECKING:
     from sparkhist.state.app_state import AppState, Handler
 
@@ -235,7 +237,9 @@ def _read_back(cluster: Cluster, done: dict[int, Cluster]) -> Cluster:
 def stage_graph(state: AppState, stage_id: int) -> OperationGraph | None:
     """``operationGraphForStage``, None when no job recorded the stage (or retention dropped it)."""
     stage = state.rdd_graphs.get(stage_id)
-    return None if stage is None else make_operation_graph(stage_id, stage)
+    # The server's spark.ui.dagGraph.retainedRootRDDs (part of the parse variant the state was read with).
+    roots = retention_limits().root_rdds
+    return None if stage is None else make_operation_graph(stage_id, stage, None if roots >= 2**31 - 1 else roots)
 
 
 def job_graphs(state: AppState, job_id: int) -> list[OperationGraph] | None:

@@ -1,9 +1,13 @@
-"""The app's own retention limits, as Spark's ``ElementTrackingStore`` triggers enforce them.
+"""Retention limits, as Spark's ``ElementTrackingStore`` triggers enforce them.
 
-The limits are the ``spark.ui.retained*`` properties of the app's environment (kept on
-the state by :mod:`~sparkhist.state.app_listener`); the listeners call these once an
-entity ends, so a long application keeps only its most recent jobs, stages, tasks, dead
-executors and SQL executions, like the real history server.
+The limits are the server's (:class:`sparkhist.config.RetentionLimits`: its properties
+file's ``spark.ui.retained*``, ``spark.sql.ui.retainedExecutions`` or the ``SPARKHIST_*``
+variables), never the application's own properties: ``FsHistoryProvider.rebuildAppStore``
+replays a log with the history server's ``SparkConf``. Each state takes them when it is
+created (``AppState.retained_*``) and records them in its parse variant, so a store read
+with other limits is read again. The listeners call these once an entity ends, so a long
+application keeps only its most recent jobs, stages, tasks, dead executors and SQL
+executions, like the real history server.
 """
 
 from __future__ import annotations
