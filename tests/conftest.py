@@ -22,6 +22,11 @@ from support.server import copy_logs
 #: The repository root, wherever CI cloned it; ``shared/`` sits beside it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# A ``sparkhist serve`` a test starts is one process unless the test asks for more (the serving
+# processes have tests of their own, tests/server/test_serving_processes.py): the default,
+# min(4, cores), would add a process to every server of the suite on CI's 2 cores.
+os.environ.setdefault("SPARKHIST_SERVE_PROCESSES", "1")
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
