@@ -32,21 +32,25 @@ CACHE = Path.home() / ".cache" / "sparkhist"
 
 
 def python312() -> str:
-    """A Python 3.12 interpreter: ``python3.12`` on PATH, else the newest 3.12 under pyenv."""
-    if found := shutil.which("python3.12"):
-        return found
+    """A Python 3.12 that runs: the newest 3.12 under pyenv, else ``python3.12`` on PATH (a pyenv
+    shim on PATH is no good alone: it fails unless 3.12 is selected, so each candidate is tried)."""
     roots = [Path(os.environ["PYENV_ROOT"])] if os.environ.get("PYENV_ROOT") else []
     if pyenv := shutil.which("pyenv"):
         done = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False)
         if done.returncode == 0 and done.stdout.strip():
             roots.append(Path(done.stdout.strip()))
     roots.append(Path.home() / ".pyenv")
+    candidates: list[str] = []
     for root in roots:
-        candidates = sorted((root / "versions").glob("3.12.*/bin/python3.12"),
-                            key=lambda p: tuple(int(x) for x in p.parts[-3].split(".") if x.isdigit()))
-        if candidates:
-            return str(candidates[-1])
-    raise RuntimeError("no Python 3.12 (python3.12 on PATH or under pyenv): the MCP server needs >= 3.12")
+        candidates += [str(p) for p in sorted((root / "versions").glob("3.12.*/bin/python3.12"),
+                                              key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parts[-3].split(".")],
+                                              reverse=True)]
+    if on_path := shutil.which("python3.12"):
+        candidates.append(on_path)
+    for candidate in candidates:
+        if subprocess.run([candidate, "-c", "import venv"], capture_output=True, check=False).returncode == 0:
+            return candidate
+    raise RuntimeError(f"no working Python 3.12 (tried {candidates or 'none'}): the MCP server needs >= 3.12")
 
 
 def mcp_venv() -> Path:
