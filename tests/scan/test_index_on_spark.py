@@ -34,9 +34,10 @@ from typing import Any
 import orjson
 import pytest
 
+from support.corpus import spark_home
 from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, WALL_CLOCK_WHEN_RUNNING, differences
-from support.server import runtime_for
-from support.ui_corpus import gather_logs
+from support.server import copy_logs, runtime_for
+from support.ui_corpus import SAMPLES, gather_logs
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -252,3 +253,26 @@ def test_answers_are_byte_identical_to_single_node_indexing(indexed: Indexed) ->
         assert different == []
         assert len(paths) > 2000
         assert spark_runtime.states.builds == 0  # every answer from a snapshot the Spark job wrote
+
+
+def test_under_spark_submit(tmp_path: Path) -> None:
+    """The README's form: spark-submit runs ``python -m sparkhist --main-file`` (its master used)."""
+    main_file = subprocess.run([sys.executable, "-m", "sparkhist", "--main-file"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    logs = copy_logs(SAMPLES, tmp_path / "logs")
+    spark_submit = Path(spark_home()) / "bin" / "spark-submit"
+    env = {**_environ(), "PYSPARK_PYTHON": sys.executable}
+    out = subprocess.run([str(spark_submit), "--master", "local[2]", main_file, "index-on-spark", "--log-dir", str(logs),
+                          "--store", str(tmp_path / "store")], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-4000:]
+    listed = len(list(logs.iterdir()))
+    assert f"{listed} logs listed: {listed} new" in out.stdout, out.stdout
+    assert f"{listed} logs built by 1 Spark jobs" in out.stdout
+    with runtime_for(logs, tmp_path / "store", scan=False) as (runtime, client):
+        apps = client.get("/api/v1/applications").json()
+        assert len(apps) == len(runtime.index) > 0
+        for app in apps:
+            attempt = app["attempts"][0].get("attemptId")
+            base = f"/api/v1/applications/{app['id']}" + (f"/{attempt}" if attempt else "")
+            assert client.get(base + "/jobs").status_code == 200
+        assert runtime.states.builds == 0  # every answer from a snapshot the Spark job wrote
