@@ -207,6 +207,9 @@ class Stage:
     # Task ids of this attempt, in arrival order (retention trims the oldest finished ones).
     task_ids: list[int] = field(default_factory=list)
     live: bool = True
+    # Tasks Spark's ``savedTasks`` no longer counts though they are kept: a task clean-up asked to
+    # drop more than the ended tasks it found (retention.cleanup_tasks). Last: older pickles lack it.
+    unsaved_tasks: int = 0
 
     def executor_summary(self, executor_id: str) -> ExecutorStageSummary:
         summary = self.executor_summaries.get(executor_id)

@@ -209,7 +209,7 @@ def _task_start(s: AppState, e: dict[str, Any]) -> None:
                 job.active_tasks += 1
         st.task_ids.append(task_id)
         if len(st.task_ids) > s.retained_tasks:
-            retention.cleanup_tasks(s, st)
+            retention.cleanup_tasks(s, st)  # over Spark's savedTasks limit (a no-op otherwise)
     ex = s.executors.get(executor_id)
     if ex is not None and ex.is_active:
         ex.active_tasks += 1
@@ -305,6 +305,8 @@ def _task_end(s: AppState, e: dict[str, Any]) -> None:
             st.speculation.num_completed += completed
             st.speculation.num_failed += failed
             st.speculation.num_killed += killed
+        if len(st.task_ids) > s.retained_tasks:
+            retention.cleanup_tasks(s, st)  # at a task's end too (AppStatusListener.onTaskEnd)
         if remove:
             st.live = False
             retention.cleanup_stages(s)
