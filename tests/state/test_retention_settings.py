@@ -7,7 +7,8 @@ sparkhist) drop the jobs, stages, tasks, dead executors and SQL executions that 
 first. Each case runs the real SHS 4.3.0 and ``sparkhist serve`` over the same copies of
 conformance logs and compares their answers, path by path:
 
-* the logs' environments set small limits, both servers run with Spark's defaults;
+* the logs' environments set small limits (edited copies, and an application run by pyspark
+  with them), both servers run with Spark's defaults;
 * both servers are given small limits (the SHS its properties, sparkhist the same file),
   sparkhist's store having been indexed with the defaults first: the new limits re-read
   the logs rather than mixing states read with other limits.
@@ -18,6 +19,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ import pytest
 
 from sparkhist import releases
 from sparkhist.config import RetentionLimits, load_settings, retention_limits, use_retention_limits
+from support.corpus import spark_home
 from support.differential import as_configured, compare
 from support.real_shs import RealShs, run_real_shs
 from support.server import runtime_for
@@ -46,6 +50,43 @@ LOGS = (CONFORMANCE / "spark-4.0.1" / "eventlogs" / "local-1795972896863",
 SMALL = {"spark.ui.retainedJobs": "2", "spark.ui.retainedStages": "3", "spark.ui.retainedTasks": "5",
          "spark.ui.retainedDeadExecutors": "1", "spark.sql.ui.retainedExecutions": "1",
          "spark.ui.dagGraph.retainedRootRDDs": "1"}
+
+
+#: A pyspark 4.3.0 application logged with SMALL in its own conf: jobs with shuffles (skipped
+#: stages) of 8 tasks on 2 cores, and SQL executions.
+_APP = """
+import json, sys
+from pyspark.sql import SparkSession
+log_dir, work, extra = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+builder = SparkSession.builder.master("local[2]").appName("small-retention")
+conf = {"spark.ui.enabled": "false", "spark.eventLog.enabled": "true", "spark.eventLog.dir": "file:" + log_dir,
+        "spark.local.dir": work + "/local", "spark.sql.warehouse.dir": work + "/warehouse",
+        "spark.eventLog.rolling.enabled": "false", "spark.sql.shuffle.partitions": "4", "spark.driver.memory": "512m",
+        **extra}
+for key, value in conf.items():
+    builder = builder.config(key, value)
+spark = builder.getOrCreate()
+pairs = spark.sparkContext.parallelize(range(10000), 8).map(lambda x: (x % 10, 1)).reduceByKey(lambda a, b: a + b)
+pairs.cache().count()
+for _ in range(4):
+    pairs.map(lambda kv: kv).count()
+for n in range(3):
+    spark.range(1000 * (n + 1)).selectExpr("id % 5 as k").groupBy("k").count().collect()
+spark.stop()
+"""
+
+
+@pytest.fixture(scope="module")
+def generated_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The event log of :data:`_APP`, run once by pyspark."""
+    work = tmp_path_factory.mktemp("small-retention-app")
+    (work / "logs").mkdir()
+    env = {**_environ(), "SPARK_HOME": str(spark_home()), "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+    done = subprocess.run([sys.executable, "-c", _APP, str(work / "logs"), str(work), json.dumps(SMALL)], env=env,
+                          capture_output=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:].decode(errors="replace")
+    (log,) = (work / "logs").iterdir()
+    return log
 
 
 @pytest.fixture(autouse=True)
@@ -69,9 +110,10 @@ def _with_environment(source: Path, dest: Path, extra: dict[str, str]) -> None:
     assert edited == 1, source
 
 
-def _logs(tmp: Path, extra: dict[str, str]) -> Path:
+def _logs(tmp: Path, extra: dict[str, str], generated: Path) -> Path:
     logs = tmp / "logs"
     logs.mkdir()
+    shutil.copy2(generated, logs / generated.name)
     for source in LOGS:
         if extra:
             _with_environment(source, logs / source.name, extra)
@@ -129,12 +171,12 @@ def _environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SPARKHIST_")}
 
 
-def test_the_apps_own_limits_change_nothing(tmp_path: Path) -> None:
+def test_the_apps_own_limits_change_nothing(tmp_path: Path, generated_log: Path) -> None:
     """Logs whose environment sets small limits answer as the SHS with default settings: nothing dropped."""
-    logs = _logs(tmp_path, SMALL)
+    logs = _logs(tmp_path, SMALL, generated_log)
     with run_real_shs(logs) as shs, sparkhist_serve(tmp_path, _serve_args(logs, tmp_path / "store"), _environ()) as url:
         listed = len(httpx.get(f"{url}/api/v1/applications", timeout=30).json())
-        assert listed == len(LOGS)
+        assert listed == len(LOGS) + 1
         shs.wait_until_listed(listed)
         counts = _compare(shs, url)
     jobs = {p: n for p, n in counts.items() if p.endswith("/jobs")}
@@ -142,10 +184,10 @@ def test_the_apps_own_limits_change_nothing(tmp_path: Path) -> None:
     assert max(jobs.values()) > 2 and max(stages.values()) > 3, counts  # more than the apps' own limits
 
 
-def test_the_servers_limits_and_a_store_read_with_other_limits(tmp_path: Path) -> None:
+def test_the_servers_limits_and_a_store_read_with_other_limits(tmp_path: Path, generated_log: Path) -> None:
     """The SHS given small limits, sparkhist the same properties file over a store indexed with
     the defaults: both drop the same entities (the store is read again with the new limits)."""
-    logs = _logs(tmp_path, {})
+    logs = _logs(tmp_path, {}, generated_log)
     store = tmp_path / "store"
     with runtime_for(as_configured(logs), store) as (_, client):  # indexed with Spark's defaults
         full = {app["id"]: len(client.get(f"/api/v1/applications/{quote(app['id'])}/stages").json())
@@ -157,7 +199,7 @@ def test_the_servers_limits_and_a_store_read_with_other_limits(tmp_path: Path) -
     with run_real_shs(logs, extra_conf=SMALL) as shs, \
             sparkhist_serve(tmp_path, [*_serve_args(logs, store), "--properties-file", str(props)], _environ()) as url:
         listed = len(httpx.get(f"{url}/api/v1/applications", timeout=30).json())
-        assert listed == len(LOGS)
+        assert listed == len(LOGS) + 1
         shs.wait_until_listed(listed)
         counts = _compare(shs, url)
         kept_tasks = [(counts[f"applications/{quote(app['id'])}/stages/{st['stageId']}/{st['attemptId']}/taskList?length=1000"],
