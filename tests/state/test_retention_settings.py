@@ -72,6 +72,8 @@ for _ in range(4):
     pairs.map(lambda kv: kv).count()
 for n in range(3):
     spark.range(1000 * (n + 1)).selectExpr("id % 5 as k").groupBy("k").count().collect()
+sc = spark.sparkContext
+sc.parallelize(range(100), 2).union(sc.parallelize(range(100), 2)).union(sc.parallelize(range(9), 1)).count()
 spark.stop()
 """
 
@@ -202,6 +204,7 @@ def test_the_servers_limits_and_a_store_read_with_other_limits(tmp_path: Path, g
         assert listed == len(LOGS) + 1
         shs.wait_until_listed(listed)
         counts = _compare(shs, url)
+        _same_dags(shs, logs / generated_log.name, props)
         kept_tasks = [(counts[f"applications/{quote(app['id'])}/stages/{st['stageId']}/{st['attemptId']}/taskList?length=1000"],
                        st["numCompleteTasks"] + st["numFailedTasks"] + st["numKilledTasks"])
                       for app in shs.get("applications").json()
@@ -211,6 +214,32 @@ def test_the_servers_limits_and_a_store_read_with_other_limits(tmp_path: Path, g
         assert counts[f"applications/{quote(app_id)}/stages"] <= max(3, stages), app_id
     assert any(counts[f"applications/{quote(a)}/stages"] < n for a, n in full.items()), (full, counts)
     assert "rebuilding it from the logs" in (tmp_path / "serve.log").read_text()
+
+
+def _same_dags(shs: RealShs, log: Path, props: Path) -> None:
+    """Each job's DAG (``spark.ui.dagGraph.retainedRootRDDs``) as the SHS's job page draws it."""
+    from sparkhist.state import rdd_graph
+    from state.test_rdd_graph import _state, assert_same, ours, page_metadata
+
+    use_retention_limits(load_settings(properties_file=str(props), environ={}))
+    state = _state(log)
+    app_id = state.app_id or ""
+    compared = 0
+    for job in shs.get(f"applications/{quote(app_id)}/jobs").json():
+        html = shs.client.get(f"{shs.base_url}/history/{quote(app_id)}/jobs/job/", params={"id": job["jobId"]}).text
+        graphs, theirs = rdd_graph.job_graphs(state, job["jobId"]), page_metadata(html)
+        if not theirs.found:  # a stage of the job was dropped with its graph: the SHS draws none
+            assert graphs is None and "No DAG visualization information" in html, job
+            continue
+        assert graphs is not None, job
+        compared += assert_same(theirs.stages, [ours(g) for g in graphs], f"job {job['jobId']}")
+    assert compared > 0
+    # The limit drew less than all: the last job's stage has three root RDDs, one drawn.
+    last = max(state.jobs)
+    limited = sum(len(c.nodes) for g in rdd_graph.job_graphs(state, last) or [] for c in g.root.walk())
+    use_retention_limits(load_settings(environ={}))
+    full = sum(len(c.nodes) for g in rdd_graph.job_graphs(state, last) or [] for c in g.root.walk())
+    assert limited < full, (limited, full)
 
 
 def test_limits_are_part_of_the_parse_variant(tmp_path: Path) -> None:
