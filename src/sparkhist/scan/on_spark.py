@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import heapq
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -51,9 +52,16 @@ def spread(jobs: list[tuple[EventLog, bool]], tasks: int) -> list[list[tuple[Eve
     return [g for g in groups if g]
 
 
-def build_group(root: str, store_dir: str, options: SourceOptions | None,
+def sparkhist_environment() -> dict[str, str]:
+    """The driver's ``SPARKHIST_*`` variables: what a spawned worker process inherits (the
+    retention limits logs are read with among them), carried to the executors, which do not."""
+    return {k: v for k, v in os.environ.items() if k.startswith("SPARKHIST_")}
+
+
+def build_group(root: str, store_dir: str, options: SourceOptions | None, environ: dict[str, str],
                 group: list[tuple[EventLog, bool]]) -> list[tuple[str, Built | Exception]]:
     """One Spark task: every log of ``group`` built, each failure its own result."""
+    os.environ.update(environ)  # before the first read in this Python worker (its limits are read once)
     out: list[tuple[str, Built | Exception]] = []
     for event_log, persist in group:
         try:
@@ -99,7 +107,7 @@ class SparkIndexPool:
         log.info("indexing %d logs (%d bytes) as %d Spark tasks over %d slots", len(jobs),
                  sum(j[0].total_size for j in jobs), len(groups), slots)
         context.setJobGroup(JOB_GROUP, f"sparkhist: full indexing of {len(jobs)} logs")
-        build = functools.partial(build_group, self.root, self.store_dir, self.options)
+        build = functools.partial(build_group, self.root, self.store_dir, self.options, sparkhist_environment())
         rdd = context.parallelize(groups, len(groups)).flatMap(build)
         began = time.monotonic()
         results: dict[str, Built | BaseException] = dict(rdd.collect())
