@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,6 +23,7 @@ from sparkhist.render.terminal import visible
 if TYPE_CHECKING:
     from types import FrameType
 
+    from sparkhist.analytics.query import Engine
     from sparkhist.scan.scanner import Scanner
     from sparkhist.scan.workers import BuildPool
     from sparkhist.server import Runtime
@@ -311,18 +313,10 @@ def sql(settings: Settings, fmt: str, timeout: float, max_rows: int, query: str)
 
     A refused or failing query is one error line and exit status 2.
     """
-    from sparkhist.analytics.query import Engine, QueryError
-    from sparkhist.server.preflight import check_readable_store
+    from sparkhist.analytics.query import QueryError
 
-    check_readable_store(settings.store_dir)
-    engine = Engine(settings.store_dir, timeout=timeout, max_rows=max_rows)
-    try:
+    with _analytics(settings, QueryError, "", timeout=timeout, max_rows=max_rows) as engine:
         result = engine.run(query)
-    except QueryError as exc:
-        click.echo(f"sparkhist: {visible(exc)}", err=True)
-        sys.exit(2)
-    finally:
-        engine.close()
     for fragment in result.damaged:
         click.echo(f"sparkhist: warning: damaged {visible(fragment.path)} left out (rebuilt by the next scan)", err=True)
     _print_result(result.columns, result.rows, fmt)
@@ -336,20 +330,28 @@ def export_tables(settings: Settings, directory: str) -> None:
 
     The documented columns of every attempt indexed so far; a file is replaced whole.
     """
+    with _analytics(settings, OSError, f"cannot export to {visible(directory)}: ") as engine:
+        counts = engine.export(directory)
+    for table, rows in counts.items():
+        click.echo(f"{visible(os.path.join(directory, table + '.parquet'))}\t{rows} rows")
+
+
+@contextlib.contextmanager
+def _analytics(settings: Settings, error: type[Exception], prefix: str, **limits: Any) -> Iterator[Engine]:
+    """The analytics engine over a readable store, closed after use: an ``error`` raised in the
+    block is one line (``prefix`` and the error) and exit status 2."""
     from sparkhist.analytics.query import Engine
     from sparkhist.server.preflight import check_readable_store
 
     check_readable_store(settings.store_dir)
-    engine = Engine(settings.store_dir)
+    engine = Engine(settings.store_dir, **limits)
     try:
-        counts = engine.export(directory)
-    except OSError as exc:
-        click.echo(f"sparkhist: cannot export to {visible(directory)}: {visible(exc)}", err=True)
+        yield engine
+    except error as exc:
+        click.echo(f"sparkhist: {prefix}{visible(exc)}", err=True)
         sys.exit(2)
     finally:
         engine.close()
-    for table, rows in counts.items():
-        click.echo(f"{visible(os.path.join(directory, table + '.parquet'))}\t{rows} rows")
 
 
 def _print_result(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
