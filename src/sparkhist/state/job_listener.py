@@ -188,7 +188,12 @@ def _task_start(s: AppState, e: dict[str, Any]) -> None:
         tg("Launch Time", 0), tg("Executor ID", ""), tg("Host", ""), tg("Locality", ""),
         bool(tg("Speculative", False)), stage_id, attempt,
         accumulables=ev.accumulables(tg("Accumulables")))
-    task_id, executor_id = task.task_id, task.executor_id
+    start_task(s, task)
+
+
+def start_task(s: AppState, task: Task) -> None:
+    """A started task counted in its stage, jobs and executor (the compiled path's seam calls it too)."""
+    task_id, executor_id, stage_id, attempt = task.task_id, task.executor_id, task.stage_id, task.stage_attempt
     s.tasks[task_id] = task
     st = s.live_stage(stage_id, attempt)
     if st is not None:
@@ -256,15 +261,21 @@ def _task_end(s: AppState, e: dict[str, Any]) -> None:
         task.error_message = message
         delta = new_metrics if task.metrics is None else add_metrics(new_metrics, task.metrics, -1)
         task.metrics = new_metrics
+    end_task(s, stage_id, attempt, tg("Index", 0), kind, message, tg("Executor ID", ""), bool(tg("Speculative", False)),
+             ev.executor_metrics(e.get("Task Executor Metrics")), new_metrics, delta, duration)
+
+
+def end_task(s: AppState, stage_id: int, attempt: int, index: int, kind: str, message: str | None, executor_id: str,
+             speculative: bool, peaks: list[int] | None, new_metrics: list[int], delta: list[int] | None,
+             duration: int) -> None:
+    """An ended task counted in its stage, jobs and executor, ``delta`` (its metrics less those
+    counted before, None: not counted again) added to them (the compiled path's seam calls it too)."""
     completed = 1 if kind == "Success" else 0
     killed = 1 if kind in ("TaskKilled", "TaskCommitDenied") else 0
     failed = 1 - completed - killed
     active = 0 if kind == "Resubmitted" else 1
-    executor_id = tg("Executor ID", "")
-    peaks = ev.executor_metrics(e.get("Task Executor Metrics"))
     st = s.live_stage(stage_id, attempt)
     if st is not None:
-        index = tg("Index", 0)
         if delta is not None:
             st.metrics = add_metrics(st.metrics, delta)
         st.active_tasks -= active
@@ -300,7 +311,7 @@ def _task_end(s: AppState, e: dict[str, Any]) -> None:
         esum.killed_tasks += killed
         if delta is not None:
             esum.metrics = add_metrics(esum.metrics, delta)
-        if st.speculation is not None and bool(tg("Speculative", False)):
+        if st.speculation is not None and speculative:
             st.speculation.num_active -= 1
             st.speculation.num_completed += completed
             st.speculation.num_failed += failed

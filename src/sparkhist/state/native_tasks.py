@@ -25,9 +25,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from sparkhist.state import job_listener, retention, sql_listener
+from sparkhist.state import job_listener, sql_listener
 from sparkhist.state.app_state import LISTENERS, AppState
-from sparkhist.state.entities import M, Speculation, Task, add_metrics, update_peaks
+from sparkhist.state.entities import Task, add_metrics
 
 __all__ = ["ABI", "FastPath", "fast_path", "native_decoder"]
 
@@ -43,9 +43,6 @@ _MIRRORED = ("SparkListenerTaskStart", "SparkListenerTaskEnd")
 FastPath = Callable[[AppState, bytes], bool]
 Decoder = Callable[[bytes], tuple[Any, ...] | None]
 
-_JVM_GC_TIME, _IN_BYTES_READ = M["jvmGcTime"], M["in.bytesRead"]
-_SR_LOCAL_BYTES_READ, _SR_REMOTE_BYTES_READ = M["sr.localBytesRead"], M["sr.remoteBytesRead"]
-_SW_BYTES_WRITTEN = M["sw.bytesWritten"]
 
 _chosen: tuple[FastPath | None, str] | None = None
 
@@ -112,31 +109,7 @@ def _task_start(s: AppState, d: tuple[Any, ...]) -> None:
     # job_listener._task_start
     task = Task(task_id, index, attempt_no, partition_id if partition_id is not None else -1, launch, executor_id, host,
                 locality, speculative, stage_id, attempt, accumulables=accumulables)
-    s.tasks[task_id] = task
-    st = s.live_stage(stage_id, attempt)
-    if st is not None:
-        if speculative:
-            if st.speculation is None:
-                st.speculation = Speculation()
-            st.speculation.num_active += 1
-            st.speculation.num_tasks += 1
-        st.active_tasks += 1
-        if st.first_launch_time is None or launch < st.first_launch_time:
-            st.first_launch_time = launch
-        per_executor = st.active_per_executor
-        per_executor[executor_id] = per_executor.get(executor_id, 0) + 1
-        jobs = s.jobs
-        for job_id in st.job_ids:
-            job = jobs.get(job_id)
-            if job is not None:
-                job.active_tasks += 1
-        st.task_ids.append(task_id)
-        if len(st.task_ids) > s.retained_tasks:
-            retention.cleanup_tasks(s, st)  # over Spark's savedTasks limit (a no-op otherwise)
-    ex = s.executors.get(executor_id)
-    if ex is not None and ex.is_active:
-        ex.active_tasks += 1
-        ex.total_tasks += 1
+    job_listener.start_task(s, task)
 
 
 # --------------------------------------------------------------------------- TaskEnd
@@ -168,69 +141,8 @@ def _task_end(s: AppState, d: tuple[Any, ...]) -> None:
         task.error_message = message
         delta = new_metrics if task.metrics is None else add_metrics(new_metrics, task.metrics, -1)
         task.metrics = new_metrics
-    completed = 1 if kind == "Success" else 0
-    killed_n = 1 if kind in ("TaskKilled", "TaskCommitDenied") else 0
-    failed_n = 1 - completed - killed_n
-    active = 0 if kind == "Resubmitted" else 1
-    st = s.live_stage(stage_id, attempt)
-    if st is not None:
-        if delta is not None:
-            st.metrics = add_metrics(st.metrics, delta)
-        st.active_tasks -= active
-        st.completed_tasks += completed
-        if completed:
-            st.completed_indices.add(index)
-        st.failed_tasks += failed_n
-        st.killed_tasks += killed_n
-        if killed_n:
-            st.killed_summary[message or ""] = st.killed_summary.get(message or "", 0) + 1
-        per_executor = st.active_per_executor
-        per_executor[executor_id] = per_executor.get(executor_id, 0) - active
-        update_peaks(st.peaks, peaks)
-        esum = st.executor_summary(executor_id)
-        update_peaks(esum.peaks, peaks)
-        remove = st.active_tasks == 0 and st.status in ("COMPLETE", "FAILED")
-        jobs = s.jobs
-        for job_id in st.job_ids:
-            job = jobs.get(job_id)
-            if job is None:
-                continue
-            job.active_tasks -= active
-            job.completed_tasks += completed
-            if completed:
-                job.completed_indices.add((stage_id << 32) | index)
-            job.failed_tasks += failed_n
-            job.killed_tasks += killed_n
-            if killed_n:
-                job.killed_summary[message or ""] = job.killed_summary.get(message or "", 0) + 1
-        esum.task_time += duration
-        esum.succeeded_tasks += completed
-        esum.failed_tasks += failed_n
-        esum.killed_tasks += killed_n
-        if delta is not None:
-            esum.metrics = add_metrics(esum.metrics, delta)
-        if st.speculation is not None and speculative:
-            st.speculation.num_active -= 1
-            st.speculation.num_completed += completed
-            st.speculation.num_failed += failed_n
-            st.speculation.num_killed += killed_n
-        if len(st.task_ids) > s.retained_tasks:
-            retention.cleanup_tasks(s, st)  # at a task's end too (AppStatusListener.onTaskEnd)
-        if remove:
-            st.live = False
-            retention.cleanup_stages(s)
-    ex = s.executors.get(executor_id)
-    if ex is not None and ex.is_active:
-        ex.active_tasks -= active
-        ex.completed_tasks += completed
-        ex.failed_tasks += failed_n
-        ex.total_duration += duration
-        update_peaks(ex.peaks, peaks)
-        if kind != "Resubmitted":
-            ex.total_gc_time += new_metrics[_JVM_GC_TIME]
-            ex.total_input_bytes += new_metrics[_IN_BYTES_READ]
-            ex.total_shuffle_read += new_metrics[_SR_LOCAL_BYTES_READ] + new_metrics[_SR_REMOTE_BYTES_READ]
-            ex.total_shuffle_write += new_metrics[_SW_BYTES_WRITTEN]
+    job_listener.end_task(s, stage_id, attempt, index, kind, message, executor_id, speculative, peaks, new_metrics, delta,
+                          duration)
 
 
 def _sql_task_end(s: AppState, stage_id: int, attempt: int, task_id: int, index: int, finish: int, failed: bool,
