@@ -6,7 +6,6 @@ live in the ``support`` namespace package: ``from support.corpus import ...``.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +15,9 @@ import pytest
 
 from support.conformance import APACHE, SPARK401
 from support.corpus import ensure_corpus, load_manifest
-from support.real_shs import RealShs, java_executable, run_real_shs
+from support.real_shs import RealShs
 from support.server import copy_logs
+from support.spark_setup import real_shs_listing, require_spark
 
 #: The repository root, wherever CI cloned it; ``shared/`` sits beside it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -39,16 +39,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"skipped, and SPARKHIST_NO_SKIPS=1 forbids it: {report.longrepr}"
 
 
-def _require_spark() -> None:
-    """Skip (not fail) where Java or pyspark is missing, e.g. a laptop without a JDK."""
-    if importlib.util.find_spec("pyspark") is None:
-        pytest.skip("pyspark is not installed (pip install -e '.[dev]')")
-    try:
-        java_executable()
-    except RuntimeError as missing:
-        pytest.skip(f"{missing} (needs Java 17)")
-
-
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
     """``<repo>/../shared/conformance``: logs, answers recorded from the stock SHS 4.0.1, Apache's golden files."""
@@ -61,7 +51,7 @@ def conformance_dir() -> Path:
 @pytest.fixture(scope="session")
 def spark_corpus() -> Path:
     """Directory of real event logs written by the installed pyspark (cached; first run takes minutes). Read-only."""
-    _require_spark()
+    require_spark()
     return ensure_corpus()
 
 
@@ -74,8 +64,7 @@ def corpus_manifest(spark_corpus: Path) -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def real_shs_on_corpus(spark_corpus: Path, corpus_manifest: list[dict[str, Any]]) -> Iterator[RealShs]:
     """The stock SHS serving ``spark_corpus``, started once and waited on until every app is listed."""
-    with run_real_shs(spark_corpus) as shs:
-        shs.wait_until_listed(len(corpus_manifest))
+    with real_shs_listing(spark_corpus, len(corpus_manifest)) as shs:
         yield shs
 
 
@@ -96,19 +85,19 @@ def apache_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 LISTED = {"spark401": 13, "apache": 16}
 
 
+def _real_shs(logs: Path, apps: int) -> Iterator[RealShs]:
+    require_spark()
+    with real_shs_listing(logs, apps) as shs:
+        yield shs
+
+
 @pytest.fixture(scope="session")
 def real_shs_spark401(spark401_logs: Path) -> Iterator[RealShs]:
     """The real SHS of the installed pyspark (4.3.0, the reference) over ``spark401_logs``."""
-    _require_spark()
-    with run_real_shs(spark401_logs) as shs:
-        shs.wait_until_listed(LISTED["spark401"])
-        yield shs
+    yield from _real_shs(spark401_logs, LISTED["spark401"])
 
 
 @pytest.fixture(scope="session")
 def real_shs_apache(apache_logs: Path) -> Iterator[RealShs]:
     """The real SHS of the installed pyspark (4.3.0, the reference) over ``apache_logs``."""
-    _require_spark()
-    with run_real_shs(apache_logs) as shs:
-        shs.wait_until_listed(LISTED["apache"])
-        yield shs
+    yield from _real_shs(apache_logs, LISTED["apache"])

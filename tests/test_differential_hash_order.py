@@ -19,8 +19,8 @@ import pytest
 
 from support.differential import Comparison
 from support.hash_order_corpus import COLLIDING, CONFIG_COUNTS, JOB_COUNTS, ensure_hash_order_corpus, load_manifest
-from support.real_shs import RealShs, java_executable, run_real_shs
-from support.server import runtime_for
+from support.real_shs import RealShs
+from support.spark_setup import real_shs_and_runtime, require_spark
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -30,11 +30,7 @@ LISTS = ["/sql", "/sql?details=false", "/sql?planDescription=false", "/sql?offse
 
 @pytest.fixture(scope="module")
 def hash_corpus() -> Path:
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
-    try:
-        java_executable()
-    except RuntimeError as missing:
-        pytest.skip(f"{missing} (needs Java 17)")
+    require_spark()
     return ensure_hash_order_corpus()
 
 
@@ -46,10 +42,8 @@ def hash_manifest(hash_corpus: Path) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def hash_both(hash_corpus: Path, hash_manifest: list[dict[str, Any]],
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, RealShs]]:
-    with run_real_shs(hash_corpus) as shs:
-        shs.wait_until_listed(len(hash_manifest))
-        with runtime_for(hash_corpus, tmp_path_factory.mktemp("hash-diff-store")) as (_runtime, client):
-            yield client, shs
+    with real_shs_and_runtime(hash_corpus, len(hash_manifest), tmp_path_factory.mktemp("hash-diff-store")) as both:
+        yield both
 
 
 def _template(path: str) -> str:

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison, as_configured
-from support.real_shs import RealShs, java_executable, run_real_shs
+from support.real_shs import RealShs
 from support.rich_corpus import ensure_rich_corpus, load_manifest
-from support.server import runtime_for
+from support.spark_setup import real_shs_and_runtime, require_spark
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -55,18 +55,10 @@ PER_SQL = ["", "?details=false", "?planDescription=false", "?details=false&planD
 ALLOWED: dict[str, str] = {}
 
 
-def _require_spark() -> None:
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
-    try:
-        java_executable()
-    except RuntimeError as missing:
-        pytest.skip(f"{missing} (needs Java 17)")
-
-
 @pytest.fixture(scope="module")
 def rich_corpus() -> Path:
     """The rich corpus's event-log directory (cached; the first run takes a few minutes)."""
-    _require_spark()
+    require_spark()
     return ensure_rich_corpus()
 
 
@@ -77,10 +69,9 @@ def rich_manifest(rich_corpus: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def rich_both(rich_corpus: Path, rich_manifest, tmp_path_factory) -> Iterator[tuple[Any, RealShs]]:
-    with run_real_shs(rich_corpus) as shs:
-        shs.wait_until_listed(len(rich_manifest))
-        with runtime_for(as_configured(rich_corpus), tmp_path_factory.mktemp("rich-diff-store")) as (_runtime, client):
-            yield client, shs
+    with real_shs_and_runtime(rich_corpus, len(rich_manifest), tmp_path_factory.mktemp("rich-diff-store"),
+                              as_configured(rich_corpus)) as both:
+        yield both
 
 
 def _template(path: str) -> str:

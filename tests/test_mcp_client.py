@@ -48,23 +48,16 @@ from typing import Any
 
 import pytest
 
-from support.both_servers import CORPORA, both_servers, corpus_log_dir
+from support.both_servers import CORPORA
 from support.mcp_client import DRIVER, ensure_mcp_venv
-from support.real_shs import RealShs, java_executable
+from support.real_shs import RealShs
+from support.spark_setup import corpus_servers
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 #: Tools that take ``app_attempt_id`` (the others address the app's last attempt).
 ATTEMPT_TOOLS = {"list_jobs", "list_stages", "list_stage_task_failures", "get_environment", "list_executors",
                  "get_executor_thread_dump", "list_sql_executions", "get_sql_execution"}
-
-
-def _require_spark() -> None:
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
-    try:
-        java_executable()
-    except RuntimeError as missing:
-        pytest.skip(f"{missing} (needs Java 17)")
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +68,7 @@ def mcp_python() -> str:
 @pytest.fixture(scope="module", params=CORPORA)
 def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RealShs, str]]:
     """(corpus, the real SHS, sparkhist's URL), both serving the corpus and listing the same apps."""
-    _require_spark()
-    corpus = request.param
-    tmp = tmp_path_factory.mktemp(f"mcp-{corpus}")
-    with both_servers(corpus_log_dir(corpus, tmp), tmp) as (shs, url):
-        yield corpus, shs, url
+    yield from corpus_servers(request, tmp_path_factory, "mcp")
 
 
 def _shs_json(shs: RealShs, path: str) -> Any:

@@ -54,9 +54,10 @@ from typing import Any
 
 import pytest
 
-from support.both_servers import CORPORA, both_servers, corpus_log_dir
+from support.both_servers import CORPORA
 from support.conformance import blank_last_updated
-from support.real_shs import RealShs, java_executable
+from support.real_shs import RealShs
+from support.spark_setup import corpus_servers
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -102,19 +103,7 @@ def _cli_executable() -> str:
 @pytest.fixture(scope="module", params=CORPORA)
 def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RealShs, str]]:
     """(corpus, the real SHS, sparkhist's URL), both serving the corpus and listing the same apps."""
-    _require_spark()
-    corpus = request.param
-    tmp = tmp_path_factory.mktemp(f"cli-{corpus}")
-    with both_servers(corpus_log_dir(corpus, tmp), tmp) as (shs, url):
-        yield corpus, shs, url
-
-
-def _require_spark() -> None:
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
-    try:
-        java_executable()
-    except RuntimeError as missing:
-        pytest.skip(f"{missing} (needs Java 17)")
+    yield from corpus_servers(request, tmp_path_factory, "cli")
 
 
 #: The generated corpus's representative apps (by name) that get every detail command.
