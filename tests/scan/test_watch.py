@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ import pytest
 from sparkhist.config import bundled_samples
 from sparkhist.devtools.scale import Template, load_template, rewrite, write_log
 from sparkhist.scan.watch import LogDirWatch, top_entry
-from support.serving import free_port
+from support.serving import free_port, serve_process
 
 #: Well before the 60 s scan interval: only a notification can list a log this soon.
 LISTED_WITHIN = 5.0
@@ -135,24 +134,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
     log_file = tmp_path / "serve.log"
     env = {**os.environ, "SPARKHIST_SCAN_INTERVAL": SCAN_INTERVAL, "SPARKHIST_SERVE_PROCESSES": "1",
            "SPARKHIST_INDEX_WORKERS": "1"}
-    with log_file.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "sparkhist.cli", "serve", "--port", str(port), "--log-dir",
-                                 str(logs), "--store", str(tmp_path / "store")], env=env, stdout=subprocess.DEVNULL,
-                                stderr=sink)
     template = load_template(Path(bundled_samples()) / "local-1795972905472.lz4")
-    s = Served(proc, f"http://127.0.0.1:{port}", logs, stage, log_file, template)
-    try:
+    with serve_process(port, ["--log-dir", str(logs), "--store", str(tmp_path / "store")], env, log_file) as proc:
+        s = Served(proc, f"http://127.0.0.1:{port}", logs, stage, log_file, template)
         ready = _until(lambda: httpx.get(s.url + "/ready", timeout=10).status_code == 200 and len(s.listed()) == 1, 120)
         assert ready is not None, log_file.read_text()[-3000:]
         time.sleep(0.5)  # the first scan is over: what follows is seen through notifications only
         yield s
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, log_file.read_text()[-3000:]
 
 

@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import pytest
 
 from sparkhist.config import bundled_samples
 from sparkhist.devtools.scale import load_template, rewrite, write_log
-from support.serving import free_port
+from support.serving import free_port, serve_process
 
 pytestmark = pytest.mark.slow
 
@@ -82,21 +81,10 @@ def served(tmp_path: Path) -> Iterator[Served]:
     log_file = tmp_path / "serve.log"
     env = {**os.environ, "SPARKHIST_SERVE_PROCESSES": str(PROCESSES), "SPARKHIST_SCAN_INTERVAL": "60",
            "SPARKHIST_INDEX_WORKERS": "1"}
-    with log_file.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "sparkhist.cli", "serve", "--port", str(port), "--log-dir",
-                                 str(logs), "--store", str(tmp_path / "store")], env=env, stdout=subprocess.DEVNULL,
-                                stderr=sink)
-    s = Served(proc, port, logs, stage, log_file)
-    try:
+    with serve_process(port, ["--log-dir", str(logs), "--store", str(tmp_path / "store")], env, log_file) as proc:
+        s = Served(proc, port, logs, stage, log_file)
         _wait(lambda: s.serving()["answering"] == PROCESSES, 120, "every serving process to answer", s)
         yield s
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, log_file.read_text()[-3000:]
 
 

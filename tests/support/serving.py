@@ -21,6 +21,25 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def serve_process(port: int, args: list[str], env: Mapping[str, str], log: Path, *,
+                  grace: float = 30) -> Iterator[subprocess.Popen[bytes]]:
+    """``sparkhist serve --port P <args>`` as a process (stderr to ``log``), stopped with SIGTERM on
+    exit (killed if still running after ``grace`` seconds); its exit status is read after."""
+    with log.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "sparkhist.cli", "serve", "--port", str(port), *args],
+                                env=dict(env), stdout=subprocess.DEVNULL, stderr=sink)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
 def sparkhist_serve(workdir: Path, args: list[str], env: Mapping[str, str], *, port: int | None = None,
                     ready_url: str | None = None, verify: ssl.SSLContext | bool = True) -> Iterator[str]:
     """Runs ``sparkhist serve --port P <args>`` (stderr to ``workdir/serve.log``) until ``/ready``
@@ -28,10 +47,7 @@ def sparkhist_serve(workdir: Path, args: list[str], env: Mapping[str, str], *, p
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log = workdir / "serve.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "sparkhist.cli", "serve", "--port", str(port), *args],
-                                env=dict(env), stdout=subprocess.DEVNULL, stderr=sink)
-    try:
+    with serve_process(port, args, env, log, grace=20) as proc:
         deadline = time.monotonic() + 60
         probe = ready_url or url + "/ready"
         while True:
@@ -46,10 +62,3 @@ def sparkhist_serve(workdir: Path, args: list[str], env: Mapping[str, str], *, p
                 raise TimeoutError(log.read_text()[-3000:])
             time.sleep(0.2)
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
