@@ -398,12 +398,13 @@ class RetentionLimits(NamedTuple):
     conf), so these are the server's settings, never an application's own properties.
     """
 
-    jobs: int = 1000
-    stages: int = 1000
-    tasks: int = 100000
-    dead_executors: int = 100
-    executions: int = 1000
-    root_rdds: int = 2**31 - 1
+    # Spark's defaults, as the settings have them.
+    jobs: int = Settings.ui_retained_jobs
+    stages: int = Settings.ui_retained_stages
+    tasks: int = Settings.ui_retained_tasks
+    dead_executors: int = Settings.ui_retained_dead_executors
+    executions: int = Settings.sql_ui_retained_executions
+    root_rdds: int = Settings.ui_dag_graph_retained_root_rdds
 
     @classmethod
     def of(cls, settings: Settings) -> RetentionLimits:
