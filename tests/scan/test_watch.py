@@ -160,6 +160,16 @@ def test_new_and_grown_logs_are_listed_before_any_scan(served: Served, record_pr
         delays[what] = delay
 
     t = served.template
+
+    def moved_in_before_jobs(app: str, kind: str, what: str) -> tuple[Path, list[bytes]]:
+        """An in-progress log of ``app`` up to its first job moved in and listed; the lines left to write."""
+        head, rest = _split(rewrite(t, app))
+        staged = write_log(served.stage, app, head, codec=None, kind=kind, in_progress=True)
+        moved = staged.rename(served.logs / staged.name)
+        listed_within(what, lambda: app in served.listed())
+        assert served.jobs(app) == 0
+        return moved, rest
+
     # A finished single file, moved in at once.
     app = "local-1795972990001"
     staged = write_log(served.stage, app, rewrite(t, app), codec=t.codec, kind="single", in_progress=False)
@@ -169,11 +179,7 @@ def test_new_and_grown_logs_are_listed_before_any_scan(served: Served, record_pr
 
     # An .inprogress file that grows, then is renamed to its finished name.
     app = "local-1795972990002"
-    head, rest = _split(rewrite(t, app))
-    staged = write_log(served.stage, app, head, codec=None, kind="single", in_progress=True)
-    live = staged.rename(served.logs / staged.name)
-    listed_within("new .inprogress file", lambda: app in served.listed())
-    assert served.jobs(app) == 0
+    live, rest = moved_in_before_jobs(app, "single", "new .inprogress file")
     with live.open("ab") as f:
         f.write(b"".join(line + b"\n" for line in rest))
     listed_within(".inprogress growth", lambda: served.jobs(app) > 0)
@@ -183,11 +189,7 @@ def test_new_and_grown_logs_are_listed_before_any_scan(served: Served, record_pr
 
     # A rolling directory: moved in, a second events file, then its appstatus finished.
     app = "local-1795972990003"
-    head, rest = _split(rewrite(t, app))
-    staged = write_log(served.stage, app, head, codec=None, kind="rolling", in_progress=True)
-    rolling = staged.rename(served.logs / staged.name)
-    listed_within("new rolling directory", lambda: app in served.listed())
-    assert served.jobs(app) == 0
+    rolling, rest = moved_in_before_jobs(app, "rolling", "new rolling directory")
     part = served.stage / f"events_2_{app}"
     part.write_bytes(b"".join(line + b"\n" for line in rest))
     part.rename(rolling / part.name)

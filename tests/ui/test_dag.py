@@ -109,30 +109,36 @@ def _check_page(html: str, graphs: list[rdd_graph.OperationGraph], where: str, f
     return len(nodes)
 
 
+def _dag_page(client: TestClient, path: str, params: dict[str, int], kind: str, empty: bool, where: str) -> str:
+    """A job's or stage's page, with its DAG section, which says so where there is nothing to draw."""
+    html = client.get(path, params=params).text
+    assert f'id="{kind}-dag-viz"' in html, where
+    if empty:
+        assert f"No DAG visualization information to display for {kind}" in html, where
+    return html
+
+
 def test_every_job_and_stage_page_draws_the_states_graphs(served: tuple[Runtime, TestClient]) -> None:
     runtime, client = served
     pages = drawn = skipped = cached = crossing = 0
     for app, attempt, base in _attempts(runtime):
         state = runtime.states.get(app, attempt).state
         for job_id in sorted(state.jobs):
-            html = client.get(f"{base}jobs/job/", params={"id": job_id}).text
             graphs = rdd_graph.job_graphs(state, job_id)
             where = f"{base} job {job_id}"
-            assert 'id="job-dag-viz"' in html, where
+            html = _dag_page(client, f"{base}jobs/job/", {"id": job_id}, "job", graphs is None, where)
             if graphs is None:
-                assert "No DAG visualization information to display for job" in html, where
                 continue
             drawn += _check_page(html, graphs, where, True)
             skipped += sum(g.skipped for g in graphs)
             crossing += html.count('class="edge cross-stage"')
             pages += 1
         for stage_id, attempt_id in sorted(state.stages):
-            html = client.get(f"{base}stages/stage/", params={"id": stage_id, "attempt": attempt_id}).text
             graph = rdd_graph.stage_graph(state, stage_id)
             where = f"{base} stage {stage_id}.{attempt_id}"
-            assert 'id="stage-dag-viz"' in html, where
+            html = _dag_page(client, f"{base}stages/stage/", {"id": stage_id, "attempt": attempt_id}, "stage",
+                             graph is None, where)
             if graph is None:
-                assert "No DAG visualization information to display for stage" in html, where
                 continue
             drawn += _check_page(html, [graph], where, False)
             cached += len(graph.root.cached_nodes())
