@@ -92,6 +92,26 @@ def test_growing_log_reads_only_new_bytes_and_rename_completes(tmp_path: Path) -
     assert app.attempts[0].last_updated == final.stat().st_mtime_ns // 1_000_000
 
 
+def test_logs_deleted_between_scans_in_the_same_millisecond_leave_at_once(corpus: Path, tmp_path: Path) -> None:
+    """The first scan lists at one millisecond and reads its logs in the next; the second scan
+    starts in that same next millisecond (a fast disk): its listing still counts as taken after
+    those reads, so the logs deleted in between leave at once."""
+    source = LocalSource(str(corpus))
+    times = iter([1_800_000_000.0004])  # the first scan's start; every later reading is 1 ms on
+
+    def clock() -> float:
+        return next(times, 1_800_000_000.0014)
+
+    scanner = Scanner(source, Catalog(str(tmp_path / "store"), source.root), ApplicationIndex(), clock=clock)
+    first = scanner.scan_once()
+    assert first.new >= 3
+    (corpus / "local-1795972905472.lz4").unlink()
+    shutil.rmtree(corpus / "eventlog_v2_local-1795972918271")
+    assert scanner.scan_once().removed == 2
+    assert scanner.index.get("local-1795972905472") is None
+    assert scanner.index.get("local-1795972918271") is None
+
+
 def test_deleted_log_leaves_the_listing(corpus: Path, tmp_path: Path) -> None:
     scanner = make_scanner(corpus, tmp_path / "store")
     scanner.scan_once()

@@ -117,7 +117,7 @@ class Scanner:
         self.bytes_parsed = 0  # stored bytes read by the listing pass
         # Guards records/catalog/index updates: the scan loop and on-demand loads interleave.
         self._lock = threading.RLock()
-        self._last_listed_ms = 0  # see scan_once: listing times strictly increase
+        self._last_stamp_ms = 0  # the latest listing time or processing time given out: see scan_once
         # Set by a stop (SIGTERM): a scan under way ends after the log at hand, its finished
         # records written, so a stop takes a log's time, not a scan's.
         self.stopping = threading.Event()
@@ -210,10 +210,11 @@ class Scanner:
             self._record_failure_without_log(path, message)
 
         seen = set(logs) | set(layout_errors)
-        # Strictly after the previous scan's, so a log marked unchanged by a scan that began
-        # in the same millisecond still counts as not seen since this listing.
-        listed_ms = max(int(report.started * 1000), self._last_listed_ms + 1)
-        self._last_listed_ms = listed_ms
+        # Strictly after every time given out before it (the previous listing's, and the
+        # processing times of the logs read since): a log marked unchanged or read by a scan
+        # that ran in the same millisecond still counts as not seen since this listing.
+        listed_ms = max(int(report.started * 1000), self._last_stamp_ms + 1)
+        self._last_stamp_ms = listed_ms
         with self._lock:
             plan = changes.plan(logs, self.records)
             for path in plan.unchanged:
@@ -467,7 +468,9 @@ class Scanner:
         report.bytes_read += stats.bytes_read
         self.bytes_parsed += stats.bytes_read
         self.events_parsed += stats.lines
-        now_ms = int(self.clock() * 1000)
+        # Never before a listing already taken: a log read after a listing counts as read since it.
+        now_ms = max(int(self.clock() * 1000), self._last_stamp_ms)
+        self._last_stamp_ms = now_ms
         previous = self.records.get(event_log.path)
         if item.reason == "renamed":
             previous = self.records.get(event_log.path + IN_PROGRESS)
