@@ -13,8 +13,9 @@ import os
 import shutil
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,42 @@ def runtime_on(log_dir: str, store: Path, *, hadoop_conf: dict[str, str] | None 
             yield runtime, client
     finally:
         runtime.close()
+
+
+@dataclass(frozen=True)
+class BesideLocal:
+    """A runtime over an object store, scanned once and compared with a local copy's."""
+
+    runtime: Runtime
+    apps: int
+    requests: int
+    objects: int
+    upload_s: float
+    first_scan_s: float
+    first_scan_calls: dict[str, int]  # this process's requests in the first scan (the workers' are their own)
+
+
+@contextmanager
+def scanned_beside_local(log_url: str, tmp_path: Path, hadoop_conf: dict[str, str],
+                         upload: Callable[[Path], int]) -> Iterator[BesideLocal]:
+    """The conformance logs copied locally and ``upload``ed (it returns the objects written) to
+    the store ``log_url`` names; a runtime over each (the remote one with two indexing worker
+    processes), the remote one scanned once without failure, and every endpoint of every
+    application asked of both: the remote runtime stays open for more checks."""
+    local = local_corpus(tmp_path / "logs")
+    t0 = time.monotonic()
+    objects = upload(local)
+    uploaded = time.monotonic() - t0
+    with runtime_on(str(local), tmp_path / "store-local") as (local_runtime, theirs), \
+            runtime_on(log_url, tmp_path / "store-remote", hadoop_conf=hadoop_conf, workers=2) as (runtime, ours):
+        t0 = time.monotonic()
+        report = runtime.scanner.scan_once()
+        scan = time.monotonic() - t0
+        assert report.ok and report.failed == 0, report
+        calls = dict(runtime.source.inner.calls)
+        apps, requests = compare_with_local(ours, local_runtime, theirs)
+        assert apps >= 25
+        yield BesideLocal(runtime, apps, requests, objects, uploaded, scan, calls)
 
 
 def all_paths(client: TestClient) -> list[tuple[str, bool]]:

@@ -25,11 +25,10 @@ from .runtime_checks import (
     SOME_LOGS,
     SPARK_LOGS,
     answers,
-    compare_with_local,
-    local_corpus,
     outage,
     recovery,
     runtime_on,
+    scanned_beside_local,
 )
 from .servers import FakeGcs
 
@@ -79,21 +78,11 @@ def test_gcs_lists_stats_and_reads_spark_layouts(fake_gcs: FakeGcs) -> None:
 @pytest.mark.slow
 def test_same_answers_from_gcs_as_from_a_local_copy(fake_gcs: FakeGcs, tmp_path: Path, timings: Timings) -> None:
     bucket = fresh_bucket(fake_gcs)
-    local = local_corpus(tmp_path / "logs")
-    t0 = time.monotonic()
-    objects = upload(fake_gcs, bucket, local, "spark-events")
-    uploaded = time.monotonic() - t0
-    with runtime_on(str(local), tmp_path / "store-local") as (local_runtime, theirs), \
-            runtime_on(f"gs://{bucket}/spark-events", tmp_path / "store-gcs", hadoop_conf=fake_gcs.hadoop_conf(),
-                       workers=2) as (runtime, ours):
-        t0 = time.monotonic()
-        report = runtime.scanner.scan_once()
-        scan = time.monotonic() - t0
-        assert report.ok and report.failed == 0, report
-        apps, requests = compare_with_local(ours, local_runtime, theirs)
-        assert apps >= 25
-    timings.record("gcs same answers", apps=apps, objects=objects, requests_compared=requests, upload=uploaded,
-                   first_scan=scan)
+    with scanned_beside_local(f"gs://{bucket}/spark-events", tmp_path, fake_gcs.hadoop_conf(),
+                              lambda local: upload(fake_gcs, bucket, local, "spark-events")) as done:
+        pass
+    timings.record("gcs same answers", apps=done.apps, objects=done.objects, requests_compared=done.requests,
+                   upload=done.upload_s, first_scan=done.first_scan_s)
 
 
 @pytest.mark.slow

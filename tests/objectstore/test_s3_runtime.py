@@ -28,10 +28,10 @@ from .runtime_checks import (
     SPARK_LOGS,
     answers,
     compare_with_local,
-    local_corpus,
     outage,
     recovery,
     runtime_on,
+    scanned_beside_local,
 )
 from .servers import SeaweedFS
 
@@ -41,30 +41,19 @@ pytestmark = pytest.mark.slow
 def test_same_answers_from_s3_as_from_a_local_copy(seaweed: SeaweedFS, bucket: tuple[str, Any], tmp_path: Path,
                                                   timings: Timings) -> None:
     name, store = bucket
-    local = local_corpus(tmp_path / "logs")
-    t0 = time.monotonic()
-    objects = upload_tree(store, local, "spark-events")
-    upload = time.monotonic() - t0
-
-    with runtime_on(str(local), tmp_path / "store-local") as (local_runtime, theirs), \
-            runtime_on(f"s3a://{name}/spark-events", tmp_path / "store-s3", hadoop_conf=seaweed.hadoop_conf(),
-                       workers=2) as (runtime, ours):
-        t0 = time.monotonic()
-        report = runtime.scanner.scan_once()
-        scan = time.monotonic() - t0
-        assert report.ok and report.failed == 0, report
-        calls = dict(runtime.source.inner.calls)  # this process's requests (the workers' are their own)
-        apps, requests = compare_with_local(ours, local_runtime, theirs)
-        assert apps >= 25
+    with scanned_beside_local(f"s3a://{name}/spark-events", tmp_path, seaweed.hadoop_conf(),
+                              lambda local: upload_tree(store, local, "spark-events")) as done:
         # Rescan: nothing changed, nothing is read; the listing is one request a page.
+        runtime = done.runtime
         before = dict(runtime.source.inner.calls)
         rescan = runtime.scanner.scan_once()
         after = dict(runtime.source.inner.calls)
         assert rescan.ok and rescan.new == rescan.grown == 0
         delta = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
         assert delta == {"list": 1, "list_page": 1}, delta
-    timings.record("s3 same answers", apps=apps, objects=objects, requests_compared=requests, upload=upload,
-                   first_scan=scan, first_scan_calls=str(calls).replace(" ", ""))
+    timings.record("s3 same answers", apps=done.apps, objects=done.objects, requests_compared=done.requests,
+                   upload=done.upload_s, first_scan=done.first_scan_s,
+                   first_scan_calls=str(done.first_scan_calls).replace(" ", ""))
 
 
 def copy_some(store: Any, prefix: str) -> list[str]:
