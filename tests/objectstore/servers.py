@@ -67,134 +67,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class SeaweedFS:
-    """One ``weed server`` with its S3 gateway, on fixed ports for its whole life."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.binary = built("s3")
-        self.workdir = workdir
-        self.data = workdir / "data"
-        self.data.mkdir(parents=True, exist_ok=True)
-        self.log = workdir / "weed.log"
-        self.s3_port = free_port()
-        self.ports = {name: free_port() for name in ("master", "volume", "filer", "master.grpc", "volume.grpc",
-                                                      "filer.grpc", "s3.grpc")}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.start_seconds = 0.0
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.s3_port}"
-
-    def hadoop_conf(self) -> dict[str, str]:
-        """The S3A properties of this server (any key pair is accepted)."""
-        return {
-            "fs.s3a.endpoint": self.endpoint,
-            "fs.s3a.path.style.access": "true",
-            "fs.s3a.access.key": "sparkhist",
-            "fs.s3a.secret.key": "sparkhist-secret",
-            "fs.s3a.endpoint.region": "us-east-1",
-        }
-
-    def start(self, timeout: float = 120.0) -> float:
-        """Starts the server and waits until its S3 gateway answers; returns the seconds it took."""
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        t0 = time.monotonic()
-        cmd = [
-            str(self.binary), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.data}",
-            f"-master.port={self.ports['master']}", f"-volume.port={self.ports['volume']}",
-            f"-filer.port={self.ports['filer']}", "-s3", f"-s3.port={self.s3_port}",
-            *(f"-{name.replace('.grpc', '.port.grpc')}={self.ports[name]}" for name in self.ports if name.endswith(".grpc")),
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=0",
-        ]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        atexit.register(self.kill)  # a crashed or interrupted run leaves no server behind
-        deadline = t0 + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ServerUnavailable(f"weed exited with {self.proc.returncode}: {self.tail()}")
-            if self._answers():
-                self.start_seconds = time.monotonic() - t0
-                return self.start_seconds
-            time.sleep(0.2)
-        self.stop()
-        raise ServerUnavailable(f"SeaweedFS did not answer within {timeout:.0f}s: {self.tail()}")
-
-    def _answers(self) -> bool:
-        """Whether a bucket can be created and listed (the volume servers registered)."""
-        from obstore.store import S3Store
-
-        try:
-            import urllib.request
-
-            req = urllib.request.Request(f"{self.endpoint}/sparkhist-ready", method="PUT")
-            with urllib.request.urlopen(req, timeout=2):
-                pass
-        except OSError:
-            pass
-        try:
-            store = S3Store("sparkhist-ready", endpoint=self.endpoint, access_key_id="a", secret_access_key="b",
-                            region="us-east-1", client_options={"allow_http": True, "timeout": "5s"},
-                            retry_config={"max_retries": 0})
-            store.put("probe", b"x")
-            return bytes(store.get("probe").bytes()) == b"x"
-        except Exception:  # noqa: BLE001 - not up yet
-            return False
-
-    def tail(self, n: int = 3000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """The server is gone (SIGTERM, then SIGKILL): connections are refused."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.resume()
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(15)
-
-    def kill(self) -> None:
-        """SIGKILL: the server is gone at once (a crash, or a partition from its clients)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.resume()
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(15)
-
-    def pause(self) -> None:
-        """SIGSTOP: connections are still accepted by the kernel, nothing answers."""
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGCONT)
-
-    def bucket(self, name: str) -> object:
-        """An obstore client for ``name``, the bucket created (idempotent)."""
-        import urllib.error
-        import urllib.request
-
-        from obstore.store import S3Store
-
-        req = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")
-        try:
-            with urllib.request.urlopen(req, timeout=10):
-                pass
-        except urllib.error.HTTPError as exc:
-            if exc.code != 409:  # BucketAlreadyExists / OwnedByYou
-                raise
-        return S3Store(name, endpoint=self.endpoint, access_key_id="a", secret_access_key="b", region="us-east-1",
-                       client_options={"allow_http": True, "timeout": "60s"})
-
-
 class _Process:
     """A test server process: started, killed, paused and resumed by its process group."""
 
@@ -238,6 +110,100 @@ class _Process:
     def resume(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGCONT)
+
+
+class SeaweedFS(_Process):
+    """One ``weed server`` with its S3 gateway, on fixed ports for its whole life."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = built("s3")
+        self.workdir = workdir
+        self.data = workdir / "data"
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.log = workdir / "weed.log"
+        self.s3_port = free_port()
+        self.ports = {name: free_port() for name in ("master", "volume", "filer", "master.grpc", "volume.grpc",
+                                                      "filer.grpc", "s3.grpc")}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start_seconds = 0.0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def hadoop_conf(self) -> dict[str, str]:
+        """The S3A properties of this server (any key pair is accepted)."""
+        return {
+            "fs.s3a.endpoint": self.endpoint,
+            "fs.s3a.path.style.access": "true",
+            "fs.s3a.access.key": "sparkhist",
+            "fs.s3a.secret.key": "sparkhist-secret",
+            "fs.s3a.endpoint.region": "us-east-1",
+        }
+
+    def start(self, timeout: float = 120.0) -> float:
+        """Starts the server and waits until its S3 gateway answers; returns the seconds it took."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        cmd = [
+            str(self.binary), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.data}",
+            f"-master.port={self.ports['master']}", f"-volume.port={self.ports['volume']}",
+            f"-filer.port={self.ports['filer']}", "-s3", f"-s3.port={self.s3_port}",
+            *(f"-{name.replace('.grpc', '.port.grpc')}={self.ports[name]}" for name in self.ports if name.endswith(".grpc")),
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=0",
+        ]
+        self._spawn(cmd)
+        self.start_seconds = self._wait_ready(self._answers, timeout, "SeaweedFS")
+        return self.start_seconds
+
+    def _answers(self) -> bool:
+        """Whether a bucket can be created and listed (the volume servers registered)."""
+        from obstore.store import S3Store
+
+        try:
+            import urllib.request
+
+            req = urllib.request.Request(f"{self.endpoint}/sparkhist-ready", method="PUT")
+            with urllib.request.urlopen(req, timeout=2):
+                pass
+        except OSError:
+            pass
+        try:
+            store = S3Store("sparkhist-ready", endpoint=self.endpoint, access_key_id="a", secret_access_key="b",
+                            region="us-east-1", client_options={"allow_http": True, "timeout": "5s"},
+                            retry_config={"max_retries": 0})
+            store.put("probe", b"x")
+            return bytes(store.get("probe").bytes()) == b"x"
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+
+    def stop(self) -> None:
+        """The server is gone (SIGTERM, then SIGKILL): connections are refused."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.resume()
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(15)
+
+    def bucket(self, name: str) -> object:
+        """An obstore client for ``name``, the bucket created (idempotent)."""
+        import urllib.error
+        import urllib.request
+
+        from obstore.store import S3Store
+
+        req = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")
+        try:
+            with urllib.request.urlopen(req, timeout=10):
+                pass
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:  # BucketAlreadyExists / OwnedByYou
+                raise
+        return S3Store(name, endpoint=self.endpoint, access_key_id="a", secret_access_key="b", region="us-east-1",
+                       client_options={"allow_http": True, "timeout": "60s"})
 
 
 class FakeGcs(_Process):
