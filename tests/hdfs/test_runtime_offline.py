@@ -35,7 +35,7 @@ from starlette.testclient import TestClient
 
 from sparkhist.config import load_settings
 from sparkhist.server import Runtime, build_runtime
-from support.metrics import scrape, value
+from support.metrics import scrape, seconds_until_recovered, value
 
 from .conftest import HdfsEnv, Timings
 
@@ -185,14 +185,7 @@ def test_runtime_serves_from_the_store_while_hdfs_is_unreachable(env: HdfsEnv, t
         # -- lift the fault ---------------------------------------------------------------------
         env.all_pass()
         t_lift = time.monotonic()
-        recover = None
-        while time.monotonic() - t_lift < RECOVER_LIMIT:
-            if runtime.scanner.scan_once().ok:
-                samples = scrape(client)
-                if value(samples, "sparkhist_source_up") == 1 and value(samples, "sparkhist_source_breaker_state") == 0:
-                    recover = time.monotonic() - t_lift
-                    break
-            time.sleep(0.25)
+        recover = seconds_until_recovered(runtime, client, t_lift, RECOVER_LIMIT)
         assert recover is not None, f"not recovered within {RECOVER_LIMIT}s"
         samples = scrape(client)
         assert value(samples, "sparkhist_offline") == 0

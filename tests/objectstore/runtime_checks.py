@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 from sparkhist.config import load_settings
 from sparkhist.server import Runtime, build_runtime
 from support.differential import PER_APP, PER_STAGE, normalize, without_log_source
-from support.metrics import scrape, value
+from support.metrics import scrape, seconds_until_recovered, value
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
 SPARK_LOGS = CONFORMANCE / "spark-4.0.1" / "eventlogs"
@@ -204,14 +204,7 @@ def outage(runtime: Runtime, client: TestClient, before: dict[str, bytes], apps:
 
 
 def recovery(runtime: Runtime, client: TestClient, before: dict[str, bytes], apps: list[str], lifted_at: float) -> float:
-    recover = None
-    while time.monotonic() - lifted_at < RECOVER_LIMIT:
-        if runtime.scanner.scan_once().ok:
-            samples = scrape(client)
-            if value(samples, "sparkhist_source_up") == 1 and value(samples, "sparkhist_source_breaker_state") == 0:
-                recover = time.monotonic() - lifted_at
-                break
-        time.sleep(0.25)
+    recover = seconds_until_recovered(runtime, client, lifted_at, RECOVER_LIMIT)
     assert recover is not None, f"not recovered within {RECOVER_LIMIT}s"
     doc = client.get("/health/details").json()
     assert doc["offline"] is False and doc["sources"][0]["state"] == "ok", doc

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
+
+if TYPE_CHECKING:
+    from sparkhist.server import Runtime
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -27,3 +33,15 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 def names(samples: Samples) -> set[str]:
     return {n for n, _ in samples}
+
+
+def seconds_until_recovered(runtime: Runtime, client: TestClient, since: float, limit: float) -> float | None:
+    """Scans every 0.25 s until one succeeds and ``/metrics`` shows the source up with its breaker
+    closed: the seconds from ``since`` (a monotonic time) to then, or None after ``limit`` seconds."""
+    while time.monotonic() - since < limit:
+        if runtime.scanner.scan_once().ok:
+            samples = scrape(client)
+            if value(samples, "sparkhist_source_up") == 1 and value(samples, "sparkhist_source_breaker_state") == 0:
+                return time.monotonic() - since
+        time.sleep(0.25)
+    return None
