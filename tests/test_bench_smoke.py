@@ -9,14 +9,13 @@ also generates a small real Spark log (cached under ``~/.cache/sparkhist/``).
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from support.real_shs import java_executable
+from support.spark_setup import require_spark
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -25,12 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.timeout(900)
 def test_quick_benchmark_completes_and_prints_the_table(tmp_path: Path) -> None:
-    if importlib.util.find_spec("pyspark") is None:
-        pytest.skip("pyspark is not installed (pip install -e '.[dev]')")
-    try:
-        java_executable()
-    except RuntimeError as missing:
-        pytest.skip(f"{missing} (needs Java 17)")
+    require_spark()
     done = subprocess.run(
         [sys.executable, str(REPO_ROOT / "bench" / "run.py"), "--quick", "--no-record", "--work", str(tmp_path)],
         capture_output=True, text=True, timeout=840, cwd=REPO_ROOT,
