@@ -236,7 +236,7 @@ def object_store_error(exc: BaseException, what: str) -> SourceError:
     return SourceError(f"{what}: {kind}: {head}")
 
 
-def os_error(exc: OSError, op: Literal["list", "stat", "open", "delete"], path: str) -> SourceError:
+def os_error(exc: OSError, op: Literal["list", "stat", "open", "delete", "put"], path: str) -> SourceError:
     """A local file-system error of ``op`` on ``path``."""
     if isinstance(exc, FileNotFoundError):
         return SourceNotFound(f"no such {'directory' if op == 'list' else 'file'}: {path}")

@@ -62,11 +62,13 @@ from __future__ import annotations
 
 import builtins
 import concurrent.futures
+import contextlib
 import functools
 import logging
 import posixpath
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -241,6 +243,34 @@ class HdfsSource:
 
     def join(self, parent: str, name: str) -> str:
         return parent.rstrip("/") + "/" + name
+
+    def put_atomic(self, path: str, data: bytes) -> None:
+        """Write ``path`` whole or not at all (a store location's write side, not a log
+        source's): created under a temporary name beside it (parents made), written,
+        closed, then renamed over ``path``. A writer killed before the rename leaves only
+        the temporary file (``.<name>.<random>.tmp``), which the store's writer removes."""
+        p = self._path(path)
+        temp = posixpath.join(posixpath.dirname(p), f".{posixpath.basename(p)}.{uuid.uuid4().hex}.tmp")
+
+        def write(client: Any) -> None:
+            import hdfs_native
+
+            options = hdfs_native.WriteOptions()
+            options.overwrite = True
+            options.create_parent = True
+            with client.create(temp, options) as writer:
+                view = memoryview(data)
+                while view:
+                    view = view[writer.write(view):]
+            client.rename(temp, p, True)
+
+        timeout = self.rpc_timeout + self.read_timeout * (1 + len(data) // self.chunk_size)
+        try:
+            self._call("put", write, timeout, f"put {p}")
+        except SourceError:
+            with contextlib.suppress(SourceError):
+                self._call("delete", lambda client: client.delete(temp, False), self.rpc_timeout, f"delete {temp}")
+            raise
 
     # -- health / lifecycle ------------------------------------------------------------
     @property

@@ -22,6 +22,7 @@ after the listing opens at once, without waiting for a writer) and refuses anyth
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import os
 import shutil
@@ -184,6 +185,33 @@ class LocalSource:
 
     def join(self, parent: str, name: str) -> str:
         return os.path.join(parent, name)
+
+    def put_atomic(self, path: str, data: bytes) -> None:
+        """Write ``path`` whole or not at all (a store location's write side, not a log
+        source's): a temporary name beside it, fsync, rename over, fsync of the directory;
+        missing parent directories are made."""
+        directory = os.path.dirname(path)
+        temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, path)
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise os_error(exc, "put", path) from exc
 
     def health(self) -> SourceHealth:
         """Local disk has no endpoint state: always ``ok`` here (call outcomes tell the rest)."""

@@ -227,6 +227,18 @@ class ObjectStoreSource:
     def join(self, parent: str, name: str) -> str:
         return parent.rstrip("/") + "/" + name
 
+    def put_atomic(self, path: str, data: bytes) -> None:
+        """Write the object whole (a store location's write side, not a log source's): one
+        PUT, which an object store applies whole or not at all, so no temporary name."""
+        key = self._key(path)
+        if not key:
+            raise SourceError(f"not an object path: {path!r}")
+        # A deadline that grows with the body: a read's per chunk, for each chunk's worth.
+        timeout = self.timeout + self.read_timeout * (1 + len(data) // self.chunk_size)
+        self._call("put", lambda store: _obstore().put(store, key, data), timeout, f"put {key}")
+        with self._lock:
+            self._children.pop(self._url(posixpath.dirname(key)), None)
+
     # -- health / lifecycle ----------------------------------------------------------------
     @property
     def calls(self) -> dict[str, int]:
