@@ -115,13 +115,18 @@ def scan(settings: Settings) -> None:
 @main.command("index-on-spark")
 @click.option("--master", default=None, help="Spark master URL (default: spark-submit's, else local[*]).")
 @click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE", help="A Spark property (repeatable).")
+@click.option("--cache", "cache_dir", default=None, help="With --store URL: the driver's local copy of the store's "
+                                                         "catalog (default: a temporary directory).")
 @_common
-def index_on_spark(settings: Settings, master: str | None, confs: tuple[str, ...]) -> None:
+def index_on_spark(settings: Settings, master: str | None, confs: tuple[str, ...], cache_dir: str | None) -> None:
     """Scan the log directory once with the full indexing run as a Spark job (also under spark-submit).
 
     The driver lists the logs and keeps the store's catalog; every lagging log is built by a
-    Spark task (sparkhist must be installed in the executors' Python, and the store's
-    directory reachable at the same path from them). A re-run builds only new and grown logs.
+    Spark task (sparkhist must be installed in the executors' Python). A re-run builds only
+    new and grown logs. --store DIR: a directory every executor reaches at the same path.
+    --store URL (hdfs://, s3a://, gs://, abfs://, file://): executors upload each snapshot
+    there; the driver works on a local cache of the catalog (--cache) synced from the store,
+    and publishes one catalog segment and a manifest when the run changed something.
     """
     try:
         import pyspark
@@ -129,8 +134,12 @@ def index_on_spark(settings: Settings, master: str | None, confs: tuple[str, ...
     except ImportError:
         click.echo("sparkhist: index-on-spark needs pyspark (pip install pyspark, or run it with spark-submit)", err=True)
         sys.exit(2)
-    from sparkhist.scan.on_spark import SparkIndexPool
+    import dataclasses
+    import tempfile
+
+    from sparkhist.scan.on_spark import SparkIndexPool, begin_run, finish_run
     from sparkhist.source.factory import SourceOptions
+    from sparkhist.store.remote import RemoteStore, is_store_url
 
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # under spark-submit: its master, home and Python
     conf = SparkConf().setAppName("sparkhist index-on-spark")
@@ -156,21 +165,39 @@ def index_on_spark(settings: Settings, master: str | None, confs: tuple[str, ...
     if not sys.stderr.isatty() and not conf.contains("spark.ui.showConsoleProgress"):
         conf.set("spark.ui.showConsoleProgress", "false")  # no progress bar redrawn into a log file
     pools: list[SparkIndexPool] = []
+    options = SourceOptions.from_settings(settings)
+    with contextlib.ExitStack() as stack:
+        remote_url: str | None = None
+        if is_store_url(settings.store_dir):
+            remote = stack.enter_context(RemoteStore.open(settings.store_dir, options))
+            remote_url = remote.url
+            if cache_dir is None:
+                cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="sparkhist-index-cache-"))
+            before = begin_run(remote, cache_dir)
+            settings = dataclasses.replace(settings, store_dir=cache_dir)
+        elif cache_dir is not None:
+            raise ConfigError("--cache is the local copy of a store location's catalog: give --store a URL "
+                              "(hdfs://, s3a://, file://...)")
 
-    def pool(runtime: Runtime) -> SparkIndexPool:
-        pools.append(SparkIndexPool(lambda: SparkContext.getOrCreate(conf), runtime.source.root, settings.store_dir,
-                                    SourceOptions.from_settings(settings)))
-        return pools[0]
+        def pool(runtime: Runtime) -> SparkIndexPool:
+            pools.append(SparkIndexPool(lambda: SparkContext.getOrCreate(conf), runtime.source.root, settings.store_dir,
+                                        options, remote_url=remote_url))
+            return pools[0]
 
-    try:
-        _scan_once(settings, pool)
-    finally:
-        for started in pools:
-            if started.started:
-                started.context.stop()
-    for done in pools:
-        click.echo(f"{done.logs_built} logs built by {done.jobs_run} Spark jobs in {done.job_seconds:.2f}s" if done.started
-                   else "no Spark job run")
+        try:
+            _scan_once(settings, pool)
+        finally:
+            for started in pools:
+                if started.started:
+                    started.context.stop()
+        for done in pools:
+            click.echo(f"{done.logs_built} logs built by {done.jobs_run} Spark jobs in {done.job_seconds:.2f}s"
+                       if done.started else "no Spark job run")
+        if remote_url is not None and pools:
+            published = finish_run(remote, settings.store_dir, before, log_dir=pools[0].root, log_source=settings.log_source)
+            click.echo(f"published {published.manifest}: {published.records} records, {published.deleted} deleted "
+                       f"in {published.seconds:.2f}s" if published.records or published.deleted
+                       else f"nothing to publish ({published.manifest or 'no manifest'})")
 
 
 def _scan_once(settings: Settings, pool: Callable[[Runtime], BuildPool] | None = None) -> None:
