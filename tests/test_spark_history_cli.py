@@ -39,9 +39,6 @@ What is normalised, and why (nothing else is):
   places they hold in the answer and their values; only which of them sits in which place
   is put in one order on both sides.
 
-One known sparkhist difference is counted and printed apart rather than failed, on the
-corpora of :data:`KNOWN_EXECUTOR_LOGS_ORDER` only: the order of ``executorLogs`` keys.
-
 The text tables themselves are compared byte for byte: they carry the formatted
 numbers, the sort orders and the 404/400 error texts of both servers.
 """
@@ -218,32 +215,6 @@ def _run_batch(url: str, commands: list[list[str]], home: Path) -> list[tuple[in
     return [tuple(r) for r in json.loads(done.stdout)]
 
 
-#: The corpora where sparkhist may differ from the SHS 4.3.0 in the order of an executor's
-#: ``executorLogs`` keys only (the ``--json`` output, parsed, equal once those keys are sorted):
-#: the SHS 4.3.0 answers ``stderr`` before ``stdout`` for some executors and not others
-#: (Apache's app-20161115172038-0000: executor 0 stdout first, 1 and 2 stderr first), while every
-#: log lists ``stdout`` first and sparkhist keeps the log's order. A sparkhist bug, to be
-#: removed from here once the SHS's rule is implemented.
-KNOWN_EXECUTOR_LOGS_ORDER = {"apache"}
-
-
-def _only_executor_logs_order(theirs: str, ours: str) -> bool:
-    """Both are JSON, and equal once every ``executorLogs`` object's keys are sorted."""
-    def sort_logs(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: (dict(sorted(x.items())) if k == "executorLogs" and isinstance(x, dict) else sort_logs(x))
-                    for k, x in v.items()}
-        if isinstance(v, list):
-            return [sort_logs(x) for x in v]
-        return v
-
-    try:
-        a, b = json.loads(theirs), json.loads(ours)
-    except ValueError:
-        return False
-    return json.dumps(sort_logs(a)) == json.dumps(sort_logs(b))
-
-
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
@@ -274,7 +245,6 @@ def test_spark_history_cli_reads_sparkhist_like_the_real_shs(servers: tuple[str,
                     == (batched[0], _normalize_output(batched[1], args, running, url), _last_line(batched[2]))), args
 
     different: list[str] = []
-    known: list[str] = []  # see KNOWN_EXECUTOR_LOGS_ORDER
     exit_codes: dict[int, int] = {}
     for args, running, theirs, ours in results:
         exit_codes[theirs[0]] = exit_codes.get(theirs[0], 0) + 1
@@ -284,9 +254,6 @@ def test_spark_history_cli_reads_sparkhist_like_the_real_shs(servers: tuple[str,
                                 for r, url in ((theirs, shs_url), (ours, sparkhist_url)))
         if (theirs[0], out_theirs, err_theirs) != (ours[0], out_ours, err_ours):
             shown = " ".join(args)
-            if (theirs[0], err_theirs) == (ours[0], err_ours) and _only_executor_logs_order(out_theirs, out_ours):
-                known.append(shown)
-                continue
             diff = [f"exit {theirs[0]} vs {ours[0]}"] if theirs[0] != ours[0] else []
             a, b = out_theirs.splitlines(), out_ours.splitlines()
             diff += [f"  SHS       {x!r}\n  sparkhist {y!r}" for x, y in zip(a, b, strict=False) if x != y][:6]
@@ -296,12 +263,8 @@ def test_spark_history_cli_reads_sparkhist_like_the_real_shs(servers: tuple[str,
                 diff.append(f"  stderr SHS {err_theirs!r}\n  stderr sparkhist {err_ours!r}")
             different.append(f"spark-history-cli {shown}:\n" + "\n".join(diff))
     print(f"\n[{corpus}] {len(results)} spark-history-cli commands against both servers; exit codes {exit_codes}; "
-          f"{len(results) - len(different) - len(known)} identical, {len(different)} different, "
-          f"{len(known)} different only in the order of executorLogs keys (KNOWN_EXECUTOR_LOGS_ORDER)")
-    for command in known:
-        print(f"  executorLogs order: spark-history-cli {command}")
+          f"{len(results) - len(different)} identical, {len(different)} different")
     for problem in different:
         print(problem)
     assert all(r[2][0] == 0 for r in results if r[0] == ["version"]), "the CLI could not reach the real SHS"
     assert different == []
-    assert corpus in KNOWN_EXECUTOR_LOGS_ORDER or known == []

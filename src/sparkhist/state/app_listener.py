@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sparkhist.state import events as ev
 from sparkhist.state import retention
 from sparkhist.state.entities import Executor, Process
+from sparkhist.state.scala_order import map_from_json
 
 if TYPE_CHECKING:
     from sparkhist.state.app_state import AppState, Handler
@@ -39,8 +40,8 @@ def _app_start(s: AppState, e: dict[str, Any]) -> None:
     if logs is not None:
         driver = s.live_executor("driver")
         if driver is not None:
-            driver.executor_logs = dict(logs)
-            driver.attributes = dict(e.get("Driver Attributes") or {})
+            driver.executor_logs = map_from_json(logs)
+            driver.attributes = map_from_json(e.get("Driver Attributes") or {})
 
 
 def _app_end(s: AppState, e: dict[str, Any]) -> None:
@@ -104,11 +105,11 @@ def _executor_added(s: AppState, e: dict[str, Any]) -> None:
     if rp is not None and "cpus" in rp["task"]:
         cpus = int(rp["task"]["cpus"].get("Amount", 1))
     ex.max_tasks = ex.total_cores // cpus if cpus else 0
-    ex.executor_logs = dict(info.get("Log Urls") or {})
+    ex.executor_logs = map_from_json(info.get("Log Urls") or {})  # the SHS's order: see scala_order
     resources = info.get("Resources") or {}
     ex.resources = {k: {"name": v.get("name", k), "addresses": list(v.get("addresses", []))}
                     for k, v in resources.items()}
-    ex.attributes = dict(info.get("Attributes") or {})
+    ex.attributes = map_from_json(info.get("Attributes") or {})
     ex.resource_profile_id = rp_id
 
 

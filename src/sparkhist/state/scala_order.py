@@ -46,7 +46,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 from typing import TypeVar
 
-__all__ = ["improve", "int_hash", "scala_order", "string_hash", "int_order", "string_order"]
+__all__ = ["improve", "int_hash", "int_order", "map_from_json", "scala_order", "string_hash", "string_order",
+           "string_pair_hash"]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -117,3 +118,79 @@ def int_order(keys: Iterable[int]) -> list[int]:
 def string_order(keys: Iterable[str]) -> list[str]:
     """:func:`scala_order` of ``String`` keys (configuration names)."""
     return scala_order(keys, string_hash)
+
+
+# --------------------------------------------------------------------------- JsonProtocol.mapFromJson
+#
+# ``JsonProtocol.mapFromJson`` (an executor's ``Log Urls`` and ``Attributes``, the application
+# start's ``Driver Logs`` and ``Driver Attributes``) is
+# ``json.properties.asScala.map { f => (f.getKey, f.getValue.extractString) }.toMap``: the Java
+# set of the JSON object's fields, wrapped as a Scala *mutable* ``Set``, is mapped into a
+# ``mutable.HashSet`` of ``(key, value)`` tuples, whose iteration order then becomes the
+# immutable ``Map``'s insertion order (up to four entries; from five on the trie's key order
+# above). So a map of two entries shows ``stderr`` before ``stdout`` or not depending on the
+# hash of the *pairs*, i.e. on the URLs (the SHS 4.3.0 on Apache's logs: executor 0 of
+# app-20161115172038-0000 ``stdout`` first, executors 1, 2 and 3 ``stderr`` first).
+#
+# ``mutable.HashSet`` (Scala 2.13): a table of 16 buckets (doubled when the 12th element comes,
+# never reached below five), an element's bucket ``improved & 15`` where ``improved = h ^ (h >>>
+# 16)`` of its ``##``; a bucket's chain is kept sorted by that improved hash (signed; equal
+# hashes in insertion order); iteration walks the buckets in order. A tuple's ``##`` is
+# ``MurmurHash3.productHash``: seed ``0xcafebabe``, mixed with ``"Tuple2".hashCode``, then each
+# element's ``##``, finalised with the arity.
+
+_PRODUCT_SEED = 0xCAFEBABE
+_HASH_SET_BUCKETS = 16
+
+
+def _rotl(value: int, bits: int) -> int:
+    return ((value << bits) | (value >> (32 - bits))) & _MASK32
+
+
+def _mix_last(h: int, data: int) -> int:
+    k = (data * 0xCC9E2D51) & _MASK32
+    k = _rotl(k, 15)
+    k = (k * 0x1B873593) & _MASK32
+    return (h ^ k) & _MASK32
+
+
+def _mix(h: int, data: int) -> int:
+    h = _rotl(_mix_last(h, data), 13)
+    return (h * 5 + 0xE6546B64) & _MASK32
+
+
+def _finalize(h: int, length: int) -> int:
+    h = (h ^ length) & _MASK32
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _MASK32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _MASK32
+    h ^= h >> 16
+    return _int32(h)
+
+
+def string_pair_hash(key: str, value: str) -> int:
+    """``(key, value).##`` of two strings (Scala 2.13's ``Tuple2``: ``MurmurHash3.productHash``)."""
+    h = _mix(_PRODUCT_SEED, string_hash("Tuple2") & _MASK32)
+    h = _mix(h, string_hash(key) & _MASK32)
+    h = _mix(h, string_hash(value) & _MASK32)
+    return _finalize(h, 2)
+
+
+def _hash_set_slot(hcode: int) -> tuple[int, int]:
+    """(bucket, chain order) of an element of ``##`` ``hcode`` in a ``mutable.HashSet`` of 16 buckets."""
+    unsigned = hcode & _MASK32
+    improved = _int32(unsigned ^ (unsigned >> 16))
+    return improved & (_HASH_SET_BUCKETS - 1), improved
+
+
+def map_from_json(fields: dict[str, str]) -> dict[str, str]:
+    """The map ``JsonProtocol.mapFromJson`` builds from a JSON object's ``fields`` (in the log's
+    order), in the order the SHS iterates it (and Jackson writes it). A map holding anything but
+    strings (a malformed log) keeps its order."""
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items()):
+        return dict(fields)
+    if len(fields) > SMALL_MAX:
+        return {key: fields[key] for key in string_order(fields)}
+    ordered = sorted(fields.items(), key=lambda kv: _hash_set_slot(string_pair_hash(kv[0], kv[1])))
+    return dict(ordered)
