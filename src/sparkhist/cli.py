@@ -97,12 +97,40 @@ def main() -> None:
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", help="Port, 1-65535 (default 18080).")
 @click.option("--scan-interval", type=str, help="Seconds between scans (default 10; Spark durations accepted).")
+@click.option("--cache", "cache_dir", help="With --store URL (a shared store index-on-spark writes): this replica's "
+                                           "cache directory.")
 @_common
-def serve(settings: Settings) -> None:
-    """Scan in the background and serve the REST API (SIGTERM or Ctrl-C stops cleanly within 3 s)."""
+def serve(settings: Settings, cache_dir: str | None) -> None:
+    """Scan in the background and serve the REST API (SIGTERM or Ctrl-C stops cleanly within 3 s).
+
+    With --store URL --cache DIR: a replica of the shared store URL, served from its cache DIR.
+    """
     from sparkhist.server import serve as run
 
-    run(settings)  # checks the settings first: a bad one is a ConfigError before anything is bound
+    run(_replica(settings, cache_dir))  # checks the settings first: a bad one is a ConfigError before anything is bound
+
+
+def _replica(settings: Settings, cache_dir: str | None) -> Settings:
+    """``serve --store URL --cache DIR``: the settings of a replica of URL; a plain --store path: unchanged."""
+    from sparkhist.server.shared_store import replica_settings
+    from sparkhist.store.remote import is_store_url
+
+    if not is_store_url(settings.store_dir):
+        if cache_dir is not None:
+            raise ConfigError("--cache is the cache of a shared store: give --store a URL (file://, hdfs://, s3a://...)")
+        return settings
+    if not cache_dir:
+        raise ConfigError(f"--store {settings.store_dir} is a shared store: --cache DIR (this replica's cache) is needed")
+    source = click.get_current_context().get_parameter_source("log_dir")
+    if source is click.core.ParameterSource.COMMANDLINE:
+        raise ConfigError("a replica (--store URL) reads no log directory: index-on-spark indexes the logs into "
+                          "the shared store; drop --log-dir")
+    from sparkhist.config import bundled_samples
+
+    if settings.log_dir != bundled_samples():  # from the environment or a properties file
+        logging.getLogger("sparkhist").info("replica of %s: the configured log directory %s is not read",
+                                            settings.store_dir, settings.log_dir)
+    return replica_settings(settings, settings.store_dir, cache_dir)
 
 
 @main.command()

@@ -97,6 +97,10 @@ def open_store(settings: Settings, *, listing: bool, stored_list: bool = False, 
     t0 = time.monotonic()
     started = time.time()
     use_retention_limits(settings)  # logs are read with the server's limits (a change re-reads them)
+    if settings.shared_store is not None:  # a replica: its cache opened, the shared store not asked
+        from sparkhist.server.shared_store import open_replica
+
+        return open_replica(settings, t0=t0, started=started)
     source = ObservedSource(open_source(settings.log_dir, settings))  # counts calls, tells ok/degraded/offline
     lock = WriterLock(settings.store_dir)
     writer = may_write and lock.try_acquire()

@@ -126,8 +126,13 @@ def complete_runtime(opened: OpenedStore, app: Starlette | None = None) -> Runti
     recovery = time.monotonic() - opened.t0
     log.info("store %s opened as %s: %d logs, %d applications in %.3fs", settings.store_dir,
              "writer" if writer else "standby", count, len(index), recovery)
-    loop = ScanLoop(scanner, opened.lock, settings.scan_interval, role="writer" if writer else "standby",
-                    snapshots=snapshots)
+    if settings.shared_store is not None:  # a replica follows the shared store's manifests instead of scanning
+        from sparkhist.server.shared_store import replica_loop
+
+        loop: ScanLoop = replica_loop(opened, scanner, budget)
+    else:
+        loop = ScanLoop(scanner, opened.lock, settings.scan_interval, role="writer" if writer else "standby",
+                        snapshots=snapshots)
     if settings.cleaner_enabled:
         loop.cleaner = Cleaner(scanner, CleanerPolicy(settings.cleaner_max_age, settings.cleaner_max_num))
         loop.cleaner_interval = settings.cleaner_interval

@@ -192,7 +192,7 @@ def _server(config: uvicorn.Config, bound: threading.Event) -> uvicorn.Server:
 def serve(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT; a setting that cannot work raises ConfigError before anything is bound."""
     signals = _StopSignals()
-    offline = check_log_dir(settings.log_dir, settings.store_dir)
+    offline = None if settings.shared_store is not None else check_log_dir(settings.log_dir, settings.store_dir)
     check_listen(settings.host, settings.port)
     from sparkhist.access.settings import access_policy, exposure_warning
     from sparkhist.access.tls import RedirectServer, tls_config

@@ -56,5 +56,9 @@ def store_readers(opened: OpenedStore) -> StoreReaders:
                                  memory_budget=settings.memory_budget)
             if opened.response_cache is not None:
                 states.on_invalidate.append(opened.response_cache.forget)  # a forgotten state, its answers too
+            if settings.shared_store is not None:  # a replica: snapshots fetched from the shared store, never built
+                from sparkhist.server.shared_store import fetch_into
+
+                fetch_into(opened, states, budget)
             opened.readers = StoreReaders(snapshots, budget, indexer, states)
         return opened.readers

@@ -126,6 +126,9 @@ class StoreStates:
         self._last_size: dict[_Key, int] = {}  # size of each entry when last loaded (kept after eviction)
         self.evictions: dict[str, int] = {}
         self.on_invalidate: list[Callable[[str], None]] = []
+        #: Brings a log's snapshot into the store when it is missing or older than the log (a replica's
+        #: fetch from its shared store, :mod:`sparkhist.server.shared_store`); None: built from the log.
+        self.fetch: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ summaries
     def get(self, app: AppEntry, attempt: AttemptEntry) -> AttemptState:
@@ -146,6 +149,12 @@ class StoreStates:
             loaded = self.snapshots.read_summary(path)
         except StoreError:
             loaded = None  # quarantined or unreadable: rebuilt below
+        if self.fetch is not None and (loaded is None or loaded[0].log_size < attempt.total_size):
+            self.fetch(path)  # ServiceUnavailable (a 503 saying why) when it cannot
+            try:
+                loaded = self.snapshots.read_summary(path)
+            except StoreError:
+                loaded = None
         layout: Layout | None = None
         if loaded is None or loaded[0].log_size < attempt.total_size:
             snapshot = self._build(app, path)

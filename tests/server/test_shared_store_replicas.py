@@ -1,0 +1,356 @@
+"""Replicas of a shared store: ``sparkhist serve --store file://... --cache DIR``, as processes.
+
+One module store: the Spark corpus indexed, its snapshots and catalog segments published to a
+``file://`` location the way ``index-on-spark --store URL`` publishes them (snapshots under
+``snapshots/``, then a segment and a manifest: :func:`sparkhist.store.segments.publish`). Two
+replicas serve it, each from its own cache. They answer every request of the differential
+suite as the real SHS 4.3.0 does and byte for byte as each other; a new run is listed by both
+within the follow interval; with the store unreachable they serve what they cached and say so;
+one killed (``kill -9``) under load leaves the other answering, and restarts from its cache.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sparkhist.store.remote import RemoteStore
+from sparkhist.store.segments import publish
+from sparkhist.store.snapshots import SNAPSHOT_DIR
+from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison, as_configured, normalize
+from support.server import copy_logs, runtime_for
+from support.serving import free_port, serve_process
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+#: How often the replicas look at the store's newest manifest in these tests.
+SYNC_EVERY = 0.5
+
+# path pattern -> why a replica differs from the real SHS there
+ALLOWED = {r".*/logs": "a replica reads no event log: the download holds none (served by a server of the log directory)"}
+
+
+def _template(path: str) -> str:
+    return re.sub(r"local-\d+", "{app}", re.sub(r"/stages/\d+", "/stages/{s}", path))
+
+
+@dataclass
+class Shared:
+    """The store's location, the single-node store it was published from, and the logs."""
+
+    url: str
+    path: Path
+    logs: Path
+    local: Path
+    runtime: Any  # the single-node runtime that indexed the logs (and indexes new ones)
+
+
+def publish_from(runtime: Any, url: str, paths: list[str] | None = None) -> str:
+    """What index-on-spark's driver publishes after a run: the snapshots of ``paths`` (all: None)
+    and one segment of their records. Returns the manifest's name."""
+    records = runtime.scanner.records
+    chosen = list(records) if paths is None else paths
+    store_snapshots = Path(runtime.settings.store_dir) / SNAPSHOT_DIR
+    with RemoteStore.open(url) as remote:
+        for path in chosen:
+            name = os.path.basename(runtime.snapshots.path_for(path))
+            snapshot = store_snapshots / name
+            if snapshot.exists():
+                remote.put_atomic(f"{SNAPSHOT_DIR}/{name}", snapshot.read_bytes())
+        return publish(remote, [records[p] for p in chosen], [], log_dir=runtime.source.root,
+                       log_source=runtime.settings.log_source)
+
+
+@pytest.fixture(scope="module")
+def shared(spark_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    tmp = tmp_path_factory.mktemp("shared-store")
+    logs = copy_logs(spark_corpus, tmp / "logs")
+    path = tmp / "store"
+    path.mkdir()
+    with runtime_for(as_configured(logs), tmp / "local") as (runtime, _client):
+        url = f"file://{path}"
+        publish_from(runtime, url)
+        yield Shared(url, path, logs, tmp / "local", runtime)
+
+
+@dataclass
+class Replica:
+    url: str
+    cache: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def _environ(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKHIST_")}
+    env.update(SPARKHIST_STORE_SYNC_INTERVAL=f"{SYNC_EVERY}s", SPARKHIST_SOURCE_RETRIES="0",
+               SPARKHIST_SOURCE_TIMEOUT="1s", **extra)
+    return env
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url + "/ready").status_code == 200:
+                return
+        if proc.poll() is not None:
+            raise RuntimeError(f"replica exited {proc.returncode}: {log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(log.read_text()[-3000:])
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def replica(store_url: str, cache: Path, *, port: int | None = None, ready: bool = True) -> Iterator[Replica]:
+    port = port or free_port()
+    log = cache.parent / f"{cache.name}-{port}.log"
+    with serve_process(port, ["--store", store_url, "--cache", str(cache)], _environ(), log, grace=20) as proc:
+        r = Replica(f"http://127.0.0.1:{port}", cache, proc, log)
+        if ready:
+            wait_ready(r.url, proc, log)
+        yield r
+
+
+@pytest.fixture(scope="module")
+def replicas(shared: Shared, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replica, Replica]]:
+    tmp = tmp_path_factory.mktemp("replicas")
+    with replica(shared.url, tmp / "cache-a") as a, replica(shared.url, tmp / "cache-b") as b:
+        yield a, b
+
+
+def _listed(url: str) -> set[str]:
+    return {app["id"] for app in httpx.get(url + "/api/v1/applications", timeout=10).json()}
+
+
+def _differential_paths(shs: Any, manifest: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    running = {e["app_id"] for e in manifest if e["state"] != "finished"}
+    paths: list[tuple[str, bool]] = [("/version", False)]
+    paths += [("/applications" + q, False) for q in APP_LIST_QUERIES]
+    paths += [("/applications/nope-app", False), ("/applications/nope-app/jobs", False), ("/foobar", False)]
+    for entry in manifest:
+        app = entry["app_id"]
+        base = f"/applications/{app}"
+        paths += [(base + p, app in running) for p in PER_APP]
+        paths += [(base + "/logs", False)]
+        for stage in {s["stageId"] for s in shs.get(base + "/stages").json()}:
+            paths += [(f"{base}/stages/{stage}{p}", app in running) for p in PER_STAGE]
+        for job in {j["jobId"] for j in shs.get(base + "/jobs").json()}:
+            paths.append((f"{base}/jobs/{job}", app in running))
+    return paths
+
+
+def test_two_replicas_answer_as_the_real_shs_and_as_each_other(shared: Shared, replicas: tuple[Replica, Replica],
+                                                               real_shs_on_corpus: Any,
+                                                               corpus_manifest: list[dict[str, Any]]) -> None:
+    a, b = replicas
+    paths = _differential_paths(real_shs_on_corpus, corpus_manifest)
+    with httpx.Client(base_url=a.url, timeout=60) as client_a, httpx.Client(base_url=b.url, timeout=60) as client_b:
+        comparison = Comparison(_template, ALLOWED).run(paths, client_a, real_shs_on_corpus)
+        comparison.report()
+        assert comparison.mismatches == {}
+        assert sum(comparison.results.values()) == len(paths)
+        differ = []
+        for path, running in paths:
+            mine, theirs = client_a.get("/api/v1" + path), client_b.get("/api/v1" + path)
+            kind = theirs.headers.get("content-type", "")
+            same = (mine.status_code, mine.headers.get("content-type", "")) == (theirs.status_code, kind)
+            if same and running and kind.startswith("application/json"):
+                same = normalize(mine.json(), True) == normalize(theirs.json(), True)  # durations measured now
+            elif same and not path.endswith("/logs"):
+                same = mine.content == theirs.content
+            if not same:
+                differ.append(path)
+    assert differ == []
+    # Each replica fetched every snapshot it read into its own cache.
+    published = {p.name for p in (shared.path / SNAPSHOT_DIR).glob("*.snap")}
+    for r in (a, b):
+        assert {p.name for p in (r.cache / SNAPSHOT_DIR).glob("*.snap")} == published
+
+
+def _new_app(shared: Shared, suffix: str) -> str:
+    """A new log in the log directory (a copy of a finished one under a new app id), indexed by
+    the single node and published: a new run of the job. Returns the new app id."""
+    runtime = shared.runtime
+    template = next(r for r in runtime.scanner.records.values()  # an uncompressed single file, finished
+                    if not r.in_progress and r.app_id and Path(r.path).name == r.app_id)
+    old_id = template.app_id
+    assert old_id is not None
+    new_id = f"local-{int(time.time() * 1000)}{suffix}"
+    source = Path(template.path.removeprefix("file:"))
+    text = source.read_bytes().replace(old_id.encode(), new_id.encode())
+    (shared.logs / new_id).write_bytes(text)
+    runtime.scanner.scan_once()
+    new_path = next(p for p, r in runtime.scanner.records.items() if r.app_id == new_id)
+    publish_from(runtime, shared.url, [new_path])
+    return new_id
+
+
+def test_a_new_run_is_listed_by_both_replicas_within_the_follow_interval(shared: Shared,
+                                                                          replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    new_id = _new_app(shared, "1")
+    t0 = time.monotonic()
+    waited: dict[str, float] = {}
+    while len(waited) < 2 and time.monotonic() - t0 < 10 * SYNC_EVERY + 5:
+        for r in (a, b):
+            if r.url not in waited and new_id in _listed(r.url):
+                waited[r.url] = time.monotonic() - t0
+        time.sleep(0.05)
+    print(f"\nnew app listed after {sorted(round(s, 2) for s in waited.values())} s (sync every {SYNC_EVERY}s)")
+    assert len(waited) == 2
+    assert max(waited.values()) < SYNC_EVERY + 2.0
+    for r in (a, b):
+        assert httpx.get(f"{r.url}/api/v1/applications/{new_id}/jobs", timeout=30).status_code == 200
+
+
+def _metric(url: str, name: str) -> list[str]:
+    text = httpx.get(url + "/metrics", timeout=10).text
+    return [line for line in text.splitlines() if line.startswith(name)]
+
+
+def test_the_store_unreachable_replicas_serve_from_their_caches(shared: Shared, replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    cached = sorted(_listed(a.url))
+    for app in cached:  # every snapshot in both caches
+        for r in (a, b):
+            assert httpx.get(f"{r.url}/api/v1/applications/{app}/jobs", timeout=30).status_code == 200
+    # An app published but never asked for: its snapshot is not in the caches.
+    uncached = _new_app(shared, "2")
+    deadline = time.monotonic() + 10
+    while not all(uncached in _listed(r.url) for r in (a, b)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    away = shared.path.with_name("store-away")
+    shared.path.rename(away)  # the store gone: every call to it fails
+    try:
+        t_down = time.time()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(
+                httpx.get(r.url + "/health/details", timeout=10).json()["offline"] for r in (a, b)):
+            time.sleep(0.1)
+        for r in (a, b):
+            health = httpx.get(r.url + "/health/details", timeout=10).json()
+            assert health["offline"] is True and health["status"] == "degraded"
+            (store,) = health["sources"]
+            assert store["logDirectory"] == shared.url and store["state"] == "offline"
+            since = calendar.timegm(time.strptime(store["since"][:19], "%Y-%m-%dT%H:%M:%S"))
+            assert t_down - 2 <= since <= time.time() + 1
+            assert any(shared.url in reason for reason in health["reasons"])
+            assert _metric(r.url, "sparkhist_offline ") == ["sparkhist_offline 1.0"]
+            assert f'sparkhist_source_up{{log_dir="{shared.url}"}} 0.0' in _metric(r.url, "sparkhist_source_up")
+            # Every cached answer is still served; the list is unchanged (it still lists the uncached app).
+            for app in cached:
+                assert httpx.get(f"{r.url}/api/v1/applications/{app}/stages", timeout=30).status_code == 200
+            assert httpx.get(f"{r.url}/api/v1/applications", timeout=10).content != b""
+            assert uncached in _listed(r.url)
+            miss = httpx.get(f"{r.url}/api/v1/applications/{uncached}/jobs", timeout=30)
+            assert miss.status_code == 503
+            assert "cannot be reached" in miss.text and "cache" in miss.text
+    finally:
+        away.rename(shared.path)
+    # Back: the next sync works, the uncached snapshot is fetched, the state is ok again.
+    deadline = time.monotonic() + 10 * SYNC_EVERY + 5
+    while time.monotonic() < deadline and any(
+            httpx.get(r.url + "/health/details", timeout=10).json()["offline"] for r in (a, b)):
+        time.sleep(0.1)
+    for r in (a, b):
+        assert httpx.get(r.url + "/health/details", timeout=10).json()["offline"] is False
+        assert httpx.get(f"{r.url}/api/v1/applications/{uncached}/jobs", timeout=30).status_code == 200
+    assert _listed(a.url) == _listed(b.url) == set(cached) | {uncached}
+
+
+def test_a_replica_killed_under_load_the_other_keeps_answering(shared: Shared, replicas: tuple[Replica, Replica],
+                                                                tmp_path: Path) -> None:
+    _, b = replicas
+    apps = sorted(_listed(b.url))
+    cache = tmp_path / "cache-c"
+    with replica(shared.url, cache) as c:
+        for app in apps:  # warm c's cache
+            assert httpx.get(f"{c.url}/api/v1/applications/{app}/stages", timeout=30).status_code == 200
+        statuses: dict[str, list[int]] = {c.url: [], b.url: []}
+        stop = threading.Event()
+
+        def load(url: str) -> None:
+            with httpx.Client(base_url=url, timeout=10) as client:
+                i = 0
+                while not stop.is_set():
+                    try:
+                        statuses[url].append(client.get(f"/api/v1/applications/{apps[i % len(apps)]}/jobs").status_code)
+                    except httpx.TransportError:
+                        statuses[url].append(-1)
+                    i += 1
+
+        threads = [threading.Thread(target=load, args=(u,)) for u in (c.url, b.url) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        os.kill(c.proc.pid, signal.SIGKILL)
+        c.proc.wait(10)
+        killed_at = len(statuses[b.url])
+        time.sleep(2.0)
+        stop.set()
+        for t in threads:
+            t.join(15)
+        after = statuses[b.url][killed_at:]
+        assert after and set(statuses[b.url]) == {200}, "the other replica answered every request"
+        assert -1 in statuses[c.url]
+    # The killed replica restarts from its cache, the store unreachable, and answers at once.
+    away = shared.path.with_name("store-away")
+    shared.path.rename(away)
+    try:
+        port = free_port()
+        log = tmp_path / "restart.log"
+        t0 = time.monotonic()
+        with serve_process(port, ["--store", shared.url, "--cache", str(cache)], _environ(), log, grace=20) as proc:
+            url = f"http://127.0.0.1:{port}"
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    listed = httpx.get(url + "/api/v1/applications", timeout=10)
+                    if listed.status_code == 200:
+                        break
+                assert proc.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() - t0 < 30, log.read_text()[-3000:]
+                time.sleep(0.01)
+            seconds = time.monotonic() - t0
+            print(f"\nrestart from the cache, store unreachable: first list in {seconds:.3f}s")
+            assert {a["id"] for a in listed.json()} == set(apps)
+            for app in apps:
+                assert httpx.get(f"{url}/api/v1/applications/{app}/jobs", timeout=30).status_code == 200
+    finally:
+        away.rename(shared.path)
+
+
+def test_a_cache_dir_belongs_to_one_replica(shared: Shared, replicas: tuple[Replica, Replica], tmp_path: Path) -> None:
+    a, _ = replicas
+    log = tmp_path / "second.log"
+    with serve_process(free_port(), ["--store", shared.url, "--cache", str(a.cache)], _environ(), log) as proc:
+        assert proc.wait(30) == 2
+    assert "used by another replica" in log.read_text()
+
+
+def test_flags_of_a_replica(tmp_path: Path) -> None:
+    def run(*args: str) -> tuple[int, str]:
+        done = subprocess.run([sys.executable, "-m", "sparkhist.cli", "serve", *args],
+                              env=_environ(), capture_output=True, text=True, timeout=60)
+        return done.returncode, done.stderr
+
+    code, err = run("--store", "file:///nowhere")
+    assert code == 2 and "--cache DIR" in err
+    code, err = run("--store", str(tmp_path / "s"), "--cache", str(tmp_path / "c"))
+    assert code == 2 and "give --store a URL" in err
+    code, err = run("--store", "file:///nowhere", "--cache", str(tmp_path / "c"), "--log-dir", str(tmp_path))
+    assert code == 2 and "reads no log directory" in err
