@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlparse
 
 from sparkhist.errors import ConfigError
 
@@ -325,7 +324,7 @@ class Settings:
     log_dir_names: str | None = None
     #: The log directory as configured (``log_dir`` has a ``file:`` scheme stripped) and its display
     #: name: each attempt's ``logSourceFullPath`` and ``logSourceName``. None: not from ``load_settings``.
-    log_source: LogSource | LogSources | None = None
+    log_source: LogSource | None = None
     ui_retained_jobs: int = 1000
     ui_retained_stages: int = 1000
     ui_retained_tasks: int = 100000
@@ -392,8 +391,7 @@ def load_settings(
     log_dir, source = log_source(settings.log_dir, settings.log_dir_names)
     if not settings.store_dir:
         raise ConfigError("the store directory is empty")
-    read = ",".join(_strip_file_scheme(d) for d in log_directories(log_dir))  # each directory as it is read
-    return replace(settings, log_dir=read, log_source=source)
+    return replace(settings, log_dir=_strip_file_scheme(log_dir), log_source=source)
 
 
 class RetentionLimits(NamedTuple):
@@ -468,52 +466,17 @@ class LogSource(NamedTuple):
     full_path: str
 
 
-@dataclass(frozen=True)
-class LogSources:
-    """Several configured log directories, in their order: each attempt shows the one its log is in."""
-
-    sources: tuple[LogSource, ...]
-
-    def for_path(self, path: str) -> LogSource:
-        """The directory holding the log at ``path`` (a local path or a URL, as its source names it):
-        the deepest whose path holds it, one on the same host first; else the first directory, as
-        ``FsHistoryProvider.getLogDirInfo`` falls back."""
-        host, where = _location(path)
-        best: tuple[bool, int] | None = None
-        found = self.sources[0]
-        for source in self.sources:
-            dir_host, directory = _location(source.full_path)
-            inside = where == directory or where.startswith(directory.rstrip("/") + "/")
-            rank = (dir_host == host, len(directory))
-            if inside and (best is None or rank > best):
-                best, found = rank, source
-        return found
-
-    def __iter__(self) -> Iterator[list[str]]:
-        """Each directory as ``[name, full path]`` (what a store records of the directories)."""
-        return iter([list(source) for source in self.sources])
-
-
-def _location(url: str) -> tuple[str, str]:
-    """(host, path) of a directory or a log as written: a local one's absolute path, a URL's path."""
-    parsed = urlparse(url)
-    if parsed.scheme in ("", "file"):
-        return "", os.path.abspath(_strip_file_scheme(url))
-    return parsed.netloc, parsed.path or "/"
-
-
 def log_directories(value: str) -> list[str]:
     """``spark.history.fs.logDirectory`` as the SHS splits it: comma-separated, trimmed, blanks dropped."""
     return [d.strip() for d in value.split(",") if d.strip()]
 
 
-def log_source(log_dir: str, names: str | None) -> tuple[str, LogSource | LogSources]:
-    """The log directories of ``log_dir`` (as written, joined by commas) and what their attempts show:
-    a :class:`LogSource` for one directory, :class:`LogSources` for several.
+def log_source(log_dir: str, names: str | None) -> tuple[str, LogSource]:
+    """The one log directory of ``log_dir`` (as written) and its :class:`LogSource`.
 
     ``FsHistoryProvider``'s rules for the names: one per directory by position, a blank one
     is the path; another count is ignored with a warning (the paths are shown); a name given
-    twice is refused.
+    twice is refused. Several directories are not read by sparkhist: a :class:`ConfigError`.
     """
     dirs = log_directories(log_dir)
     if not dirs:
@@ -530,10 +493,10 @@ def log_source(log_dir: str, names: str | None) -> tuple[str, LogSource | LogSou
         else:
             log.warning("spark.history.fs.logDirectory.names has %d names but %d directories were specified. "
                         "Falling back to full paths.", len(given), len(dirs))
-    named = dict(zip(dirs, display, strict=True))  # a directory given twice is read once (its last name)
-    if len(named) == 1:
-        return dirs[0], LogSource(named[dirs[0]], dirs[0])
-    return ",".join(named), LogSources(tuple(LogSource(n, d) for d, n in named.items()))
+    if len(dirs) > 1:
+        raise ConfigError(f"several log directories are configured ({', '.join(dirs)}); sparkhist reads one: "
+                          "run one sparkhist per directory")
+    return dirs[0], LogSource(display[0], dirs[0])
 
 
 def _parse(setting: Setting, raw: str, origin: str) -> Any:
