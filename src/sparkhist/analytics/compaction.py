@@ -1,8 +1,10 @@
 """Pending rows folded into the table files, in bulk, by DuckDB.
 
 One Parquet file per table holds every attempt's rows. :func:`compact` reads the pending
-row files, and for each table writes a new generation: the current file's rows minus
-those of the pending attempts, plus the pending rows (a tombstone contributes none).
+row files, has DuckDB parse their JSON payloads into one table of typed lists (no Python
+object per value: :func:`load_pending`), and for each table writes a new generation: the
+current file's rows minus those of the pending attempts, plus the pending rows (a
+tombstone contributes none).
 Each file is written as the store writes everything (temporary file, fsync, rename,
 directory fsync; checksum in its name); the older generations and the pending files
 that were folded in are removed last, so a crash at any point leaves either the old
@@ -27,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import xxhash
 
 from sparkhist.analytics import pending
@@ -75,23 +78,31 @@ def stored_columns(table: Table) -> tuple[tuple[str, str], ...]:
     return (*hidden, *((name, kind) for name, kind, _ in table.columns))
 
 
-def stored_rows(table: Table, items: list[pending.Pending]) -> list[tuple[Any, ...]]:
-    """The rows of ``table`` the pending files hold, with their hidden columns."""
-    out: list[tuple[Any, ...]] = []
-    for item in items:
-        if item.rows is None:
-            continue
-        hidden: tuple[Any, ...] = (item.key, item.stamp) if table is APPLICATIONS else (item.key,)
-        out.extend((*hidden, *row) for row in item.rows.get(table.name, []))
-    return out
+def _structure() -> str:
+    """The JSON structure (DuckDB's ``from_json``) of a pending payload (:func:`pending.payload`)."""
+    body: dict[str, Any] = {KEY_COLUMN: "VARCHAR", STAMP_COLUMN: "BIGINT", "app_id": "VARCHAR", "attempt_id": "VARCHAR"}
+    for table in TABLES:
+        body[table.name] = {name: [kind] for name, kind, _ in table.columns[2:]}
+    return orjson.dumps(body).decode()
 
 
-def rows_select(table: Table, rows: list[tuple[Any, ...]]) -> tuple[str, list[list[Any]]]:
-    """A SELECT of ``rows`` as the table file's columns, and its parameters."""
-    columns = stored_columns(table)
-    values = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in columns]
-    sql = "SELECT " + ", ".join(f"unnest(${i}::{kind}[]) AS {name}" for i, (name, kind) in enumerate(columns, start=1))
-    return sql, values
+STRUCTURE = _structure()
+
+
+def load_pending(con: Any, relation: str, items: list[pending.Pending]) -> None:
+    """Table ``relation`` in ``con``: one row per pending attempt (tombstones have none), each
+    table's rows as lists, parsed and typed by DuckDB from the payloads (:func:`pending_select`
+    makes rows of them)."""
+    payloads = [i.payload.decode() for i in items if i.payload is not None]
+    con.execute(f"CREATE OR REPLACE TABLE {relation} AS SELECT unnest(from_json(j, {quote(STRUCTURE)})) "
+                f"FROM unnest($1::VARCHAR[]) AS t(j)", [payloads])
+
+
+def pending_select(table: Table, relation: str) -> str:
+    """A SELECT of ``table``'s rows in ``relation`` (:func:`load_pending`) as the table file's columns."""
+    hidden = f"r.{KEY_COLUMN}, r.{STAMP_COLUMN}" if table is APPLICATIONS else f"r.{KEY_COLUMN}"
+    values = ", ".join(f'unnest(r."{table.name}"."{name}") AS "{name}"' for name, _, _ in table.columns[2:])
+    return f"SELECT {hidden}, r.app_id, r.attempt_id, {values} FROM {relation} AS r"
 
 
 def quote(path: str) -> str:
@@ -163,8 +174,12 @@ def compact(store_dir: str) -> Compacted:
             with engine() as con:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE compacting AS SELECT unnest($1::VARCHAR[]) AS {KEY_COLUMN}",
                             [[i.key for i in items]])
-                written = [_write_table(con, directory, table, generation, current.get(table.name), items)
-                           for table in TABLES]
+                try:
+                    load_pending(con, "compacting_rows", items)
+                    written = [_write_table(con, directory, table, generation, current.get(table.name))
+                               for table in TABLES]
+                finally:
+                    con.execute("DROP TABLE IF EXISTS compacting_rows")
             fsync_dir(directory)
         except OSError as exc:
             raise StoreError(f"cannot write the analytics tables: {exc}") from exc
@@ -179,23 +194,22 @@ def compact(store_dir: str) -> Compacted:
         for item in items:
             pending.remove_if_unchanged(item)
         done.attempts = len(items)
-        done.removed = sum(1 for i in items if i.rows is None)
+        done.removed = sum(1 for i in items if i.payload is None)
         done.seconds = time.perf_counter() - started
     log.info("analytics: %d attempts compacted into the tables (%d removed) in %.2f s",
              done.attempts, done.removed, done.seconds)
     return done
 
 
-def _write_table(con: Any, directory: str, table: Table, generation: int, old: Any,
-                 items: list[pending.Pending]) -> str:
-    select, values = rows_select(table, stored_rows(table, items))
+def _write_table(con: Any, directory: str, table: Table, generation: int, old: Any) -> str:
+    select = pending_select(table, "compacting_rows")
     names = ", ".join(name for name, _ in stored_columns(table))
     if old is not None:
         select = (f"SELECT {names} FROM read_parquet({quote(old.path)}) "
                   f"WHERE {KEY_COLUMN} NOT IN (SELECT {KEY_COLUMN} FROM compacting) UNION ALL {select}")
     temp = os.path.join(directory, f"{table.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
-        con.execute(f"COPY ({select}) TO {quote(temp)} (FORMAT parquet, COMPRESSION snappy)", values)
+        con.execute(f"COPY ({select}) TO {quote(temp)} (FORMAT parquet, COMPRESSION snappy)")
         with open(temp, "rb+") as f:
             digest = xxhash.xxh64_hexdigest(f.read())
             os.fsync(f.fileno())

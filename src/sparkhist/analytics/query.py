@@ -34,7 +34,7 @@ import orjson
 import xxhash
 
 from sparkhist.analytics import pending
-from sparkhist.analytics.compaction import quote, rows_select, stored_columns, stored_rows
+from sparkhist.analytics.compaction import load_pending, pending_select, quote, stored_columns
 from sparkhist.analytics.layout import KEY_COLUMN, Checked, TableFile, analytics_dir, current_tables, pending_dir
 from sparkhist.analytics.tables import TABLES
 
@@ -128,9 +128,9 @@ class Engine:
                     [[i.key for i in items]])
         if allowed is not None:
             con.execute(f"CREATE TABLE _allowed_keys AS SELECT unnest($1::VARCHAR[]) AS {KEY_COLUMN}", [list(allowed)])
+        load_pending(con, "_pending_rows", items)
         for table in TABLES:
-            select, values = rows_select(table, stored_rows(table, items))
-            con.execute(f"CREATE TABLE _pending_{table.name} AS {select}", values)
+            con.execute(f"CREATE TABLE _pending_{table.name} AS {pending_select(table, '_pending_rows')}")
             stored = ", ".join(name for name, _ in stored_columns(table))
             body = f"SELECT {stored} FROM _pending_{table.name}"
             file = tables.get(table.name)
@@ -141,6 +141,7 @@ class Engine:
                 body = f"SELECT * FROM ({body}) WHERE {KEY_COLUMN} IN (SELECT {KEY_COLUMN} FROM _allowed_keys)"
             columns = ", ".join(name for name, _, _ in table.columns)
             con.execute(f"CREATE VIEW {table.name} AS SELECT {columns} FROM ({body})")
+        con.execute("DROP TABLE _pending_rows")
 
     def export(self, directory: str) -> dict[str, int]:
         """Every table as ``<directory>/<table>.parquet`` (its documented columns, every attempt,

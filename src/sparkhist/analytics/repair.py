@@ -94,7 +94,7 @@ def repair(store_dir: str, snapshots: SnapshotStore) -> Repaired:
         done.damaged += 1
         unlink_quietly(path)
     for item in items:  # pending rows are newer than the tables'
-        if item.rows is None:
+        if item.payload is None:
             stamps.pop(item.key, None)
         else:
             stamps[item.key] = item.stamp

@@ -1,12 +1,12 @@
 """The analytics tables: their columns, and their rows from one application attempt's state.
 
-Every row is read off the record the REST API renders for the same entity
-(:mod:`sparkhist.render.views`), never from the log: ``jobs`` from ``views.job``,
-``stages`` from ``views.stage`` (plus the task-duration quantiles of the stage's
-``taskSummary``), ``executors`` from ``views.executor`` (``/allexecutors``), ``sql_executions``
-from ``views.execution`` and ``properties`` from ``views.environment`` (redacted as there).
-Only dates are taken from the entity itself: the view formats that very number as a GMT
-string, and the tables keep it in epoch milliseconds.
+Every figure is the one the REST API shows for the same entity, never read from the log:
+``jobs``, ``stages`` (plus the task-duration quantiles of the stage's ``taskSummary``) and
+``sql_executions`` are read off the entities field for field as :mod:`sparkhist.render.views`
+renders them in ``views.job``, ``views.stage`` and ``views.execution`` (without formatting
+the dates and fields the tables do not keep: most of what those cost); ``executors`` come
+from ``views.executor`` (``/allexecutors``: the driver's own rules) and ``properties`` from
+``views.spark_properties`` (redacted as there). Dates stay in epoch milliseconds.
 
 Conventions: snake_case columns, times in milliseconds (Spark's nanosecond CPU and
 shuffle-write times are divided by 10^6), sizes in bytes. Each row starts with
@@ -15,15 +15,17 @@ shuffle-write times are divided by 10^6), sizes in bytes. Each row starts with
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
+from sparkhist import releases
 from sparkhist.render import views
 from sparkhist.state.app_state import AppState
-from sparkhist.state.entities import M, Stage
-from sparkhist.state.summaries import _long, _pick, stored, task_duration
+from sparkhist.state.entities import M, Task
+from sparkhist.state.summaries import _long, _pick
 
 __all__ = ["TABLES", "Table", "rows_of"]
 
@@ -178,8 +180,14 @@ PROPERTIES = Table("properties", (
 TABLES: tuple[Table, ...] = (APPLICATIONS, JOBS, STAGES, EXECUTORS, SQL_EXECUTIONS, PROPERTIES)
 
 
-def _ms(ns: int) -> float:
-    return ns / 1_000_000
+_RUN = M["executorRunTime"]
+_LONG_MIN, _LONG_MAX = -(1 << 63), 1 << 63
+#: The stage metrics of the ``stages`` row, in :func:`_stage_rows`' order.
+_STAGE_METRICS = itemgetter(*(M[name] for name in (
+    "executorRunTime", "executorCpuTime", "executorDeserializeTime", "jvmGcTime", "resultSerializationTime",
+    "resultSize", "peakExecutionMemory", "in.bytesRead", "in.recordsRead", "out.bytesWritten", "out.recordsWritten",
+    "sr.localBytesRead", "sr.remoteBytesRead", "sr.recordsRead", "sr.fetchWaitTime", "sw.bytesWritten",
+    "sw.recordsWritten", "sw.writeTime", "memoryBytesSpilled", "diskBytesSpilled")))
 
 
 def _since(end: int | None, start: int | None) -> int | None:
@@ -190,95 +198,146 @@ def _positive(ms: int) -> int | None:
     return ms if ms >= 0 else None
 
 
-def duration_quantiles(state: AppState, st: Stage) -> list[float] | None:
-    """The ``duration`` of ``taskSummary?quantiles=0,0.25,0.5,0.75,1`` for the stage attempt, or None
-    (no successful task): the same counting and picking as the API's."""
-    tasks = [state.tasks[t] for t in st.task_ids if t in state.tasks]
-    run = M["executorRunTime"]
-    count = sum(1 for t in tasks if stored(t, run) >= 0)
+def duration_quantiles(tasks: dict[int, Task], task_ids: list[int], last_update: int | None) -> list[float] | None:
+    """The ``duration`` of ``taskSummary?quantiles=0,0.25,0.5,0.75,1`` for the stage attempt whose
+    tasks are ``task_ids``, or None (no successful task): the API's counting (a task counts when
+    the run time Spark stores for it, :func:`~sparkhist.state.summaries.stored`, is not negative)
+    and picking, in one pass over the tasks."""
+    count = 0
+    durations: list[int] = []
+    for task_id in task_ids:
+        t = tasks.get(task_id)
+        if t is None:
+            continue
+        finish, launch, m = t.finish_time, t.launch_time, t.metrics
+        if m is not None:  # summaries.stored: the run time of a task that did not succeed is stored as -v - 1
+            run = m[_RUN]
+            if (run if finish != 0 and not t.failed and not t.killed else -run - 1) >= 0:
+                count += 1
+        d = finish - launch if finish != 0 else (last_update if last_update is not None else launch) - launch
+        if not _LONG_MIN <= d < _LONG_MAX:
+            d = _long(d)
+        if d >= 0:
+            durations.append(d)
     if count <= 0:
         return None
-    durations = [d for d in (_long(task_duration(t, state.last_update_time)) for t in tasks) if d >= 0]
     return _pick(durations, [min(int(q * count), count - 1) for q in QUANTILES])
 
 
-def _job_rows(state: AppState) -> Iterable[tuple[Any, ...]]:
-    for _, j in sorted(state.jobs.items()):
-        v = views.job(j)
-        yield (v["jobId"], v["name"], v.get("description"), v.get("jobGroup"), v["status"],
-               j.submission_time, j.completion_time, _since(j.completion_time, j.submission_time),
-               len(v["stageIds"]), v["numTasks"], v["numActiveTasks"], v["numCompletedTasks"], v["numSkippedTasks"],
-               v["numFailedTasks"], v["numKilledTasks"], v["numActiveStages"], v["numCompletedStages"],
-               v["numSkippedStages"], v["numFailedStages"])
+# tests/analytics compares every figure below with /api/v1.
+
+def _job_rows(state: AppState) -> list[tuple[Any, ...]]:
+    return [(j.job_id, j.name, j.description, j.job_group, j.status, j.submission_time, j.completion_time,
+             _since(j.completion_time, j.submission_time), len(j.stage_ids), j.num_tasks, j.active_tasks,
+             j.completed_tasks, j.skipped_tasks, j.failed_tasks, j.killed_tasks, j.active_stages,
+             len(j.completed_stages), len(j.skipped_stages), j.failed_stages)
+            for _, j in sorted(state.jobs.items())]
 
 
-def _stage_rows(state: AppState) -> Iterable[tuple[Any, ...]]:
+def _stage_rows(state: AppState) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    tasks, last = state.tasks, state.last_update_time
     for _, st in sorted(state.stages.items()):
-        v = views.stage(st)
-        q = duration_quantiles(state, st)
-        quantiles: list[float | None] = [None] * len(QUANTILES) if q is None else list(q)
-        median, top = quantiles[2], quantiles[4]
-        skew = top / median if top is not None and median is not None and median > 0 else None
-        yield (v["stageId"], v["attemptId"], v["name"], v["status"], v.get("failureReason"), v["schedulingPool"],
-               st.info.submission_time, st.first_launch_time, st.info.completion_time,
-               _since(st.info.completion_time, st.first_launch_time),
-               v["numTasks"], v["numActiveTasks"], v["numCompleteTasks"], v["numFailedTasks"], v["numKilledTasks"],
-               v["executorRunTime"], _ms(v["executorCpuTime"]), v["executorDeserializeTime"], v["jvmGcTime"],
-               v["resultSerializationTime"], v["resultSize"], v["peakExecutionMemory"],
-               v["inputBytes"], v["inputRecords"], v["outputBytes"], v["outputRecords"],
-               v["shuffleReadBytes"], v["shuffleRemoteBytesRead"], v["shuffleReadRecords"], v["shuffleFetchWaitTime"],
-               v["shuffleWriteBytes"], v["shuffleWriteRecords"], _ms(v["shuffleWriteTime"]),
-               v["memoryBytesSpilled"], v["diskBytesSpilled"], *quantiles, skew)
+        info = st.info
+        (run, cpu, deserialize, gc, serialize, size, peak, in_bytes, in_records, out_bytes, out_records,
+         local, remote, read_records, wait, write_bytes, write_records, write_time, spilled, disk) = _STAGE_METRICS(st.metrics)
+        q = duration_quantiles(tasks, st.task_ids, last)
+        if q is None:
+            quantiles: tuple[float | None, ...] = _NO_QUANTILES
+            skew = None
+        else:
+            quantiles = tuple(q)
+            median, top = q[2], q[4]
+            skew = top / median if median > 0 else None
+        out.append((info.stage_id, info.attempt_id, info.name, st.status, info.failure_reason, st.scheduling_pool,
+                    info.submission_time, st.first_launch_time, info.completion_time,
+                    _since(info.completion_time, st.first_launch_time),
+                    info.num_tasks, st.active_tasks, st.completed_tasks, st.failed_tasks, st.killed_tasks,
+                    run, cpu / 1_000_000, deserialize, gc, serialize, size, peak, in_bytes, in_records, out_bytes,
+                    out_records, local + remote, remote, read_records, wait, write_bytes, write_records,
+                    write_time / 1_000_000, spilled, disk, *quantiles, skew))
+    return out
 
 
-def _executor_rows(state: AppState) -> Iterable[tuple[Any, ...]]:
+_NO_QUANTILES: tuple[None, ...] = (None,) * len(QUANTILES)
+
+
+def _executor_rows(state: AppState) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
     for ex in sorted(state.executors.values(), key=lambda x: x.executor_id):
         if ex.executor_id == "fallback":  # as /allexecutors
             continue
-        v = views.executor(ex, state)
-        yield (v["id"], v["hostPort"], v["isActive"], v["totalCores"], v["maxTasks"], ex.add_time, ex.remove_time,
-               v.get("removeReason"), v["totalDuration"], v["totalGCTime"], v["totalTasks"], v["completedTasks"],
-               v["failedTasks"], v["totalInputBytes"], v["totalShuffleRead"], v["totalShuffleWrite"], v["maxMemory"],
-               v["memoryUsed"], v["diskUsed"])
+        v = views.executor(ex, state)  # the driver's duration and GC time are the view's own rules
+        out.append((v["id"], v["hostPort"], v["isActive"], v["totalCores"], v["maxTasks"], ex.add_time, ex.remove_time,
+                    v.get("removeReason"), v["totalDuration"], v["totalGCTime"], v["totalTasks"], v["completedTasks"],
+                    v["failedTasks"], v["totalInputBytes"], v["totalShuffleRead"], v["totalShuffleWrite"],
+                    v["maxMemory"], v["memoryUsed"], v["diskUsed"]))
+    return out
 
 
-def _sql_rows(state: AppState) -> Iterable[tuple[Any, ...]]:
+def _sql_rows(state: AppState) -> list[tuple[Any, ...]]:
     now = int(time.time() * 1000)
+    out: list[tuple[Any, ...]] = []
     for _, x in sorted(state.executions.items()):
         if x.submission_time == -1 and not x.jobs:  # as /sql
             continue
-        v = views.execution(x, False, False, now)
-        yield (v["id"], x.root_execution_id if x.root_execution_id is not None else 0, x.query_id, v["status"],
-               v["description"], _positive(x.submission_time), x.completion_time, v["duration"],
-               len(v["runningJobIds"]), len(v["successJobIds"]), len(v["failedJobIds"]), x.error_message)
+        statuses = list(x.jobs.values())
+        end = x.completion_time if x.completion_time is not None else now
+        out.append((x.execution_id, x.root_execution_id if x.root_execution_id is not None else 0, x.query_id,
+                    x.status, x.description, _positive(x.submission_time), x.completion_time, end - x.submission_time,
+                    statuses.count("RUNNING"), statuses.count("SUCCEEDED"), statuses.count("FAILED"), x.error_message))
+    return out
 
 
-def _property_rows(state: AppState) -> Iterable[tuple[Any, ...]]:
+#: (regex, compiled, {(property, value): the value as shown}) of ``views.spark_properties``' redaction:
+#: the same pairs recur from attempt to attempt, and searching a long value (Java options, class
+#: paths) costs far more than hashing it.
+_shown: tuple[str, re.Pattern[str], dict[tuple[str, str], str]] | None = None
+SHOWN_KEPT = 10_000
+
+
+def _property_rows(state: AppState) -> list[tuple[Any, ...]]:
+    """``views.spark_properties(state)`` (redacted with the default regex, sorted by name)."""
+    global _shown
     if not state.has_env:
-        return
-    yield from (tuple(kv) for kv in views.spark_properties(state))
+        return []
+    regex = releases.redaction_regex()
+    if _shown is None or _shown[0] != regex:
+        _shown = (regex, re.compile(regex), {})
+    _, pattern, shown = _shown
+    if len(shown) > SHOWN_KEPT:
+        shown.clear()
+    rows: list[tuple[Any, ...]] = []
+    for pair in state.env.get("Spark Properties", []):
+        value = shown.get(pair)
+        if value is None:
+            name, raw = pair
+            value = shown[pair] = views.REDACTED if pattern.search(name) or pattern.search(raw) else raw
+        rows.append((pair[0], value))
+    rows.sort(key=itemgetter(0))
+    return rows
+
+
+_RUN_AT = STAGES.names.index("executor_run_time") - len(_KEY)
+_CPU_AT = STAGES.names.index("executor_cpu_time") - len(_KEY)
 
 
 def _application_row(state: AppState, log_path: str, stages: list[tuple[Any, ...]], jobs: int, executors: int,
                      executions: int) -> tuple[Any, ...]:
-    run = STAGES.names.index("executor_run_time") - 2
-    cpu = STAGES.names.index("executor_cpu_time") - 2
     start = _positive(state.start_time)
     end = _positive(state.end_time) if state.completed else None
     return (state.app_name, state.spark_user, state.spark_version, start, end, _since(end, start), state.completed,
-            jobs, len(stages), executors, executions, sum(s[run] for s in stages), sum(s[cpu] for s in stages), log_path)
-
-
-_ROWS: dict[str, Callable[[AppState], Iterable[tuple[Any, ...]]]] = {
-    "jobs": _job_rows, "stages": _stage_rows, "executors": _executor_rows, "sql_executions": _sql_rows,
-    "properties": _property_rows,
-}
+            jobs, len(stages), executors, executions, sum(s[_RUN_AT] for s in stages), sum(s[_CPU_AT] for s in stages),
+            log_path)
 
 
 def rows_of(state: AppState, log_path: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table's rows for one attempt (key columns included), by table name."""
-    body = {name: list(make(state)) for name, make in _ROWS.items()}
-    body["applications"] = [_application_row(state, log_path, body["stages"], len(body["jobs"]),
-                                              len(body["executors"]), len(body["sql_executions"]))]
-    key = (state.app_id, state.attempt_id)
-    return {t.name: [(*key, *row) for row in body[t.name]] for t in TABLES}
+    """Every table's rows for one attempt, by table name, without the key columns (``app_id``,
+    ``attempt_id``: ``state.app_id``, ``state.attempt_id`` in every row)."""
+    stages = _stage_rows(state)
+    jobs, executors, executions = _job_rows(state), _executor_rows(state), _sql_rows(state)
+    return {
+        "applications": [_application_row(state, log_path, stages, len(jobs), len(executors), len(executions))],
+        "jobs": jobs, "stages": stages, "executors": executors, "sql_executions": executions,
+        "properties": _property_rows(state),
+    }
