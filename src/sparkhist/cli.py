@@ -112,6 +112,8 @@ def serve(settings: Settings, cache_dir: str | None) -> None:
 
 def _replica(settings: Settings, cache_dir: str | None) -> Settings:
     """``serve --store URL --cache DIR``: the settings of a replica of URL; a plain --store path: unchanged."""
+    if "://" not in settings.store_dir and cache_dir is None:
+        return settings  # a store directory: nothing more imported on the way to the first answer
     from sparkhist.server.shared_store import replica_settings
     from sparkhist.store.remote import is_store_url
 

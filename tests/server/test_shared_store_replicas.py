@@ -28,11 +28,12 @@ from typing import Any
 import httpx
 import pytest
 
+from sparkhist.store.records import LogRecord
 from sparkhist.store.remote import RemoteStore
 from sparkhist.store.segments import publish
 from sparkhist.store.snapshots import SNAPSHOT_DIR
 from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison, as_configured, normalize
-from support.server import copy_logs, runtime_for
+from support.server import runtime_for
 from support.serving import free_port, serve_process
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -50,18 +51,18 @@ def _template(path: str) -> str:
 
 @dataclass
 class Shared:
-    """The store's location, the single-node store it was published from, and the logs."""
+    """The store's location, and a single-node runtime over a directory of more logs (new runs)."""
 
     url: str
     path: Path
-    logs: Path
-    local: Path
-    runtime: Any  # the single-node runtime that indexed the logs (and indexes new ones)
+    more_logs: Path
+    more: Any
 
 
-def publish_from(runtime: Any, url: str, paths: list[str] | None = None) -> str:
+def publish_from(runtime: Any, url: str, paths: list[str] | None = None, *, first: bool = True) -> str:
     """What index-on-spark's driver publishes after a run: the snapshots of ``paths`` (all: None)
-    and one segment of their records. Returns the manifest's name."""
+    and one segment of their records (``first``: with the run's log directory, which the attempts
+    show). Returns the manifest's name."""
     records = runtime.scanner.records
     chosen = list(records) if paths is None else paths
     store_snapshots = Path(runtime.settings.store_dir) / SNAPSHOT_DIR
@@ -71,6 +72,8 @@ def publish_from(runtime: Any, url: str, paths: list[str] | None = None) -> str:
             snapshot = store_snapshots / name
             if snapshot.exists():
                 remote.put_atomic(f"{SNAPSHOT_DIR}/{name}", snapshot.read_bytes())
+        if not first:
+            return publish(remote, [records[p] for p in chosen], [])
         return publish(remote, [records[p] for p in chosen], [], log_dir=runtime.source.root,
                        log_source=runtime.settings.log_source)
 
@@ -78,13 +81,21 @@ def publish_from(runtime: Any, url: str, paths: list[str] | None = None) -> str:
 @pytest.fixture(scope="module")
 def shared(spark_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
     tmp = tmp_path_factory.mktemp("shared-store")
-    logs = copy_logs(spark_corpus, tmp / "logs")
     path = tmp / "store"
     path.mkdir()
-    with runtime_for(as_configured(logs), tmp / "local") as (runtime, _client):
-        url = f"file://{path}"
+    url = f"file://{path}"
+    # The corpus as the real SHS reads it (the same log directory: the same logSourceName/FullPath).
+    with runtime_for(as_configured(spark_corpus), tmp / "local") as (runtime, _client):
         publish_from(runtime, url)
-        yield Shared(url, path, logs, tmp / "local", runtime)
+    more_logs = tmp / "more-logs"
+    more_logs.mkdir()
+    for template in spark_corpus.iterdir():  # an uncompressed single file, finished: a template for new runs
+        if template.name.startswith("local-") and "." not in template.name and template.is_file():
+            (tmp / "template").write_bytes(template.read_bytes())
+            (tmp / "template-id").write_text(template.name)
+            break
+    with runtime_for(more_logs, tmp / "more") as (more, _client):
+        yield Shared(url, path, more_logs, more)
 
 
 @dataclass
@@ -183,20 +194,16 @@ def test_two_replicas_answer_as_the_real_shs_and_as_each_other(shared: Shared, r
 
 
 def _new_app(shared: Shared, suffix: str) -> str:
-    """A new log in the log directory (a copy of a finished one under a new app id), indexed by
-    the single node and published: a new run of the job. Returns the new app id."""
-    runtime = shared.runtime
-    template = next(r for r in runtime.scanner.records.values()  # an uncompressed single file, finished
-                    if not r.in_progress and r.app_id and Path(r.path).name == r.app_id)
-    old_id = template.app_id
-    assert old_id is not None
+    """A new log (a copy of a finished one under a new app id), indexed by a single node and
+    published: a new run of the job. Returns the new app id."""
+    tmp = shared.more_logs.parent
+    old_id = (tmp / "template-id").read_text()
     new_id = f"local-{int(time.time() * 1000)}{suffix}"
-    source = Path(template.path.removeprefix("file:"))
-    text = source.read_bytes().replace(old_id.encode(), new_id.encode())
-    (shared.logs / new_id).write_bytes(text)
+    (shared.more_logs / new_id).write_bytes((tmp / "template").read_bytes().replace(old_id.encode(), new_id.encode()))
+    runtime = shared.more
     runtime.scanner.scan_once()
     new_path = next(p for p, r in runtime.scanner.records.items() if r.app_id == new_id)
-    publish_from(runtime, shared.url, [new_path])
+    publish_from(runtime, shared.url, [new_path], first=False)
     return new_id
 
 
@@ -354,3 +361,71 @@ def test_flags_of_a_replica(tmp_path: Path) -> None:
     assert code == 2 and "give --store a URL" in err
     code, err = run("--store", "file:///nowhere", "--cache", str(tmp_path / "c"), "--log-dir", str(tmp_path))
     assert code == 2 and "reads no log directory" in err
+
+
+#: Applications in the store a restart is measured on.
+MANY = 10_000
+
+
+def test_a_restart_from_the_cache_at_10000_applications_answers_at_once(shared: Shared, tmp_path: Path) -> None:
+    """A replica of a store of 10,000 applications (the corpus's records under new paths and app ids),
+    restarted with the store unreachable: it answers the whole list from its cache at once."""
+    with RemoteStore.open(shared.url) as remote:
+        from sparkhist.store.segments import live_records, newest_manifest
+
+        found = newest_manifest(remote)
+        assert found is not None
+        records = [r for r in live_records(remote, found[2]).values() if r.app_id is not None]
+        log_source = found[2].log_source
+    clones = []
+    for i in range(MANY):
+        data = records[i % len(records)].to_dict()
+        data["path"] = f"{data['path']}-clone-{i:05d}"
+        data["listing"] = {**data["listing"], "app_id": f"app-clone-{i:05d}"}
+        clones.append(LogRecord.from_dict(data))
+    path = tmp_path / "store-many"
+    path.mkdir()
+    url = f"file://{path}"
+    with RemoteStore.open(url) as remote:
+        publish(remote, clones, [], log_dir="file:/logs", log_source=log_source)
+    cache = tmp_path / "cache"
+    with replica(url, cache) as first:
+        assert len(httpx.get(first.url + "/api/v1/applications", timeout=60).json()) == MANY
+    path.rename(tmp_path / "store-away")  # unreachable from now on
+    walls, cpus, opens = [], [], []
+    for run in range(3):
+        port = free_port()
+        log = tmp_path / f"restart-{run}.log"
+        t0 = time.monotonic()
+        with serve_process(port, ["--store", url, "--cache", str(cache)], _environ(), log, grace=20) as proc:
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    listed = httpx.get(f"http://127.0.0.1:{port}/api/v1/applications", timeout=30)
+                    if listed.status_code == 200:
+                        break
+                assert proc.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() - t0 < 60, log.read_text()[-3000:]
+                time.sleep(0.002)
+            walls.append(time.monotonic() - t0)
+            cpus.append(_cpu_seconds(proc.pid))
+            assert len(listed.json()) == MANY
+        opened = re.search(r"(\d+) applications listed in ([\d.]+)s", log.read_text())
+        assert opened is not None and int(opened.group(1)) == MANY
+        opens.append(float(opened.group(2)))
+    print(f"\nrestart of a replica from its cache, {MANY} apps, store unreachable (load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): spawn to the full list {_seconds(walls)} s wall, "
+          f"{_seconds(cpus)} s of the process's CPU; the cache opened and listed in {_seconds(opens)} s")
+    # The CPU the process spent from its start (the interpreter's included) to the whole list: what
+    # its wall time is on a machine not shared with a test suite.
+    assert min(cpus) < 1.0
+    assert min(opens) < 1.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _seconds(values: list[float]) -> str:
+    return ", ".join(f"{v:.3f}" for v in values)

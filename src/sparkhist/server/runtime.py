@@ -127,7 +127,7 @@ def complete_runtime(opened: OpenedStore, app: Starlette | None = None) -> Runti
     log.info("store %s opened as %s: %d logs, %d applications in %.3fs", settings.store_dir,
              "writer" if writer else "standby", count, len(index), recovery)
     if settings.shared_store is not None:  # a replica follows the shared store's manifests instead of scanning
-        from sparkhist.server.shared_store import replica_loop
+        from sparkhist.server.shared_store_sync import replica_loop
 
         loop: ScanLoop = replica_loop(opened, scanner, budget)
     else:

@@ -10,8 +10,8 @@ directory, an ordinary store directory:
   each checksum-verified). A replica opens it read-only, as a standby that never takes
   over, and lists it at once: a restart answers from the cache before the shared store
   is asked anything, so it starts in well under a second and starts even when the store
-  cannot be reached. Then :class:`SyncLoop` follows new manifests every
-  ``store_sync_interval`` seconds (``SPARKHIST_STORE_SYNC_INTERVAL``).
+  cannot be reached. Then :class:`~sparkhist.server.shared_store_sync.SyncLoop` follows new
+  manifests every ``store_sync_interval`` seconds (``SPARKHIST_STORE_SYNC_INTERVAL``).
 - **Snapshots** are fetched on first use (:meth:`SharedStoreSource.fetch`,
   :attr:`sparkhist.store.states.StoreStates.fetch`) into ``DIR/snapshots`` and read by the
   normal, verifying reader; the disk budget evicts the least recently used ones (fetched
@@ -47,18 +47,14 @@ import orjson
 
 from sparkhist.config import LogSource, Settings
 from sparkhist.errors import ConfigError, ServiceUnavailable, SourceError, SourceUnavailable, StoreError
-from sparkhist.scan.loop import ScanLoop
-from sparkhist.scan.scanner import ScanReport
 from sparkhist.source.base import ByteStream, FileEntry, SourceHealth
 from sparkhist.source.skipped import SkippedLogs
 from sparkhist.store.snapshots import Snapshot, snapshot_name
 
 if TYPE_CHECKING:
-    from sparkhist.scan.scanner import Scanner
     from sparkhist.server.opening import OpenedStore
     from sparkhist.store.catalog import Catalog
     from sparkhist.store.disk import DiskBudget
-    from sparkhist.store.lock import WriterLock
     from sparkhist.store.remote import RemoteStore
     from sparkhist.store.states import StoreStates
 
@@ -79,7 +75,7 @@ def replica_settings(settings: Settings, url: str, cache_dir: str) -> Settings:
 
 class SharedStoreSource:
     """The shared store as a replica sees it: its one source (for health and metrics),
-    what :class:`SyncLoop` syncs the cache from, and what fetches snapshots on demand.
+    what :class:`~sparkhist.server.shared_store_sync.SyncLoop` syncs the cache from, and what fetches snapshots on demand.
 
     Its state is ``ok`` while the last call to the store answered, ``offline`` from the
     first one that could not reach it (sync or fetch) until one answers again; ``since``
@@ -94,6 +90,8 @@ class SharedStoreSource:
         self._clock = clock
         self._lock = threading.Lock()
         self._calls: dict[str, int] = {}
+        self._fetching: dict[str, threading.Lock] = {}  # snapshot file -> its fetch's lock
+        self._fetched: dict[str, float] = {}  # snapshot file -> when its last fetch ended (monotonic)
         self._skipped = SkippedLogs(remote.url)
         self.state = "ok"
         self.since = clock()
@@ -135,9 +133,20 @@ class SharedStoreSource:
     def fetch(self, log_path: str) -> None:
         """Bring the snapshot of ``log_path`` into the cache; raises :class:`ServiceUnavailable`
         (a 503 saying why) when the store cannot give it."""
-        from sparkhist.store import segments
 
         name = snapshot_name(log_path)
+        asked = time.monotonic()
+        with self._lock:
+            lock = self._fetching.setdefault(name, threading.Lock())
+        with lock:  # one fetch of a snapshot at a time; requests that waited for it use what it brought
+            if self._fetched.get(name, float("-inf")) >= asked:
+                return
+            self._fetch(log_path, name)
+            self._fetched[name] = time.monotonic()
+
+    def _fetch(self, log_path: str, name: str) -> None:
+        from sparkhist.store import segments
+
         try:
             self._call("fetch", lambda: segments.fetch_snapshot(self.remote, self.cache_dir, name))
         except (SourceError, StoreError, OSError) as exc:
@@ -225,82 +234,7 @@ def _unreachable(exc: Exception) -> bool:
     return isinstance(exc, SourceError | OSError)
 
 
-class SyncLoop(ScanLoop):
-    """A replica's background loop: every ``interval`` seconds, the cache synced with the
-    newest manifest and the catalog's changes put into the index; never a scan, never a takeover.
-
-    Each sync is reported as a scan (``listed``: the records; ``new``/``grown``/``removed``:
-    what the sync added, changed, removed; ``sourceError`` when the store could not be reached).
-    """
-
-    def __init__(self, scanner: Scanner, lock: WriterLock, interval: float, source: SharedStoreSource,
-                 budget: DiskBudget | None = None) -> None:
-        super().__init__(scanner, lock, interval, role=ROLE)
-        self.source = source
-        self.budget = budget
-
-    def tick(self) -> None:
-        report = ScanReport(started=time.time())
-        t0 = time.monotonic()
-        try:
-            changed = self.source.sync()
-        except (SourceError, StoreError, OSError) as exc:
-            report.source_error = str(exc)
-            log.warning("could not sync the cache with %s: %s; serving the %d cached logs", self.source.url, exc,
-                        len(self.scanner.records), extra={"event": "store_sync_failed"})
-            changed = False
-        if changed or self.scans == 0:
-            self._follow_log_source()
-            with self.scanner.lock:
-                before = self.scanner.records
-                self.scanner.reload_from_catalog()
-                after = self.scanner.records
-            report.new = sum(1 for p in after if p not in before)
-            report.removed = sum(1 for p in before if p not in after)
-            report.grown = sum(1 for p, r in after.items() if p in before and before[p] is not r
-                               and before[p].to_dict() != r.to_dict())
-            for path in before.keys() - after.keys():  # gone from the store: its cached snapshot goes too
-                if self.scanner.snapshots is not None:
-                    self.scanner.snapshots.delete(path)
-                if self.budget is not None:
-                    self.budget.forget(path)
-        report.listed = len(self.scanner.records)
-        report.unchanged = report.listed - report.new - report.grown
-        report.duration = time.monotonic() - t0
-        self.scans += 1
-        self.last_scan_end = time.time()
-        self.scanner.last_report = report
-        for observer in self.scanner.on_report:
-            try:
-                observer(report)
-            except Exception:  # an observer (metrics) must never break the loop
-                log.exception("sync report observer failed")
-
-    def _follow_log_source(self) -> None:
-        """The log directory the job indexed with (what the listing entries show), as the synced
-        catalog records it: a cache that was empty at start learns it from its first sync."""
-        from sparkhist.store.catalog import Catalog
-
-        try:
-            catalog = Catalog(self.source.cache_dir, None, read_only=True)
-        except StoreError:
-            return
-        try:
-            source = _catalog_log_source(catalog)
-        finally:
-            catalog.close()
-        index = self.scanner.index
-        if source is not None and source != index.log_source:
-            log.info("listing entries show the log directory %s (%s), as the shared store's manifest says",
-                     source.full_path, source.name)
-            with self.scanner.lock:
-                index.log_source = source
-                self.scanner.catalog.log_source = source
-                for record in self.scanner.records.values():
-                    index.update(record)
-
-
-def _catalog_log_source(catalog: Catalog) -> LogSource | None:
+def catalog_log_source(catalog: Catalog) -> LogSource | None:
     """The log directory the catalog's listing rows were rendered for (as the job configured it)."""
     try:
         source = orjson.loads(catalog.meta.get("listing_renders", "null") or "null")
@@ -343,7 +277,7 @@ def open_replica(settings: Settings, *, t0: float, started: float) -> OpenedStor
         if not os.path.exists(os.path.join(cache_dir, CATALOG_FILE)):
             Catalog(cache_dir, url).close()  # an empty catalog, made equal to the manifest by the first sync that works
     catalog = Catalog(cache_dir, None, read_only=True)
-    source = _catalog_log_source(catalog)
+    source = catalog_log_source(catalog)
     if source is not None:
         settings = replace(settings, log_source=source)
     catalog.log_source = settings.log_source
@@ -383,10 +317,3 @@ def fetch_into(opened: OpenedStore, states: StoreStates, budget: DiskBudget) -> 
 
     states.fetch = fetch
     states.build = build
-
-
-def replica_loop(opened: OpenedStore, scanner: Scanner, budget: DiskBudget) -> SyncLoop:
-    """The background loop of a replica (made by :func:`sparkhist.server.runtime.complete_runtime`)."""
-    shared = replica_of(opened)
-    assert shared is not None
-    return SyncLoop(scanner, opened.lock, opened.settings.store_sync_interval, shared, budget)
