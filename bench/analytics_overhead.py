@@ -2,9 +2,11 @@
 
 Indexes every log of the given directories (by default the conformance logs) into a
 fresh store, in this process (one core), ``--rounds`` times each way, alternating, and
-prints the median CPU time of each and the slowdown. With the tables on, the time
-includes folding every attempt's pending rows into the table files (one compaction at
-the end, as the writer's loop does once they are due). Not a test:
+prints the median CPU time of each and the slowdown, the median and range of each
+round's own slowdown (its two runs side by side), and the load average before and
+after (the box may be shared: CPU time, not wall). With the tables on, the time includes
+folding every attempt's pending rows into the table files (one compaction at the end, as
+the writer's loop does once they are due). Not a test:
 ``.venv/bin/python bench/analytics_overhead.py [DIR ...]``.
 """
 
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("dirs", nargs="*", default=list(DIRS))
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     index_all(True, args.dirs)  # warm: imports, the engine, the page cache
     off: list[float] = []
     on: list[float] = []
@@ -68,8 +71,12 @@ def main() -> None:
         on.append(indexing)
         folds.append(folded)
     a, b, c = statistics.median(off), statistics.median(on), statistics.median(folds)
-    print(f"{os.cpu_count()} cores, CPU s, median of {args.rounds}: tables off {a:.3f}; on {b:.3f} indexing "
-          f"({100 * (b - a) / a:+.1f}%) + {c:.3f} compaction = {100 * (b + c - a) / a:+.1f}%")
+    # Each round's own ratio too: the box is shared, and a round's two runs see the same load.
+    paired = sorted(100 * (n + f - o) / o for o, n, f in zip(off, on, folds, strict=True))
+    print(f"{os.cpu_count()} cores, load average {load:.1f} -> {os.getloadavg()[0]:.1f}; CPU s, median of {args.rounds}: "
+          f"tables off {a:.3f}; on {b:.3f} indexing ({100 * (b - a) / a:+.1f}%) + {c:.3f} compaction = "
+          f"{100 * (b + c - a) / a:+.1f}%; per round {statistics.median(paired):+.1f}% "
+          f"({paired[0]:+.1f}% .. {paired[-1]:+.1f}%)")
 
 
 if __name__ == "__main__":
