@@ -3,7 +3,10 @@
 ``concurrency`` clients share one connection pool of the same size; each sends its
 next request as soon as the previous answer is read in full. A run stops after
 ``total`` requests or ``budget_s`` seconds, whichever comes first (a full 10k-app
-listing is several MB per answer), and says how many it did. The very first request
+listing is several MB per answer), and says how many it did. A request still unanswered
+``budget_s`` after the budget ran out is given up and counted as an error
+(``unanswered after 2× the budget``): a server that stalls under load shows as failed
+requests, and one endpoint's run never takes more than twice its budget. The very first request
 is timed alone (``first_ms``: what the first user waits); then a few untimed ones warm
 the server up (JIT, caches) before the timed run: a long-running server is warm.
 
@@ -70,6 +73,10 @@ async def _measure(url: str, total: int, concurrency: int, budget_s: float, warm
     )
 
 
+#: The error kind of a request still unanswered when an endpoint's run ends.
+UNANSWERED = "unanswered after 2× the budget"
+
+
 async def _run(client: httpx.AsyncClient, url: str, total: int, concurrency: int, budget_s: float,
                latencies: list[float], errors: dict[str, int]) -> None:
     deadline = time.perf_counter() + budget_s
@@ -93,7 +100,13 @@ async def _run(client: httpx.AsyncClient, url: str, total: int, concurrency: int
                 kind = f"HTTP {response.status_code}"
                 errors[kind] = errors.get(kind, 0) + 1
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
+    _, stalled = await asyncio.wait(workers, timeout=2 * budget_s)
+    for task in stalled:
+        task.cancel()
+    if stalled:
+        await asyncio.gather(*stalled, return_exceptions=True)
+        errors[UNANSWERED] = errors.get(UNANSWERED, 0) + len(stalled)
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:

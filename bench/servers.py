@@ -219,13 +219,20 @@ def wait_first_scan(server: Server, client: httpx.Client, timeout: float) -> Sca
             if status is not None:
                 cpu = server.cpu_seconds()
                 scans, duration, health = status
-                if scans > 1:  # the first scan's own figure is gone: bound it by the time since start
-                    duration = server.since_start()
+                if scans > 1:  # the first scan's own figures are gone: bound it by the time since start,
+                    duration = server.since_start()  # and say nothing of what it indexed
+                    health = _without_last_scan(health)
                 return ScanDone(server.since_start(), duration, cpu, health)
         if not server.alive():
             raise ServerDied(f"sparkhist died while scanning:\n{server.log_tail()}")
         time.sleep(0.2)
     raise TimeoutError(f"sparkhist's first scan did not finish within {timeout:.0f}s")
+
+
+def _without_last_scan(health: dict[str, Any]) -> dict[str, Any]:
+    """``health`` without the last scan's figures (those of a later scan than the one waited for)."""
+    scan = {k: v for k, v in (health.get("scan") or {}).items() if k != "last"}
+    return {**{k: v for k, v in health.items() if k != "lastScan"}, "scan": scan}
 
 
 def _scan_status(server: Server, client: httpx.Client) -> tuple[int, float, dict[str, Any]] | None:
