@@ -1,0 +1,245 @@
+"""``sparkhist index-on-spark --store URL`` on a real Spark cluster of one machine
+(``local-cluster``), into a store location on local disk (``file://``), on a real HA HDFS and
+on a real S3 server (SeaweedFS).
+
+Each backend's test runs the command three times on one log directory (the conformance logs
+and the bundled samples): first without one log (and, on ``file://``, with another cut short
+and an executor JVM killed by SIGKILL while tasks run), then with every log whole, then again
+with nothing to do. The store location's objects are read back after each run: the second
+run adds exactly the new (and grown) logs' snapshots, one small segment and one manifest;
+the third writes nothing. A cache synced from the store (:func:`segments.sync_cache`, then
+every snapshot fetched) is an ordinary store directory, served with the same bytes as
+single-node ``sparkhist scan``'s store of the same logs: on ``file://`` every request of the
+differential suite, on HDFS and S3 the application list and every application's and
+attempt's own requests.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import xxhash
+
+from scan.test_index_on_spark import MASTER, SPARKHIST, Run, _environ, _kill_an_executor_when_busy, _mask, _paths
+from sparkhist.source.factory import SourceOptions
+from sparkhist.store import segments
+from sparkhist.store.catalog import Catalog
+from sparkhist.store.remote import RemoteStore
+from sparkhist.store.snapshots import snapshot_name
+from support.server import runtime_for
+from support.ui_corpus import gather_logs
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+#: Held back from the first run (new in the second): single file, finished, uncompressed.
+NEW = "local-1795972896863"
+#: Cut to half its lines in the first run on file:// (grown in the second): single file, in progress.
+GROWN = "local-1795972971772.inprogress"
+
+
+@dataclass
+class Backend:
+    url: str
+    flags: list[str]  # source flags of the command (Hadoop configuration)
+    options: SourceOptions
+
+
+def _run(command: str, logs: Path, store: str, flags: list[str], *, cache: Path | None = None, kill: bool = False) -> Run:
+    args = [str(SPARKHIST), command, "--log-dir", str(logs), "--store", store, *flags]
+    if command == "index-on-spark":
+        args += ["--master", MASTER, "--conf", "spark.executor.memory=512m"]
+        if cache is not None:
+            args += ["--cache", str(cache)]
+    started = time.monotonic()
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environ()) as process:
+        killed = _kill_an_executor_when_busy(process) if kill else []
+        stdout, stderr = process.communicate(timeout=900)
+    assert process.returncode == 0, stderr[-4000:]
+    return Run(stdout, stderr, time.monotonic() - started, killed)
+
+
+def _objects(remote: RemoteStore) -> dict[str, str]:
+    """Every object of the store location, by name: its xxh64."""
+    return {name: xxhash.xxh64_hexdigest(remote.get(name)) for prefix in ("snapshots", "catalog")
+            for name in remote.list(prefix)}
+
+
+def _single_node(logs: Path, store: Path) -> None:
+    _run("scan", logs, str(store), [])
+
+
+def _synced_store(remote: RemoteStore, cache: Path) -> segments.SyncResult:
+    """The store location copied into ``cache``: catalog synced, every snapshot fetched."""
+    result = segments.sync_cache(remote, str(cache))
+    catalog = Catalog(str(cache), None, read_only=True)
+    try:
+        records = catalog.load().records
+    finally:
+        catalog.close()
+    for path, record in records.items():
+        if record.snapshot_size >= 0:
+            segments.fetch_snapshot(remote, str(cache), snapshot_name(path))
+    return result
+
+
+def _same_snapshot_files(single: Path, synced: Path) -> None:
+    """A snapshot in the synced cache for every log single-node indexing has one for."""
+    ours = {p.name for p in (synced / "snapshots").iterdir()}
+    theirs = {p.name for p in (single / "snapshots").iterdir()}
+    assert ours == theirs and len(ours) > 25
+
+
+def _answers_differ(logs: Path, store_a: Path, store_b: Path, *, every_request: bool) -> list[str]:
+    """Requests of the differential suite (every one, or the application list only) answered
+    differently by two stores, bytes compared but for what the wall clock decides."""
+    import orjson
+
+    with (runtime_for(logs, store_a, scan=False) as (runtime_a, a),
+          runtime_for(logs, store_b, scan=False) as (runtime_b, b)):
+        assert len(runtime_a.index) == len(runtime_b.index) > 25
+        paths = _paths(b)
+        if not every_request:  # the list, and each application's and attempt's own requests
+            paths = [(p, r) for p, r in paths if "/stages/" not in p and "/jobs/" not in p]
+        different = []
+        for path, running in paths:
+            ours, theirs = a.get("/api/v1" + path), b.get("/api/v1" + path)
+            x, y = ours.content, theirs.content
+            if (ours.status_code == 200 and ours.headers.get("content-type", "").startswith("application/json")
+                    and (running or b'"completed"' in x)):
+                x, y = orjson.dumps(_mask(orjson.loads(x), running)), orjson.dumps(_mask(orjson.loads(y), running))
+            if (ours.status_code, ours.headers.get("content-type"), x) != (theirs.status_code,
+                                                                          theirs.headers.get("content-type"), y):
+                different.append(path)
+        assert len(paths) > (2000 if every_request else 500), len(paths)
+        assert runtime_a.states.builds == 0  # every answer from a snapshot the Spark job wrote
+        return different
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    return gather_logs(tmp_path / "logs")
+
+
+def _scenario(logs: Path, backend: Backend, tmp_path: Path, *, cut_and_kill: bool) -> None:
+    """Three runs and every check on the store location; see the module's docstring."""
+    held, whole = tmp_path / NEW, (logs / GROWN).read_bytes()
+    shutil.move(logs / NEW, held)
+    if cut_and_kill:
+        lines = whole.splitlines(keepends=True)
+        (logs / GROWN).write_bytes(b"".join(lines[: len(lines) // 2]))
+    cache = tmp_path / "driver-cache"
+    with RemoteStore.open(backend.url, backend.options) as remote:
+        first = _run("index-on-spark", logs, backend.url, backend.flags, cache=cache, kill=cut_and_kill)
+        listed = len(list(logs.iterdir()))
+        assert f"{listed} logs listed: {listed} new" in first.stdout, first.stdout
+        assert "published catalog/MANIFEST-0000000001" in first.stdout
+        if cut_and_kill:
+            assert first.killed, "no executor was seen running a task"
+            assert re.search(r"Lost task|ExecutorLostFailure|Lost executor", first.stderr), first.stderr[-4000:]
+        after_first = _objects(remote)
+        assert len([n for n in after_first if n.startswith("snapshots/")]) == listed
+
+        shutil.move(held, logs / NEW)
+        (logs / GROWN).write_bytes(whole)
+        second = _run("index-on-spark", logs, backend.url, backend.flags, cache=cache)
+        after_second = _objects(remote)
+        grown = [GROWN] if cut_and_kill else []
+        assert f"{len(grown)} grown" in second.stdout and "1 new" in second.stdout, second.stdout
+        # A lone lagging log is built by the driver itself, then uploaded by it.
+        assert ("2 logs built by 1 Spark jobs" if cut_and_kill else "no Spark job run") in second.stdout
+        changed = {n for n, h in after_second.items() if after_first.get(n) != h}
+        rebuilt = {f"snapshots/{snapshot_name(str(logs / name))}" for name in [NEW, *grown]}
+        new_segment = {n for n in changed if n.startswith("catalog/segment-")}
+        assert changed == rebuilt | new_segment | {"catalog/MANIFEST-0000000002"}, changed
+        assert set(after_first) <= set(after_second)
+        (segment,) = new_segment
+        blob = remote.get(segment)
+        records, deleted = segments.decode_segment(blob, segment)
+        assert sorted(r.path for r in records) == sorted(str(logs / name) for name in [NEW, *grown]) and deleted == []
+        assert len(blob) < 1500 * len(records), len(blob)  # the run's records only, compressed
+
+        third = _run("index-on-spark", logs, backend.url, backend.flags)  # a fresh driver cache: synced from the store
+        assert f"{listed + 1} unchanged" in third.stdout and "no Spark job run" in third.stdout, third.stdout
+        assert "nothing to publish (catalog/MANIFEST-0000000002)" in third.stdout
+        assert _objects(remote) == after_second  # same bytes, no new segment
+        assert segments.verify_store(remote) == []
+        assert [n for n in remote.source.list(remote.source.join(remote.source.root_path, "snapshots"))
+                if n.name.startswith(".")] == []  # no temporary file left by the killed executor
+
+        synced = _synced_store(remote, tmp_path / "replica-cache")
+    assert (synced.manifest, synced.records) == ("catalog/MANIFEST-0000000002", listed + 1)
+    single = tmp_path / "single-store"
+    _single_node(logs, single)
+    print(f"\n{backend.url}: runs of {first.seconds:.1f}s, {second.seconds:.1f}s and {third.seconds:.1f}s")
+    _same_snapshot_files(single, tmp_path / "replica-cache")
+    assert _answers_differ(logs, tmp_path / "replica-cache", single, every_request=cut_and_kill) == []
+
+
+def test_file_store_rerun_grown_log_killed_executor_same_answers(logs: Path, tmp_path: Path) -> None:
+    url = f"file://{tmp_path}/shared"
+    _scenario(logs, Backend(url, [], SourceOptions()), tmp_path, cut_and_kill=True)
+    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == ["catalog", "snapshots"]
+
+
+@pytest.fixture(scope="module")
+def hdfs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real HA HDFS (two NameNodes, two DataNodes) for this module: its configuration directory."""
+    from hdfs.cluster import ClusterError, HaCluster, HarnessUnavailable
+
+    cluster = HaCluster(tmp_path_factory.mktemp("hdfs"), datanodes=2)
+    try:
+        ready = cluster.start(timeout=240)
+    except HarnessUnavailable as why:
+        pytest.skip(str(why))
+    except ClusterError as exc:
+        pytest.fail(f"the HDFS harness failed: {exc}")
+    try:
+        yield ready.conf_dir
+    finally:
+        cluster.stop()
+
+
+def _nameservice(conf_dir: str) -> str:
+    text = (Path(conf_dir) / "hdfs-site.xml").read_text()
+    found = re.search(r"<name>dfs.nameservices</name>\s*<value>([^<]+)</value>", text)
+    assert found, text
+    return found.group(1)
+
+
+def test_hdfs_store(logs: Path, tmp_path: Path, hdfs_cluster: str) -> None:
+    url = f"hdfs://{_nameservice(hdfs_cluster)}/sparkhist/{tmp_path.name}"
+    backend = Backend(url, ["--hadoop-conf-dir", hdfs_cluster], SourceOptions(hadoop_conf_dir=hdfs_cluster))
+    _scenario(logs, backend, tmp_path, cut_and_kill=False)
+
+
+@pytest.fixture(scope="module")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from objectstore.servers import SeaweedFS, ServerUnavailable
+
+    try:
+        server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+        server.start(timeout=180)
+    except ServerUnavailable as why:
+        pytest.skip(str(why))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_s3_store(logs: Path, tmp_path: Path, seaweed: object) -> None:
+    from objectstore.servers import SeaweedFS
+
+    assert isinstance(seaweed, SeaweedFS)
+    seaweed.bucket("shared-store")
+    conf = seaweed.hadoop_conf()
+    url = f"s3a://shared-store/{tmp_path.name}"
+    flags = [a for k, v in conf.items() for a in ("--hadoop-conf", f"{k}={v}")]
+    _scenario(logs, Backend(url, flags, SourceOptions(hadoop_conf=tuple(conf.items()))), tmp_path, cut_and_kill=False)
