@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +33,18 @@ from sparkhist.store.remote import RemoteStore
 from sparkhist.store.segments import publish
 from sparkhist.store.snapshots import SNAPSHOT_DIR
 from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison, as_configured, normalize
-from support.server import runtime_for
+from support.server import copy_logs
 from support.serving import free_port, serve_process
+from support.spark_setup import real_shs_listing
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 #: How often the replicas look at the store's newest manifest in these tests.
 SYNC_EVERY = 0.5
+MASTER = "local-cluster[2,1,1024]"
+SPARKHIST = Path(sys.executable).with_name("sparkhist")
+#: A log of the corpus copied under new app ids for the job's second run: single file, finished, uncompressed.
+NEW_TEMPLATE = "local-1796629858155"
 
 # path pattern -> why a replica differs from the real SHS there
 ALLOWED = {r".*/logs": "a replica reads no event log: the download holds none (served by a server of the log directory)"}
@@ -51,51 +56,58 @@ def _template(path: str) -> str:
 
 @dataclass
 class Shared:
-    """The store's location, and a single-node runtime over a directory of more logs (new runs)."""
+    """The store's location, the log directory the job indexes, the real SHS over the same directory,
+    and the apps of the job's second run (made on first need: :func:`second_run`)."""
 
     url: str
     path: Path
-    more_logs: Path
-    more: Any
+    logs: Path
+    cache: Path  # the driver's copy of the catalog
+    shs: Any
+    apps: int
+    new_apps: list[str] = field(default_factory=list)
+    second_run_ended: float = 0.0
 
 
-def publish_from(runtime: Any, url: str, paths: list[str] | None = None, *, first: bool = True) -> str:
-    """What index-on-spark's driver publishes after a run: the snapshots of ``paths`` (all: None)
-    and one segment of their records (``first``: with the run's log directory, which the attempts
-    show). Returns the manifest's name."""
-    records = runtime.scanner.records
-    chosen = list(records) if paths is None else paths
-    store_snapshots = Path(runtime.settings.store_dir) / SNAPSHOT_DIR
-    with RemoteStore.open(url) as remote:
-        for path in chosen:
-            name = os.path.basename(runtime.snapshots.path_for(path))
-            snapshot = store_snapshots / name
-            if snapshot.exists():
-                remote.put_atomic(f"{SNAPSHOT_DIR}/{name}", snapshot.read_bytes())
-        if not first:
-            return publish(remote, [records[p] for p in chosen], [])
-        return publish(remote, [records[p] for p in chosen], [], log_dir=runtime.source.root,
-                       log_source=runtime.settings.log_source)
+def index_on_spark(shared: Shared) -> str:
+    """One run of ``sparkhist index-on-spark`` on a ``local-cluster`` writing the store; its stdout."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SPARK_HOME", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")}
+    env["SPARK_LOCAL_IP"] = "127.0.0.1"
+    args = [str(SPARKHIST), "index-on-spark", "--log-dir", as_configured(shared.logs), "--store", shared.url,
+            "--cache", str(shared.cache), "--master", MASTER, "--conf", "spark.executor.memory=512m"]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout
 
 
 @pytest.fixture(scope="module")
-def shared(spark_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+def shared(spark_corpus: Path, corpus_manifest: list[dict[str, Any]],
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
     tmp = tmp_path_factory.mktemp("shared-store")
+    logs = copy_logs(spark_corpus, tmp / "logs")
     path = tmp / "store"
     path.mkdir()
-    url = f"file://{path}"
-    # The corpus as the real SHS reads it (the same log directory: the same logSourceName/FullPath).
-    with runtime_for(as_configured(spark_corpus), tmp / "local") as (runtime, _client):
-        publish_from(runtime, url)
-    more_logs = tmp / "more-logs"
-    more_logs.mkdir()
-    for template in spark_corpus.iterdir():  # an uncompressed single file, finished: a template for new runs
-        if template.name.startswith("local-") and "." not in template.name and template.is_file():
-            (tmp / "template").write_bytes(template.read_bytes())
-            (tmp / "template-id").write_text(template.name)
-            break
-    with runtime_for(more_logs, tmp / "more") as (more, _client):
-        yield Shared(url, path, more_logs, more)
+    apps = len({e["app_id"] for e in corpus_manifest})
+    # The real SHS over the very directory the job indexes: the attempts' logSourceName/FullPath compared too.
+    with real_shs_listing(logs, apps) as shs:
+        made = Shared(f"file://{path}", path, logs, tmp / "driver-cache", shs, apps)
+        index_on_spark(made)
+        yield made
+
+
+def second_run(shared: Shared) -> list[str]:
+    """Two new logs (copies of a finished one under new app ids) and the job run again: it builds
+    only them and publishes a new manifest. Returns their app ids (made once per module)."""
+    if not shared.new_apps:
+        template = shared.logs / NEW_TEMPLATE
+        for i in (1, 2):
+            new_id = f"{NEW_TEMPLATE[:-1]}{i}0"
+            (shared.logs / new_id).write_bytes(template.read_bytes().replace(NEW_TEMPLATE.encode(), new_id.encode()))
+            shared.new_apps.append(new_id)
+        out = index_on_spark(shared)
+        shared.second_run_ended = time.monotonic()
+        assert "2 new" in out, out
+    return shared.new_apps
 
 
 @dataclass
@@ -166,12 +178,12 @@ def _differential_paths(shs: Any, manifest: list[dict[str, Any]]) -> list[tuple[
 
 
 def test_two_replicas_answer_as_the_real_shs_and_as_each_other(shared: Shared, replicas: tuple[Replica, Replica],
-                                                               real_shs_on_corpus: Any,
                                                                corpus_manifest: list[dict[str, Any]]) -> None:
+    """The store written by index-on-spark on a local-cluster; every request of the differential suite."""
     a, b = replicas
-    paths = _differential_paths(real_shs_on_corpus, corpus_manifest)
+    paths = _differential_paths(shared.shs, corpus_manifest)
     with httpx.Client(base_url=a.url, timeout=60) as client_a, httpx.Client(base_url=b.url, timeout=60) as client_b:
-        comparison = Comparison(_template, ALLOWED).run(paths, client_a, real_shs_on_corpus)
+        comparison = Comparison(_template, ALLOWED).run(paths, client_a, shared.shs)
         comparison.report()
         assert comparison.mismatches == {}
         assert sum(comparison.results.values()) == len(paths)
@@ -193,32 +205,19 @@ def test_two_replicas_answer_as_the_real_shs_and_as_each_other(shared: Shared, r
         assert {p.name for p in (r.cache / SNAPSHOT_DIR).glob("*.snap")} == published
 
 
-def _new_app(shared: Shared, suffix: str) -> str:
-    """A new log (a copy of a finished one under a new app id), indexed by a single node and
-    published: a new run of the job. Returns the new app id."""
-    tmp = shared.more_logs.parent
-    old_id = (tmp / "template-id").read_text()
-    new_id = f"local-{int(time.time() * 1000)}{suffix}"
-    (shared.more_logs / new_id).write_bytes((tmp / "template").read_bytes().replace(old_id.encode(), new_id.encode()))
-    runtime = shared.more
-    runtime.scanner.scan_once()
-    new_path = next(p for p, r in runtime.scanner.records.items() if r.app_id == new_id)
-    publish_from(runtime, shared.url, [new_path], first=False)
-    return new_id
-
-
 def test_a_new_run_is_listed_by_both_replicas_within_the_follow_interval(shared: Shared,
                                                                           replicas: tuple[Replica, Replica]) -> None:
     a, b = replicas
-    new_id = _new_app(shared, "1")
-    t0 = time.monotonic()
+    new_id, _ = second_run(shared)  # the manifest is written as the job ends
+    t0 = shared.second_run_ended
     waited: dict[str, float] = {}
     while len(waited) < 2 and time.monotonic() - t0 < 10 * SYNC_EVERY + 5:
         for r in (a, b):
-            if r.url not in waited and new_id in _listed(r.url):
+            if r.url not in waited and set(shared.new_apps) <= _listed(r.url):
                 waited[r.url] = time.monotonic() - t0
         time.sleep(0.05)
-    print(f"\nnew app listed after {sorted(round(s, 2) for s in waited.values())} s (sync every {SYNC_EVERY}s)")
+    print(f"\nthe second run's apps listed {sorted(round(s, 2) for s in waited.values())} s after the job ended "
+          f"(sync every {SYNC_EVERY}s)")
     assert len(waited) == 2
     assert max(waited.values()) < SYNC_EVERY + 2.0
     for r in (a, b):
@@ -232,15 +231,14 @@ def _metric(url: str, name: str) -> list[str]:
 
 def test_the_store_unreachable_replicas_serve_from_their_caches(shared: Shared, replicas: tuple[Replica, Replica]) -> None:
     a, b = replicas
-    cached = sorted(_listed(a.url))
-    for app in cached:  # every snapshot in both caches
-        for r in (a, b):
-            assert httpx.get(f"{r.url}/api/v1/applications/{app}/jobs", timeout=30).status_code == 200
-    # An app published but never asked for: its snapshot is not in the caches.
-    uncached = _new_app(shared, "2")
+    _, uncached = second_run(shared)  # an app published but never asked for: its snapshot is in no cache
     deadline = time.monotonic() + 10
     while not all(uncached in _listed(r.url) for r in (a, b)) and time.monotonic() < deadline:
         time.sleep(0.05)
+    cached = sorted(_listed(a.url) - {uncached})
+    for app in cached:  # every other snapshot in both caches
+        for r in (a, b):
+            assert httpx.get(f"{r.url}/api/v1/applications/{app}/jobs", timeout=30).status_code == 200
     away = shared.path.with_name("store-away")
     shared.path.rename(away)  # the store gone: every call to it fails
     try:
