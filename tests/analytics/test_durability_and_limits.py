@@ -154,6 +154,17 @@ def test_damaged_rows_a_missing_table_a_stale_attempt_and_a_removed_snapshot_are
     assert _answer(store)[0] < before[0]
 
 
+def test_rows_pending_in_an_older_format_are_made_again_from_the_snapshot(store: Path) -> None:
+    before = _answer(store)
+    snapshots = SnapshotStore(str(store))
+    older = Path(pending_dir(str(store))) / (key_of(sorted(snapshots.file_names())[0]) + pending.SUFFIX)
+    older.write_bytes(b"sparkhist-rows 1\n" + older.read_bytes()[len(pending.MAGIC):])  # an upgrade: format 1's magic
+    done = repair.repair(str(store), snapshots)
+    assert done.damaged == 1 and done.written == 1
+    assert _files(store, pending_dir(str(store))) == []
+    assert _answer(store) == before
+
+
 def _cli(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([SPARKHIST, "sql", "--store", str(store), *args], capture_output=True, text=True, timeout=120)
 
