@@ -427,3 +427,25 @@ def _cpu_seconds(pid: int) -> float:
 
 def _seconds(values: list[float]) -> str:
     return ", ".join(f"{v:.3f}" for v in values)
+
+
+def test_the_disk_budget_evicts_cached_snapshots_which_are_fetched_again(shared: Shared, tmp_path: Path) -> None:
+    sizes = sorted(p.stat().st_size for p in (shared.path / SNAPSHOT_DIR).glob("*.snap"))
+    budget = sizes[-1] + sizes[-2]  # room for the two largest snapshots, not for all of them
+    cache = tmp_path / "cache"
+    port = free_port()
+    log = tmp_path / "budget.log"
+    with serve_process(port, ["--store", shared.url, "--cache", str(cache)], _environ(SPARKHIST_STORE_MAX_DISK=str(budget)),
+                       log, grace=20) as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, proc, log)
+        apps = sorted(_listed(url))
+        first = {app: httpx.get(f"{url}/api/v1/applications/{app}/stages", timeout=30).content for app in apps}
+        cached = sum(p.stat().st_size for p in (cache / SNAPSHOT_DIR).glob("*.snap"))
+        health = httpx.get(url + "/health/details", timeout=10).json()["store"]
+        assert cached <= budget and health["diskEvictions"]["budget"] > 0
+        for app in apps:  # evicted ones fetched again: the same answers
+            again = httpx.get(f"{url}/api/v1/applications/{app}/stages?details=true", timeout=30)
+            assert again.status_code == 200
+            assert httpx.get(f"{url}/api/v1/applications/{app}/stages", timeout=30).content == first[app]
+        assert sum(p.stat().st_size for p in (cache / SNAPSHOT_DIR).glob("*.snap")) <= budget
