@@ -145,7 +145,10 @@ def _blank(apps: list[dict]) -> list[dict]:
 #: How to turn this format's catalog into an older one.
 OLDER_FORMATS = {
     "1": ["DROP TABLE listing"],  # records only
-    "2": ["DROP INDEX listing_app", "ALTER TABLE listing DROP COLUMN app_id"],  # listing rows without app_id keys
+    "2": ["DROP INDEX listing_app", "ALTER TABLE listing DROP COLUMN app_id",  # listing rows without app_id keys
+          "DROP INDEX logs_seq", "DROP TABLE removed", "ALTER TABLE logs DROP COLUMN seq"],
+    "3": ["DROP INDEX logs_seq", "DROP TABLE removed", "ALTER TABLE logs DROP COLUMN seq",  # no change sequence
+          "DELETE FROM meta WHERE key IN ('change_seq', 'change_epoch', 'removed_floor')"],
 }
 
 

@@ -4,9 +4,11 @@ Started by :class:`~sparkhist.server.serving.ServingProcesses` as
 ``python -m sparkhist.server.replica`` with a pickled
 :class:`~sparkhist.server.serving.ReplicaSpec` on stdin. It opens the catalog read-only
 and lists it, then binds its own ``SO_REUSEPORT`` socket on the server's address (so it
-takes connections only once it can answer them). :class:`CatalogFollower` re-reads the
-catalog whenever the writer committed to it (SQLite's ``data_version``, looked at every
-``FOLLOW_EVERY`` seconds), so a log the writer listed is listed here within that time.
+takes connections only once it can answer them). :class:`CatalogFollower` reads what the
+writer committed to the catalog (SQLite's ``data_version``, looked at every
+``FOLLOW_EVERY`` seconds), so a log the writer listed is listed here within that time:
+only the rows changed since its last read (the catalog's change sequence), or the whole
+catalog when the change cannot be read as a delta (another database, a rebuild, a gap).
 Health, readiness, metrics and on-demand loads are the server process's
 (:class:`ServerProcess`). It stops on SIGTERM, and when the server process is gone.
 """
@@ -29,6 +31,7 @@ import orjson
 
 from sparkhist.errors import ServiceUnavailable
 from sparkhist.server.serving import ReplicaSpec, listen_socket
+from sparkhist.store.catalog import ChangeMark
 
 if TYPE_CHECKING:
     import socket
@@ -106,13 +109,16 @@ class ServerProcess:
 
 
 class CatalogFollower:
-    """Re-reads the catalog into the index each time the writer committed to it."""
+    """Applies what the writer committed to the catalog to this process's records and index."""
 
     def __init__(self, scanner: Scanner, parent: int, every: float = FOLLOW_EVERY) -> None:
         self.scanner = scanner
         self.parent = parent
         self.every = every
-        self.reloads = 0
+        self.reloads = 0  # whole catalog read
+        self.deltas = 0  # only the rows changed read
+        self._mark: ChangeMark | None = None
+        self._follow_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sparkhist-follow", daemon=True)
 
@@ -124,9 +130,41 @@ class CatalogFollower:
         self._thread.join(5.0)
 
     def reload(self) -> None:
-        with self.scanner.lock:
-            self.scanner.reload_from_catalog()
-            self.reloads += 1
+        """The whole catalog read again (what a delta is checked against)."""
+        with self._follow_lock:
+            self._mark = None
+            self._follow()
+
+    def follow(self) -> None:
+        """What was committed since the last follow: the changed rows, or everything when
+        the change cannot be read as a delta."""
+        with self._follow_lock:
+            self._follow()
+
+    def _follow(self) -> None:
+        scanner = self.scanner
+        changes = scanner.catalog.changes_since(self._mark)
+        with scanner.lock:
+            records, index = scanner.records, scanner.index
+            if changes.full:
+                for path in [p for p in records if p not in changes.records]:
+                    del records[path]
+                    index.remove(path)
+                for path, record in changes.records.items():
+                    old = records.get(path)
+                    if old is None or old.to_dict() != record.to_dict():
+                        records[path] = record
+                        index.update(record)
+                self.reloads += 1
+            else:
+                for path in changes.removed:
+                    if records.pop(path, None) is not None:
+                        index.remove(path)
+                for path, record in changes.records.items():
+                    records[path] = record
+                    index.update(record)
+                self.deltas += 1
+        self._mark = changes.mark
 
     def _run(self) -> None:
         path = self.scanner.catalog.path
@@ -140,7 +178,7 @@ class CatalogFollower:
                     version = db.execute("PRAGMA data_version").fetchone()[0]
                     if version != seen:
                         seen = version
-                        self.reload()
+                        self.follow()
                 except Exception:  # a failed re-read is tried again at the next commit or tick
                     log.exception("could not re-read the catalog")
                     seen = None
@@ -179,7 +217,7 @@ def serve_replica(spec: ReplicaSpec) -> None:
     def load_on_demand(app_id: str) -> bool:
         if not parent.load_on_demand(app_id):
             return False
-        follower.reload()  # what the writer just wrote
+        follower.follow()  # what the writer just wrote
         return True
 
     lookup = OnDemandIndex(opened.index, load_on_demand, miss_ttl=max(settings.scan_interval, 1.0))

@@ -14,10 +14,22 @@ transaction), and each database has a random id (a replaced one gets a new id): 
 pair names the listing's content, which the pre-rendered list file
 (:mod:`sparkhist.store.list_file`) records to tell whether it is still current.
 
+Every transaction that writes records also takes the next *change sequence* number
+(``meta.change_seq``): each record row carries the number of the transaction that
+last wrote it, and each deleted log leaves a tombstone with its number (``removed``;
+tombstones older than ``TOMBSTONE_SEQS`` transactions are pruned, which moves
+``meta.removed_floor``). A reader that saw everything up to number ``n`` reads only
+the rows above it (:meth:`Catalog.changes_since`): what a serving process follows.
+What is not recorded row by row (a rebuild or migration empties or rewrites the
+catalog, a damaged database is replaced) gives the catalog a new ``change_epoch``,
+and a reader that sees another epoch or database id, a pruned gap or a replaced file
+reads the whole catalog again.
+
 One process writes (the scanner's owner); the format version is recorded. A store of
 format 1 (records only) gets its listing rows added in place, one of format 2 the
 indexed ``app_id`` key of its rows (a request for one application before the whole
-listing is loaded finds its rows by it); a store of another older version is rebuilt
+listing is loaded finds its rows by it), one of format 3 its change sequence (column,
+tombstones, counter); a store of another older version is rebuilt
 from the logs; both with a clear log line. A store of a newer format (a newer sparkhist's)
 is refused (:class:`StoreTooNew`, exit status 2) and left as it is.
 """
@@ -48,13 +60,16 @@ from sparkhist.store.applications import AttemptEntry, listing_row
 from sparkhist.store.records import LogRecord
 
 if TYPE_CHECKING:
-    from sparkhist.config import LogSource
+    from sparkhist.config import LogSource, LogSources
 
 log = logging.getLogger("sparkhist.store")
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Versions whose rows are converted in place rather than rebuilt from the logs.
-_MIGRATABLE = {"1", "2"}
+_MIGRATABLE = {"1", "2", "3"}
+#: Tombstones of deleted logs are kept for this many transactions (a reader further
+#: behind reads the whole catalog again).
+TOMBSTONE_SEQS = 10_000
 CATALOG_FILE = "catalog.sqlite"
 
 
@@ -77,8 +92,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS logs (
     path TEXT PRIMARY KEY,
     record BLOB NOT NULL,
-    checksum INTEGER NOT NULL
+    checksum INTEGER NOT NULL,
+    seq INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS removed (path TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS listing (
     path TEXT PRIMARY KEY,
     head BLOB NOT NULL,
@@ -90,7 +107,19 @@ CREATE TABLE IF NOT EXISTS listing (
 # ``app_id`` (format 3) is a lookup key only, outside the checksum: a row found by it is
 # verified and its decoded id compared, so a damaged key costs a miss, never a wrong row.
 _APP_INDEX = "CREATE INDEX IF NOT EXISTS listing_app ON listing(app_id)"
+# ``seq`` (format 4): the change sequence number of the transaction that last wrote the row.
+_SEQ_INDEXES = ("CREATE INDEX IF NOT EXISTS logs_seq ON logs(seq)",
+                "CREATE INDEX IF NOT EXISTS removed_seq ON removed(seq)")
 _PUT_LISTING = "INSERT OR REPLACE INTO listing (path, head, entry, checksum, app_id) VALUES (?, ?, ?, ?, ?)"
+#: The number of the transaction running (the counter is bumped as its last statement).
+_NEXT_SEQ = "(COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'change_seq'), 0) + 1)"
+_PUT_LOG = f"INSERT OR REPLACE INTO logs (path, record, checksum, seq) VALUES (?, ?, ?, {_NEXT_SEQ})"
+_UNREMOVE = "DELETE FROM removed WHERE path = ?"
+_TOMBSTONE = f"INSERT OR REPLACE INTO removed (path, seq) VALUES (?, {_NEXT_SEQ})"
+_BUMP_SEQ = f"INSERT OR REPLACE INTO meta VALUES ('change_seq', CAST({_NEXT_SEQ} AS TEXT))"
+_PRUNE = (f"DELETE FROM removed WHERE seq <= {_NEXT_SEQ} - {TOMBSTONE_SEQS}",
+          f"INSERT OR REPLACE INTO meta VALUES ('removed_floor', CAST(MAX(0, {_NEXT_SEQ} - {TOMBSTONE_SEQS}) AS TEXT))")
+_NEW_EPOCH = "INSERT OR REPLACE INTO meta VALUES ('change_epoch', ?)"
 _SIGNED = 1 << 63
 _xxh64 = xxhash.xxh64_intdigest
 #: What a damaged listing row raises when verified and decoded (TypeError: a NULL where bytes belong).
@@ -147,11 +176,36 @@ class ListingResult:
     corrupt: int
 
 
+@dataclass(frozen=True, slots=True)
+class ChangeMark:
+    """Where a reader of the catalog is: which database and epoch, and the last change read."""
+
+    catalog_id: str | None
+    epoch: str | None
+    seq: int
+
+
+@dataclass(slots=True)
+class CatalogChanges:
+    """What changed since a :class:`ChangeMark` (:meth:`Catalog.changes_since`).
+
+    ``full``: the change could not be read as a delta (first read, another database or
+    epoch, a pruned gap): ``records`` is then every record, and what a reader holds
+    beyond them is gone. Otherwise ``records`` are the logs written since the mark and
+    ``removed`` the logs deleted since (a changed row found damaged counts as removed).
+    """
+
+    mark: ChangeMark
+    full: bool
+    records: dict[str, LogRecord]
+    removed: list[str]
+
+
 class Catalog:
     """Persistent log records, keyed by the log's full path."""
 
     def __init__(self, store_dir: str, log_dir: str | None, *, read_only: bool = False,
-                 log_source: LogSource | None = None) -> None:
+                 log_source: LogSource | LogSources | None = None) -> None:
         """Open (or create) the catalog of ``store_dir`` for the logs of ``log_dir``.
 
         ``read_only`` opens an existing catalog without writing anything, whatever its
@@ -172,10 +226,12 @@ class Catalog:
         #: The listing's identity: this database's id and its count of listing changes.
         self.catalog_id: str | None = None
         self.listing_counter = 0
+        self._inode: int | None = None  # of the file a read-only connection reads
         if read_only:
             if not os.path.exists(self.path):
                 raise StoreError(f"no catalog in {store_dir}")
             try:
+                self._inode = self._file_inode()
                 self._db, self.meta = self._open_read_only()
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
@@ -238,6 +294,7 @@ class Catalog:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('catalog_id', ?)", (uuid.uuid4().hex,))
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('listing_counter', '0')")
+                self._db.execute(_NEW_EPOCH, (uuid.uuid4().hex,))
                 self._db.execute("COMMIT")
                 self.meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
             except sqlite3.OperationalError as exc:  # disk full, locked: no id, so no list file until next open
@@ -303,6 +360,8 @@ class Catalog:
     def _check_version(self, log_dir: str | None) -> None:
         self._bring_to_format(log_dir)
         self._db.execute(_APP_INDEX)
+        for sql in _SEQ_INDEXES:
+            self._db.execute(sql)
 
     def _bring_to_format(self, log_dir: str | None) -> None:
         """Kept, migrated in place or emptied for a rebuild: this format, this log directory."""
@@ -320,6 +379,8 @@ class Catalog:
         _refuse_newer(self.path, version)
         if "app_id" not in {row[1] for row in self._db.execute("PRAGMA table_info(listing)")}:
             self._db.execute("ALTER TABLE listing ADD COLUMN app_id TEXT")  # a table from before format 3
+        if "seq" not in {row[1] for row in self._db.execute("PRAGMA table_info(logs)")}:
+            self._db.execute("ALTER TABLE logs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")  # before format 4
         if version in _MIGRATABLE and stored_dir == log_dir and stored_variant == variant and not self.read_only:
             self._migrate(version, f"format version {version} != {FORMAT_VERSION}")
             return
@@ -333,6 +394,8 @@ class Catalog:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM logs")
             self._db.execute("DELETE FROM listing")
+            self._db.execute("DELETE FROM removed")
+            self._db.execute(_NEW_EPOCH, (uuid.uuid4().hex,))
             self._listed.clear()
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('log_dir', ?)", (log_dir,))
@@ -375,6 +438,7 @@ class Catalog:
                 self._listed.clear()
                 self._db.executemany(_PUT_LISTING, listing)
                 self._db.executemany("DELETE FROM logs WHERE path = ?", bad)
+                self._db.execute(_NEW_EPOCH, (uuid.uuid4().hex,))
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('state_variant', ?)", (releases.parse_variant(),))
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('listing_renders', ?)", (self._renders(),))
@@ -430,7 +494,9 @@ class Catalog:
             log.warning("%d catalog listing rows are damaged; their logs will be indexed again", len(bad))
             if repair and not self.read_only:
                 try:
-                    self._transaction(["DELETE FROM logs WHERE path IN (SELECT path FROM listing WHERE rowid = ?)",
+                    self._transaction([f"INSERT OR REPLACE INTO removed (path, seq) SELECT path, {_NEXT_SEQ} FROM listing "
+                                       "WHERE rowid = ?",
+                                       "DELETE FROM logs WHERE path IN (SELECT path FROM listing WHERE rowid = ?)",
                                        "DELETE FROM listing WHERE rowid = ?"], [(r,) for r in bad], bump=True)
                 except StoreError as exc:
                     log.warning("%s; the damaged rows stay until the next write", exc)
@@ -529,9 +595,8 @@ class Catalog:
         if not rows:
             return
         with self._lock:  # the counter and the checksums known change together
-            self._transaction(["INSERT OR REPLACE INTO logs VALUES (?, ?, ?)",
-                               _PUT_LISTING,
-                               "DELETE FROM listing WHERE path = ?"], rows, listing, gone, bump=bool(listing or gone))
+            self._transaction([_PUT_LOG, _PUT_LISTING, "DELETE FROM listing WHERE path = ?", _UNREMOVE],
+                              rows, listing, gone, [(row[0],) for row in rows], bump=bool(listing or gone))
             for path, _, _, checksum, _ in listing:
                 known[path] = checksum
             for (path,) in gone:
@@ -541,15 +606,18 @@ class Catalog:
         keys = [(p,) for p in paths]
         if keys:
             with self._lock:
-                self._transaction(["DELETE FROM logs WHERE path = ?", "DELETE FROM listing WHERE path = ?"], keys,
-                                  bump=True)
+                self._transaction(["DELETE FROM logs WHERE path = ?", "DELETE FROM listing WHERE path = ?", _TOMBSTONE],
+                                  keys, bump=True, prune=True)
                 for (path,) in keys:
                     self._listed.pop(path, None)
 
-    def _transaction(self, sqls: list[str], *batches: Sequence[tuple[object, ...]], bump: bool = False) -> None:
-        """Each statement of ``sqls`` run over its batch of rows (the first batch when only one is given).
+    def _transaction(self, sqls: list[str], *batches: Sequence[tuple[object, ...]], bump: bool = False,
+                     prune: bool = False) -> None:
+        """Each statement of ``sqls`` run over its batch of rows (the first batch when only one is given),
+        as change number ``change_seq + 1``.
 
         ``bump``: the statements change the listing rows (the listing counter goes up with them).
+        ``prune``: tombstones older than ``TOMBSTONE_SEQS`` changes are dropped.
         """
         with self._lock:
             try:
@@ -559,8 +627,12 @@ class Catalog:
                         batch = batches[i] if i < len(batches) else batches[0]
                         if batch:
                             self._db.executemany(sql, batch)
+                    if prune:
+                        for sql in _PRUNE:
+                            self._db.execute(sql)
                     if bump:
                         self._db.execute(*self._bump_sql())
+                    self._db.execute(_BUMP_SEQ)
                     self._db.execute("COMMIT")
                     if bump:
                         self._bumped()
@@ -576,6 +648,66 @@ class Catalog:
                 self._replace_damaged(str(exc))
                 self._check_version(self.log_dir)
                 raise StoreError(f"catalog {self.path} was damaged ({exc}) and replaced; its records are written again") from exc
+
+    def changes_since(self, mark: ChangeMark | None) -> CatalogChanges:
+        """What a reader at ``mark`` (None: nothing read yet) has not seen, read in one snapshot.
+
+        A delta (the rows written and the tombstones left since ``mark.seq``) when it can be
+        trusted; otherwise (first read, another database or epoch, tombstones pruned past
+        the mark, the file replaced) every record (:meth:`load` without repair), ``full``.
+        """
+        with self._lock:
+            current = self._file_inode() if self.read_only else None
+            if current is not None and current != self._inode:
+                log.info("catalog %s was replaced; reading it again", self.path)
+                self._db.close()
+                self._inode = current  # before opening: a file replaced meanwhile is seen at the next call
+                try:
+                    self._db, self.meta = self._open_read_only()
+                except sqlite3.DatabaseError as exc:
+                    self._inode = None  # opened again at the next call
+                    raise StoreError(f"catalog {self.path}: {exc}") from exc
+                self._read_identity()
+            try:
+                self._db.execute("BEGIN")
+                try:
+                    return self._changes_in_snapshot(mark)
+                finally:
+                    self._db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"catalog {self.path}: {exc}") from exc
+
+    def _changes_in_snapshot(self, mark: ChangeMark | None) -> CatalogChanges:
+        meta = dict(self._db.execute("SELECT key, value FROM meta WHERE key IN "
+                                     "('catalog_id', 'change_epoch', 'change_seq', 'removed_floor', 'format_version')"))
+        try:
+            seq, floor = int(meta.get("change_seq", "0")), int(meta.get("removed_floor", "0"))
+        except ValueError:  # a damaged counter: nothing can be trusted but a whole read
+            seq, floor, meta["change_epoch"] = -1, 0, None
+        now = ChangeMark(meta.get("catalog_id"), meta.get("change_epoch"), seq)
+        if meta.get("format_version") != str(FORMAT_VERSION):
+            raise StoreError(f"catalog {self.path} has format {meta.get('format_version')}, this sparkhist reads "
+                             f"{FORMAT_VERSION}")
+        if (mark is None or seq < 0 or (mark.catalog_id, mark.epoch) != (now.catalog_id, now.epoch)
+                or mark.seq < floor or mark.seq > seq):
+            return CatalogChanges(now, True, self.load(repair=False).records, [])
+        records: dict[str, LogRecord] = {}
+        removed = [path for (path,) in self._db.execute("SELECT path FROM removed WHERE seq > ?", (mark.seq,))]
+        for path, blob, checksum in self._db.execute("SELECT path, record, checksum FROM logs WHERE seq > ?",
+                                                     (mark.seq,)):
+            try:
+                records[path] = _decode_record(path, blob, checksum)
+            except (ValueError, TypeError, KeyError, struct.error) as exc:
+                log.warning("catalog record for %s is damaged (%s); not listed", path, exc)
+                removed.append(path)
+        return CatalogChanges(now, False, records, removed)
+
+    def _file_inode(self) -> int | None:
+        """The inode of the database file (a replaced catalog is a new file), None when there is none."""
+        try:
+            return os.stat(self.path).st_ino
+        except OSError:
+            return None
 
     def close(self) -> None:
         with self._lock:
