@@ -281,3 +281,54 @@ def test_health_is_degraded_while_a_serving_process_is_missing() -> None:
     processes.answering = 3
     assert health() == {"status": "ok", "reasons": [], "serving": processes.status()}
     assert with_serving(lambda: {"status": "ok"}, lambda: None)() == {"status": "ok"}
+
+
+def _agreed(served: Served, pids: list[int], path: str, check: object, timeout: float = 90.0) -> bytes:
+    """Asks until every process answers ``path`` with a body ``check`` accepts; then they must all give one body."""
+    assert callable(check)
+    latest: dict[int, bytes] = {}
+    deadline = time.monotonic() + timeout
+    while not (set(latest) == set(pids) and all(check(json.loads(b)) for b in latest.values())):
+        assert time.monotonic() < deadline, f"{path}: not every process got there: " + str(
+            {pid: check(json.loads(b)) for pid, b in latest.items()})
+        pid, status, body = ask(served, path, pids)
+        assert status == 200, (path, status, body[:300])
+        latest[pid] = body
+    distinct = set().union(*ask_each(served, path, pids).values())
+    assert len(distinct) == 1, f"{path}: {len(distinct)} different bodies across processes"
+    return distinct.pop()
+
+
+def test_grown_completed_and_deleted_logs_are_seen_by_every_process(served: Served) -> None:
+    """A log that grows, is renamed when complete (a new record replaces the .inprogress one) and is
+    deleted: each change reaches every process, and they answer alike after each."""
+    pids = served.serving()["pids"]
+    assert isinstance(pids, list)
+    app_id = "local-1795972999002"
+    lines = rewrite(load_template(Path(bundled_samples()) / "local-1795972905472.lz4"), app_id)
+    end = next(i for i, line in enumerate(lines) if b'"Event":"SparkListenerApplicationEnd"' in line)
+    half = end // 2
+    staged = write_log(served.stage, app_id, lines[:half], codec=None, kind="single", in_progress=True)
+    live = staged.rename(served.logs / staged.name)
+
+    def attempt(apps: object) -> dict[str, object] | None:
+        assert isinstance(apps, list)
+        found = [a["attempts"][0] for a in apps if a["id"] == app_id]
+        return found[0] if found else None
+
+    url = "/api/v1/applications"
+    first = _agreed(served, pids, url, lambda apps: (a := attempt(apps)) is not None and not a["completed"])
+    with live.open("ab") as sink:  # the application goes on: the log grows in place
+        sink.write(b"".join(line + b"\n" for line in lines[half:end]))
+    grown = _agreed(served, pids, url, lambda apps: (a := attempt(apps)) is not None and not a["completed"]
+                    and a != attempt(json.loads(first)))
+    assert grown != first
+    with live.open("ab") as sink:
+        sink.write(b"".join(line + b"\n" for line in lines[end:]))
+    live.rename(served.logs / app_id)  # complete: Spark renames the .inprogress file
+    _agreed(served, pids, url, lambda apps: (a := attempt(apps)) is not None and bool(a["completed"]))
+    _agreed(served, pids, f"{url}/{app_id}/jobs", lambda jobs: isinstance(jobs, list) and len(jobs) > 0)
+    (served.logs / app_id).unlink()
+    gone = "local-1795972905472"
+    (served.logs / f"{gone}.lz4").unlink()
+    _agreed(served, pids, url, lambda apps: attempt(apps) is None and gone not in {a["id"] for a in apps})  # type: ignore[union-attr]
