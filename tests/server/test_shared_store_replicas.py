@@ -449,3 +449,50 @@ def test_the_disk_budget_evicts_cached_snapshots_which_are_fetched_again(shared:
             assert again.status_code == 200
             assert httpx.get(f"{url}/api/v1/applications/{app}/stages", timeout=30).content == first[app]
         assert sum(p.stat().st_size for p in (cache / SNAPSHOT_DIR).glob("*.snap")) <= budget
+
+
+def test_an_s3_store_stopped_the_replica_serves_from_its_cache(shared: Shared, tmp_path: Path) -> None:
+    """The job's store copied byte for byte into a bucket of a real S3 server (SeaweedFS); the
+    server stopped: the replica serves what it cached and says it is offline; started: back."""
+    from objectstore.servers import SeaweedFS, ServerUnavailable
+
+    try:
+        server = SeaweedFS(tmp_path / "seaweedfs")
+        server.start(timeout=float(os.environ.get("SPARKHIST_S3_START_TIMEOUT", "180")))
+    except ServerUnavailable as why:
+        pytest.skip(str(why))
+    try:
+        bucket: Any = server.bucket("replicas")
+        for file in sorted(p for p in shared.path.rglob("*") if p.is_file()):
+            bucket.put(f"store/{file.relative_to(shared.path).as_posix()}", file.read_bytes())
+        url = "s3a://replicas/store"
+        env = _environ(SPARKHIST_HADOOP_CONF=";".join(f"{k}={v}" for k, v in server.hadoop_conf().items()))
+        port = free_port()
+        log = tmp_path / "s3-replica.log"
+        with serve_process(port, ["--store", url, "--cache", str(tmp_path / "cache")], env, log, grace=20) as proc:
+            replica_url = f"http://127.0.0.1:{port}"
+            wait_ready(replica_url, proc, log)
+            apps = sorted(_listed(replica_url))
+            assert len(apps) >= shared.apps
+            uncached, cached = apps[0], apps[1:]
+            answers = {app: httpx.get(f"{replica_url}/api/v1/applications/{app}/jobs", timeout=30) for app in cached}
+            assert {a.status_code for a in answers.values()} == {200}
+            server.stop()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not httpx.get(replica_url + "/health/details", timeout=10).json()["offline"]:
+                time.sleep(0.1)
+            health = httpx.get(replica_url + "/health/details", timeout=10).json()
+            assert health["offline"] is True and health["sources"][0]["logDirectory"] == url
+            assert _metric(replica_url, "sparkhist_offline ") == ["sparkhist_offline 1.0"]
+            for app in cached:
+                assert httpx.get(f"{replica_url}/api/v1/applications/{app}/jobs", timeout=30).content == answers[app].content
+            miss = httpx.get(f"{replica_url}/api/v1/applications/{uncached}/jobs", timeout=30)
+            assert miss.status_code == 503 and "cannot be reached" in miss.text
+            server.start(timeout=180)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and httpx.get(replica_url + "/health/details", timeout=10).json()["offline"]:
+                time.sleep(0.2)
+            assert httpx.get(replica_url + "/health/details", timeout=10).json()["offline"] is False
+            assert httpx.get(f"{replica_url}/api/v1/applications/{uncached}/jobs", timeout=30).status_code == 200
+    finally:
+        server.stop()
