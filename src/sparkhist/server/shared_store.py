@@ -102,8 +102,9 @@ class SharedStoreSource:
         self.manifest: str | None = None  # the manifest the cache's catalog is equal to (None: not synced yet)
 
     # -- the store --------------------------------------------------------------------
-    def sync(self) -> bool:
-        """Make the cache's catalog equal to the newest manifest; True when it changed.
+    def sync(self) -> list[str] | None:
+        """Make the cache's catalog equal to the newest manifest. Returns the logs whose records
+        were added, changed or removed (their cached snapshots dropped), None when nothing changed.
 
         Raises :class:`SourceError` (the store could not be reached or read).
         """
@@ -128,7 +129,7 @@ class SharedStoreSource:
                      self.url, result.manifest, result.added, result.changed, result.removed,
                      extra={"event": "store_sync", "manifest": result.manifest})
         self.manifest = result.manifest
-        return changed
+        return list(result.changed_paths) if changed else None
 
     def fetch(self, log_path: str) -> None:
         """Bring the snapshot of ``log_path`` into the cache; raises :class:`ServiceUnavailable`

@@ -45,15 +45,18 @@ class SyncLoop(ScanLoop):
         t0 = time.monotonic()
         try:
             changed = self.source.sync()
+            for path in changed or ():  # what memory holds of a changed or removed log is stale
+                for forget in self.scanner.on_reread:
+                    forget(path)
         except (SourceError, StoreError, OSError) as exc:
             report.source_error = str(exc)
             # once per run of failures (the store's state change is logged too), not every interval
             log.log(logging.DEBUG if self.failing else logging.WARNING, "could not sync the cache with %s: %s; "
                     "serving the %d cached logs", self.source.url, exc, len(self.scanner.records),
                     extra={"event": "store_sync_failed"})
-            changed = False
+            changed = None
         self.failing = report.source_error is not None
-        if changed or self.scans == 0:
+        if changed is not None or self.scans == 0:
             self._follow_log_source()
             with self.scanner.lock:
                 before = self.scanner.records
