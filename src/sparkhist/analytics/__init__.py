@@ -1,8 +1,10 @@
 """Across applications: every attempt's jobs, stages, executors, SQL executions and
-properties as tables (:mod:`~sparkhist.analytics.tables`), kept as Parquet fragments in
-the store (:mod:`~sparkhist.analytics.fragments`) and queried read-only with DuckDB
+properties as tables (:mod:`~sparkhist.analytics.tables`), written as pending rows at
+index time (:mod:`~sparkhist.analytics.pending`), folded into one Parquet file per table
+in the store (:mod:`~sparkhist.analytics.compaction`, kept by
+:mod:`~sparkhist.analytics.repair`) and queried read-only with DuckDB
 (:mod:`~sparkhist.analytics.query`).
 
-Between ``scan`` (which writes an attempt's fragments right after its snapshot) and
-``store`` (whose snapshots the rows come from, through ``render``'s views).
+Between ``scan`` (which writes an attempt's rows right after its snapshot) and
+``store`` (whose snapshots the rows come from, read as ``render``'s views show them).
 """
