@@ -41,12 +41,13 @@ from sparkhist.scan.workers import Built, build_in_worker
 from sparkhist.source.factory import SourceOptions
 from sparkhist.store import segments
 from sparkhist.store.catalog import Catalog
+from sparkhist.store.files import unlink_quietly
 from sparkhist.store.records import LogRecord
 from sparkhist.store.remote import RemoteStore
 from sparkhist.store.snapshots import SNAPSHOT_DIR, snapshot_name
 
 if TYPE_CHECKING:
-    from sparkhist.config import LogSource
+    from sparkhist.config import LogSource, LogSources
 
 log = logging.getLogger("sparkhist.scan")
 
@@ -197,7 +198,12 @@ def _records(cache_dir: str) -> dict[str, LogRecord]:
 def begin_run(remote: RemoteStore, cache_dir: str) -> dict[str, dict[str, Any]]:
     """The driver's cache made equal to the store's newest manifest (so a re-run builds only new
     and grown logs), temporary files of killed writers removed; returns the records as synced,
-    which :func:`finish_run` compares with the run's."""
+    which :func:`finish_run` compares with the run's.
+
+    The cache's catalog is compared with the manifest's records even when the cache says it
+    is at the newest manifest: a run killed before its publish left records in it that the
+    store does not have (those logs are then built again, and published)."""
+    unlink_quietly(os.path.join(cache_dir, segments.SEGMENTS_DIR, segments.CACHED_MANIFEST))
     segments.sync_cache(remote, cache_dir)
     removed = remote.remove_temp_files(SNAPSHOT_DIR)
     if removed:
@@ -208,7 +214,7 @@ def begin_run(remote: RemoteStore, cache_dir: str) -> dict[str, dict[str, Any]]:
 
 
 def finish_run(remote: RemoteStore, cache_dir: str, before: dict[str, dict[str, Any]], *, log_dir: str,
-               log_source: LogSource | None) -> Published:
+               log_source: LogSource | LogSources | None) -> Published:
     """The run's changes published: snapshots the driver built itself (a scan builds a lone
     lagging log in its own process) uploaded, the snapshots of deleted logs removed, then one
     segment of the new and changed records and the deleted paths, and the manifest naming it.
