@@ -12,7 +12,8 @@ top costs by cumulative and by own time. With ``--pyinstrument`` (if installed) 
 sampling profile is printed too.
 
 The compiled path (``native/``, issue 16) is timed on and off, each in a fresh process
-(``SPARKHIST_NATIVE=1``/``0``, one worker): CPU seconds, MB/s per core, and the ratio.
+(``SPARKHIST_NATIVE=1``/``0``, one worker): CPU seconds (median of 5, with the load
+average), MB/s per core, and the ratio.
 ``--cpu-clock`` has cProfile count CPU time instead of wall time (on a busy machine the
 wall clock charges other processes' time to whatever was running).
 """
@@ -26,6 +27,7 @@ import json
 import os
 import pstats
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,21 +38,24 @@ import corpus
 from scan_once import scan
 
 
-def native_on_and_off(logs: corpus.Corpus, work: Path, repeat: int = 3) -> None:
-    """The indexing CPU with the compiled path and without, each the best of ``repeat``
-    fresh processes with one worker (``scan_once.py``)."""
-    best: dict[str, float] = {}
+def native_on_and_off(logs: corpus.Corpus, work: Path, repeat: int = 5) -> None:
+    """The indexing CPU (user + sys, workers included) with the compiled path and without,
+    each the median of ``repeat`` fresh processes with one worker (``scan_once.py``), runs
+    of the two paths interleaved; the load average is printed with it (the machine is shared)."""
+    runs: dict[str, list[float]] = {"0": [], "1": []}
+    load = os.getloadavg()[0]
     for _ in range(repeat):
         for native in ("0", "1"):
             out = subprocess.run([sys.executable, str(Path(__file__).with_name("scan_once.py")), str(logs.log_dir),
                                   str(work / f"store-native-{native}"), "1"], check=True, capture_output=True, text=True,
                                  env={**os.environ, "SPARKHIST_NATIVE": native}).stdout
-            cpu = json.loads(out.splitlines()[-1])["cpu"]
-            best[native] = min(best.get(native, cpu), cpu)
+            runs[native].append(json.loads(out.splitlines()[-1])["cpu"])
+    load = max(load, os.getloadavg()[0])
+    median = {native: statistics.median(cpus) for native, cpus in runs.items()}
     for native, label in (("0", "Python path (SPARKHIST_NATIVE=0)"), ("1", "compiled path (sparkhist_native)")):
-        print(f"{label}: {best[native]:.3f}s CPU, {logs.raw_mb / best[native]:.1f} MB/s per core "
-              f"(best of {repeat}, 1 worker, fresh process)")
-    print(f"compiled / Python: {best['0'] / best['1']:.2f}x less CPU")
+        print(f"{label}: {median[native]:.3f}s CPU, {logs.raw_mb / median[native]:.1f} MB/s per core "
+              f"(median of {repeat}, 1 worker, fresh process; runs {', '.join(f'{c:.3f}' for c in sorted(runs[native]))})")
+    print(f"compiled / Python: {median['0'] / median['1']:.2f}x less CPU (load average up to {load:.1f})")
 
 
 def profile(name: str, logs: corpus.Corpus, work: Path, top: int, use_pyinstrument: bool,

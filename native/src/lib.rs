@@ -19,7 +19,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -614,6 +614,91 @@ fn fields<'a>(e: &'a Event, ti: &'a TaskInfo) -> R<Fields<'a>> {
     })
 }
 
+/// The `(accumulator id, update)` pairs of a `TaskEnd`, as `sql_listener` converts them, kept
+/// on the Rust side: most tasks belong to no SQL stage, and those that do have them applied by
+/// [`record_sql_updates`] without a Python tuple per pair.
+#[pyclass(frozen, module = "sparkhist_native")]
+struct SqlUpdates(Vec<(i64, i64)>);
+
+#[pymethods]
+impl SqlUpdates {
+    #[new]
+    fn new(pairs: Vec<(i64, i64)>) -> Self {
+        SqlUpdates(pairs)
+    }
+    fn __len__(&self) -> usize {
+        self.0.len()
+    }
+    /// The pairs, in the order the accumulables were logged.
+    fn pairs(&self) -> Vec<(i64, i64)> {
+        self.0.clone()
+    }
+}
+
+/// `sql_listener._record` (``LiveStageMetrics.updateTaskMetrics``) over the decoded pairs:
+/// for each update of one of the execution's metrics (`types`: id -> metric type), the task's
+/// value at `index` of `all_values[id]` (created as `[0] * num_tasks`), and for a metric not
+/// of type "sum" its maximum with the first task that reached it (`max_values[id]`:
+/// `[value, task id]`). The same dicts and lists the Python path fills, the same order.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn record_sql_updates<'py>(
+    py: Python<'py>,
+    updates: &SqlUpdates,
+    types: &Bound<'py, PyDict>,
+    all_values: &Bound<'py, PyDict>,
+    max_values: &Bound<'py, PyDict>,
+    num_tasks: &Bound<'py, PyAny>,
+    index: i64,
+    task_id: i64,
+) -> PyResult<()> {
+    let mut zeros: Option<Bound<'py, PyList>> = None;
+    for &(acc_id, value) in &updates.0 {
+        let Some(mtype) = types.get_item(acc_id)? else {
+            continue;
+        };
+        let values = match all_values.get_item(acc_id)? {
+            Some(values) => values,
+            None => {
+                let one = match &zeros {
+                    Some(z) => z.clone(),
+                    None => zeros.insert(PyList::new(py, [0i64])?).clone(),
+                };
+                let values = one.as_any().mul(num_tasks)?; // [0] * num_tasks, as Python computes it
+                all_values.set_item(acc_id, &values)?;
+                values
+            }
+        };
+        let values = values.cast::<PyList>()?;
+        if index >= 0 && (index as usize) < values.len() {
+            values.set_item(index as usize, value)?;
+        }
+        let is_sum = match mtype.cast::<PyString>() {
+            Ok(s) => s.to_str()? == "sum",
+            Err(_) => mtype.eq("sum")?,
+        };
+        if is_sum {
+            continue;
+        }
+        match max_values.get_item(acc_id)? {
+            None => max_values.set_item(acc_id, PyList::new(py, [value, task_id])?)?,
+            Some(current) => {
+                let current = current.cast::<PyList>()?;
+                let first = current.get_item(0)?;
+                let greater = match first.extract::<i64>() {
+                    Ok(v) => value > v,
+                    Err(_) => value.into_pyobject(py)?.gt(&first)?, // a value the Python path read
+                };
+                if greater {
+                    current.set_item(0, value)?;
+                    current.set_item(1, task_id)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn decode<'py>(py: Python<'py>, line: &[u8]) -> PyResult<Option<Bound<'py, PyTuple>>> {
     // serde_json skips the strings of unread fields without checking them as orjson checks
     // every string: the whole line must be UTF-8, and a \\u escape (which may be a lone
@@ -695,7 +780,7 @@ fn decode<'py>(py: Python<'py>, line: &[u8]) -> PyResult<Option<Bound<'py, PyTup
         ti.partition_id.opt(),
         accums_to_py(py, accs)?,
         PyList::new(py, executor_metrics(&e.executor_metrics))?,
-        sql
+        Bound::new(py, SqlUpdates(sql))?
     )))
 }
 
@@ -746,6 +831,8 @@ fn scan_lines(py: Python<'_>, data: &[u8], prefixes: Vec<Vec<u8>>) -> (usize, is
 fn sparkhist_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_task_event, m)?)?;
     m.add_function(wrap_pyfunction!(scan_lines, m)?)?;
-    m.add("ABI", 1)?;
+    m.add_function(wrap_pyfunction!(record_sql_updates, m)?)?;
+    m.add_class::<SqlUpdates>()?;
+    m.add("ABI", 2)?;
     Ok(())
 }

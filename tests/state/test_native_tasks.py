@@ -369,3 +369,113 @@ def test_most_task_events_take_the_compiled_path(fast: native_tasks.FastPath) ->
     state = AppState()
     taken = [fast(state, line) for line in lines if line.startswith(b'{"Event":"SparkListenerTask')]
     assert taken and all(taken)
+
+
+# --------------------------------------------------------------------------- the SQL metric updates
+def _recorder() -> native_tasks.Recorder:
+    require_native()
+    import sparkhist_native
+
+    recorder: native_tasks.Recorder = sparkhist_native.record_sql_updates
+    return recorder
+
+
+#: Few ids, so that the updates, the execution's metrics and what is held meet.
+IDS = st.integers(-1, 5) | st.sampled_from([300, 1 << 40, -(1 << 62)])
+#: Small values meet each other (equal maxima) as often as the extremes.
+LONGS = st.integers(-3, 3) | st.integers(-(1 << 63), (1 << 63) - 1)
+#: What a StageMetrics already holds: values lists of any length (another stage attempt's
+#: num_tasks), maxima of either path (a Python-path update may exceed a long).
+HELD = st.tuples(st.dictionaries(IDS, st.lists(LONGS, max_size=6), max_size=4),
+                 st.dictionaries(IDS, st.tuples(LONGS | st.integers(1 << 63, 1 << 70), st.integers(-1, 2)), max_size=4))
+
+
+@fuzz_settings(300)
+@given(
+    types=st.dictionaries(IDS, st.sampled_from(["sum", "size", "timing", "nsTiming", "average", "Sum", ""]), max_size=8),
+    updates=st.lists(st.tuples(IDS, LONGS), max_size=12),
+    held=HELD,
+    num_tasks=st.integers(-2, 8),
+    index=st.integers(-2, 9),
+    task_id=st.integers(-1, 2) | LONGS,
+)
+def test_sql_updates_are_recorded_as_the_listener_records_them(
+        types: dict[int, str], updates: list[tuple[int, int]], held: tuple[dict[int, list[int]], dict[int, Any]],
+        num_tasks: int, index: int, task_id: int) -> None:
+    """``record_sql_updates`` against ``sql_listener._record`` on the same StageMetrics: every
+    value list created, written or left alone, every maximum kept or raised (the first task
+    to reach it keeps it), repeats of an id in one task in order."""
+    import sparkhist_native
+
+    from sparkhist.state import sql_listener
+    from sparkhist.state.sql import SQLExecution, StageMetrics
+
+    record = _recorder()
+
+    def stage() -> tuple[AppState, StageMetrics]:
+        s = AppState()
+        s.executions[7] = SQLExecution(7, metric_types=dict(types))
+        sm = StageMetrics(3, 0, num_tasks, 7, values={k: list(v) for k, v in held[0].items()},
+                          max_values={k: list(v) for k, v in held[1].items()})
+        return s, sm
+
+    s, reference = stage()
+    # The Python path's accumulables: the updates as Spark logs SQL metrics (strings).
+    sql_listener._record(s, reference, task_id, index, [{"ID": a, "Update": str(v)} for a, v in updates])
+    _, compiled = stage()
+    record(sparkhist_native.SqlUpdates(updates), types, compiled.values, compiled.max_values, num_tasks, index, task_id)
+    assert compiled.values == reference.values
+    assert compiled.max_values == reference.max_values
+    assert all(type(v) is list for v in [*compiled.values.values(), *compiled.max_values.values()])
+
+
+def test_decoded_sql_updates_are_the_listeners() -> None:
+    """A TaskEnd's ``SqlUpdates``: the (id, update) pair of every accumulable with an update, in
+    order, as ``sql_listener._record`` converts them (task metrics included: the execution's
+    types pick)."""
+    decode = require_native()
+    from sparkhist.state.events import sql_accum_updates
+
+    seen = 0
+    for i in task_lines():
+        line = spark4_lines()[i]
+        decoded = decode(line)
+        assert decoded is not None
+        if decoded[0]:
+            items = orjson.loads(line)["Task Info"]["Accumulables"]
+            pairs = decoded[-1].pairs()
+            assert pairs == sql_accum_updates(items) and len(decoded[-1]) == len(pairs)
+            seen += len(pairs)
+    assert seen > 10
+
+
+# --------------------------------------------------------------------------- tasks in snapshots
+def test_tasks_pickle_as_their_fields_and_old_pickles_load() -> None:
+    """A task pickles as ``Task(*fields)`` (snapshots hold thousands), equal after the round
+    trip at every protocol; a task pickled the default way (its slots' state, as snapshots
+    written before hold them) loads equal too."""
+    import copyreg
+    import io
+    import pickle
+
+    from sparkhist.state.entities import Task
+
+    task = Task(7, 3, 1, 3, 1_796_630_102_905, "driver", "localhost", "PROCESS_LOCAL", True, 2, 1,
+                getting_result_time=5, finish_time=1_796_630_102_956, failed=True,
+                accumulables=[(1, "a", "1", None)], error_message="boom", metrics=list(range(34)))
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        clone = pickle.loads(pickle.dumps(task, protocol))
+        assert type(clone) is Task and clone == task and clone.metrics is not task.metrics
+    data = pickle.dumps([task, task], pickle.HIGHEST_PROTOCOL)
+    assert data.count(b"PROCESS_LOCAL") == 1 and b"error_message" not in data  # fields, not a dict of slots
+
+    class Default(pickle.Pickler):
+        def reducer_override(self, obj: Any) -> Any:
+            if type(obj) is Task:
+                return copyreg.__newobj__, (Task,), (None, {name: getattr(obj, name) for name in Task.__slots__})
+            return NotImplemented
+
+    out = io.BytesIO()
+    Default(out, pickle.HIGHEST_PROTOCOL).dump(task)
+    assert b"error_message" in out.getvalue()
+    assert pickle.loads(out.getvalue()) == task

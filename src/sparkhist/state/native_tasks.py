@@ -34,7 +34,7 @@ __all__ = ["ABI", "FastPath", "fast_path", "native_decoder"]
 log = logging.getLogger("sparkhist.index")
 
 #: The tuple layout this module reads (``sparkhist_native.ABI``).
-ABI = 1
+ABI = 2
 _PREFIX = b'{"Event":"SparkListenerTask'
 _MIRRORED = ("SparkListenerTaskStart", "SparkListenerTaskEnd")
 
@@ -42,6 +42,8 @@ _MIRRORED = ("SparkListenerTaskStart", "SparkListenerTaskEnd")
 #: the line to the Python path.
 FastPath = Callable[[AppState, bytes], bool]
 Decoder = Callable[[bytes], tuple[Any, ...] | None]
+#: ``record_sql_updates(updates, types, values, max_values, num_tasks, index, task_id)``.
+Recorder = Callable[[Any, dict[int, str], dict[int, list[int]], dict[int, list[int]], int, int, int], None]
 
 
 _chosen: tuple[FastPath | None, str] | None = None
@@ -80,6 +82,9 @@ def fast_path() -> FastPath | None:
 
 
 def _make(decode: Decoder) -> FastPath:
+    # The module whose decoder this is records the SQL updates it decodes (``SqlUpdates``).
+    record: Recorder = importlib.import_module("sparkhist_native").record_sql_updates
+
     def apply(state: AppState, line: bytes) -> bool:
         if not line.startswith(_PREFIX):
             return False
@@ -87,7 +92,7 @@ def _make(decode: Decoder) -> FastPath:
         if decoded is None:
             return False
         if decoded[0]:
-            _task_end(state, decoded)
+            _task_end(state, decoded, record)
         else:
             _task_start(state, decoded)
         return True
@@ -95,7 +100,11 @@ def _make(decode: Decoder) -> FastPath:
 
 
 def _is_sql_stage(s: AppState, stage_id: int) -> bool:
-    return any(x.live and stage_id in x.stages for x in s.executions.values())
+    """sql_listener._is_sql_stage, as a loop (no generator per task)."""
+    for x in s.executions.values():
+        if x.live and stage_id in x.stages:
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- TaskStart
@@ -113,10 +122,10 @@ def _task_start(s: AppState, d: tuple[Any, ...]) -> None:
 
 
 # --------------------------------------------------------------------------- TaskEnd
-def _task_end(s: AppState, d: tuple[Any, ...]) -> None:
+def _task_end(s: AppState, d: tuple[Any, ...], record: Recorder) -> None:
     (_, stage_id, attempt, task_id, index, kind, message, new_metrics, finish, launch, getting_result, failed, killed,
      present, executor_id, host, locality, speculative, partition_id, accumulables, peaks, sql_updates) = d
-    _sql_task_end(s, stage_id, attempt, task_id, index, finish, failed, killed, sql_updates)
+    _sql_task_end(s, stage_id, attempt, task_id, index, finish, failed, killed, sql_updates, record)
     # job_listener._task_end
     task = s.tasks.get(task_id)
     delta: list[int] | None = None
@@ -146,8 +155,9 @@ def _task_end(s: AppState, d: tuple[Any, ...]) -> None:
 
 
 def _sql_task_end(s: AppState, stage_id: int, attempt: int, task_id: int, index: int, finish: int, failed: bool,
-                  killed: bool, updates: list[tuple[int, int]]) -> None:
-    """sql_listener._task_end, from the (id, update) pairs the compiled module converted."""
+                  killed: bool, updates: Any, record: Recorder) -> None:
+    """sql_listener._task_end, from the (id, update) pairs the compiled module converted
+    (``sparkhist_native.SqlUpdates``), recorded by ``record_sql_updates`` as ``_record`` records them."""
     sm = s.stage_metrics.get(stage_id)
     if sm is None or sm.attempt_id != attempt or not _is_sql_stage(s, stage_id):
         return
@@ -155,22 +165,7 @@ def _sql_task_end(s: AppState, stage_id: int, attempt: int, task_id: int, index:
     if index in sm.completed:
         return
     execution = s.executions.get(sm.execution_id)
-    types = execution.metric_types if execution is not None else {}
-    if types and updates:
-        all_values, max_values, num_tasks = sm.values, sm.max_values, sm.num_tasks
-        get = types.get
-        # The execution's metrics among the updates, in order (most updates are task metrics).
-        for acc_id, value, mtype in [(a, v, t) for a, v in updates if (t := get(a)) is not None]:
-            values = all_values.get(acc_id)
-            if values is None:
-                values = all_values[acc_id] = [0] * num_tasks
-            if 0 <= index < len(values):
-                values[index] = value
-            if mtype != "sum":
-                current = max_values.get(acc_id)
-                if current is None:
-                    max_values[acc_id] = [value, task_id]
-                elif value > current[0]:
-                    current[0], current[1] = value, task_id
+    if execution is not None and execution.metric_types and updates:
+        record(updates, execution.metric_types, sm.values, sm.max_values, sm.num_tasks, index, task_id)
     if finish != 0 and not failed and not killed:
         sm.completed.add(index)
