@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from operator import add as _add
+from operator import attrgetter
 from operator import gt as _gt
 from operator import sub as _sub
 from typing import Any
@@ -117,6 +118,15 @@ class Task:
         if self.killed:
             return "KILLED"
         return "SUCCESS"
+
+    def __reduce__(self) -> tuple[type[Task], tuple[Any, ...]]:
+        # Pickled as ``Task(*fields)``: tasks are most of a snapshot, and this writes and reads
+        # in half the time of the default (a dict of slots per task, which older pickles hold:
+        # both load).
+        return Task, _task_fields(self)
+
+
+_task_fields = attrgetter(*Task.__dataclass_fields__)
 
 
 @dataclass(slots=True)
