@@ -4,6 +4,7 @@
     .venv/bin/python bench/restart.py --apps 10000 --runs 7
     .venv/bin/python bench/restart.py --apps 10000 --breakdown   # in-process phases too
     .venv/bin/python bench/restart.py --shs              # the real SHS beside it, same logs, same run
+    .venv/bin/python bench/restart.py --follow --apps 100000   # a serving process's catalog follow after one new log
 
 The logs are slim copies of the conformance logs (their listing events, executor and
 resource-profile lines: ~3 kB each, so 100,000 of them fit on a small disk), written
@@ -54,6 +55,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 #: ``--src DIR`` (before anything else on the command line): measure another copy of the
@@ -145,6 +147,71 @@ def build_store(logs: Path, store: Path, templates: int) -> None:
     catalog.close()
     shutil.rmtree(seed_logs)
     shutil.rmtree(seed_store)
+
+
+def follow_cost(apps: int, rounds: int = 5) -> dict[str, Any]:
+    """A serving process's catalog follow at ``apps`` catalog entries, after one new log.
+
+    The records are real (the conformance logs scanned and indexed once), copied under
+    new paths and ids into a catalog of ``apps`` rows; a serving process's objects (the
+    catalog read-only, its index, a ``Scanner`` loaded from it, the ``CatalogFollower``)
+    follow it while the writer commits one new record per round. Timed: one follow step
+    (``follow`` where it exists, else the full ``reload``), wall and CPU, median of ``rounds``.
+    """
+    from sparkhist.config import load_settings
+    from sparkhist.scan.scanner import Scanner
+    from sparkhist.server import build_runtime
+    from sparkhist.server.replica import CatalogFollower
+    from sparkhist.source.local import LocalSource
+    from sparkhist.store.applications import ApplicationIndex
+    from sparkhist.store.catalog import Catalog
+
+    work = Path(tempfile.mkdtemp(prefix="sparkhist-follow-"))
+    try:
+        rt = build_runtime(load_settings({"log_dir": str(TEMPLATES), "store_dir": str(work / "seed"), "index_workers": 1},
+                                         environ={}))
+        assert rt.loop.lock.try_acquire()
+        assert rt.scanner.scan_once().ok
+        seeds = [r for r in rt.scanner.records.values() if r.app_id is not None]
+        rt.close()
+        logs = work / "logs"
+        logs.mkdir()
+        source = LocalSource(str(logs))
+        writer = Catalog(str(work / "store"), source.root)
+
+        def copy(i: int) -> Any:
+            seed = seeds[i % len(seeds)]
+            record = type(seed).from_dict(seed.to_dict())
+            new_id = f"local-9{i:012d}"
+            record.path = str(logs / new_id)
+            record.listing.app_id = new_id
+            return record
+
+        for start in range(0, apps, 5000):
+            writer.put([copy(i) for i in range(start, min(apps, start + 5000))])
+        reader = Catalog(str(work / "store"), None, read_only=True)
+        index = ApplicationIndex()
+        scanner = Scanner(source, reader, index)
+        scanner.load()
+        follower = CatalogFollower(scanner, os.getpid())
+        step = getattr(follower, "follow", follower.reload)
+        step()
+        walls, cpus = [], []
+        for r in range(rounds):
+            record = copy(apps + r)
+            writer.put([record])
+            t0, c0 = time.perf_counter(), time.thread_time()
+            step()
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.thread_time() - c0)
+            assert index.get(record.app_id) is not None, "the new log is not listed after the follow"
+        assert len(index) == apps + rounds
+        reader.close()
+        writer.close()
+        return {"apps": apps, "wall_ms": statistics.median(walls) * 1000, "cpu_ms": statistics.median(cpus) * 1000,
+                "how": step.__name__}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -296,7 +363,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-scan", action="store_true", help="wait for the first scan and compare the list")
     parser.add_argument("--shs", action="store_true", help="time the real SHS's restart on the same logs too")
     parser.add_argument("--shs-runs", type=int, default=0, help="SHS restarts per size (default 3 at <=10k, 2 above)")
+    parser.add_argument("--follow", action="store_true", help="time a serving process's catalog follow instead")
     args = parser.parse_args(argv)
+    if args.follow:
+        for apps in args.apps or [1_000, 10_000, 100_000]:
+            print(follow_cost(apps), flush=True)
+        return 0
     compile_package()
     sizes = args.apps or [10_000, 100_000]
     work = args.workdir or Path(tempfile.mkdtemp(prefix="sparkhist-restart-"))
