@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urlparse
 
 from sparkhist.errors import ConfigError
 
@@ -151,8 +152,8 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("log_dir", bundled_samples, str, "SPARKHIST_LOG_DIR", "spark.history.fs.logDirectory",
-            "Event log directory (path or URL). The SHS takes a comma-separated list; sparkhist reads one "
-            "directory and refuses a list of several. Default: the bundled sample logs."),
+            "Event log directory (path or URL), or several separated by commas as the SHS takes them: "
+            "applications are listed from all, each attempt shows its own directory. Default: the bundled sample logs."),
     Setting("log_dir_names", lambda: None, str, "SPARKHIST_LOG_DIR_NAMES", "spark.history.fs.logDirectory.names",
             "Display names of the log directories (comma-separated, by position; blank: the path), shown as "
             "each attempt's logSourceName. A count that differs from the directories' is ignored (a warning), "
@@ -324,7 +325,7 @@ class Settings:
     log_dir_names: str | None = None
     #: The log directory as configured (``log_dir`` has a ``file:`` scheme stripped) and its display
     #: name: each attempt's ``logSourceFullPath`` and ``logSourceName``. None: not from ``load_settings``.
-    log_source: LogSource | None = None
+    log_source: LogSource | LogSources | None = None
     ui_retained_jobs: int = 1000
     ui_retained_stages: int = 1000
     ui_retained_tasks: int = 100000
@@ -391,7 +392,8 @@ def load_settings(
     log_dir, source = log_source(settings.log_dir, settings.log_dir_names)
     if not settings.store_dir:
         raise ConfigError("the store directory is empty")
-    return replace(settings, log_dir=_strip_file_scheme(log_dir), log_source=source)
+    read = ",".join(_strip_file_scheme(d) for d in log_directories(log_dir))  # each directory as it is read
+    return replace(settings, log_dir=read, log_source=source)
 
 
 class RetentionLimits(NamedTuple):
@@ -466,17 +468,72 @@ class LogSource(NamedTuple):
     full_path: str
 
 
+@dataclass(frozen=True)
+class LogSources:
+    """Several configured log directories, in their order: each attempt shows the one its log is in."""
+
+    sources: tuple[LogSource, ...]
+
+    def for_path(self, path: str) -> LogSource:
+        """The directory holding the log at ``path`` (a local path or a URL, as its source names it):
+        the deepest whose path holds it, one on the same host first; else the first directory, as
+        ``FsHistoryProvider.getLogDirInfo`` falls back."""
+        host, where = _location(path)
+        best: tuple[bool, int] | None = None
+        found = self.sources[0]
+        for source in self.sources:
+            dir_host, directory = _location(source.full_path)
+            inside = where == directory or where.startswith(directory.rstrip("/") + "/")
+            rank = (dir_host == host, len(directory))
+            if inside and (best is None or rank > best):
+                best, found = rank, source
+        return found
+
+    def index_of(self, path: str) -> int:
+        """The position of the directory holding the log at ``path`` (see :meth:`for_path`)."""
+        return self.sources.index(self.for_path(path))
+
+    def __iter__(self) -> Iterator[list[str]]:
+        """Each directory as ``[name, full path]`` (what a store records of the directories)."""
+        return iter([list(source) for source in self.sources])
+
+
+def _location(url: str) -> tuple[str, str]:
+    """(host, path) of a directory or a log as written: a local one's absolute path, a URL's path."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("", "file"):
+        return "", os.path.abspath(_strip_file_scheme(url))
+    return parsed.netloc, parsed.path or "/"
+
+
 def log_directories(value: str) -> list[str]:
-    """``spark.history.fs.logDirectory`` as the SHS splits it: comma-separated, trimmed, blanks dropped."""
-    return [d.strip() for d in value.split(",") if d.strip()]
+    """``spark.history.fs.logDirectory`` as the SHS splits it: comma-separated, trimmed, blanks dropped.
+
+    A comma in a URL's authority is part of it (a WebHDFS list of NameNodes,
+    ``webhdfs://nn1:9870,nn2:9870/logs``, is one directory).
+    """
+    dirs: list[str] = []
+    for piece in (p.strip() for p in value.split(",")):
+        last = dirs[-1] if dirs else ""
+        in_authority = "://" in last and "/" not in last.split("://", 1)[1]
+        if in_authority and _HOST_AND_PATH.match(piece):
+            dirs[-1] = last + "," + piece
+        elif piece:
+            dirs.append(piece)
+    return dirs
 
 
-def log_source(log_dir: str, names: str | None) -> tuple[str, LogSource]:
-    """The one log directory of ``log_dir`` (as written) and its :class:`LogSource`.
+#: The rest of a URL after a comma in its authority: another host (and port), then the path.
+_HOST_AND_PATH = re.compile(r"^[A-Za-z0-9.\-]+(:\d+)?(/|$)")
+
+
+def log_source(log_dir: str, names: str | None) -> tuple[str, LogSource | LogSources]:
+    """The log directories of ``log_dir`` (as written, joined by commas) and what their attempts show:
+    a :class:`LogSource` for one directory, :class:`LogSources` for several.
 
     ``FsHistoryProvider``'s rules for the names: one per directory by position, a blank one
     is the path; another count is ignored with a warning (the paths are shown); a name given
-    twice is refused. Several directories are not read by sparkhist: a :class:`ConfigError`.
+    twice is refused.
     """
     dirs = log_directories(log_dir)
     if not dirs:
@@ -493,10 +550,10 @@ def log_source(log_dir: str, names: str | None) -> tuple[str, LogSource]:
         else:
             log.warning("spark.history.fs.logDirectory.names has %d names but %d directories were specified. "
                         "Falling back to full paths.", len(given), len(dirs))
-    if len(dirs) > 1:
-        raise ConfigError(f"several log directories are configured ({', '.join(dirs)}); sparkhist reads one: "
-                          "run one sparkhist per directory")
-    return dirs[0], LogSource(display[0], dirs[0])
+    named = dict(zip(dirs, display, strict=True))  # a directory given twice is read once (its last name)
+    if len(named) == 1:
+        return dirs[0], LogSource(named[dirs[0]], dirs[0])
+    return ",".join(named), LogSources(tuple(LogSource(n, d) for d, n in named.items()))
 
 
 def _parse(setting: Setting, raw: str, origin: str) -> Any:

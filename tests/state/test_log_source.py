@@ -4,7 +4,7 @@ The SHS (``FsHistoryProvider``, 4.2.0's sources) splits ``spark.history.fs.logDi
 on commas (trimmed, blanks dropped), names each directory by position from
 ``spark.history.fs.logDirectory.names`` (a blank name is the path; another count is
 ignored with a warning; a name given twice stops it), and shows each attempt the directory
-*as written* and its name. sparkhist reads one directory: a list of several is refused.
+*as written* and its name. Several directories: ``tests/scan/test_several_log_dirs.py``.
 Live equality with the real SHS is the differential tests' (they give sparkhist the same
 ``file:`` string as the SHS); here the rules, and that a store re-renders its list when
 the directory's name or the release changes.
@@ -21,7 +21,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import sparkhist
-from sparkhist.config import LogSource, load_settings, log_directories
+from sparkhist.config import LogSource, LogSources, load_settings, log_directories
 from sparkhist.errors import ConfigError
 from sparkhist.server import build_runtime
 from support.conformance import SPARK401
@@ -58,10 +58,11 @@ def test_another_count_of_names_is_ignored_with_a_warning(tmp_path: Path, caplog
     assert "has 2 names but 1 directories were specified. Falling back to full paths." in caplog.text
 
 
-def test_several_directories_are_refused_and_duplicate_names_too(tmp_path: Path) -> None:
+def test_several_directories_are_read_and_duplicate_names_refused(tmp_path: Path) -> None:
     assert log_directories(" a, ,b ,") == ["a", "b"]
-    with pytest.raises(ConfigError, match=r"several log directories are configured \(file:/a, file:/b\)"):
-        _settings(tmp_path, "file:/a, file:/b")
+    several = _settings(tmp_path, "file:/a, file:/b", "x,")
+    assert several.log_dir == "/a,/b"  # each read without the scheme (tests/scan/test_several_log_dirs.py)
+    assert several.log_source == LogSources((LogSource("x", "file:/a"), LogSource("file:/b", "file:/b")))
     with pytest.raises(ConfigError, match="Duplicate display names found in spark.history.fs.logDirectory.names: x"):
         _settings(tmp_path, "file:/a,file:/b", "x,x")
     with pytest.raises(ConfigError, match="Duplicate display names found .*: file:/a"):

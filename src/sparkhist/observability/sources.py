@@ -199,6 +199,27 @@ class ObservedSource:
         return status
 
 
+def observe(source: Source) -> ObservedSource:
+    """``source`` observed; when it reads several log directories (a
+    :class:`~sparkhist.source.multi.SourceSet`), each directory is observed too, so each has its
+    own state (:func:`observed_directories`)."""
+    from sparkhist.source.multi import SourceSet
+
+    if isinstance(source, SourceSet):
+        source = SourceSet([ObservedSource(s) for s in source.sources])
+    return ObservedSource(source)
+
+
+def observed_directories(source: ObservedSource) -> list[ObservedSource]:
+    """Each log directory's observed source: ``source``'s own when it reads one directory."""
+    from sparkhist.source.multi import directories
+
+    parts = directories(source)
+    if len(parts) > 1 and all(isinstance(p, ObservedSource) for p in parts):
+        return [p for p in parts if isinstance(p, ObservedSource)]
+    return [source]
+
+
 def _log_transition(status: SourceStatus, previous: str) -> None:
     event = "offline_entered" if status.state == "offline" else "offline_left" if previous == "offline" else "source_state"
     level = logging.INFO if status.state == "ok" else logging.WARNING

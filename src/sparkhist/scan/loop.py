@@ -4,7 +4,7 @@ A standby (another process holds the store's writer lock) serves from the catalo
 and tries to take the lock on every tick, so it takes over scanning within one
 interval of the writer's death.
 
-With a watch (:mod:`sparkhist.scan.watch`, a local log directory), the writer also
+With a watch (:mod:`sparkhist.scan.watch`, one per local log directory), the writer also
 checks the entries a file-system notification named as soon as it comes, between
 scans, in the same thread (a check never runs beside a scan); a standby ignores them.
 """
@@ -14,10 +14,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from sparkhist.scan.cleaner import Cleaner
 from sparkhist.scan.scanner import Scanner
+from sparkhist.source.base import Source
+from sparkhist.source.local import LocalSource
 from sparkhist.store.lock import WriterLock
 from sparkhist.store.snapshots import SnapshotStore
 
@@ -50,7 +53,7 @@ class ScanLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sparkhist-scan", daemon=True)
         # Notified entries waiting for a check (None among them: a full scan is wanted).
-        self.watch: LogDirWatch | None = None
+        self.watches: list[LogDirWatch] = []  # one per local log directory
         self.checks = 0
         self._wake = threading.Event()
         self._pending: set[str] = set()
@@ -59,8 +62,23 @@ class ScanLoop:
 
     def start(self) -> None:
         self._thread.start()
-        if self.watch is not None:
-            self.watch.start()
+        for watch in self.watches:
+            watch.start()
+
+    @property
+    def watch(self) -> LogDirWatch | None:
+        """The first directory's watch (None: no local directory is watched)."""
+        return self.watches[0] if self.watches else None
+
+    def watch_local_directories(self, directories: Iterable[Source]) -> None:
+        """A watch of each local directory among ``directories`` (each log directory's source,
+        observed or not): notifications of any of them reach :meth:`notify`."""
+        from sparkhist.scan.watch import LogDirWatch
+
+        for source in directories:
+            inner = getattr(source, "inner", source)
+            if isinstance(inner, LocalSource):
+                self.watches.append(LogDirWatch(inner.root_path, self.notify))
 
     def notify(self, entries: set[str] | None) -> None:
         """Root entries changed (None: many, scan everything): checked by the loop's thread at once."""
@@ -81,8 +99,8 @@ class ScanLoop:
         self.scanner.stopping.set()
         if self.scanner.pool is not None:
             self.scanner.pool.stop()
-        if self.watch is not None:
-            self.watch.stop(timeout=0.0)  # told to stop; its thread ends within its next timeout, unwaited
+        for watch in self.watches:
+            watch.stop(timeout=0.0)  # told to stop; its thread ends within its next timeout, unwaited
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("the scan did not stop within %.1fs (one long log); not waiting for it", timeout,

@@ -6,6 +6,10 @@ read stopped. The listing pass runs here, full indexing goes to
 :mod:`sparkhist.scan.builds`, and records reach the catalog through
 :class:`~sparkhist.store.write_behind.WriteBehind`. A failed listing changes nothing:
 applications are only dropped after a *successful* listing no longer shows their log.
+
+Several log directories (:class:`~sparkhist.source.multi.SourceSet`) are listed together; a
+directory that cannot be listed keeps its applications (as a failed listing does) while the
+others are scanned.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from sparkhist.scan.indexer import Indexer
 from sparkhist.scan.skips import ScanSkips
 from sparkhist.scan.workers import BuildPool
 from sparkhist.source.base import FileEntry, Source
+from sparkhist.source.multi import PartialListing, directories, owner_of
 from sparkhist.store.applications import ApplicationIndex
 from sparkhist.store.catalog import Catalog
 from sparkhist.store.disk import DiskBudget
@@ -210,6 +215,8 @@ class Scanner:
             self._record_failure_without_log(path, message)
 
         seen = set(logs) | set(layout_errors)
+        if isinstance(entries, PartialListing) and entries.unlisted:
+            seen |= self._kept_unlisted(entries.unlisted, report)
         # Strictly after every time given out before it (the previous listing's, and the
         # processing times of the logs read since): a log marked unchanged or read by a scan
         # that ran in the same millisecond still counts as not seen since this listing.
@@ -239,6 +246,17 @@ class Scanner:
             report.listed, report.new, report.grown, report.unchanged, report.removed, report.failed, report.duration,
         )
         return report
+
+    def _kept_unlisted(self, unlisted: Mapping[str, str], report: ScanReport) -> set[str]:
+        """The logs of directories that could not be listed this time: kept as they are."""
+        parts = [p for p in directories(self.source) if p.root_path in unlisted]
+        for part in parts:
+            why = unlisted[part.root_path]
+            report.errors[part.root] = why
+            log.warning("listing %s failed: %s; keeping its indexed applications", part.root, why,
+                        extra={"event": "listing_failed"})
+        with self._lock:
+            return {path for path in self.records if owner_of(parts, path) is not None}
 
     def check_entries(self, paths: Iterable[str]) -> ScanReport:
         """A targeted check of some root entries (a file-system notification named them):
@@ -382,7 +400,8 @@ class Scanner:
         from sparkhist.scan.on_demand import find_logs
 
         found = False
-        for event_log in find_logs(self.source, app_id):
+        logs = (event_log for directory in directories(self.source) for event_log in find_logs(directory, app_id))
+        for event_log in logs:
             path = event_log.path
             with self._lock:
                 if path in self.records and not changes.changed(self.records[path], event_log):

@@ -91,7 +91,7 @@ def open_store(settings: Settings, *, listing: bool, stored_list: bool = False, 
     """Open the store. ``listing``: load the listing rows into the index, unless
     ``stored_list`` is asked for and the store has a current one (then loaded later).
     ``may_write`` False: only ever read it, as a standby that never takes over (a serving process)."""
-    from sparkhist.observability.sources import ObservedSource
+    from sparkhist.observability.sources import observe
     from sparkhist.source.factory import open_source
 
     t0 = time.monotonic()
@@ -101,7 +101,7 @@ def open_store(settings: Settings, *, listing: bool, stored_list: bool = False, 
         from sparkhist.server.shared_store import open_replica
 
         return open_replica(settings, t0=t0, started=started)
-    source = ObservedSource(open_source(settings.log_dir, settings))  # counts calls, tells ok/degraded/offline
+    source = observe(open_source(settings.log_dir, settings))  # counts calls, tells ok/degraded/offline (per directory)
     lock = WriterLock(settings.store_dir)
     writer = may_write and lock.try_acquire()
     catalog = (Catalog(settings.store_dir, source.root, log_source=settings.log_source) if writer

@@ -87,6 +87,7 @@ def complete_runtime(opened: OpenedStore, app: Starlette | None = None) -> Runti
     """The second step: records, snapshots, scanner, loop, probe, metrics (and the app, unless given)."""
     from sparkhist.observability.metrics import Metrics
     from sparkhist.observability.probe import Probe
+    from sparkhist.observability.sources import observed_directories
     from sparkhist.scan.cleaner import Cleaner, CleanerPolicy
     from sparkhist.scan.loop import ScanLoop
     from sparkhist.scan.scanner import Scanner
@@ -136,18 +137,14 @@ def complete_runtime(opened: OpenedStore, app: Starlette | None = None) -> Runti
     if settings.cleaner_enabled:
         loop.cleaner = Cleaner(scanner, CleanerPolicy(settings.cleaner_max_age, settings.cleaner_max_num))
         loop.cleaner_interval = settings.cleaner_interval
-    if settings.watch_log_dir:
-        from sparkhist.source.local import LocalSource
-
-        if isinstance(source.inner, LocalSource):  # notifications of a local directory: new logs within a second
-            from sparkhist.scan.watch import LogDirWatch
-
-            loop.watch = LogDirWatch(source.inner.root_path, loop.notify)
+    if settings.watch_log_dir:  # notifications of each local directory: new logs within a second
+        loop.watch_local_directories(observed_directories(source))
     opened.loop = loop  # the states' writer test follows the loop's role from now on
 
     # Built once recovery is done, so ready() is simply true; a runtime that serves
     # before recovering would pass its own readiness check here.
-    probe = Probe(store_dir=settings.store_dir, scan_interval=settings.scan_interval, sources=[source], scanner=scanner,
+    probe = Probe(store_dir=settings.store_dir, scan_interval=settings.scan_interval, sources=observed_directories(source),
+                  scanner=scanner,
                   loop=loop, states=states, snapshots=snapshots, recovery_seconds=recovery, started=opened.started,
                   response_cache=opened.response_cache, budget=budget)
     metrics = Metrics(probe)

@@ -102,7 +102,26 @@ def open_source(url: str, settings: Any = None) -> Source:
     ``settings`` (a :class:`~sparkhist.config.Settings` or :class:`SourceOptions`) gives
     the Hadoop configuration, deadlines, retries and breaker reset; without it they come
     from the ``SPARKHIST_*`` environment variables, else their defaults.
+
+    Several directories separated by commas (``spark.history.fs.logDirectory`` as a list, or
+    a :class:`~sparkhist.source.multi.SourceSet`'s root) make one source per directory,
+    read together as a :class:`~sparkhist.source.multi.SourceSet`.
     """
+    from sparkhist.config import log_directories
+
+    dirs = log_directories(url)
+    if len(dirs) > 1:
+        from sparkhist.source.multi import SourceSet
+
+        opened: list[Source] = []
+        try:
+            for directory in dirs:
+                opened.append(open_source(directory, settings))
+        except BaseException:
+            for source in opened:
+                source.close()
+            raise
+        return SourceSet(opened)
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
         path = parsed.path if parsed.scheme == "file" else url

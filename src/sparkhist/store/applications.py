@@ -18,11 +18,12 @@ import gc
 import operator
 import struct
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from sparkhist.config import LogSources
 from sparkhist.events.listing import AttemptListing
 from sparkhist.render.listing import join_entry, render_entry
 from sparkhist.store.records import LogRecord
@@ -37,17 +38,19 @@ _HEAD = struct.Struct("<BqqqqIHHIII")
 _COMPLETED, _ROLLING, _HAS_ATTEMPT = 1, 2, 4
 
 
-def listing_row(record: LogRecord, source: LogSource | None = None) -> tuple[bytes, bytes] | None:
+def listing_row(record: LogRecord, source: LogSource | LogSources | None = None) -> tuple[bytes, bytes] | None:
     """The listing row of a record: ``(head, entry)``; None when the log is not listed (no app id yet).
 
     ``entry`` is the application's list element as the API sends it (see
-    ``render.listing.render_entry``; ``source`` is the log directory the attempts show);
-    ``head`` what the index needs besides.
+    ``render.listing.render_entry``; ``source`` is the log directory the attempts show, or the
+    directories, of which the record's path picks one); ``head`` what the index needs besides.
     """
     listing = record.listing
     app_id = listing.app_id
     if app_id is None:
         return None
+    if isinstance(source, LogSources):
+        source = source.for_path(record.path)
     entry, start, end = render_entry(app_id, listing, record.last_updated, source)
     path = record.path.encode()
     app = app_id.encode()
@@ -82,7 +85,7 @@ class AttemptEntry:
         self._attempt_id: str | None | bool = False  # False: not decoded yet
 
     @classmethod
-    def of(cls, record: LogRecord, source: LogSource | None = None) -> AttemptEntry:
+    def of(cls, record: LogRecord, source: LogSource | LogSources | None = None) -> AttemptEntry:
         row = listing_row(record, source)
         if row is None:
             raise ValueError(f"{record.path} has no application id")
@@ -196,17 +199,21 @@ class AppEntry:
         return f"AppEntry({self.id!r}, {len(self.attempts)} attempts)"
 
 
-def _attempt_rank(entry: AttemptEntry) -> tuple[bool, int]:
+def _attempt_rank(entry: AttemptEntry, directory_of: Callable[[str], int] | None) -> tuple[bool, int, int]:
     # When two logs claim the same attempt (an .inprogress file left next to the final
-    # one), the completed one wins, then the most recently updated.
-    return (entry.completed, entry.last_updated)
+    # one), the completed one wins, then the most recently updated; then, for copies in
+    # several log directories, the one in the later directory (the SHS merges the
+    # directories' logs in their order, and the last one merged stays).
+    return (entry.completed, entry.last_updated, directory_of(entry.log_path) if directory_of is not None else 0)
 
 
-def build_app(app_id: str, entries: Iterable[AttemptEntry]) -> AppEntry:
+def build_app(app_id: str, entries: Iterable[AttemptEntry],
+              directory_of: Callable[[str], int] | None = None) -> AppEntry:
+    """``directory_of``: the position of a log's directory among several (None: one directory)."""
     by_attempt: dict[str | None, AttemptEntry] = {}
     for entry in entries:
         current = by_attempt.get(entry.attempt_id)
-        if current is None or _attempt_rank(entry) > _attempt_rank(current):
+        if current is None or _attempt_rank(entry, directory_of) > _attempt_rank(current, directory_of):
             by_attempt[entry.attempt_id] = entry
     if len(by_attempt) == 1:
         return AppEntry(app_id, tuple(by_attempt.values()))
@@ -221,7 +228,7 @@ _BY_END = operator.attrgetter("end_time")
 class ApplicationIndex:
     """Application entries by id, plus the list in the SHS's order (end time descending)."""
 
-    def __init__(self, log_source: LogSource | None = None) -> None:
+    def __init__(self, log_source: LogSource | LogSources | None = None) -> None:
         """``log_source``: the log directory the attempts of the records given to :meth:`load`
         and :meth:`update` show (their rows are rendered here)."""
         self.log_source = log_source
@@ -231,6 +238,11 @@ class ApplicationIndex:
         self._apps: dict[str, AppEntry] = {}
         self._sorted: list[AppEntry] | None = None
         self.version = 0
+
+    @property
+    def _directory_of(self) -> Callable[[str], int] | None:
+        source = self.log_source
+        return source.index_of if isinstance(source, LogSources) else None
 
     def load(self, records: Iterable[LogRecord]) -> None:
         """Fill the index in bulk from records (their listing rows are rendered here)."""
@@ -276,7 +288,7 @@ class ApplicationIndex:
                 elif len(group) == 1:
                     apps[app_id] = AppEntry(app_id, tuple(group.values()))
                 else:
-                    apps[app_id] = build_app(app_id, group.values())
+                    apps[app_id] = build_app(app_id, group.values(), self._directory_of)
             self._changed()
 
     def _load_empty(self, entries: Iterable[AttemptEntry]) -> None:
@@ -296,7 +308,7 @@ class ApplicationIndex:
                 for entry in group.values():
                     apps[app_id] = AppEntry(app_id, (entry,))
             else:
-                apps[app_id] = build_app(app_id, group.values())
+                apps[app_id] = build_app(app_id, group.values(), self._directory_of)
         self._changed()
 
     def update(self, record: LogRecord) -> None:
@@ -310,7 +322,7 @@ class ApplicationIndex:
             group = self._entries_by_app.setdefault(app_id, {})
             group[record.path] = entry
             self._app_of_path[record.path] = app_id
-            self._apps[app_id] = build_app(app_id, group.values())
+            self._apps[app_id] = build_app(app_id, group.values(), self._directory_of)
             self._changed()
 
     def remove(self, path: str) -> None:
@@ -334,7 +346,7 @@ class ApplicationIndex:
         group = self._entries_by_app[app_id]
         del group[path]
         if group:
-            self._apps[app_id] = build_app(app_id, group.values())
+            self._apps[app_id] = build_app(app_id, group.values(), self._directory_of)
         else:
             del self._entries_by_app[app_id]
             del self._apps[app_id]

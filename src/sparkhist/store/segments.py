@@ -40,7 +40,7 @@ import orjson
 import xxhash
 import zstandard
 
-from sparkhist.config import LogSource
+from sparkhist.config import LogSource, LogSources
 from sparkhist.errors import StoreCorrupt, StoreError
 from sparkhist.store.catalog import CATALOG_FILE, Catalog
 from sparkhist.store.files import fsync_dir, unlink_quietly
@@ -149,7 +149,7 @@ class Manifest:
     segments: tuple[SegmentRef, ...]
     records: int  # live records once every segment is applied
     log_dir: str | None = None  # the log directory's display form (the catalog's ``log_dir``)
-    log_source: LogSource | None = None  # the configured log directory the listing rows show
+    log_source: LogSource | LogSources | None = None  # the configured log directory the listing rows show
 
     def encode(self) -> bytes:
         doc: dict[str, Any] = {
@@ -245,7 +245,7 @@ def _fold(remote: RemoteStore, manifest: Manifest, cache_dir: str | None) -> tup
 
 # ------------------------------------------------------------------------- writing
 def publish(remote: RemoteStore, records: Sequence[LogRecord], deleted: Sequence[str], *, log_dir: str | None = None,
-            log_source: LogSource | None = None, max_segments: int = MAX_SEGMENTS) -> str:
+            log_source: LogSource | LogSources | None = None, max_segments: int = MAX_SEGMENTS) -> str:
     """One segment of ``records`` and ``deleted`` and the manifest naming it after the live
     ones; returns the new manifest's name. Nothing to write (no record, no deletion, and a
     manifest already there): nothing written, the newest manifest's name returned.
@@ -365,7 +365,7 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def sync_cache(remote: RemoteStore, cache_dir: str, *, log_source: LogSource | None = None) -> SyncResult:
+def sync_cache(remote: RemoteStore, cache_dir: str, *, log_source: LogSource | LogSources | None = None) -> SyncResult:
     """``cache_dir`` made a copy of the newest manifest's catalog.
 
     The manifest's segments are fetched when not cached (checksum-verified, kept under
