@@ -16,11 +16,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from sparkhist.config import LogSource, LogSources, load_settings, log_directories
@@ -30,6 +33,7 @@ from sparkhist.source.multi import PartialListing, SourceSet
 from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison, as_configured
 from support.real_shs import RealShs, run_real_shs
 from support.server import runtime_for
+from support.serving import free_port, sparkhist_serve
 
 NAMES = "alpha,,gamma"  # the second directory is shown by its path
 #: A finished single-file log of the corpus: copied into the last directory too (same app id).
@@ -267,3 +271,32 @@ def test_one_source_per_directory(tmp_path: Path) -> None:
         reopened.close()
     finally:
         source.close()
+
+
+@pytest.mark.spark
+def test_serve_starts_while_one_directory_is_there(spark_corpus: Path, corpus_manifest: list[dict[str, Any]],
+                                                  tmp_path: Path) -> None:
+    """``sparkhist serve`` over a list: a missing directory is a warning (the SHS's start-up check);
+    none there is one error line and exit status 2, as for a single missing directory."""
+    dirs, _dup = _two(spark_corpus, corpus_manifest, tmp_path / "logs")
+    missing = tmp_path / "not-there"
+    env = {**os.environ, "SPARKHIST_LOG_DIR": f"{dirs[0]},{missing}", "SPARKHIST_STORE": str(tmp_path / "store"),
+           "SPARKHIST_SERVE_PROCESSES": "1", "SPARKHIST_INDEX_WORKERS": "1"}
+    with sparkhist_serve(tmp_path, [], env) as url:
+        deadline = time.monotonic() + 60
+        listed: list[Any] = []
+        expected = len(os.listdir(dirs[0]))
+        while len(listed) < expected and time.monotonic() < deadline:
+            listed = httpx.get(url + "/api/v1/applications").json()
+            time.sleep(0.2)
+        assert len(listed) == expected
+        sources = httpx.get(url + "/health/details").json()["sources"]
+        assert [(s["logDirectory"], s["state"]) for s in sources] == [
+            (as_configured(dirs[0]), "ok"), (as_configured(missing), "offline")]
+    assert "does not exist or is not a directory; the others are read" in (tmp_path / "serve.log").read_text()
+    env["SPARKHIST_LOG_DIR"] = f"{missing},{tmp_path / 'nor-this'}"
+    env["SPARKHIST_STORE"] = str(tmp_path / "other-store")
+    done = subprocess.run([sys.executable, "-m", "sparkhist.cli", "serve", "--port", str(free_port())], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"none of the log directories exist: {missing}, {tmp_path / 'nor-this'}" in done.stderr

@@ -10,7 +10,8 @@ and exit status 2"), instead of a traceback from deep inside the start:
 - the listen address of ``serve`` resolves and its port is free;
 - a local log directory exists, as the SHS requires (``Logging directory specified
   does not exist``), unless the store already holds applications indexed from it:
-  those are then served offline, which :func:`check_log_dir` reports.
+  those are then served offline, which :func:`check_log_dir` reports; of several log
+  directories, one at least (``None of the specified log directories exist``).
 
 Remote log directories (``hdfs://``...) are not checked here: a NameNode that is down
 at start is a source outage, served through and reported by the health document.
@@ -18,11 +19,15 @@ at start is a source outage, served through and reported by the health document.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from urllib.parse import urlparse
 
+from sparkhist.config import log_directories
 from sparkhist.errors import ConfigError, StoreError
+
+log = logging.getLogger("sparkhist.server")
 
 
 def check_writable_store(store_dir: str) -> None:
@@ -71,6 +76,9 @@ def check_log_dir(log_dir: str, store_dir: str) -> int | None:
     Returns None when the directory is there (or remote), else the number of
     applications the store holds from it: the caller serves them offline and says so.
     """
+    dirs = log_directories(log_dir)
+    if len(dirs) > 1:
+        return _check_log_dirs(dirs, log_dir, store_dir)
     parsed = urlparse(log_dir)
     if parsed.scheme not in ("", "file"):
         return None
@@ -86,9 +94,31 @@ def check_log_dir(log_dir: str, store_dir: str) -> int | None:
     return held
 
 
+def _check_log_dirs(dirs: list[str], log_dir: str, store_dir: str) -> int | None:
+    """Several log directories: as the SHS, a local one that is missing (or not a directory) is a
+    warning while another may be read; none of them there stops the start, unless the store holds
+    applications indexed from them (served offline)."""
+    missing: list[str] = []
+    for directory in dirs:
+        parsed = urlparse(directory)
+        if parsed.scheme not in ("", "file"):
+            continue
+        if not os.path.isdir(parsed.path if parsed.scheme == "file" else directory):
+            missing.append(directory)
+    if len(missing) < len(dirs):
+        for directory in missing:
+            log.warning("log directory %s does not exist or is not a directory; the others are read", directory)
+        return None
+    held = applications_from(log_dir, store_dir)
+    if not held:
+        raise ConfigError(f"none of the log directories exist: {', '.join(dirs)} (and the store {store_dir} "
+                          "holds no application indexed from them)")
+    return held
+
+
 def applications_from(log_dir: str, store_dir: str) -> int:
     """How many applications the store's catalog lists from the local ``log_dir`` (read only)."""
-    from sparkhist.source.local import LocalSource
+    from sparkhist.source.factory import open_source
     from sparkhist.store.catalog import CATALOG_FILE, Catalog
 
     if not os.path.exists(os.path.join(store_dir, CATALOG_FILE)):
@@ -98,7 +128,10 @@ def applications_from(log_dir: str, store_dir: str) -> int:
     except StoreError:
         return 0  # unreadable: it holds nothing that can be served
     try:
-        if catalog.meta.get("log_dir") != LocalSource(log_dir).root:
+        source = open_source(log_dir)  # local: nothing is read; the root as the catalog records it
+        root = source.root
+        source.close()
+        if catalog.meta.get("log_dir") != root:
             return 0  # indexed from elsewhere: a writer would empty it for this directory
         return len({entry.app_id for entry in catalog.load_listing(repair=False).entries})
     except StoreError:
