@@ -96,7 +96,7 @@ class LoadingIndex:
             with contextlib.suppress(StoreError):
                 entries = self._loading.opened.catalog.listed_attempts(app_id)
                 if entries:
-                    return build_app(app_id, entries)
+                    return build_app(app_id, entries, self._index.directory_of)
         self._loading.wait()
         return self._index.get(app_id)
 

@@ -240,7 +240,8 @@ class ApplicationIndex:
         self.version = 0
 
     @property
-    def _directory_of(self) -> Callable[[str], int] | None:
+    def directory_of(self) -> Callable[[str], int] | None:
+        """The position of a log's directory among several (None: one directory), for :func:`build_app`."""
         source = self.log_source
         return source.index_of if isinstance(source, LogSources) else None
 
@@ -288,7 +289,7 @@ class ApplicationIndex:
                 elif len(group) == 1:
                     apps[app_id] = AppEntry(app_id, tuple(group.values()))
                 else:
-                    apps[app_id] = build_app(app_id, group.values(), self._directory_of)
+                    apps[app_id] = build_app(app_id, group.values(), self.directory_of)
             self._changed()
 
     def _load_empty(self, entries: Iterable[AttemptEntry]) -> None:
@@ -308,7 +309,7 @@ class ApplicationIndex:
                 for entry in group.values():
                     apps[app_id] = AppEntry(app_id, (entry,))
             else:
-                apps[app_id] = build_app(app_id, group.values(), self._directory_of)
+                apps[app_id] = build_app(app_id, group.values(), self.directory_of)
         self._changed()
 
     def update(self, record: LogRecord) -> None:
@@ -322,7 +323,7 @@ class ApplicationIndex:
             group = self._entries_by_app.setdefault(app_id, {})
             group[record.path] = entry
             self._app_of_path[record.path] = app_id
-            self._apps[app_id] = build_app(app_id, group.values(), self._directory_of)
+            self._apps[app_id] = build_app(app_id, group.values(), self.directory_of)
             self._changed()
 
     def remove(self, path: str) -> None:
@@ -346,7 +347,7 @@ class ApplicationIndex:
         group = self._entries_by_app[app_id]
         del group[path]
         if group:
-            self._apps[app_id] = build_app(app_id, group.values(), self._directory_of)
+            self._apps[app_id] = build_app(app_id, group.values(), self.directory_of)
         else:
             del self._entries_by_app[app_id]
             del self._apps[app_id]
