@@ -300,3 +300,13 @@ def test_serve_starts_while_one_directory_is_there(spark_corpus: Path, corpus_ma
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert f"none of the log directories exist: {missing}, {tmp_path / 'nor-this'}" in done.stderr
+
+
+def test_a_shared_stores_manifest_keeps_several_directories() -> None:
+    """index-on-spark's manifest records what the listing rows show: every directory, read back as it was."""
+    from sparkhist.store.segments import Manifest
+
+    several = LogSources((LogSource("alpha", "file:/a"), LogSource("file:/b", "file:/b")))
+    for source in (several, LogSource("one", "file:/a"), None):
+        manifest = Manifest(1, (), 0, "file:/a,file:/b", source)
+        assert Manifest.decode(manifest.encode(), "test").log_source == source

@@ -172,9 +172,18 @@ class Manifest:
                 raise StoreCorrupt(f"{where}: manifest format {doc['format']}, this sparkhist reads {FORMAT}")
             source = doc.get("log_source")
             return cls(int(doc["sequence"]), tuple(SegmentRef(**s) for s in doc["segments"]), int(doc["records"]),
-                       doc.get("log_dir"), LogSource(*source) if source is not None else None)
+                       doc.get("log_dir"), _log_source(source))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise StoreCorrupt(f"{where}: undecodable manifest: {exc}") from exc
+
+
+def _log_source(recorded: Any) -> LogSource | LogSources | None:
+    """A manifest's ``log_source``: ``[name, path]`` for one directory, ``[[name, path], ...]`` for several."""
+    if recorded is None:
+        return None
+    if recorded and all(isinstance(item, list) for item in recorded):
+        return LogSources(tuple(LogSource(*item) for item in recorded))
+    return LogSource(*recorded)
 
 
 def _catalog_names(remote: RemoteStore) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
