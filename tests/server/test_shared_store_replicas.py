@@ -177,12 +177,26 @@ def _differential_paths(shs: Any, manifest: list[dict[str, Any]]) -> list[tuple[
     return paths
 
 
+class _Kept:
+    """A client whose answers are kept by path: asked once, read twice."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+        self.answers: dict[str, httpx.Response] = {}
+
+    def get(self, path: str) -> httpx.Response:
+        if path not in self.answers:
+            self.answers[path] = self.client.get(path)
+        return self.answers[path]
+
+
 def test_two_replicas_answer_as_the_real_shs_and_as_each_other(shared: Shared, replicas: tuple[Replica, Replica],
                                                                corpus_manifest: list[dict[str, Any]]) -> None:
     """The store written by index-on-spark on a local-cluster; every request of the differential suite."""
     a, b = replicas
     paths = _differential_paths(shared.shs, corpus_manifest)
-    with httpx.Client(base_url=a.url, timeout=60) as client_a, httpx.Client(base_url=b.url, timeout=60) as client_b:
+    with httpx.Client(base_url=a.url, timeout=60) as http_a, httpx.Client(base_url=b.url, timeout=60) as client_b:
+        client_a = _Kept(http_a)  # each of a's answers asked once, compared with the SHS's and with b's
         comparison = Comparison(_template, ALLOWED).run(paths, client_a, shared.shs)
         comparison.report()
         assert comparison.mismatches == {}
