@@ -67,6 +67,26 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "(gone)"
+
+
+#: How an indexing worker's and multiprocessing's resource tracker's command lines start.
+_WORKER = "from multiprocessing.spawn import spawn_main"
+_TRACKER = "from multiprocessing.resource_tracker import main"
+
+
+def _gone(pids: list[int], what: str, timeout: float = 30.0) -> None:
+    """Wait for processes that exit on their own once their parent is gone (reparented, then reaped by init)."""
+    deadline = time.monotonic() + timeout
+    while (left := [pid for pid in pids if _running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"{what} outlived the server by {timeout:.0f}s: {left}"
+
+
 def _running(pid: int) -> bool:
     """Alive and not a zombie waiting to be reaped."""
     try:
@@ -149,14 +169,15 @@ def test_serve_stops_within_3s_mid_scan_and_resumes(tmp_path: Path, corpus: Path
                                                     phase: str) -> None:
     store = tmp_path / "store"
     with serving(corpus, store, tmp_path / "first.log") as server:
-        workers: set[int] = set()
+        children: set[int] = set()  # seen while the server ran
         if phase == "listing":
             server.wait_for("the listing pass", lambda: server.bytes_read("listing") > 0)
         else:
             def building() -> bool:
-                workers.update(_children(server.proc.pid))
+                children.update(_children(server.proc.pid))
                 snapshots = store / "snapshots"
-                return bool(workers) and snapshots.is_dir() and len(os.listdir(snapshots)) >= 10
+                return (any(_WORKER in _cmdline(pid) for pid in children) and snapshots.is_dir()
+                        and len(os.listdir(snapshots)) >= 10)
 
             server.wait_for("the workers' builds", building)
         seconds = server.stop(sig)
@@ -164,7 +185,14 @@ def test_serve_stops_within_3s_mid_scan_and_resumes(tmp_path: Path, corpus: Path
         print(f"\n{sig.name} in the {phase} pass: stopped in {seconds:.2f}s")
         assert server.proc.returncode == 0, log
         assert seconds <= STOP_LIMIT, f"stopping took {seconds:.2f}s (limit {STOP_LIMIT}s)\n{log}"
-        assert not [pid for pid in workers if _running(pid)], "an indexing worker outlived the server"
+        # Told apart by their command lines now (a child read between its fork and its exec shows the server's).
+        left = {pid: _cmdline(pid) for pid in children if _running(pid)}
+        assert not [pid for pid, cmdline in left.items() if _WORKER in cmdline], "an indexing worker outlived the server"
+        # What is left exits by itself: multiprocessing's resource tracker reads the end of its pipe, which
+        # the server's exit closes (so it goes after the server, not before), or a child is already exiting
+        # (an empty command line).
+        assert all(_TRACKER in cmdline or not cmdline for cmdline in left.values()), left
+        _gone(list(left), f"children of the server ({left})")
         assert "Traceback" not in log and " ERROR " not in log, log
         assert log.rstrip().endswith("stopped"), log
 
