@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from sparkhist.config import bundled_samples, load_settings
+from sparkhist.config import LogSource, LogSources, bundled_samples, load_settings
 from sparkhist.server import build_runtime
-from sparkhist.server.shared_store import SharedStoreSource, replica_settings
+from sparkhist.server.shared_store import SharedStoreSource, catalog_log_source, replica_settings
 from sparkhist.store.remote import RemoteStore
 from sparkhist.store.segments import publish
 from sparkhist.store.snapshots import SNAPSHOT_DIR
@@ -161,3 +162,16 @@ def test_a_first_start_before_the_store_has_a_manifest_serves_nothing_until_it_h
             assert client.get("/api/v1/applications").content == store.single_client.get("/api/v1/applications").content
     finally:
         runtime.close()
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    (["logs", "file:/logs"], LogSource("logs", "file:/logs")),
+    ([["a", "file:/a"], ["b", "hdfs://nn/b"]], LogSources((LogSource("a", "file:/a"), LogSource("b", "hdfs://nn/b")))),
+    (None, None),
+    ([["a"]], None),
+])
+def test_the_attempts_log_directories_come_from_the_synced_catalog(source: Any, expected: Any) -> None:
+    class Meta:
+        meta = {"listing_renders": orjson.dumps({"release": "4.3.0", "source": source}).decode()}
+
+    assert catalog_log_source(Meta()) == expected  # type: ignore[arg-type]

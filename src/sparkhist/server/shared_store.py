@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
-from sparkhist.config import LogSource, Settings
+from sparkhist.config import LogSource, LogSources, Settings
 from sparkhist.errors import ConfigError, ServiceUnavailable, SourceError, SourceUnavailable, StoreError
 from sparkhist.source.base import ByteStream, FileEntry, SourceHealth
 from sparkhist.source.skipped import SkippedLogs
@@ -235,15 +235,25 @@ def _unreachable(exc: Exception) -> bool:
     return isinstance(exc, SourceError | OSError)
 
 
-def catalog_log_source(catalog: Catalog) -> LogSource | None:
-    """The log directory the catalog's listing rows were rendered for (as the job configured it)."""
+def catalog_log_source(catalog: Catalog) -> LogSource | LogSources | None:
+    """The log directory (or directories) the catalog's listing rows were rendered for, as the job
+    configured them: ``[name, path]`` for one, ``[[name, path], ...]`` for several."""
     try:
         source = orjson.loads(catalog.meta.get("listing_renders", "null") or "null")
     except orjson.JSONDecodeError:
         return None
     named = source.get("source") if isinstance(source, dict) else None
-    if isinstance(named, list) and len(named) == 2 and all(isinstance(s, str) for s in named):
-        return LogSource(named[0], named[1])
+
+    def pair(value: object) -> LogSource | None:
+        if isinstance(value, list) and len(value) == 2 and all(isinstance(s, str) for s in value):
+            return LogSource(value[0], value[1])
+        return None
+
+    if (one := pair(named)) is not None:
+        return one
+    several = [pair(v) for v in named] if isinstance(named, list) and named else []
+    if several and all(s is not None for s in several):
+        return LogSources(tuple(s for s in several if s is not None))
     return None
 
 

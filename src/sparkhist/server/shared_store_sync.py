@@ -11,6 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from sparkhist.config import LogSources
 from sparkhist.errors import SourceError, StoreError
 from sparkhist.scan.loop import ScanLoop
 from sparkhist.scan.scanner import ScanReport
@@ -98,8 +99,8 @@ class SyncLoop(ScanLoop):
             catalog.close()
         index = self.scanner.index
         if source is not None and source != index.log_source:
-            log.info("listing entries show the log directory %s (%s), as the shared store's manifest says",
-                     source.full_path, source.name)
+            log.info("listing entries show the log directories %s, as the shared store's manifest says",
+                     [list(s) for s in (source.sources if isinstance(source, LogSources) else (source,))])
             with self.scanner.lock:
                 index.log_source = source
                 self.scanner.catalog.log_source = source
