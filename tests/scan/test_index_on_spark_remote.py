@@ -243,3 +243,73 @@ def test_s3_store(logs: Path, tmp_path: Path, seaweed: object) -> None:
     url = f"s3a://shared-store/{tmp_path.name}"
     flags = [a for k, v in conf.items() for a in ("--hadoop-conf", f"{k}={v}")]
     _scenario(logs, Backend(url, flags, SourceOptions(hadoop_conf=tuple(conf.items()))), tmp_path, cut_and_kill=False)
+
+
+# ------------------------------------------------------------------------- 20,000 applications
+#: Small real Spark logs (finished; 5 to 27 events), copied under new application ids.
+SMALL_TEMPLATES = ("local-1430917381535_1", "local-1426533911241", "application_1578436911597_0052")
+APPS = 20_000
+
+
+@pytest.fixture(scope="module")
+def corpus_20k() -> Path:
+    """20,000 applications from :data:`SMALL_TEMPLATES` (the bench corpus code's scaler), cached."""
+    import hashlib
+
+    from sparkhist.devtools import scale
+    from support.conformance import APACHE
+    from support.corpus import ensure_generated
+
+    paths = [APACHE / "spark-events" / name for name in SMALL_TEMPLATES]
+    digest = hashlib.sha256(Path(scale.__file__).read_bytes())
+    for path in paths:
+        digest.update(path.read_bytes())
+
+    def build(out: Path) -> None:
+        scale.scale([scale.load_template(p) for p in paths], out / "eventlogs", APPS, id_prefix="local-7")
+
+    return ensure_generated(f"shared-store-{APPS}", digest.hexdigest()[:12], build)
+
+
+def _index_20k(corpus: Path, backend: Backend, tmp_path: Path) -> None:
+    run = _run("index-on-spark", corpus, backend.url, backend.flags, cache=tmp_path / "driver-cache")
+    assert f"{APPS} logs listed: {APPS} new" in run.stdout and f"{APPS} logs built by 1 Spark jobs" in run.stdout, run.stdout
+    published = re.search(r"published (\S+): (\d+) records, 0 deleted in ([\d.]+)s", run.stdout)
+    assert published and published.group(2) == str(APPS), run.stdout
+    with RemoteStore.open(backend.url, backend.options) as remote:
+        began = time.monotonic()
+        synced = segments.sync_cache(remote, str(tmp_path / "replica-cache"))
+        sync_seconds = time.monotonic() - began
+        assert (synced.manifest, synced.records, synced.added) == (published.group(1), APPS, APPS)
+        snapshots = remote.list("snapshots")
+        assert len(snapshots) == APPS
+        found = segments.newest_manifest(remote)
+        assert found is not None
+        segment_bytes = sum(s.size for s in found[2].segments)
+    catalog = Catalog(str(tmp_path / "replica-cache"), None, read_only=True)
+    try:
+        assert sum(1 for r in catalog.load().records.values() if r.listing.completed and r.snapshot_size > 0) == APPS
+    finally:
+        catalog.close()
+    job = re.search(r"built by 1 Spark jobs in ([\d.]+)s", run.stdout)
+    assert job
+    print(f"\n{APPS} apps into {backend.url}: command {run.seconds:.1f}s ({APPS / run.seconds:.0f} apps/s), Spark job "
+          f"{float(job.group(1)):.1f}s ({APPS / float(job.group(1)):.0f} apps/s); publish {published.group(3)}s, "
+          f"segment {segment_bytes / APPS:.0f} bytes/record; a replica's first sync {sync_seconds:.2f}s")
+
+
+def test_20000_apps_into_hdfs(corpus_20k: Path, tmp_path: Path, hdfs_cluster: str) -> None:
+    url = f"hdfs://{_nameservice(hdfs_cluster)}/sparkhist/{tmp_path.name}"
+    _index_20k(corpus_20k, Backend(url, ["--hadoop-conf-dir", hdfs_cluster], SourceOptions(hadoop_conf_dir=hdfs_cluster)),
+               tmp_path)
+
+
+def test_20000_apps_into_s3(corpus_20k: Path, tmp_path: Path, seaweed: object) -> None:
+    from objectstore.servers import SeaweedFS
+
+    assert isinstance(seaweed, SeaweedFS)
+    seaweed.bucket("shared-store-20k")
+    conf = seaweed.hadoop_conf()
+    flags = [a for k, v in conf.items() for a in ("--hadoop-conf", f"{k}={v}")]
+    _index_20k(corpus_20k, Backend("s3a://shared-store-20k/store", flags, SourceOptions(hadoop_conf=tuple(conf.items()))),
+               tmp_path)
