@@ -99,3 +99,24 @@ def test_a_run_killed_before_its_publish_is_not_taken_for_published(scanned: tup
     _put(cache, log_dir, rest)  # a scan's records, then the driver died before finish_run
     assert begin_run(remote, str(cache)).keys() == {first.path}
     assert _records(cache).keys() == {first.path}
+
+
+def test_a_task_uploads_each_snapshot_and_reports_each_failure(tmp_path: Path, remote: RemoteStore) -> None:
+    """One Spark task's work in this process: every log built and its snapshot uploaded, the
+    uploads overlapping the builds; a log that cannot be built is that log's failure only."""
+    from sparkhist.reader.layout import find_event_log
+    from sparkhist.scan.on_spark import build_group
+    from sparkhist.scan.workers import Built
+    from sparkhist.source.local import LocalSource
+
+    logs = copy_logs(SAMPLES, tmp_path / "logs")
+    source = LocalSource(str(logs))
+    jobs = [(find_event_log(source, str(path)), True) for path in sorted(logs.iterdir())]
+    (logs / "gone").write_bytes(b"{\"Event\":\"SparkListenerLogStart\",\"Spark Version\":\"4.0.1\"}\n")
+    jobs.append((find_event_log(source, str(logs / "gone")), True))
+    (logs / "gone").unlink()
+    results = dict(build_group(source.root, "unused", None, {}, jobs, remote_url=remote.url))
+    assert results.keys() == {job[0].path for job in jobs}
+    assert isinstance(results.pop(str(logs / "gone")), Exception)
+    assert all(isinstance(r, Built) and r.persisted for r in results.values())
+    assert sorted(remote.list("snapshots")) == sorted(f"snapshots/{snapshot_name(p)}" for p in results)

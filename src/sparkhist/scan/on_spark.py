@@ -33,6 +33,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,9 @@ log = logging.getLogger("sparkhist.scan")
 
 #: Tasks per executor core: more, smaller tasks even out logs of very different sizes.
 TASKS_PER_SLOT = 3
+#: Snapshot uploads one task keeps going while it builds the next logs (a store location's
+#: latency, not the executor's CPU, bounds an upload: an HDFS create, write, close and rename).
+UPLOADS_IN_FLIGHT = 4
 JOB_GROUP = "sparkhist-index"
 
 
@@ -81,19 +85,40 @@ def build_group(root: str, store_dir: str, options: SourceOptions | None, enviro
 
     ``remote_url``: a store location (``hdfs://``, ``s3a://``, ``file://``...): each log is
     built into this Python worker's own temporary store directory (``store_dir`` unused),
-    and its snapshot uploaded to ``<remote_url>/snapshots/`` before the result is returned."""
+    and its snapshot uploaded to ``<remote_url>/snapshots/`` (up to :data:`UPLOADS_IN_FLIGHT`
+    at a time, while the next logs are built) before the task returns; a failed upload is
+    that log's result."""
     os.environ.update(environ)  # before the first read in this Python worker (its limits are read once)
-    if remote_url is not None:
-        store_dir = os.path.join(tempfile.gettempdir(), f"sparkhist-task-{os.getpid()}")
     out: list[tuple[str, Built | Exception]] = []
-    for event_log, persist in group:
-        try:
-            built = build_in_worker(root, store_dir, options, event_log, persist)
-            if remote_url is not None and built.persisted:
-                _upload(_remote(remote_url, options), os.path.join(store_dir, SNAPSHOT_DIR), snapshot_name(event_log.path))
-            out.append((event_log.path, built))
-        except Exception as exc:  # noqa: BLE001 - reported per log by the scanner, as a worker's failure is
-            out.append((event_log.path, exc))
+    if remote_url is None:
+        for event_log, persist in group:
+            try:
+                out.append((event_log.path, build_in_worker(root, store_dir, options, event_log, persist)))
+            except Exception as exc:  # noqa: BLE001 - reported per log by the scanner, as a worker's failure is
+                out.append((event_log.path, exc))
+        return out
+    store_dir = os.path.join(tempfile.gettempdir(), f"sparkhist-task-{os.getpid()}")
+    remote = _remote(remote_url, options)
+    uploading: list[tuple[str, Built, Future[None]]] = []
+    with ThreadPoolExecutor(UPLOADS_IN_FLIGHT, thread_name_prefix="sparkhist-upload") as uploads:
+        for event_log, persist in group:
+            try:
+                built = build_in_worker(root, store_dir, options, event_log, persist)
+            except Exception as exc:  # noqa: BLE001 - as above
+                out.append((event_log.path, exc))
+                continue
+            if not built.persisted:
+                out.append((event_log.path, built))
+                continue
+            name = snapshot_name(event_log.path)
+            uploading.append((event_log.path, built,
+                              uploads.submit(_upload, remote, os.path.join(store_dir, SNAPSHOT_DIR), name)))
+        for path, built, upload in uploading:
+            try:
+                upload.result()
+                out.append((path, built))
+            except Exception as exc:  # noqa: BLE001 - the log is built again by the next run
+                out.append((path, exc))
     return out
 
 
