@@ -122,6 +122,47 @@ def test_three_directories_each_have_their_health(three: Any) -> None:
     assert sorted(w.root for w in runtime.loop.watches) == sorted(str(d) for d in dirs)
 
 
+def _home_page_directories(html: str) -> list[str]:
+    """The home page's "Event log directory" fact: the directory count line, then each directory
+    as shown (the SHS's own markup or sparkhist's), tags dropped and spaces collapsed."""
+    fact = re.search(r"Event log directory:</strong>(.*?)(?:<p>|<li><strong>)", html, re.S)
+    assert fact is not None, html[:2000]
+    text = fact.group(1)
+    items = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", i)).strip() for i in re.findall(r"<li[^>]*>(.*?)</li>", text, re.S)]
+    head = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", text.split("<li", 1)[0])).replace("(show)", "").strip()
+    return [head, *items]
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_three_directories_on_the_home_page_as_the_real_shs_shows_them(three: Any) -> None:
+    _runtime, client, shs, dirs, _dup = three
+    theirs = _home_page_directories(httpx.get(shs.base_url + "/", timeout=30).text)
+    ours = _home_page_directories(client.get("/").text)
+    full = [as_configured(d) for d in dirs]
+    assert theirs == ["3 directories", f"alpha ({full[0]})", full[1], f"gamma ({full[2]})"]
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("names", [None, "alpha"])
+def test_one_directory_on_the_home_page_as_the_real_shs_shows_it(tmp_path: Path, names: str | None) -> None:
+    """One directory: its path as written, or ``name (path)`` when it has a name."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    conf = {"spark.history.fs.logDirectory": as_configured(logs)}
+    environ = {}
+    if names is not None:
+        conf["spark.history.fs.logDirectory.names"] = names
+        environ["SPARKHIST_LOG_DIR_NAMES"] = names
+    with run_real_shs(logs, extra_conf=conf) as shs, \
+            runtime_for(as_configured(logs), tmp_path / "store", environ=environ) as (_rt, client):
+        theirs = _home_page_directories(httpx.get(shs.base_url + "/", timeout=30).text)
+        ours = _home_page_directories(client.get("/").text)
+    shown = as_configured(logs) if names is None else f"alpha ({as_configured(logs)})"
+    assert theirs == [shown]
+    assert ours == theirs
+
+
 @pytest.mark.spark
 @pytest.mark.slow
 def test_a_missing_directory_does_not_stop_the_others(spark_corpus: Path, corpus_manifest: list[dict[str, Any]],

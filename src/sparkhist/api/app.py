@@ -29,10 +29,11 @@ from sparkhist.api.request_metrics import RequestMetricsMiddleware
 from sparkhist.api.response_cache import RenderedJson, ResponseCache, StreamedJson
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.dispatch import AppStates, LogsRequest, acl_attempts, dispatch
+from sparkhist.config import LogSource, LogSources
 from sparkhist.errors import ApiError, BadDate, JerseyNotFound, JerseyServerError, SourceError
 from sparkhist.source.base import Source
 from sparkhist.store.applications import AppLookup
-from sparkhist.ui import UiContext, ui_routes
+from sparkhist.ui import UiContext, log_directory_labels, ui_routes
 from sparkhist.ui.dag import with_dag_records
 
 log = logging.getLogger("sparkhist.api")
@@ -57,6 +58,8 @@ class ServerContext:
     access: AccessPolicy | None = None
     #: The store whose analytics tables /analytics/sql queries (None: no such route).
     store_dir: str | None = None
+    #: The configured log directories and their names (the home page shows them); None: the source's root.
+    log_source: LogSource | LogSources | None = None
 
 
 def _error_response(request: Request, exc: ApiError) -> Response:
@@ -150,7 +153,7 @@ def create_app(ctx: ServerContext) -> Starlette:
         Route("/openapi.json", openapi_json),
         *ops_routes(ctx.health, ctx.ready, ctx.metrics),
         # "/", /history/..., /static/..., /operations/ (the health document drawn)
-        *ui_routes(UiContext(ctx.index, ui_records, lambda: ctx.source.root, ctx.health)),
+        *ui_routes(UiContext(ctx.index, ui_records, lambda: log_directory_labels(ctx.log_source, ctx.source.root), ctx.health)),
     ]
     if ctx.store_dir is not None:
         from sparkhist.api.analytics import analytics_routes, viewable_by_user

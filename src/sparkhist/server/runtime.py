@@ -167,5 +167,6 @@ def _create_app(opened: OpenedStore, states: StoreStates, scanner: Scanner, loop
     ctx = ServerContext(index=lookup, source=opened.source, states=states,
                         handle_app_resource=handle_app_resource, health=lambda: health_document(probe),
                         ready=probe.ready, metrics=metrics, response_cache=opened.response_cache,
-                        access=access_policy(opened.settings), store_dir=opened.settings.store_dir)
+                        access=access_policy(opened.settings), store_dir=opened.settings.store_dir,
+                        log_source=opened.settings.log_source)
     return create_app(ctx)

@@ -5,6 +5,6 @@ It sits between ``api`` (which mounts its routes and hands it the API's records)
 formatting) and nothing above it. Assets are in ``static/``, shipped in the package.
 """
 
-from sparkhist.ui.pages import UiContext, ui_routes
+from sparkhist.ui.pages import UiContext, log_directory_labels, ui_routes
 
-__all__ = ["UiContext", "ui_routes"]
+__all__ = ["UiContext", "log_directory_labels", "ui_routes"]

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sparkhist.config import LogSource, LogSources
 from sparkhist.errors import ApiError
 from sparkhist.render.html import render
 from sparkhist.store.applications import AppEntry, AppLookup, AttemptEntry
@@ -34,7 +35,7 @@ from sparkhist.ui.operations import operations_context
 from sparkhist.ui.plan import plan_figure
 from sparkhist.ui.timeline import app_timeline, task_timeline
 
-__all__ = ["PAGES", "Records", "UiContext", "ui_routes"]
+__all__ = ["PAGES", "Records", "UiContext", "log_directory_labels", "ui_routes"]
 
 
 class Records(Protocol):
@@ -49,8 +50,19 @@ class Records(Protocol):
 class UiContext:
     index: AppLookup
     records: Records
-    log_directory: Callable[[], str]
+    #: The configured log directories, as the home page shows them (:func:`log_directory_labels`).
+    log_directories: Callable[[], list[str]]
     health: Callable[[], dict[str, Any]] | None = None  # the /health/details document, for /operations/
+
+
+def log_directory_labels(sources: LogSource | LogSources | None, root: str) -> list[str]:
+    """Each configured log directory as the SHS's home page shows it: ``name (path)`` when it has a
+    name of its own (``spark.history.fs.logDirectory.names``), else the path as written; ``root``
+    (the source's) when the settings did not say."""
+    if sources is None:
+        return [root]
+    listed = sources.sources if isinstance(sources, LogSources) else (sources,)
+    return [s.full_path if s.name == s.full_path else f"{s.name} ({s.full_path})" for s in listed]
 
 
 class KeptRecords:
@@ -453,7 +465,7 @@ def ui_routes(ctx: UiContext) -> list[BaseRoute]:
             return "?" + urlencode(q.link(**changes))
 
         return _html(render("ui_app_list.html", page=page, q=q, link=link, columns=COLUMNS, page_sizes=PAGE_SIZES,
-                            log_directory=ctx.log_directory()))
+                            log_directories=ctx.log_directories()))
 
     def static(request: Request) -> Response:
         found = static_files().get(request.path_params["name"])
