@@ -479,3 +479,26 @@ def test_tasks_pickle_as_their_fields_and_old_pickles_load() -> None:
     Default(out, pickle.HIGHEST_PROTOCOL).dump(task)
     assert b"error_message" in out.getvalue()
     assert pickle.loads(out.getvalue()) == task
+
+
+def test_indexing_leaves_the_collector_as_it_found_it(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+                                                      tmp_path: Path, fast: native_tasks.FastPath) -> None:
+    """The indexer pauses the cyclic garbage collector while it applies a log's events (the state
+    grows by objects per task): on again afterwards, and still off if it was off."""
+    import gc
+
+    seen: list[bool] = []
+
+    def watching(state: AppState, line: bytes) -> bool:
+        seen.append(gc.isenabled())
+        return fast(state, line)
+
+    assert gc.isenabled()
+    index(seed(SPARK4).path, monkeypatch, caplog, tmp_path, watching)
+    assert gc.isenabled() and seen and not any(seen)
+    gc.disable()
+    try:
+        index(seed(SPARK4).path, monkeypatch, caplog, tmp_path, watching)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
