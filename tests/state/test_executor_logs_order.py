@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,8 +19,7 @@ import orjson
 import pytest
 
 from sparkhist.state.scala_order import map_from_json, string_pair_hash
-from support.corpus import spark_home
-from support.real_shs import java_executable
+from support.java_probe import compiled_probe
 
 from .test_conformance_app_endpoints import APACHE, build_state
 
@@ -34,14 +32,7 @@ LOGS_WITH_URLS = ("app-20161115172038-0000", "app-20161116163331-0000", "applica
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The java command line running the compiled probe."""
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
-    javac = shutil.which("javac")
-    if javac is None:
-        pytest.skip("no javac on PATH (needs a JDK 17)")
-    out = tmp_path_factory.mktemp("map-from-json-probe")
-    classpath = f"{spark_home() / 'jars'}/*"
-    subprocess.run([javac, "-cp", classpath, "-d", str(out), str(PROBE)], check=True, capture_output=True)
-    return [java_executable(), "-cp", f"{out}:{classpath}", "MapFromJsonProbe"]
+    return compiled_probe(PROBE, tmp_path_factory.mktemp("map-from-json-probe"))
 
 
 def ask(probe: list[str], objects: list[dict[str, str]]) -> list[list[str]]:

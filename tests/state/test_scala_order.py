@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from sparkhist.state.scala_order import improve, int_order, string_hash, string_order
-from support.corpus import spark_home
-from support.real_shs import java_executable
+from support.java_probe import compiled_probe
 
 PROBE = Path(__file__).with_name("scala_order_probe") / "ScalaOrderProbe.java"
 SIZES = range(1, 65)
@@ -28,14 +26,7 @@ SIZES = range(1, 65)
 @pytest.fixture(scope="session")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The java command line running the compiled probe."""
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
-    javac = shutil.which("javac")
-    if javac is None:
-        pytest.skip("no javac on PATH (needs a JDK 17)")
-    out = tmp_path_factory.mktemp("scala-order-probe")
-    classpath = f"{spark_home() / 'jars'}/*"
-    subprocess.run([javac, "-cp", classpath, "-d", str(out), str(PROBE)], check=True, capture_output=True)
-    return [java_executable(), "-cp", f"{out}:{classpath}", "ScalaOrderProbe"]
+    return compiled_probe(PROBE, tmp_path_factory.mktemp("scala-order-probe"))
 
 
 def ask(probe: list[str], lines: list[str]) -> list[list[object]]:
