@@ -27,13 +27,12 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from scan.test_index_on_spark import MASTER, SPARKHIST, Run, _environ, _kill_an_executor_when_busy, _mask, _paths
+from scan.test_index_on_spark import MASTER, SPARKHIST, Run, _environ, _kill_an_executor_when_busy, answers_differ
 from sparkhist.source.factory import SourceOptions
 from sparkhist.store import segments
 from sparkhist.store.catalog import Catalog
 from sparkhist.store.remote import RemoteStore
 from sparkhist.store.snapshots import snapshot_name
-from support.server import runtime_for
 from support.ui_corpus import gather_logs
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -96,32 +95,6 @@ def _same_snapshot_files(single: Path, synced: Path) -> None:
     assert ours == theirs and len(ours) > 25
 
 
-def _answers_differ(logs: Path, store_a: Path, store_b: Path, *, every_request: bool) -> list[str]:
-    """Requests of the differential suite (every one, or the application list only) answered
-    differently by two stores, bytes compared but for what the wall clock decides."""
-    import orjson
-
-    with (runtime_for(logs, store_a, scan=False) as (runtime_a, a),
-          runtime_for(logs, store_b, scan=False) as (runtime_b, b)):
-        assert len(runtime_a.index) == len(runtime_b.index) > 25
-        paths = _paths(b)
-        if not every_request:  # the list, and each application's and attempt's own requests
-            paths = [(p, r) for p, r in paths if "/stages/" not in p and "/jobs/" not in p]
-        different = []
-        for path, running in paths:
-            ours, theirs = a.get("/api/v1" + path), b.get("/api/v1" + path)
-            x, y = ours.content, theirs.content
-            if (ours.status_code == 200 and ours.headers.get("content-type", "").startswith("application/json")
-                    and (running or b'"completed"' in x)):
-                x, y = orjson.dumps(_mask(orjson.loads(x), running)), orjson.dumps(_mask(orjson.loads(y), running))
-            if (ours.status_code, ours.headers.get("content-type"), x) != (theirs.status_code,
-                                                                          theirs.headers.get("content-type"), y):
-                different.append(path)
-        assert len(paths) > (2000 if every_request else 500), len(paths)
-        assert runtime_a.states.builds == 0  # every answer from a snapshot the Spark job wrote
-        return different
-
-
 @pytest.fixture
 def logs(tmp_path: Path) -> Path:
     return gather_logs(tmp_path / "logs")
@@ -179,7 +152,7 @@ def _scenario(logs: Path, backend: Backend, tmp_path: Path, *, cut_and_kill: boo
     _single_node(logs, single)
     print(f"\n{backend.url}: runs of {first.seconds:.1f}s, {second.seconds:.1f}s and {third.seconds:.1f}s")
     _same_snapshot_files(single, tmp_path / "replica-cache")
-    assert _answers_differ(logs, tmp_path / "replica-cache", single, every_request=cut_and_kill) == []
+    assert answers_differ(logs, tmp_path / "replica-cache", single, every_request=cut_and_kill) == []
 
 
 def test_file_store_rerun_grown_log_killed_executor_same_answers(logs: Path, tmp_path: Path) -> None:
