@@ -27,7 +27,7 @@ from typing import Any
 from sparkhist import releases
 from sparkhist.config import retention_limits
 from sparkhist.state import app_listener, job_listener, rdd_graph, sql_listener, storage_listener
-from sparkhist.state.entities import RDD, Executor, Job, Process, Stage, Task
+from sparkhist.state.entities import RDD, Executor, IdSet, Job, Process, Stage, Task
 from sparkhist.state.rdd_graph import StageRDDs
 from sparkhist.state.sql import SQLExecution, StageMetrics
 
@@ -84,7 +84,7 @@ class AppState:
     last_update_time: int | None = None
     # Bookkeeping mirrors of Spark's "live" maps.
     live_jobs: set[int] = field(default_factory=set)
-    dead_in_live_stages: set[str] = field(default_factory=set)
+    dead_in_live_stages: set[str] = field(default_factory=IdSet)
     # What the release answered as decided while the log was read (releases.parse_variant): a
     # state read otherwise is not resumed nor listed from, but read again.
     parse_variant: str = field(default_factory=releases.parse_variant)

@@ -79,6 +79,17 @@ def update_peaks(peaks: list[int], values: list[int] | None) -> bool:
     return True
 
 
+class IdSet(set[str]):
+    """A set of ids (strings) that pickles in sorted order. A plain set of strings pickles in
+    its hash order, which ``PYTHONHASHSEED`` changes from one process to the next: with this,
+    a snapshot's bytes are a function of the log whichever process builds it."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[type[IdSet], tuple[list[str]]]:
+        return IdSet, (sorted(self),)
+
+
 @dataclass(slots=True)
 class Task:
     task_id: int
@@ -211,7 +222,7 @@ class Stage:
     metrics: list[int] = field(default_factory=zero_metrics)
     executor_summaries: dict[str, ExecutorStageSummary] = field(default_factory=dict)
     active_per_executor: dict[str, int] = field(default_factory=dict)
-    excluded_executors: set[str] = field(default_factory=set)
+    excluded_executors: set[str] = field(default_factory=IdSet)
     peaks: list[int] = field(default_factory=new_peaks)
     speculation: Speculation | None = None
     # Task ids of this attempt, in arrival order (retention trims the oldest finished ones).

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparkhist.state import events as ev
 from sparkhist.state import retention
-from sparkhist.state.entities import N_METRICS, Job, M, Speculation, Stage, Task, add_metrics, update_peaks
+from sparkhist.state.entities import N_METRICS, IdSet, Job, M, Speculation, Stage, Task, add_metrics, update_peaks
 
 if TYPE_CHECKING:
     from sparkhist.state.app_state import AppState, Handler
@@ -131,10 +131,10 @@ def _stage_completed(s: AppState, e: dict[str, Any]) -> None:
             st.live = False
             retention.cleanup_stages(s)
     # An executor retention already dropped is no longer tracked (checked first: no KeyError).
-    s.dead_in_live_stages = {
+    s.dead_in_live_stages = IdSet(
         x for x in s.dead_in_live_stages
         if x in s.executors and any(st.live and (st.info.submission_time or 0) < (s.executors[x].remove_time or 0)
-                                    for st in s.stages.values())}
+                                    for st in s.stages.values()))
 
 
 def _stage_executor_metrics(s: AppState, e: dict[str, Any]) -> None:
