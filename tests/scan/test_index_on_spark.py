@@ -107,10 +107,15 @@ def _kill_an_executor_when_busy(process: subprocess.Popen[str], timeout: float =
     return []
 
 
-def _run(command: str, log_dir: Path, store: Path, *, kill: bool = False) -> Run:
-    args = [str(SPARKHIST), command, "--log-dir", str(log_dir), "--store", str(store)]
+def run_sparkhist(command: str, log_dir: Path, store: Path | str, flags: list[str] | None = None, *,
+                  cache: Path | None = None, kill: bool = False) -> Run:
+    """``sparkhist <command>`` (``scan`` or ``index-on-spark`` on :data:`MASTER`) as its own process;
+    ``flags``: the source's (Hadoop configuration); ``kill``: an executor JVM SIGKILLed while busy."""
+    args = [str(SPARKHIST), command, "--log-dir", str(log_dir), "--store", str(store), *(flags or [])]
     if command == "index-on-spark":
         args += ["--master", MASTER, "--conf", "spark.executor.memory=512m"]
+        if cache is not None:
+            args += ["--cache", str(cache)]
     started = time.monotonic()
     with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environ()) as process:
         killed = _kill_an_executor_when_busy(process) if kill else []
@@ -152,15 +157,15 @@ def indexed(spark_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Ind
     (logs / GROWN).write_bytes(b"".join(lines[: len(lines) // 2]))
 
     spark_store, single_store = base / "spark-store", base / "single-store"
-    first = _run("index-on-spark", logs, spark_store, kill=True)
+    first = run_sparkhist("index-on-spark", logs, spark_store, kill=True)
     after_first = _snapshots(spark_store)
     shutil.move(held, logs / NEW)
     (logs / GROWN).write_bytes(whole)
-    second = _run("index-on-spark", logs, spark_store)
+    second = run_sparkhist("index-on-spark", logs, spark_store)
     after_second = _snapshots(spark_store)
     temporary = [p for p in spark_store.rglob("*") if p.name.endswith(".tmp")]
-    third = _run("index-on-spark", logs, spark_store)
-    _run("scan", logs, single_store)
+    third = run_sparkhist("index-on-spark", logs, spark_store)
+    run_sparkhist("scan", logs, single_store)
     return Indexed(logs, spark_store, single_store, first, second, third, after_first, after_second, temporary)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from scan.test_index_on_spark import MASTER, SPARKHIST, Run, _environ, _kill_an_executor_when_busy, answers_differ
+from scan.test_index_on_spark import answers_differ, run_sparkhist
 from sparkhist.source.factory import SourceOptions
 from sparkhist.store import segments
 from sparkhist.store.catalog import Catalog
@@ -50,20 +49,6 @@ class Backend:
     options: SourceOptions
 
 
-def _run(command: str, logs: Path, store: str, flags: list[str], *, cache: Path | None = None, kill: bool = False) -> Run:
-    args = [str(SPARKHIST), command, "--log-dir", str(logs), "--store", store, *flags]
-    if command == "index-on-spark":
-        args += ["--master", MASTER, "--conf", "spark.executor.memory=512m"]
-        if cache is not None:
-            args += ["--cache", str(cache)]
-    started = time.monotonic()
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environ()) as process:
-        killed = _kill_an_executor_when_busy(process) if kill else []
-        stdout, stderr = process.communicate(timeout=900)
-    assert process.returncode == 0, stderr[-4000:]
-    return Run(stdout, stderr, time.monotonic() - started, killed)
-
-
 def _objects(remote: RemoteStore) -> dict[str, str]:
     """Every object of the store location, by name: its xxh64."""
     return {name: xxhash.xxh64_hexdigest(remote.get(name)) for prefix in ("snapshots", "catalog")
@@ -71,7 +56,7 @@ def _objects(remote: RemoteStore) -> dict[str, str]:
 
 
 def _single_node(logs: Path, store: Path) -> None:
-    _run("scan", logs, str(store), [])
+    run_sparkhist("scan", logs, store)
 
 
 def _synced_store(remote: RemoteStore, cache: Path) -> segments.SyncResult:
@@ -111,7 +96,7 @@ def _scenario(logs: Path, backend: Backend, tmp_path: Path, *, cut_and_kill: boo
         (logs / GROWN).write_bytes(b"".join(lines[: len(lines) // 2]))
     cache = tmp_path / "driver-cache"
     with RemoteStore.open(backend.url, backend.options) as remote:
-        first = _run("index-on-spark", logs, backend.url, backend.flags, cache=cache, kill=cut_and_kill)
+        first = run_sparkhist("index-on-spark", logs, backend.url, backend.flags, cache=cache, kill=cut_and_kill)
         listed = len(list(logs.iterdir()))
         assert f"{listed} logs listed: {listed} new" in first.stdout, first.stdout
         assert "published catalog/MANIFEST-0000000001" in first.stdout
@@ -124,7 +109,7 @@ def _scenario(logs: Path, backend: Backend, tmp_path: Path, *, cut_and_kill: boo
         shutil.move(held, logs / NEW)
         if cut_and_kill:  # grown to its whole (elsewhere untouched: its mtime is in its snapshot)
             (logs / GROWN).write_bytes(whole)
-        second = _run("index-on-spark", logs, backend.url, backend.flags, cache=cache)
+        second = run_sparkhist("index-on-spark", logs, backend.url, backend.flags, cache=cache)
         after_second = _objects(remote)
         grown = [GROWN] if cut_and_kill else []
         assert f"{len(grown)} grown" in second.stdout and "1 new" in second.stdout, second.stdout
@@ -141,7 +126,7 @@ def _scenario(logs: Path, backend: Backend, tmp_path: Path, *, cut_and_kill: boo
         assert sorted(r.path for r in records) == sorted(str(logs / name) for name in [NEW, *grown]) and deleted == []
         assert len(blob) < 1500 * len(records), len(blob)  # the run's records only, compressed
 
-        third = _run("index-on-spark", logs, backend.url, backend.flags)  # a fresh driver cache: synced from the store
+        third = run_sparkhist("index-on-spark", logs, backend.url, backend.flags)  # a fresh driver cache: synced from the store
         assert f"{listed + 1} unchanged" in third.stdout and "no Spark job run" in third.stdout, third.stdout
         assert "nothing to publish (catalog/MANIFEST-0000000002)" in third.stdout
         assert _objects(remote) == after_second  # same bytes, no new segment
@@ -248,7 +233,7 @@ def corpus_20k() -> Path:
 
 
 def _index_20k(corpus: Path, backend: Backend, tmp_path: Path) -> None:
-    run = _run("index-on-spark", corpus, backend.url, backend.flags, cache=tmp_path / "driver-cache")
+    run = run_sparkhist("index-on-spark", corpus, backend.url, backend.flags, cache=tmp_path / "driver-cache")
     assert f"{APPS} logs listed: {APPS} new" in run.stdout and f"{APPS} logs built by 1 Spark jobs" in run.stdout, run.stdout
     published = re.search(r"published (\S+): (\d+) records, 0 deleted in ([\d.]+)s", run.stdout)
     assert published and published.group(2) == str(APPS), run.stdout
