@@ -498,6 +498,23 @@ class LogSources:
         return iter([list(source) for source in self.sources])
 
 
+def recorded_log_source(value: object) -> LogSource | LogSources | None:
+    """The log directories as a store records them (``list(source)``): ``[name, path]`` for one,
+    ``[[name, path], ...]`` for several; None for anything else."""
+
+    def pair(item: object) -> LogSource | None:
+        if isinstance(item, list) and len(item) == 2 and all(isinstance(s, str) for s in item):
+            return LogSource(item[0], item[1])
+        return None
+
+    if (one := pair(value)) is not None:
+        return one
+    several = [pair(item) for item in value] if isinstance(value, list) and value else []
+    if several and all(s is not None for s in several):
+        return LogSources(tuple(s for s in several if s is not None))
+    return None
+
+
 def _location(url: str) -> tuple[str, str]:
     """(host, path) of a directory or a log as written: a local one's absolute path, a URL's path."""
     parsed = urlparse(url)

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
-from sparkhist.config import LogSource, LogSources, Settings
+from sparkhist.config import LogSource, LogSources, Settings, recorded_log_source
 from sparkhist.errors import ConfigError, ServiceUnavailable, SourceError, SourceUnavailable, StoreError
 from sparkhist.source.base import ByteStream, FileEntry, SourceHealth
 from sparkhist.source.skipped import SkippedLogs
@@ -242,19 +242,7 @@ def catalog_log_source(catalog: Catalog) -> LogSource | LogSources | None:
         source = orjson.loads(catalog.meta.get("listing_renders", "null") or "null")
     except orjson.JSONDecodeError:
         return None
-    named = source.get("source") if isinstance(source, dict) else None
-
-    def pair(value: object) -> LogSource | None:
-        if isinstance(value, list) and len(value) == 2 and all(isinstance(s, str) for s in value):
-            return LogSource(value[0], value[1])
-        return None
-
-    if (one := pair(named)) is not None:
-        return one
-    several = [pair(v) for v in named] if isinstance(named, list) and named else []
-    if several and all(s is not None for s in several):
-        return LogSources(tuple(s for s in several if s is not None))
-    return None
+    return recorded_log_source(source.get("source") if isinstance(source, dict) else None)
 
 
 def open_replica(settings: Settings, *, t0: float, started: float) -> OpenedStore:

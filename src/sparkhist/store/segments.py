@@ -40,7 +40,7 @@ import orjson
 import xxhash
 import zstandard
 
-from sparkhist.config import LogSource, LogSources
+from sparkhist.config import LogSource, LogSources, recorded_log_source
 from sparkhist.errors import StoreCorrupt, StoreError
 from sparkhist.store.catalog import CATALOG_FILE, Catalog
 from sparkhist.store.files import fsync_dir, unlink_quietly
@@ -178,12 +178,12 @@ class Manifest:
 
 
 def _log_source(recorded: Any) -> LogSource | LogSources | None:
-    """A manifest's ``log_source``: ``[name, path]`` for one directory, ``[[name, path], ...]`` for several."""
-    if recorded is None:
-        return None
-    if recorded and all(isinstance(item, list) for item in recorded):
-        return LogSources(tuple(LogSource(*item) for item in recorded))
-    return LogSource(*recorded)
+    """A manifest's ``log_source`` (:func:`~sparkhist.config.recorded_log_source`); a value of
+    another shape is a damaged manifest."""
+    source = recorded_log_source(recorded)
+    if recorded is not None and source is None:
+        raise ValueError(f"log_source {recorded!r}")
+    return source
 
 
 def _catalog_names(remote: RemoteStore) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
