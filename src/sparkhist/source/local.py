@@ -191,26 +191,10 @@ class LocalSource:
         source's): a temporary name beside it, fsync, rename over, fsync of the directory;
         missing parent directories are made."""
         directory = os.path.dirname(path)
-        temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
         try:
             os.makedirs(directory, exist_ok=True)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, path)
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            write_file_atomically(path, data, os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp"))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
             raise os_error(exc, "put", path) from exc
 
     def health(self) -> SourceHealth:
@@ -248,3 +232,28 @@ def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a directory"
     return f"file type {stat.S_IFMT(mode):o}"
+
+
+def write_file_atomically(path: str, data: bytes, temp: str) -> None:
+    """``data`` written to ``temp`` (beside ``path``, its directory existing), fsynced, renamed over
+    ``path``, the directory fsynced: a reader sees the old file or the new one, never part of it.
+    ``temp`` is removed when a step fails; the :class:`OSError` is raised."""
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+        dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

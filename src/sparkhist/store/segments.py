@@ -42,8 +42,9 @@ import zstandard
 
 from sparkhist.config import LogSource, LogSources, recorded_log_source
 from sparkhist.errors import StoreCorrupt, StoreError
+from sparkhist.source.local import write_file_atomically
 from sparkhist.store.catalog import CATALOG_FILE, Catalog
-from sparkhist.store.files import fsync_dir, unlink_quietly
+from sparkhist.store.files import unlink_quietly
 from sparkhist.store.records import LogRecord
 from sparkhist.store.remote import RemoteStore
 from sparkhist.store.snapshots import SNAPSHOT_DIR, snapshot_name
@@ -353,16 +354,9 @@ class SyncResult:
 def _write_atomic(path: str, blob: bytes) -> None:
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
-    temp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(temp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-        fsync_dir(directory)
+        write_file_atomically(path, blob, f"{path}.{os.getpid()}.tmp")
     except OSError as exc:
-        unlink_quietly(temp)
         raise StoreError(f"cannot write {path}: {exc}") from exc
 
 
