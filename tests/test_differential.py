@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison, as_configured
+from support.differential import Comparison, as_configured, corpus_paths
 from support.server import runtime_for
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -37,21 +37,7 @@ def both(spark_corpus: Path, real_shs_on_corpus, tmp_path_factory):
 
 def test_every_endpoint_matches_the_real_shs(both, corpus_manifest) -> None:
     runtime, client, shs = both
-    running = {e["app_id"] for e in corpus_manifest if e["state"] != "finished"}
-    paths: list[tuple[str, bool]] = [("/version", False)]
-    paths += [("/applications" + q, False) for q in APP_LIST_QUERIES]
-    paths += [("/applications/nope-app", False), ("/applications/nope-app/jobs", False), ("/foobar", False)]
-    for entry in corpus_manifest:
-        app = entry["app_id"]
-        base = f"/applications/{app}"
-        paths += [(base + p, app in running) for p in PER_APP]
-        paths += [(base + "/logs", False)]
-        stages = shs.get(base + "/stages").json()
-        for stage in {s["stageId"] for s in stages}:
-            paths += [(f"{base}/stages/{stage}{p}", app in running) for p in PER_STAGE]
-        for job in {j["jobId"] for j in shs.get(base + "/jobs").json()}:
-            paths.append((f"{base}/jobs/{job}", app in running))
-
+    paths = corpus_paths(shs, corpus_manifest)
     comparison = Comparison(_template, ALLOWED).run(paths, client, shs)
     comparison.report()
     assert comparison.mismatches == {}

@@ -30,7 +30,7 @@ from sparkhist.config import LogSource, LogSources, load_settings, log_directori
 from sparkhist.scan.cleaner import Cleaner, CleanerPolicy
 from sparkhist.source.factory import open_source
 from sparkhist.source.multi import PartialListing, SourceSet
-from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison, as_configured
+from support.differential import APP_LIST_QUERIES, Comparison, as_configured, corpus_paths
 from support.real_shs import RealShs, run_real_shs
 from support.server import runtime_for
 from support.serving import free_port, sparkhist_serve
@@ -84,19 +84,7 @@ def three(spark_corpus: Path, corpus_manifest: list[dict[str, Any]],
 @pytest.mark.slow
 def test_three_directories_answer_every_endpoint_like_the_real_shs(three: Any, corpus_manifest: list[dict[str, Any]]) -> None:
     runtime, client, shs, dirs, duplicated = three
-    running = {e["app_id"] for e in corpus_manifest if e["state"] != "finished"}
-    paths: list[tuple[str, bool]] = [("/version", False)]
-    paths += [("/applications" + q, False) for q in APP_LIST_QUERIES]
-    paths += [("/applications/nope-app", False), ("/applications/nope-app/jobs", False)]
-    for entry in corpus_manifest:
-        base = f"/applications/{entry['app_id']}"
-        is_running = entry["app_id"] in running
-        paths += [(base + p, is_running) for p in PER_APP]
-        paths += [(base + "/logs", False)]
-        for stage in {s["stageId"] for s in shs.get(base + "/stages").json()}:
-            paths += [(f"{base}/stages/{stage}{p}", is_running) for p in PER_STAGE]
-        for job in {j["jobId"] for j in shs.get(base + "/jobs").json()}:
-            paths.append((f"{base}/jobs/{job}", is_running))
+    paths = corpus_paths(shs, corpus_manifest)
     comparison = Comparison(_template, {}).run(paths, client, shs)
     comparison.report()
     assert comparison.mismatches == {}

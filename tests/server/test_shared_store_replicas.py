@@ -32,9 +32,9 @@ from sparkhist.store.records import LogRecord
 from sparkhist.store.remote import RemoteStore
 from sparkhist.store.segments import publish
 from sparkhist.store.snapshots import SNAPSHOT_DIR
-from support.differential import APP_LIST_QUERIES, PER_APP, PER_STAGE, Comparison, as_configured, normalize
+from support.differential import Comparison, as_configured, corpus_paths, normalize
 from support.server import copy_logs
-from support.serving import free_port, serve_process
+from support.serving import free_port, serve_process, wait_ready
 from support.spark_setup import real_shs_listing
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -125,19 +125,6 @@ def _environ(**extra: str) -> dict[str, str]:
     return env
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(url + "/ready").status_code == 200:
-                return
-        if proc.poll() is not None:
-            raise RuntimeError(f"replica exited {proc.returncode}: {log.read_text()[-3000:]}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(log.read_text()[-3000:])
-        time.sleep(0.1)
-
-
 @contextlib.contextmanager
 def replica(store_url: str, cache: Path, *, port: int | None = None, ready: bool = True) -> Iterator[Replica]:
     port = port or free_port()
@@ -145,7 +132,7 @@ def replica(store_url: str, cache: Path, *, port: int | None = None, ready: bool
     with serve_process(port, ["--store", store_url, "--cache", str(cache)], _environ(), log, grace=20) as proc:
         r = Replica(f"http://127.0.0.1:{port}", cache, proc, log)
         if ready:
-            wait_ready(r.url, proc, log)
+            wait_ready(r.url + "/ready", proc, log)
         yield r
 
 
@@ -158,23 +145,6 @@ def replicas(shared: Shared, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def _listed(url: str) -> set[str]:
     return {app["id"] for app in httpx.get(url + "/api/v1/applications", timeout=10).json()}
-
-
-def _differential_paths(shs: Any, manifest: list[dict[str, Any]]) -> list[tuple[str, bool]]:
-    running = {e["app_id"] for e in manifest if e["state"] != "finished"}
-    paths: list[tuple[str, bool]] = [("/version", False)]
-    paths += [("/applications" + q, False) for q in APP_LIST_QUERIES]
-    paths += [("/applications/nope-app", False), ("/applications/nope-app/jobs", False), ("/foobar", False)]
-    for entry in manifest:
-        app = entry["app_id"]
-        base = f"/applications/{app}"
-        paths += [(base + p, app in running) for p in PER_APP]
-        paths += [(base + "/logs", False)]
-        for stage in {s["stageId"] for s in shs.get(base + "/stages").json()}:
-            paths += [(f"{base}/stages/{stage}{p}", app in running) for p in PER_STAGE]
-        for job in {j["jobId"] for j in shs.get(base + "/jobs").json()}:
-            paths.append((f"{base}/jobs/{job}", app in running))
-    return paths
 
 
 class _Kept:
@@ -194,7 +164,7 @@ def test_two_replicas_answer_as_the_real_shs_and_as_each_other(shared: Shared, r
                                                                corpus_manifest: list[dict[str, Any]]) -> None:
     """The store written by index-on-spark on a local-cluster; every request of the differential suite."""
     a, b = replicas
-    paths = _differential_paths(shared.shs, corpus_manifest)
+    paths = corpus_paths(shared.shs, corpus_manifest)
     with httpx.Client(base_url=a.url, timeout=60) as http_a, httpx.Client(base_url=b.url, timeout=60) as client_b:
         client_a = _Kept(http_a)  # each of a's answers asked once, compared with the SHS's and with b's
         comparison = Comparison(_template, ALLOWED).run(paths, client_a, shared.shs)
@@ -452,7 +422,7 @@ def test_the_disk_budget_evicts_cached_snapshots_which_are_fetched_again(shared:
     with serve_process(port, ["--store", shared.url, "--cache", str(cache)], _environ(SPARKHIST_STORE_MAX_DISK=str(budget)),
                        log, grace=20) as proc:
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url, proc, log)
+        wait_ready(url + "/ready", proc, log)
         apps = sorted(_listed(url))
         first = {app: httpx.get(f"{url}/api/v1/applications/{app}/stages", timeout=30).content for app in apps}
         cached = sum(p.stat().st_size for p in (cache / SNAPSHOT_DIR).glob("*.snap"))
@@ -485,7 +455,7 @@ def test_an_s3_store_stopped_the_replica_serves_from_its_cache(shared: Shared, t
         log = tmp_path / "s3-replica.log"
         with serve_process(port, ["--store", url, "--cache", str(tmp_path / "cache")], env, log, grace=20) as proc:
             replica_url = f"http://127.0.0.1:{port}"
-            wait_ready(replica_url, proc, log)
+            wait_ready(replica_url + "/ready", proc, log)
             apps = sorted(_listed(replica_url))
             assert len(apps) >= shared.apps
             uncached, cached = apps[0], apps[1:]

@@ -49,6 +49,27 @@ WALL_CLOCK_WHEN_RUNNING = {"totalDuration", "duration"}
 LOG_SOURCE_KEYS = frozenset(("logSourceName", "logSourceFullPath"))
 
 
+def corpus_paths(shs: Any, manifest: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """Every request of the differential suite over the apps of ``manifest`` (the generated
+    corpus's), each with whether its app is still running: the list and its queries, unknown
+    ids and paths, every per-app and per-stage resource, each job; stage and job ids from the
+    real SHS ``shs`` (a client of its ``/api/v1``)."""
+    running = {e["app_id"] for e in manifest if e["state"] != "finished"}
+    paths: list[tuple[str, bool]] = [("/version", False)]
+    paths += [("/applications" + q, False) for q in APP_LIST_QUERIES]
+    paths += [("/applications/nope-app", False), ("/applications/nope-app/jobs", False), ("/foobar", False)]
+    for entry in manifest:
+        app = entry["app_id"]
+        base = f"/applications/{app}"
+        paths += [(base + p, app in running) for p in PER_APP]
+        paths += [(base + "/logs", False)]
+        for stage in {s["stageId"] for s in shs.get(base + "/stages").json()}:
+            paths += [(f"{base}/stages/{stage}{p}", app in running) for p in PER_STAGE]
+        for job in {j["jobId"] for j in shs.get(base + "/jobs").json()}:
+            paths.append((f"{base}/jobs/{job}", app in running))
+    return paths
+
+
 def without_log_source(body: Any) -> Any:
     """``body`` with the attempts' log directory fields left out (see :data:`LOG_SOURCE_KEYS`)."""
     if isinstance(body, dict):

@@ -48,17 +48,23 @@ def sparkhist_serve(workdir: Path, args: list[str], env: Mapping[str, str], *, p
     url = f"http://127.0.0.1:{port}"
     log = workdir / "serve.log"
     with serve_process(port, args, env, log, grace=20) as proc:
-        deadline = time.monotonic() + 60
-        probe = ready_url or url + "/ready"
-        while True:
-            try:
-                if httpx.get(probe, verify=verify).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(f"sparkhist serve exited {proc.returncode}: {log.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(log.read_text()[-3000:])
-            time.sleep(0.2)
+        wait_ready(ready_url or url + "/ready", proc, log, verify=verify)
         yield url
+
+
+def wait_ready(probe: str, proc: subprocess.Popen[bytes], log: Path, *, timeout: float = 60,
+               verify: ssl.SSLContext | bool = True) -> None:
+    """Until ``probe`` (a served ``/ready``) answers 200; the process's log in the error when it
+    exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(probe, verify=verify).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"sparkhist serve exited {proc.returncode}: {log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(log.read_text()[-3000:])
+        time.sleep(0.1)
