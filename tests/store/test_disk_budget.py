@@ -3,9 +3,11 @@ derived from the snapshots it holds (the real tmpfs runs are in test_disk_full.p
 
 from __future__ import annotations
 
+import math
+import subprocess
 from pathlib import Path
 
-from sparkhist.store.disk import DiskBudget, DiskPolicy
+from sparkhist.store.disk import DiskBudget, DiskPolicy, fs_used_ratio
 from sparkhist.store.snapshots import SnapshotStore
 
 SNAPSHOT = 1000
@@ -50,3 +52,14 @@ def test_touch_protects_a_recently_read_snapshot(tmp_path: Path) -> None:
     _write(budget, snapshots, "/logs/app-4")  # 5 %: one eviction brings it to 4 %
     assert Path(snapshots.path_for("/logs/app-0")).exists()
     assert not Path(snapshots.path_for("/logs/app-1")).exists()
+
+
+def test_the_file_system_fill_level_is_the_one_df_shows(tmp_path: Path) -> None:
+    """used / (used + available), as ``df`` computes Use%: blocks reserved for another user
+    are not counted as used (on a host reserving 65 % of its disk, counting them put a
+    half-empty file system over the watermarks and no snapshot was written)."""
+    shown = subprocess.run(["df", "--output=pcent", str(tmp_path)], capture_output=True, text=True, check=True)
+    percent = int(shown.stdout.splitlines()[-1].strip().rstrip("%"))
+    ratio = fs_used_ratio(str(tmp_path))
+    assert 0.0 <= ratio <= 1.0
+    assert math.ceil(ratio * 100) in (percent - 1, percent, percent + 1)  # df rounds up; the disk moves

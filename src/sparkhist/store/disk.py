@@ -33,11 +33,18 @@ class DiskPolicy:
 
 
 def fs_used_ratio(path: str) -> float:
+    """How full the file system is, as ``df`` shows it: used / (used + available to us).
+
+    Blocks reserved for another user (ext4's reserved blocks, a few percent by default,
+    far more on some hosts) are neither used nor ours: counting them as used would put a
+    half-empty disk over the watermarks and stop every snapshot write.
+    """
     st = os.statvfs(path)
-    total = st.f_blocks * st.f_frsize
-    if total == 0:
+    used = st.f_blocks - st.f_bfree
+    usable = used + st.f_bavail
+    if usable <= 0:
         return 0.0
-    return 1.0 - (st.f_bavail * st.f_frsize) / total
+    return used / usable
 
 
 class DiskBudget:
