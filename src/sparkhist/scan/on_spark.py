@@ -37,12 +37,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sparkhist.files import unlink_quietly
 from sparkhist.reader.layout import EventLog
 from sparkhist.scan.workers import Built, build_in_worker
 from sparkhist.source.factory import SourceOptions
 from sparkhist.store import segments
 from sparkhist.store.catalog import Catalog
-from sparkhist.store.files import unlink_quietly
 from sparkhist.store.records import LogRecord
 from sparkhist.store.remote import RemoteStore
 from sparkhist.store.snapshots import SNAPSHOT_DIR, snapshot_name

@@ -22,7 +22,6 @@ after the listing opens at once, without waiting for a writer) and refuses anyth
 from __future__ import annotations
 
 import builtins
-import contextlib
 import errno
 import os
 import shutil
@@ -31,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from sparkhist.errors import SourceError
+from sparkhist.files import write_file_atomically
 from sparkhist.source import skipped as why
 from sparkhist.source.base import ByteStream, FileEntry, SourceHealth
 from sparkhist.source.faults import os_error
@@ -232,28 +232,3 @@ def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a directory"
     return f"file type {stat.S_IFMT(mode):o}"
-
-
-def write_file_atomically(path: str, data: bytes, temp: str) -> None:
-    """``data`` written to ``temp`` (beside ``path``, its directory existing), fsynced, renamed over
-    ``path``, the directory fsynced: a reader sees the old file or the new one, never part of it.
-    ``temp`` is removed when a step fails; the :class:`OSError` is raised."""
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-        dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise

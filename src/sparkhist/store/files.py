@@ -1,24 +1,7 @@
-"""Small file-system steps the store's atomic writes share."""
+"""The store's atomic-write steps: those of :mod:`sparkhist.files`, under the store's name."""
 
 from __future__ import annotations
 
-import os
+from sparkhist.files import fsync_dir, unlink_quietly, write_file_atomically
 
-__all__ = ["fsync_dir", "unlink_quietly"]
-
-
-def fsync_dir(path: str) -> None:
-    """Make a rename or unlink in directory ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def unlink_quietly(path: str) -> None:
-    """Remove ``path``; a file already gone is no error."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+__all__ = ["fsync_dir", "unlink_quietly", "write_file_atomically"]

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import xxhash
 
+from sparkhist.files import write_file_atomically
+
 if TYPE_CHECKING:
     from sparkhist.store.applications import AppEntry, ApplicationIndex
     from sparkhist.store.catalog import Catalog
@@ -118,24 +120,7 @@ def write(store_dir: str, catalog_id: str, counter: int, body: bytes) -> None:
     path = path_in(store_dir)
     temp = path + TEMP_SUFFIX
     header = MAGIC + _HEADER.pack(len(body), counter, _digest(ident, counter, body)) + ident
-    try:
-        with open(temp, "wb") as f:
-            f.write(header)
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-    dir_fd = os.open(store_dir, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_file_atomically(path, [header, body], temp)
 
 
 class ListPublisher:

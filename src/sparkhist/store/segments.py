@@ -42,9 +42,8 @@ import zstandard
 
 from sparkhist.config import LogSource, LogSources, recorded_log_source
 from sparkhist.errors import StoreCorrupt, StoreError
-from sparkhist.source.local import write_file_atomically
+from sparkhist.files import unlink_quietly, write_file_atomically
 from sparkhist.store.catalog import CATALOG_FILE, Catalog
-from sparkhist.store.files import unlink_quietly
 from sparkhist.store.records import LogRecord
 from sparkhist.store.remote import RemoteStore
 from sparkhist.store.snapshots import SNAPSHOT_DIR, snapshot_name

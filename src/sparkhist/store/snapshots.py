@@ -43,9 +43,9 @@ import xxhash
 import zstandard
 
 from sparkhist.errors import StoreCorrupt, StoreError
+from sparkhist.files import unlink_quietly, write_file_atomically
 from sparkhist.reader.position import Position
 from sparkhist.state import sections
-from sparkhist.store.files import fsync_dir, unlink_quietly
 
 log = logging.getLogger("sparkhist.store")
 
@@ -288,19 +288,8 @@ class SnapshotStore:
         final = self.path_for(snapshot.log_path)
         temp = f"{final}.{os.getpid()}{TEMP_SUFFIX}"
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                view = memoryview(blob)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, final)
-            fsync_dir(self.dir)
+            write_file_atomically(final, blob, temp)
         except OSError as exc:
-            unlink_quietly(temp)
             raise StoreError(f"cannot write snapshot for {snapshot.log_path}: {exc}") from exc
         self.quarantined.pop(snapshot.log_path, None)
         return len(blob)
