@@ -34,12 +34,22 @@ class Row:
     check: Check | None = None
     higher_is_better: bool = False
     note: str = ""
+    #: The figure is a lower bound (a percentile over requests unanswered when the run ended).
+    shs_at_least: bool = False
+    sparkhist_at_least: bool = False
 
     @property
     def ratio(self) -> float | None:
         if self.shs is None or self.sparkhist is None or self.shs <= 0 or self.sparkhist <= 0:
             return None
+        if self.sparkhist_at_least:  # sparkhist's own figure unknown above its bound: no ratio
+            return None
         return self.sparkhist / self.shs if self.higher_is_better else self.shs / self.sparkhist
+
+    @property
+    def ratio_at_least(self) -> bool:
+        """The ratio is a lower bound: the SHS's time is one (sparkhist's is exact)."""
+        return self.shs_at_least and not self.higher_is_better
 
     @property
     def verdict(self) -> str:
@@ -88,10 +98,15 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:g} {unit}"
 
 
-def fmt_ratio(ratio: float | None) -> str:
+def fmt_ratio(ratio: float | None, at_least: bool = False) -> str:
     if ratio is None:
         return ""
-    return f"{ratio:.1f}×" if ratio < 100 else f"{ratio:.0f}×"
+    return ("≥" if at_least else "") + (f"{ratio:.1f}×" if ratio < 100 else f"{ratio:.0f}×")
+
+
+def fmt_bound(value: float | None, unit: str, at_least: bool) -> str:
+    """:func:`fmt`, with ``≥`` before a lower bound."""
+    return ("≥" if at_least and value is not None else "") + fmt(value, unit)
 
 
 #: The SHS column names the release run: the installed pyspark's (the dev pin, 4.3.0).
@@ -101,7 +116,8 @@ HEADERS = ("Metric", f"SHS {importlib.metadata.version('pyspark')}", "sparkhist"
 
 def cells(row: Row) -> tuple[str, ...]:
     metric = row.metric + (f" ({row.note})" if row.note else "")
-    return (metric, fmt(row.shs, row.unit), fmt(row.sparkhist, row.unit), fmt_ratio(row.ratio), row.target, row.verdict)
+    return (metric, fmt_bound(row.shs, row.unit, row.shs_at_least), fmt_bound(row.sparkhist, row.unit, row.sparkhist_at_least),
+            fmt_ratio(row.ratio, row.ratio_at_least), row.target, row.verdict)
 
 
 def print_table(rows: list[Row], title: str) -> None:

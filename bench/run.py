@@ -298,14 +298,25 @@ def _latency(b: Bench, server: servers.Server, logs: corpus.Corpus, key: str) ->
                                  budget_s=b.args.latency_budget)
         b.m[f"{key}.lat.{name}.p50"] = result.p50_ms
         b.m[f"{key}.lat.{name}.p99"] = result.p99_ms
+        # A percentile over an unanswered request is a lower bound (latency.censored_percentile).
+        b.m[f"{key}.lat.{name}.p50.censored"] = float(result.p50_censored)
+        b.m[f"{key}.lat.{name}.p99.censored"] = float(result.p99_censored)
         b.m[f"{key}.lat.{name}.rps"] = result.per_second
         b.m[f"{key}.lat.{name}.n"] = result.requests
+        b.m[f"{key}.lat.{name}.asked"] = result.asked
         b.m[f"{key}.lat.{name}.first"] = result.first_ms
         if result.errors:
             kinds = ", ".join(f"{count} × {kind}" for kind, count in sorted(result.error_kinds.items()))
-            b.notes.append(f"{server.kind} ({key}) /{path}: {result.errors} failed requests under load ({kinds})")
-        b.say(f"{server.kind} /{path}: first answer {result.first_ms:.1f}ms; {result.requests} requests, "
-              f"p50 {result.p50_ms:.1f}ms, p99 {result.p99_ms:.1f}ms, {result.per_second:.0f} req/s"
+            b.notes.append(f"{server.kind} ({key}) /{path}: {result.errors} failed requests under load ({kinds}); "
+                           "not in its percentiles")
+        if result.unanswered:
+            b.notes.append(f"{server.kind} ({key}) /{path}: {result.unanswered} requests still unanswered when the run "
+                           f"ended at twice its {b.args.latency_budget:.0f} s budget: in its percentiles at the time they "
+                           "were pending (a lower bound, shown as ≥)")
+        if result.fewer_answered:
+            b.notes.append(f"{server.kind} ({key}) /{path}: answered {result.requests:,} of the {result.asked:,} requests "
+                           f"asked ({result.per_second:.0f} req/s)")
+        b.say(f"{server.kind} /{path}: first answer {result.first_ms:.1f}ms; {result.summary()}"
               + (" (cut by the time budget)" if result.cut_by_budget else ""))
 
 
@@ -378,14 +389,17 @@ def rows(b: Bench, n: int, big: corpus.Corpus, big_dir: corpus.Corpus) -> list[R
               "tasks": "GET big stage /taskList"}
     for shs, how in (("shs", "SHS in memory"), ("shsd", "SHS disk store")):
         for name, label in labels.items():
-            count = f"{int(m(f'{shs}.lat.{name}.n') or 0)}/{int(m(f'sh.lat.{name}.n') or 0)} req"
+            count = (f"answered {int(m(f'{shs}.lat.{name}.n') or 0)}/{int(m(f'{shs}.lat.{name}.asked') or 0)} and "
+                     f"{int(m(f'sh.lat.{name}.n') or 0)}/{int(m(f'sh.lat.{name}.asked') or 0)} req")
             out += [
                 Row(f"{label}, {how}: first request, alone", "ms", m(f"{shs}.lat.{name}.first"),
                     m(f"sh.lat.{name}.first")),
                 Row(f"{label}, {b.args.concurrency} clients, {how}: p50", "ms", m(f"{shs}.lat.{name}.p50"),
-                    m(f"sh.lat.{name}.p50"), note=count),
+                    m(f"sh.lat.{name}.p50"), note=count, shs_at_least=bool(m(f"{shs}.lat.{name}.p50.censored")),
+                    sparkhist_at_least=bool(m(f"sh.lat.{name}.p50.censored"))),
                 Row(f"{label}, {b.args.concurrency} clients, {how}: p99", "ms", m(f"{shs}.lat.{name}.p99"),
-                    m(f"sh.lat.{name}.p99")),
+                    m(f"sh.lat.{name}.p99"), shs_at_least=bool(m(f"{shs}.lat.{name}.p99.censored")),
+                    sparkhist_at_least=bool(m(f"sh.lat.{name}.p99.censored"))),
                 Row(f"{label}, {b.args.concurrency} clients, {how}: throughput", "req/s", m(f"{shs}.lat.{name}.rps"),
                     m(f"sh.lat.{name}.rps"), higher_is_better=True),
             ]

@@ -1,0 +1,133 @@
+"""The latency harness's figures (``bench/latency.py``): a request unanswered when a run
+ends stays in the percentiles as a lower bound (never dropped), failed requests are
+counted apart, and every answer is read in full, against a local HTTP server that
+answers some requests at once, some late, some never within the run and some with 500.
+"""
+
+from __future__ import annotations
+
+import http.server
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import latency  # bench/ is not a package: on sys.path above
+
+BODY = b"x" * 70_000
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = False  # server_close() waits for every handler: nothing left running
+    release: threading.Event
+    served: int
+    lock: threading.Lock
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.served += 1
+            n = self.server.served
+        mode = self.path.strip("/").split("?")[0]
+        try:
+            if mode == "hang" and n % 2 == 0:  # every second request: no answer until the test ends
+                self.server.release.wait(30)
+                return
+            if mode == "fail" and n % 2 == 0:
+                self._send(500, b"no")
+                return
+            if mode == "slow":
+                time.sleep(0.05)
+            if mode == "chunked":
+                self.send_response(200)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for part in (BODY[:1000], BODY[1000:]):
+                    self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+                return
+            self._send(200, BODY)
+        except OSError:  # the client gave up on this connection
+            self.close_connection = True
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = _Server(("127.0.0.1", 0), _Handler)
+    httpd.release, httpd.served, httpd.lock = threading.Event(), 0, threading.Lock()
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,))
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_censored_percentile_is_exact_below_every_unanswered_request() -> None:
+    samples = [(0.01, False), (0.02, False), (0.03, False), (0.5, True)]
+    assert latency.censored_percentile(samples, 0.5) == (0.02, False)
+    assert latency.censored_percentile(samples, 0.99) == (0.5, True)
+    # An unanswered request pending for less time than some answers: every rank at or above it is a bound.
+    samples = [(0.01, False), (0.02, True), (0.9, False), (1.0, False)]
+    assert latency.censored_percentile(samples, 0.25) == (0.01, False)
+    assert latency.censored_percentile(samples, 0.5) == (0.02, True)
+    assert latency.censored_percentile(samples, 0.99) == (1.0, True)
+
+
+def test_unanswered_requests_stay_in_the_percentiles_as_lower_bounds(server: str) -> None:
+    budget = 0.6
+    started = time.perf_counter()
+    result = latency.measure(f"{server}/hang", total=5, concurrency=5, budget_s=budget, warmup=0)
+    took = time.perf_counter() - started
+    # The first, untimed request was number 1 (answered); of the five timed ones (2-6), the even-numbered hang.
+    assert result.asked == 5
+    assert result.requests == 2 and result.unanswered == 3 and result.errors == 0
+    assert result.fewer_answered
+    # Half the requests pending at the run's end (twice the budget): the median is theirs, a lower bound.
+    assert result.p50_censored and result.p99_censored
+    assert 2 * budget * 0.9 <= result.p50_ms / 1000 <= took
+    assert result.mean_ms >= 0.5 * result.p50_ms
+    assert "≥" in result.summary() and "3 unanswered" in result.summary()
+
+
+def test_all_answered_gives_exact_percentiles_and_the_request_rate(server: str) -> None:
+    result = latency.measure(f"{server}/slow", total=40, concurrency=4, budget_s=10, warmup=2)
+    assert (result.asked, result.requests, result.unanswered, result.errors) == (40, 40, 0, 0)
+    assert not result.p50_censored and not result.p99_censored and not result.fewer_answered
+    assert 50 <= result.p50_ms <= result.p99_ms < 5000
+    assert 0 < result.per_second <= 4 / 0.05 * 1.1  # four clients, each answer 50 ms late at least
+    assert "≥" not in result.summary()
+
+
+def test_failed_requests_are_counted_apart_not_in_the_percentiles(server: str) -> None:
+    result = latency.measure(f"{server}/fail", total=10, concurrency=1, budget_s=10, warmup=0)
+    assert result.error_kinds == {"HTTP 500": 5}
+    assert (result.asked, result.requests, result.unanswered) == (10, 5, 0)
+    assert not result.p50_censored and result.fewer_answered
+
+
+def test_chunked_and_sized_bodies_are_read_in_full_on_one_connection(server: str) -> None:
+    for path in ("chunked", "plain"):
+        result = latency.measure(f"{server}/{path}", total=30, concurrency=3, budget_s=10, warmup=3)
+        assert (result.requests, result.errors, result.unanswered) == (30, 0, 0), path
