@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import time
 
+from sparkhist.analytics.batch import flush
 from sparkhist.analytics.compaction import compact
 from sparkhist.reader.layout import find_event_log
 from sparkhist.scan.indexer import Indexer
@@ -44,6 +45,8 @@ def index_all(tables: bool, dirs: list[str]) -> tuple[float, float]:
             start = time.process_time()
             for event_log in logs:
                 indexer.refresh(event_log)
+            if tables:
+                flush(store)  # the last rows buffered, written as a scan's end writes them
             elapsed += time.process_time() - start
         folded = 0.0
         if tables:

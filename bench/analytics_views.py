@@ -27,9 +27,10 @@ from pathlib import Path
 import duckdb
 import xxhash
 
+from sparkhist.analytics.batch import flush
 from sparkhist.analytics.compaction import compact, stored_columns
 from sparkhist.analytics.layout import KEY_COLUMN, analytics_dir, current_tables, table_file_name, tables_dir
-from sparkhist.analytics.pending import write_tombstone_key
+from sparkhist.analytics.pending import tombstone, write_batch
 from sparkhist.analytics.query import Engine
 from sparkhist.analytics.tables import TABLES
 from sparkhist.reader.layout import find_event_log
@@ -52,6 +53,7 @@ def base_store(store: str) -> None:
         indexer = Indexer(source, snapshots, AppState)
         for entry in source.list(root):
             indexer.refresh(find_event_log(source, entry.path))
+    flush(store)
     compact(store)
 
 
@@ -97,7 +99,7 @@ def measure(store: str, rounds: int) -> dict[str, tuple[float, float, float]]:
     def change() -> None:
         nonlocal changes
         changes += 1
-        write_tombstone_key(store, f"bench-change-{changes}")  # one more pending file: the views are remade
+        write_batch(store, [tombstone(f"bench-change-{changes}")])  # one more pending file: the views are remade
     for name, sql, params in [*queries, ("page", None, None), ("page, ACL half", None, None)]:
         cold: list[float] = []
         changed: list[float] = []

@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
+import xxhash
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from sparkhist.analytics import compaction, pending, repair
+from sparkhist.analytics import batch, compaction, pending, repair
 from sparkhist.analytics.layout import key_of, pending_dir, tables_dir
 from sparkhist.analytics.query import Engine, QueryError
 from sparkhist.api.analytics import analytics_routes
@@ -43,6 +44,7 @@ def store(tmp_path: Path) -> Path:
     indexer = Indexer(source, SnapshotStore(str(tmp_path / "store")), AppState)
     for name in ("local-1795972896863", "local-1795972911639.snappy"):
         indexer.refresh(find_event_log(source, str(LOGS / name)))
+    batch.flush(str(tmp_path / "store"))  # as the end of a scan's builds does
     return tmp_path / "store"
 
 
@@ -66,9 +68,16 @@ loaded = [(snapshots.read_file(n), os.stat(os.path.join(snapshots.dir, n)).st_mt
 print("ready", flush=True)
 while True:
     for snapshot, stamp in loaded:
-        pending.write_rows(store, snapshot, stamp)
+        pending.write_batch(store, [pending.entry_of(snapshot, stamp)])
     compaction.compact(store)
 """
+
+
+def _write_again(store: Path, snapshot_file: str) -> None:
+    """The rows of the attempt of ``snapshot_file``, made again and written as one batch."""
+    snapshots = SnapshotStore(str(store))
+    stamp = os.stat(os.path.join(snapshots.dir, snapshot_file)).st_mtime_ns
+    pending.write_batch(str(store), [pending.entry_of(snapshots.read_file(snapshot_file), stamp)])
 
 
 def _files(store: Path, directory: str) -> list[str]:
@@ -78,7 +87,7 @@ def _files(store: Path, directory: str) -> list[str]:
 def test_rows_are_pending_until_compacted_and_answers_are_the_same_either_way(store: Path) -> None:
     before = _answer(store)
     assert before[0] > 0 and before[2] > 0
-    assert len(_files(store, pending_dir(str(store)))) == 2 and _files(store, tables_dir(str(store))) == []
+    assert len(_files(store, pending_dir(str(store)))) == 1 and _files(store, tables_dir(str(store))) == []  # one batch
     done = compaction.compact(str(store))
     assert done.attempts == 2
     assert _files(store, pending_dir(str(store))) == [] and len(_files(store, tables_dir(str(store)))) == 6
@@ -86,7 +95,7 @@ def test_rows_are_pending_until_compacted_and_answers_are_the_same_either_way(st
     # one attempt indexed again: its rows pending, the other's from the tables; still the same answer
     snapshots = SnapshotStore(str(store))
     name = snapshots.file_names()[0]
-    pending.write_rows(str(store), snapshots.read_file(name), os.stat(os.path.join(snapshots.dir, name)).st_mtime_ns)
+    _write_again(store, name)
     assert len(_files(store, pending_dir(str(store)))) == 1
     assert _answer(store) == before
     compaction.compact(str(store))
@@ -136,10 +145,10 @@ def test_damaged_rows_a_missing_table_a_stale_attempt_and_a_removed_snapshot_are
     before = _answer(store)
     snapshots = SnapshotStore(str(store))
     names = sorted(snapshots.file_names())
-    torn = Path(pending_dir(str(store))) / (key_of(names[0]) + pending.SUFFIX)
-    torn.write_bytes(torn.read_bytes()[:-7])  # a write cut short (no fsync: a crash may do this)
+    torn = next(Path(pending_dir(str(store))).iterdir())  # the batch of both attempts
+    torn.write_bytes(torn.read_bytes()[:-7])  # a write cut short (a disk that lies about fsync)
     done = repair.repair(str(store), snapshots)
-    assert done.damaged == 1 and done.written == 1
+    assert done.damaged == 1 and done.written == 2
     assert _answer(store) == before
     next(Path(tables_dir(str(store))).glob("applications.*.parquet")).unlink()
     assert repair.repair(str(store), snapshots).written == 2  # the other tables are dropped and rebuilt too
@@ -154,14 +163,42 @@ def test_damaged_rows_a_missing_table_a_stale_attempt_and_a_removed_snapshot_are
     assert _answer(store)[0] < before[0]
 
 
-def test_rows_pending_in_an_older_format_are_made_again_from_the_snapshot(store: Path) -> None:
+def test_rows_pending_in_an_unknown_format_are_made_again_from_the_snapshot(store: Path) -> None:
     before = _answer(store)
     snapshots = SnapshotStore(str(store))
-    older = Path(pending_dir(str(store))) / (key_of(sorted(snapshots.file_names())[0]) + pending.SUFFIX)
+    older = next(Path(pending_dir(str(store))).iterdir())
     older.write_bytes(b"sparkhist-rows 1\n" + older.read_bytes()[len(pending.MAGIC):])  # an upgrade: format 1's magic
     done = repair.repair(str(store), snapshots)
-    assert done.damaged == 1 and done.written == 1
+    assert done.damaged == 1 and done.written == 2
     assert _files(store, pending_dir(str(store))) == []
+    assert _answer(store) == before
+
+
+def _v2_file(store: Path, entry: pending.Entry) -> Path:
+    """``entry`` as format 2 wrote it (before the batches): one attempt per file, named by its key."""
+    body = b"%d\n" % entry.stamp + (entry.payload or b"")
+    path = Path(pending_dir(str(store))) / (entry.key + pending.SUFFIX)
+    path.write_bytes(pending.MAGIC_V2 + xxhash.xxh64_digest(body) + body)
+    return path
+
+
+def test_rows_pending_in_format_2_are_still_read_and_older_than_every_batch(store: Path) -> None:
+    before = _answer(store)
+    snapshots = SnapshotStore(str(store))
+    names = sorted(snapshots.file_names())
+    compaction.compact(str(store))
+    entries = [pending.entry_of(snapshots.read_file(n), os.stat(os.path.join(snapshots.dir, n)).st_mtime_ns) for n in names]
+    _v2_file(store, pending.tombstone(entries[0].key))  # left by the previous version: both attempts' rows pending
+    _v2_file(store, entries[1])
+    assert _answer(store)[0] < before[0]  # the tombstone is read: the first attempt is gone
+    pending.write_batch(str(store), [entries[0]])  # a batch written since: newer than the format 2 tombstone
+    assert _answer(store) == before
+    assert compaction.compact(str(store)).attempts == 2
+    assert _files(store, pending_dir(str(store))) == []
+    assert _answer(store) == before
+    _v2_file(store, pending.tombstone(entries[1].key))
+    assert compaction.compact(str(store)).removed == 1
+    assert repair.repair(str(store), snapshots).written == 1  # the snapshot is there: its rows are made again
     assert _answer(store) == before
 
 
@@ -254,7 +291,7 @@ def test_export_writes_every_table_as_parquet_that_other_tools_read(store: Path,
     compaction.compact(str(store))
     snapshots = SnapshotStore(str(store))
     name = snapshots.file_names()[0]  # one attempt pending again: the export has the latest of each
-    pending.write_rows(str(store), snapshots.read_file(name), os.stat(os.path.join(snapshots.dir, name)).st_mtime_ns)
+    _write_again(store, name)
     out = tmp_path / "export"
     done = subprocess.run([SPARKHIST, "export-tables", "--store", str(store), str(out)], capture_output=True, text=True,
                           timeout=120)

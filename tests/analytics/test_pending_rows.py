@@ -3,8 +3,8 @@ as written, from the pending files (the query engine's views) and from the table
 compaction): strings with quotes, newlines, NUL and any Unicode, NULL apart from '', the whole
 BIGINT range, any finite double, booleans.
 
-Files are written in the pending format (:func:`pending.payload` behind :func:`pending.encode`)
-and read by the real engine and the real compaction.
+Files are written in the pending format (:func:`pending.payload` in batches written by
+:func:`pending.write_batch`) and read by the real engine and the real compaction.
 """
 
 from __future__ import annotations
@@ -45,11 +45,8 @@ _attempt = st.fixed_dictionaries({
 })
 
 
-def _write(store: str, key: str, stamp: int, attempt: dict[str, Any]) -> None:
-    body = pending.payload(key, stamp, attempt["app_id"], attempt["attempt_id"], attempt["rows"])
-    os.makedirs(pending_dir(store), exist_ok=True)
-    with open(os.path.join(pending_dir(store), key + pending.SUFFIX), "wb") as f:
-        f.write(pending.encode(stamp, body))
+def _entry(key: str, stamp: int, attempt: dict[str, Any]) -> pending.Entry:
+    return pending.Entry(key, stamp, pending.payload(key, stamp, attempt["app_id"], attempt["attempt_id"], attempt["rows"]))
 
 
 def _tables(store: str) -> dict[str, Counter[tuple[Any, ...]]]:
@@ -67,8 +64,9 @@ def test_any_rows_come_back_as_written_from_pending_files_and_from_table_files(a
     store = tempfile.mkdtemp(prefix="sparkhist-test-pending-")
     try:
         keys = [f"{i:016x}" for i in range(len(attempts))]
-        for i, (key, attempt) in enumerate(zip(keys, attempts, strict=True)):
-            _write(store, key, 1_000 + i, attempt)
+        entries = [_entry(key, 1_000 + i, attempt) for i, (key, attempt) in enumerate(zip(keys, attempts, strict=True))]
+        pending.write_batch(store, entries[:1])  # a batch of one, then one of the others
+        pending.write_batch(store, entries[1:])
         expected = {t.name: Counter((a["app_id"], a["attempt_id"], *row) for a in attempts for row in a["rows"][t.name])
                     for t in TABLES}
         assert _tables(store) == expected  # the pending files, through the engine's views
@@ -76,7 +74,7 @@ def test_any_rows_come_back_as_written_from_pending_files_and_from_table_files(a
         assert os.listdir(pending_dir(store)) == []
         assert _tables(store) == expected  # the table files
         if removed:  # a tombstone: the attempt's rows go, from the views at once and from the files when compacted
-            pending.write_tombstone_key(store, keys[0])
+            pending.write_batch(store, [pending.tombstone(keys[0])])
             gone = attempts[0]
             expected = {name: rows - Counter((gone["app_id"], gone["attempt_id"], *row) for row in gone["rows"][name])
                         for name, rows in expected.items()}

@@ -89,7 +89,7 @@ def _structure() -> str:
 STRUCTURE = _structure()
 
 
-def load_pending(con: Any, relation: str, items: list[pending.Pending]) -> None:
+def load_pending(con: Any, relation: str, items: list[pending.Entry]) -> None:
     """Table ``relation`` in ``con``: one row per pending attempt (tombstones have none), each
     table's rows as lists, parsed and typed by DuckDB from the payloads (:func:`pending_select`
     makes rows of them)."""
@@ -119,7 +119,7 @@ def due(store_dir: str, now: float | None = None) -> bool:
     if not files:
         return False
     attempts = _attempts_in_tables(store_dir)
-    if len(files) >= max(MIN_BATCH, attempts // 10):
+    if sum(pending.attempts_in(e.name) for e in files) >= max(MIN_BATCH, attempts // 10):
         return True
     now = time.time() if now is None else now
     oldest = min(e.stat().st_mtime for e in files)
@@ -147,7 +147,7 @@ def _attempts_in_tables(store_dir: str) -> int:
 
 @dataclass(slots=True)
 class Compacted:
-    attempts: int = 0  # pending files folded in
+    attempts: int = 0  # attempts folded in (the latest pending entry of each)
     removed: int = 0  # of which tombstones
     seconds: float = 0.0
 
@@ -161,9 +161,10 @@ def compact(store_dir: str) -> Compacted:
     started = time.perf_counter()
     done = Compacted()
     with _compacting:
-        items, damaged = pending.scan(store_dir)
-        for path in damaged:  # the next repair rebuilds the attempt from its snapshot
+        scanned = pending.scan(store_dir)
+        for path in scanned.damaged:  # the next repair rebuilds their attempts from the snapshots
             unlink_quietly(path)
+        items = scanned.entries
         if not items:
             return done
         current, bad = current_tables(store_dir)
@@ -191,8 +192,8 @@ def compact(store_dir: str) -> Compacted:
                 unlink_quietly(file.path)
         for file in bad:
             unlink_quietly(file.path)
-        for item in items:
-            pending.remove_if_unchanged(item)
+        for folded in scanned.files:
+            pending.remove_if_unchanged(folded)
         done.attempts = len(items)
         done.removed = sum(1 for i in items if i.payload is None)
         done.seconds = time.perf_counter() - started

@@ -120,7 +120,7 @@ class Engine:
         """One view per table in ``con``'s database: the table file's rows under the pending ones,
         only the ``allowed`` attempts' when given. The helper tables' names start with ``_``:
         a query may not name them (:func:`check_relations`)."""
-        items, _ = pending.scan(self.store_dir)
+        items = pending.scan(self.store_dir).entries
         if allowed is not None:
             keep = set(allowed)
             items = [i for i in items if i.key in keep]

@@ -1,7 +1,8 @@
 """Make the tables match the snapshots, and keep them compacted: the writer's maintenance.
 
-:func:`repair` (at start, then now and then) finds every attempt whose rows are missing,
-damaged or older than its snapshot and writes its pending rows again from the snapshot;
+:func:`repair` (at start, then now and then) finds every attempt whose rows are missing
+(lost with a crash before their batch was written), damaged or older than its snapshot
+and writes its pending rows again from the snapshot;
 an attempt whose snapshot is gone gets a tombstone; table files that fail their
 checksum, have other columns than this version's (an upgrade) or miss while others are
 there are dropped, and what they held is rebuilt. Then it compacts.
@@ -17,7 +18,7 @@ import os
 import threading
 from dataclasses import dataclass
 
-from sparkhist.analytics import compaction, pending
+from sparkhist.analytics import batch, compaction, pending
 from sparkhist.analytics.layout import (
     KEY_COLUMN,
     STAMP_COLUMN,
@@ -84,28 +85,31 @@ def _stamps_in_tables(store_dir: str, done: Repaired) -> dict[str, int]:
 
 
 def repair(store_dir: str, snapshots: SnapshotStore) -> Repaired:
-    """Rows for every snapshot, none for attempts without one; then a compaction."""
+    """Rows for every snapshot, none for attempts without one; then a compaction.
+
+    An attempt is rewritten when neither a pending file nor the tables hold rows of its
+    snapshot as it is now: rows lost with a crash before their batch was written, torn or
+    damaged files, snapshots saved again since. This process's buffered rows are written first.
+    """
     done = Repaired()
+    batch.flush(store_dir)
     remove_temporary(pending_dir(store_dir))
     remove_temporary(tables_dir(store_dir))
     stamps = _stamps_in_tables(store_dir, done)
-    items, damaged = pending.scan(store_dir)
-    for path in damaged:
+    scanned = pending.scan(store_dir)
+    for path in scanned.damaged:
         done.damaged += 1
         unlink_quietly(path)
-    for item in items:  # pending rows are newer than the tables'
+    for item in scanned.entries:  # pending rows are newer than the tables'
         if item.payload is None:
             stamps.pop(item.key, None)
         else:
             stamps[item.key] = item.stamp
     names = snapshots.file_names()
     keys = {key_of(n) for n in names}
-    for key in set(stamps) - keys:
-        try:
-            pending.write_tombstone_key(store_dir, key)
-            done.dropped += 1
-        except StoreError as exc:
-            log.warning("%s", exc)
+    entries = [pending.tombstone(key) for key in sorted(set(stamps) - keys)]
+    done.dropped = _write(store_dir, entries)
+    entries = []
     for name in sorted(names):
         key = key_of(name)
         try:
@@ -116,17 +120,32 @@ def repair(store_dir: str, snapshots: SnapshotStore) -> Repaired:
         if held is not None and held >= stamp:
             continue
         try:
-            pending.write_rows(store_dir, snapshots.read_file(name), stamp)
+            entries.append(pending.entry_of(snapshots.read_file(name), stamp))
         except StoreError as exc:
             done.failed += 1
             log.warning("analytics rows of snapshot %s not rebuilt: %s", name, exc)
             continue
-        done.written += 1
+        if len(entries) >= batch.MAX_ATTEMPTS:
+            done.written += _write(store_dir, entries)
+            entries = []
+    done.written += _write(store_dir, entries)
     if done.written or done.dropped or done.damaged:
         log.info("analytics tables repaired: %d attempts rewritten, %d dropped, %d damaged files",
                  done.written, done.dropped, done.damaged)
     compaction.compact(store_dir)
     return done
+
+
+def _write(store_dir: str, entries: list[pending.Entry]) -> int:
+    """``entries`` as one pending file; how many were written (0 when it failed)."""
+    if not entries:
+        return 0
+    try:
+        pending.write_batch(store_dir, entries)
+    except StoreError as exc:
+        log.warning("%s", exc)
+        return 0
+    return len(entries)
 
 
 class Maintenance:
@@ -143,8 +162,10 @@ class Maintenance:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread; the rows this process has buffered are written (the writer's shutdown)."""
         self._stop.set()
         self._thread.join(timeout)
+        batch.flush(self.store_dir)
 
     def _run(self) -> None:
         since_repair = REPAIR_EVERY_S  # repair first

@@ -7,8 +7,10 @@ indexer's counters and the disk budget see every build alike.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
+from sparkhist.analytics import batch
 from sparkhist.errors import SourceError, StoreError
 from sparkhist.reader.layout import EventLog
 from sparkhist.scan.indexer import Indexer
@@ -34,12 +36,14 @@ def build_all(indexer: Indexer, logs: list[EventLog], *, pool: BuildPool | None 
                 yield event_log, indexer.refresh(event_log)
             except (SourceError, StoreError) as exc:
                 yield event_log, exc
-        return
-    jobs = [(event_log, budget is None or budget.may_write()) for event_log in logs]
-    for event_log, result in pool.run(jobs):
-        if isinstance(result, Built):
-            _account(indexer, budget, result)
-        yield event_log, result
+    else:
+        jobs = [(event_log, budget is None or budget.may_write()) for event_log in logs]
+        for event_log, result in pool.run(jobs):
+            if isinstance(result, Built):
+                _account(indexer, budget, result)
+            yield event_log, result
+    if logs:
+        batch.flush(os.path.dirname(indexer.snapshots.dir))  # the builds' analytics rows, queryable now
 
 
 def _account(indexer: Indexer, budget: DiskBudget | None, built: Built) -> None:
@@ -47,6 +51,8 @@ def _account(indexer: Indexer, budget: DiskBudget | None, built: Built) -> None:
     indexer.bytes_read += built.bytes_read
     indexer.events_parsed += built.lines
     indexer.builds += 1
+    if built.rows is not None:
+        indexer.take_rows(built.rows)
     if built.persisted and budget is not None:
         budget.wrote(built.log_path, built.snapshot_bytes)
     elif not built.persisted:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from sparkhist.analytics import pending
+from sparkhist.analytics import batch, pending
 from sparkhist.analytics.layout import analytics_dir
 from sparkhist.errors import LogError, StoreCorrupt, StoreError
 from sparkhist.reader.layout import EventLog, find_event_log
@@ -45,19 +45,23 @@ class Indexer:
         self.builds = 0
         self.bytes_read = 0
         self.events_parsed = 0  # lines read by full indexing (for metrics)
-        # Write the analytics rows after each snapshot, when the store keeps the tables (its
-        # analytics/ directory exists: made by the writer with SPARKHIST_ANALYTICS_TABLES on).
+        # Make the analytics rows after each snapshot, when the store keeps the tables (its
+        # analytics/ directory exists: made by the writer with SPARKHIST_ANALYTICS_TABLES on),
+        # and hand them to ``rows_to``: this process's buffer of the store (None), or a worker's
+        # build summary (the scanning process buffers them, analytics.batch).
         self.tables = True
+        self.rows_to: Callable[[pending.Entry], None] | None = None
         if budget is not None:  # an evicted snapshot's rows go with it
             budget.on_evict.append(self._drop_rows)
 
     def _drop_rows(self, log_path: str) -> None:
         store_dir = os.path.dirname(self.snapshots.dir)
         if os.path.isdir(analytics_dir(store_dir)):
-            try:
-                pending.write_tombstone(store_dir, log_path)
-            except StoreError as exc:  # the writer's next repair drops them
-                log.warning("%s", exc)
+            self.take_rows(pending.tombstone_of_log(log_path))
+
+    def take_rows(self, entry: pending.Entry) -> None:
+        """Analytics rows made here or by a worker: into this process's buffer of the store."""
+        batch.buffer_for(os.path.dirname(self.snapshots.dir)).add(entry)
 
     def _lock_for(self, path: str) -> threading.Lock:
         with self._locks_guard:
@@ -152,7 +156,7 @@ class Indexer:
         if self.tables and os.path.isdir(analytics_dir(store_dir)):
             try:
                 stamp = os.stat(os.path.join(self.snapshots.dir, snapshot_name(snapshot.log_path))).st_mtime_ns
-                pending.write_rows(store_dir, snapshot, stamp)
+                (self.rows_to or self.take_rows)(pending.entry_of(snapshot, stamp))
             except (OSError, StoreError) as exc:  # the snapshot is saved; the writer's next repair writes them
                 log.warning("analytics rows of %s not written: %s", snapshot.log_path, exc)
         return True

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from sparkhist.reader.layout import EventLog
 
 if TYPE_CHECKING:
+    from sparkhist.analytics.pending import Entry
     from sparkhist.scan.indexer import Indexer
     from sparkhist.source.factory import SourceOptions
     from sparkhist.store.snapshots import SnapshotStore
@@ -41,6 +42,7 @@ class Built:
     snapshot_bytes: int
     bytes_read: int
     lines: int
+    rows: Entry | None = None  # the attempt's analytics rows, for the scanning process to write (tables on)
 
 
 class BuildPool(Protocol):
@@ -110,6 +112,8 @@ def build_in_worker(root: str, store_dir: str, options: SourceOptions | None, ev
                     persist: bool) -> Built:
     indexer, snapshots = _indexer(root, store_dir, options)
     before_bytes, before_lines = indexer.bytes_read, indexer.events_parsed
+    rows: list[Entry] = []
+    indexer.rows_to = rows.append  # written by the scanning process, several attempts per file
     snapshot = indexer.refresh(event_log, persist=persist)
     size = 0
     if snapshot.persisted:
@@ -118,7 +122,7 @@ def build_in_worker(root: str, store_dir: str, options: SourceOptions | None, ev
         except OSError:
             size = 0
     return Built(event_log.path, snapshot.log_size, snapshot.in_progress, snapshot.persisted, size,
-                 indexer.bytes_read - before_bytes, indexer.events_parsed - before_lines)
+                 indexer.bytes_read - before_bytes, indexer.events_parsed - before_lines, rows[-1] if rows else None)
 
 
 class IndexPool:
