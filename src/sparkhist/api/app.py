@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -28,7 +29,7 @@ from sparkhist.api.ops import MetricsExporter, ops_routes
 from sparkhist.api.request_metrics import RequestMetricsMiddleware
 from sparkhist.api.response_cache import RenderedJson, ResponseCache, StreamedJson
 from sparkhist.api.v1 import applications
-from sparkhist.api.v1.dispatch import AppStates, LogsRequest, acl_attempts, dispatch
+from sparkhist.api.v1.dispatch import AppStates, LogsRequest, acl_attempts, dispatch, kept_answer
 from sparkhist.config import LogSource, LogSources
 from sparkhist.errors import ApiError, BadDate, JerseyNotFound, JerseyServerError, SourceError
 from sparkhist.source.base import Source
@@ -60,6 +61,9 @@ class ServerContext:
     store_dir: str | None = None
     #: The configured log directories and their names (the home page shows them); None: the source's root.
     log_source: LogSource | LogSources | None = None
+    #: The application index when it answers without waiting (loaded: ``get`` and ``version`` are lookups),
+    #: else None; with it, kept answers are sent from the event loop (no worker thread). None: never.
+    loaded_index: Callable[[], AppLookup | None] | None = None
 
 
 def _error_response(request: Request, exc: ApiError) -> Response:
@@ -77,13 +81,25 @@ def create_app(ctx: ServerContext) -> Starlette:
         return responses.json_response({"spark": sparkhist.SPARK_VERSION})  # the release answered as
 
     unfiltered: list[Any] = [None, b""]  # (index version, body) of the plain /applications answer
+    stored_gone = [ctx.stored_list is None]  # the stored list, once not the answer, never is again
 
-    def application_list(request: Request) -> Response:
+    def loaded_index() -> AppLookup | None:
+        return None if ctx.loaded_index is None else ctx.loaded_index()
+
+    async def application_list(request: Request) -> Response:
+        if not request.query_params and stored_gone[0] and unfiltered[0] is not None:
+            index = loaded_index()
+            if index is not None and index.version == unfiltered[0]:
+                return responses.raw_json_response(unfiltered[1])  # the body kept: no worker thread
+        return await run_in_threadpool(rendered_list, request)
+
+    def rendered_list(request: Request) -> Response:
         try:
             if not request.query_params:
                 stored = ctx.stored_list() if ctx.stored_list is not None else None
                 if stored is not None:
                     return responses.raw_json_response(stored)
+                stored_gone[0] = True
                 # Running apps are in or out of the list depending on the clock only through
                 # maxEndDate, whose default (year 3000) keeps them: the answer changes only
                 # when the index does.
@@ -96,12 +112,20 @@ def create_app(ctx: ServerContext) -> Starlette:
         except ApiError as exc:
             return _error_response(request, exc)
 
-    def application_resource(request: Request) -> Response:
+    async def application_resource(request: Request) -> Response:
         segments, uri = _app_segments(request)
         if segments and segments[-1] == "":
             segments.pop()
         if not segments:
-            return application_list(request)
+            return await application_list(request)
+        index = loaded_index()
+        if index is not None and ctx.response_cache is not None:
+            kept = kept_answer(index.get, segments, request.query_params, uri, ctx.response_cache)
+            if kept is not None:
+                return responses.raw_json_response(kept.body)  # a lookup: no worker thread
+        return await run_in_threadpool(rendered_resource, request, segments, uri)
+
+    def rendered_resource(request: Request, segments: list[str], uri: str) -> Response:
         try:
             result = dispatch(ctx.index, ctx.states, segments, request.query_params, uri,
                               ctx.handle_app_resource, ctx.response_cache)

@@ -46,11 +46,12 @@ class ResponseCache:
         self.misses = 0
         self.evictions = 0
 
-    def get(self, key: Hashable) -> RenderedJson | None:
+    def get(self, key: Hashable, *, count_miss: bool = True) -> RenderedJson | None:
         with self._lock:
             body = self._bodies.get(key)
             if body is None:
-                self.misses += 1
+                if count_miss:
+                    self.misses += 1
                 return None
             self._bodies.move_to_end(key)
             self.hits += 1

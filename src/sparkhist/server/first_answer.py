@@ -146,4 +146,5 @@ def early_context(opened: OpenedStore, pending: PendingRuntime, loading: Listing
     return ServerContext(index=lookup, source=opened.source, states=EarlyStates(opened),
                          handle_app_resource=handle_app_resource, health=pending.health, ready=pending.is_ready,
                          metrics=pending, stored_list=loading.stored_body,
-                         response_cache=opened.response_cache, log_source=opened.settings.log_source)
+                         response_cache=opened.response_cache, log_source=opened.settings.log_source,
+                         loaded_index=lambda: opened.index if loading.loaded.is_set() and loading.failed is None else None)

@@ -224,7 +224,8 @@ def serve_replica(spec: ReplicaSpec) -> None:
     context = ServerContext(index=lookup, source=opened.source, states=readers.states,
                             handle_app_resource=handle_app_resource, health=parent.health, ready=parent.ready,
                             metrics=parent, response_cache=opened.response_cache, access=access_policy(settings),
-                            store_dir=settings.store_dir, log_source=settings.log_source)
+                            store_dir=settings.store_dir, log_source=settings.log_source,
+                            loaded_index=lambda: opened.index)
     app = create_app(context)
     tls = tls_config(settings)
     port = settings.port if tls is None else tls.port

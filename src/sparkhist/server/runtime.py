@@ -168,5 +168,5 @@ def _create_app(opened: OpenedStore, states: StoreStates, scanner: Scanner, loop
                         handle_app_resource=handle_app_resource, health=lambda: health_document(probe),
                         ready=probe.ready, metrics=metrics, response_cache=opened.response_cache,
                         access=access_policy(opened.settings), store_dir=opened.settings.store_dir,
-                        log_source=opened.settings.log_source)
+                        log_source=opened.settings.log_source, loaded_index=lambda: opened.index)
     return create_app(ctx)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sparkhist.api.response_cache import ResponseCache, StreamedJson
+from sparkhist.api.response_cache import RenderedJson, ResponseCache, StreamedJson
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.params import QueryParams
 from sparkhist.errors import NotFound, ServiceUnavailable
@@ -123,6 +123,34 @@ def dispatch(
             if tries == _TRIES - 1:
                 raise ServiceUnavailable(f"application {app_id} is unavailable: {exc}") from exc
     raise AssertionError("unreachable")
+
+
+def kept_answer(known_app: Callable[[str], AppEntry | None], segments: list[str], query: QueryParams, uri: str,
+                cache: ResponseCache) -> RenderedJson | None:
+    """:func:`dispatch`'s answer when it is a kept one, found without waiting, loading or
+    rendering anything (so the HTTP layer may look on its event loop); None otherwise,
+    and :func:`dispatch` answers. ``known_app``: the index's entry of an application it
+    holds now (None when it does not, or cannot say without waiting): no on-demand load."""
+    if len(segments) < 2:
+        return None
+    app_id, rest = segments[0], segments[1:]
+    attempt_id: str | None = None
+    if rest[0] not in APP_RESOURCES:
+        attempt_id, rest = rest[0], rest[1:]
+        if not rest or rest[0] not in APP_RESOURCES:
+            return None
+    if rest[0] == "logs" or not _direct_resource_matches(rest):
+        return None
+    app = known_app(app_id)
+    if app is None:
+        return None
+    for attempt in app.attempts:
+        if attempt.attempt_id == attempt_id:
+            if not attempt.completed:
+                return None
+            return cache.get((attempt.log_path, attempt.total_size, attempt.last_updated, uri, str(query)),
+                             count_miss=False)  # a miss is dispatch's to count
+    return None
 
 
 #: A snapshot rewritten while a request read its sections is read again; a third change
