@@ -7,9 +7,12 @@ build per log at a time, whoever asks (the scan loop or an API request).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import itertools
 import logging
 import os
+import pickle
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +45,11 @@ class Indexer:
         self.unsaved = 0  # states built but not written (disk full or critical)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # Threads waiting for another's build of a log, and that build's snapshot, handed to them
+        # (a request and the scan asking for the same new log at once: one replay, not a replay
+        # and a read of the snapshot it wrote).
+        self._waiting: dict[str, int] = {}
+        self._handoff: dict[str, Snapshot] = {}
         self.builds = 0
         self.bytes_read = 0
         self.events_parsed = 0  # lines read by full indexing (for metrics)
@@ -74,58 +82,87 @@ class Indexer:
         the snapshot cannot be saved (disk full or over the critical watermark) the state
         is still returned, with ``persisted`` False, and a later scan saves it.
         """
-        with self._lock_for(event_log.path):
-            previous = self._previous(event_log)
-            if (previous is not None and previous.log_size == event_log.total_size
-                    and previous.in_progress == event_log.in_progress):
-                previous.persisted = True
-                return previous
-            if previous is not None:
-                state, start = previous.state, previous.position
-            else:
-                state, start = self.new_state(), START
-            position = start
-            stats = ReadStats()
-            lines = read_lines(self.source, event_log, start, stats=stats)
-            fast = native_tasks.fast_path()  # task events decoded by the compiled module, when installed
-            gc_enabled = gc.isenabled()
-            gc.disable()  # the state grows by objects per task: collections meanwhile walk it, again and again (~10% CPU)
-            try:
-                for line, after in lines:
-                    if fast is not None and fast(state, line):
-                        position = after
-                        continue
-                    try:
-                        event = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        position = after
-                        continue  # already reported with its line number by the listing pass
-                    if isinstance(event, dict):
-                        try:
-                            check_shape(event)
-                            state.apply(event)
-                        except MALFORMED as exc:  # valid JSON of the wrong shape: skipped like invalid JSON
-                            log.warning("%s line %d: malformed %.100r event skipped (%s: %s)", event_log.path, after.line,
-                                        event.get("Event"), type(exc).__name__, exc)
-                    position = after
-            except LogError as exc:
-                log.warning("log %s: %s (state built from the %d lines before it)", event_log.path, exc, position.line)
-            finally:
-                if gc_enabled:
-                    gc.enable()
-                lines.close()  # a read stopped early closes its file now, not at garbage collection
-                self.bytes_read += stats.bytes_read
-                self.events_parsed += stats.lines
-            state.finish()
-            resume_file = event_log.files[min(position.file_index, len(event_log.files) - 1)].name
-            # The size read with the previous snapshot stays the grown state's memory estimate
-            # (an underestimate, but no second pickling of the state); 0 has it measured.
-            snapshot = Snapshot(event_log.path, position, resume_file, event_log.total_size, event_log.in_progress, state,
-                                log_mtime_ms=event_log.mtime_ms,
-                                pickled_bytes=0 if previous is None else previous.pickled_bytes)
-            self.builds += 1
-            snapshot.persisted = persist and self._save(snapshot)
+        path = event_log.path
+        lock = self._lock_for(path)
+        if not lock.acquire(blocking=False):
+            with self._locks_guard:
+                self._waiting[path] = self._waiting.get(path, 0) + 1
+            lock.acquire()
+            with self._locks_guard:
+                self._waiting[path] -= 1
+                handed = self._handoff.get(path)
+                if not self._waiting[path]:
+                    del self._waiting[path]
+                    self._handoff.pop(path, None)
+            if (handed is not None and handed.log_size == event_log.total_size
+                    and handed.in_progress == event_log.in_progress and (handed.persisted or not persist)):
+                lock.release()
+                return handed
+        try:
+            snapshot = self._refresh(event_log, persist)
+            with self._locks_guard:
+                if self._waiting.get(path):
+                    self._handoff[path] = snapshot
             return snapshot
+        finally:
+            lock.release()
+
+    def _refresh(self, event_log: EventLog, persist: bool) -> Snapshot:
+        """:meth:`refresh`, the log's lock held."""
+        previous = self._previous(event_log)
+        if (previous is not None and previous.log_size == event_log.total_size
+                and previous.in_progress == event_log.in_progress):
+            previous.persisted = True
+            return previous
+        if previous is not None:
+            state, start = previous.state, previous.position
+        else:
+            state, start = self.new_state(), START
+        position = start
+        stats = ReadStats()
+        lines = read_lines(self.source, event_log, start, stats=stats)
+        fast = native_tasks.fast_path()  # task events decoded by the compiled module, when installed
+        gc_enabled = gc.isenabled()
+        gc.disable()  # the state grows by objects per task: collections meanwhile walk it, again and again (~10% CPU)
+        try:
+            for line, after in lines:
+                if fast is not None and fast(state, line):
+                    position = after
+                    continue
+                try:
+                    event = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    position = after
+                    continue  # already reported with its line number by the listing pass
+                if isinstance(event, dict):
+                    try:
+                        check_shape(event)
+                        state.apply(event)
+                    except MALFORMED as exc:  # valid JSON of the wrong shape: skipped like invalid JSON
+                        log.warning("%s line %d: malformed %.100r event skipped (%s: %s)", event_log.path, after.line,
+                                    event.get("Event"), type(exc).__name__, exc)
+                position = after
+        except LogError as exc:
+            log.warning("log %s: %s (state built from the %d lines before it)", event_log.path, exc, position.line)
+        finally:
+            if gc_enabled:
+                gc.enable()
+            lines.close()  # a read stopped early closes its file now, not at garbage collection
+            self.bytes_read += stats.bytes_read
+            self.events_parsed += stats.lines
+        state.finish()
+        resume_file = event_log.files[min(position.file_index, len(event_log.files) - 1)].name
+        # The size read with the previous snapshot stays the grown state's memory estimate
+        # (an underestimate, but no second pickling of the state); a saved one's is measured
+        # as it is written; an unsaved new one's is estimated here.
+        snapshot = Snapshot(event_log.path, position, resume_file, event_log.total_size, event_log.in_progress, state,
+                            log_mtime_ms=event_log.mtime_ms,
+                            pickled_bytes=0 if previous is None else previous.pickled_bytes)
+        self.builds += 1
+        snapshot.persisted = persist and self._save(snapshot)
+        if not snapshot.persisted and not snapshot.pickled_bytes:
+            snapshot.pickled_bytes = pickled_size(state)
+        return snapshot
 
     def build(self, log_path: str, *, persist: bool) -> Snapshot:
         """:meth:`refresh` of the log at ``log_path``, found on the source first (an API
@@ -179,3 +216,25 @@ class Indexer:
         if event_log.files[index].name != snapshot.resume_file:
             return None  # a rolling log was compacted under us
         return snapshot
+
+
+#: Tasks pickled to measure a task's pickled size in :func:`pickled_size`.
+_TASK_SAMPLE = 64
+
+
+def pickled_size(state: Any) -> int:
+    """About the bytes ``state`` pickles to, what a memory estimate reads
+    (:func:`sparkhist.store.states.estimate_state_bytes`), without pickling every task: an
+    :class:`AppState`'s fields but its tasks pickled, and its tasks as a sample of them
+    pickled times their number (~5 ms for 12,000 tasks instead of ~70 ms). 0 for anything
+    else (the estimate then measures it).
+    """
+    if not isinstance(state, AppState):
+        return 0
+    rest = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "tasks"}
+    size = len(pickle.dumps(rest, protocol=pickle.HIGHEST_PROTOCOL))
+    tasks = state.tasks
+    if tasks:
+        sample = list(itertools.islice(tasks.values(), _TASK_SAMPLE))
+        size += len(pickle.dumps(sample, protocol=pickle.HIGHEST_PROTOCOL)) * len(tasks) // len(sample)
+    return size

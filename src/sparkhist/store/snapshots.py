@@ -156,6 +156,7 @@ def encode(snapshot: Snapshot) -> bytes:
                     snapshot.in_progress, state, snapshot.log_mtime_ms)
     payloads = [_dump((head, stage_sections, section_tasks, first, end, stage_chunks), compressor)]
     payloads += [_dump(obj, compressor) for obj in (*extra, *groups, *indexes)]
+    snapshot.pickled_bytes = sum(raw for _, raw in payloads)  # as a read of the file sets it: the memory estimate's measure
     offset = _HEADER.size + _ENTRY.size * len(payloads)
     table = bytearray()
     for payload, raw in payloads:
