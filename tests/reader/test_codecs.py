@@ -317,6 +317,43 @@ def test_zstd_single_big_frame_comes_out_in_blocks() -> None:
     assert [p.skip for p in pieces] == [sum(len(q.data) for q in pieces[:i]) for i in range(len(pieces))]
 
 
+def _line_resume_points(pieces: list[Piece]) -> list[tuple[int, int]]:
+    """The resume point just after every line of the decoded data, as the reader takes them."""
+    points = []
+    for piece in pieces:
+        k = piece.data.find(b"\n")
+        while k >= 0:
+            points.append(piece.resume_point(k + 1))
+            k = piece.data.find(b"\n", k + 1)
+    return points
+
+
+@pytest.mark.parametrize("frame", [20_000, 300_000, 1_200_000])  # one block, three, more than a whole-frame decode takes
+def test_zstd_whole_frames_resume_where_the_block_walk_does(frame: int) -> None:
+    """A complete frame is decoded in one call: its lines resume exactly where decoding block
+    by block (a frame never complete in the buffer, fed a byte at a time) resumes them."""
+    data = sample_text(18, 2_500_000)
+    stream = encode_zstd(data, frame, checksum=frame == 300_000)
+    at_once = decode_all(make_decoder("zstd"), stream)
+    by_bytes = decode_all(make_decoder("zstd"), stream, list(range(0, len(stream), 997)) + list(range(1, 5000)))
+    assert joined(at_once) == joined(by_bytes) == data
+    assert _line_resume_points(at_once) == _line_resume_points(by_bytes)
+    if frame == 300_000:
+        assert len(at_once) == -(-len(data) // frame)  # a piece per frame
+    assert max(len(p.data) for p in at_once) <= 8 * (128 << 10)
+
+
+def test_zstd_damage_late_in_a_frame_keeps_the_blocks_before_it() -> None:
+    """A damaged block ends the data where it is, whole frame or not: the blocks before it come out."""
+    data = sample_text(19, 400_000)
+    stream = bytearray(encode_zstd(data, 400_000))
+    stream[-2000:-1900] = bytes(100)  # inside the frame's last block
+    out: list[Piece] = []
+    with pytest.raises(CodecError, match="zstd"):
+        out.extend(make_decoder("zstd").decode(bytes(stream)))
+    assert len(joined(out)) >= 256 << 10 and data.startswith(joined(out))
+
+
 def test_zstd_open_last_frame_yields_its_complete_blocks() -> None:
     data = sample_text(13, 600_000)
     stream = zstandard.ZstdCompressor(level=1).compress(data)

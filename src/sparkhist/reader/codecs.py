@@ -320,6 +320,8 @@ _ZSTD_SKIPPABLE = range(0x184D2A50, 0x184D2A60)
 _ZSTD_MAX_BLOCK = 128 << 10  # Block_Maximum_Size
 _ZSTD_RESERVED_BLOCK = 3
 _ZSTD_RLE_BLOCK = 1
+#: A complete frame of at most this many blocks (1 MiB decoded) is decoded in one call.
+_ZSTD_WHOLE_BLOCKS = 8
 
 
 class ZstdFrameDecoder(_FramedDecoder):
@@ -369,8 +371,36 @@ class ZstdFrameDecoder(_FramedDecoder):
         if len(buf) - pos < length:
             return None
         self._checksum = bool(descriptor & 0x04)
+        whole = self._whole_frame(buf, pos, length)
+        if whole is not None:
+            return whole
         self._frame = self._dctx.decompressobj()
         return _Unit(length, self._feed(self._frame, buf, pos, length), closes=False)
+
+    def _whole_frame(self, buf: bytearray, pos: int, header: int) -> _Unit | None:
+        """The frame at ``pos`` decoded in one call, when ``buf`` holds all of it in at most
+        ``_ZSTD_WHOLE_BLOCKS`` blocks: what the block-by-block walk gives (the same data and
+        boundaries), for one call instead of two or more. None leaves it to that walk, which
+        also reports damage where it is (a failure here is not reported)."""
+        end = pos + header
+        for _ in range(_ZSTD_WHOLE_BLOCKS):
+            if len(buf) - end < 3:
+                return None
+            block = int.from_bytes(buf[end : end + 3], "little")
+            last, kind, size = block & 1, (block >> 1) & 3, block >> 3
+            if kind == _ZSTD_RESERVED_BLOCK or size > _ZSTD_MAX_BLOCK:
+                return None
+            end += 3 + (1 if kind == _ZSTD_RLE_BLOCK else size) + (4 if last and self._checksum else 0)
+            if end > len(buf):
+                return None
+            if last:
+                frame = self._dctx.decompressobj()
+                try:
+                    data = frame.decompress(bytes(buf[pos:end]))
+                except zstandard.ZstdError:
+                    return None
+                return _Unit(end - pos, data, closes=True) if frame.eof and not frame.unused_data else None
+        return None
 
     def _block(self, buf: bytearray, pos: int, frame: zstandard.ZstdDecompressionObj) -> _Unit | None:
         if len(buf) - pos < 3:
