@@ -106,3 +106,39 @@ def test_off_when_its_size_is_zero(tmp_path: Path) -> None:
         assert runtime.response_cache is None
     finally:
         runtime.close()
+
+
+GZIP = {"Accept-Encoding": "gzip, deflate, zstd"}  # what httpx and the bench client send
+
+
+@pytest.mark.spark
+def test_a_kept_answer_goes_gzip_compressed_when_accepted_as_the_shs_sends_it(served, real_shs_spark401) -> None:
+    """Compressed once per kept body; the decoded bytes are the plain answer's; the SHS (Jetty's
+    GzipHandler) compresses the same answers for the same request, and leaves tiny ones (``[]``) alone."""
+    _, runtime, client = served
+    done = [a for a in runtime.index.sorted_apps() if not a.running]
+    paths = [*(f"applications/{a.id}{p}" for a in done for p in PATHS), "applications"]
+    compared = 0
+    for path in paths:
+        plain = client.get(f"/api/v1/{path}", headers={"Accept-Encoding": "identity"})
+        ours = client.get(f"/api/v1/{path}", headers=GZIP)  # kept by now: compressed
+        again = client.get(f"/api/v1/{path}", headers=GZIP)
+        theirs = real_shs_spark401.get(path, headers=GZIP)
+        assert plain.status_code == ours.status_code == theirs.status_code == 200, path
+        assert "content-encoding" not in plain.headers
+        assert ours.headers.get("content-encoding") == theirs.headers.get("content-encoding"), path
+        assert ours.headers.get("vary") == theirs.headers.get("vary") == "Accept-Encoding"
+        assert ours.content == again.content == plain.content, path  # httpx decodes
+        compared += ours.headers.get("content-encoding") == "gzip"
+    assert compared >= len(paths) - 5, "most answers are compressed"
+    kept = [runtime.response_cache.get(key) for key in list(runtime.response_cache._bodies)]
+    assert kept and all(k is not None and k.kept.compressed is not None for k in kept if len(k.body) >= 32)
+
+
+def test_accept_encoding_values() -> None:
+    from sparkhist.api.responses import accepts_gzip
+
+    for value in ("gzip", "gzip, deflate, zstd", "br;q=1.0, gzip;q=0.5", "*", "identity, *;q=0.1", "GZIP"):
+        assert accepts_gzip(value), value
+    for value in ("", "identity", "gzip;q=0", "gzip;q=0.0, *", "deflate, br", "*;q=0"):
+        assert not accepts_gzip(value), value

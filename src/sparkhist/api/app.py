@@ -27,7 +27,7 @@ from sparkhist.api import openapi, responses
 from sparkhist.api.limits import RequestLimits
 from sparkhist.api.ops import MetricsExporter, ops_routes
 from sparkhist.api.request_metrics import RequestMetricsMiddleware
-from sparkhist.api.response_cache import RenderedJson, ResponseCache, StreamedJson
+from sparkhist.api.response_cache import GZIP_MIN_BYTES, KeptBody, RenderedJson, ResponseCache, StreamedJson
 from sparkhist.api.v1 import applications
 from sparkhist.api.v1.dispatch import AppStates, LogsRequest, acl_attempts, dispatch, kept_answer
 from sparkhist.config import LogSource, LogSources
@@ -80,37 +80,70 @@ def create_app(ctx: ServerContext) -> Starlette:
     def version(request: Request) -> Response:
         return responses.json_response({"spark": sparkhist.SPARK_VERSION})  # the release answered as
 
-    unfiltered: list[Any] = [None, b""]  # (index version, body) of the plain /applications answer
+    # (index version, body) of the plain /applications answer; (the stored list's bytes, body) while it answers
+    unfiltered: list[Any] = [None, KeptBody(b"")]
+    stored_kept: list[Any] = [None, KeptBody(b"")]
     stored_gone = [ctx.stored_list is None]  # the stored list, once not the answer, never is again
 
     def loaded_index() -> AppLookup | None:
         return None if ctx.loaded_index is None else ctx.loaded_index()
 
+    def kept_list() -> KeptBody | None:
+        """The plain list's kept body when current, found without waiting (else None)."""
+        if not stored_gone[0]:
+            stored = ctx.stored_list() if ctx.stored_list is not None else None  # attribute reads
+            if stored is None:
+                stored_gone[0] = True
+            else:
+                if stored_kept[0] is not stored:
+                    stored_kept[0], stored_kept[1] = stored, KeptBody(stored)
+                kept: KeptBody = stored_kept[1]
+                return kept
+        index = loaded_index()
+        if unfiltered[0] is not None and index is not None and index.version == unfiltered[0]:
+            current: KeptBody = unfiltered[1]
+            return current
+        return None
+
     async def application_list(request: Request) -> Response:
-        if not request.query_params and stored_gone[0] and unfiltered[0] is not None:
-            index = loaded_index()
-            if index is not None and index.version == unfiltered[0]:
-                return responses.raw_json_response(unfiltered[1])  # the body kept: no worker thread
+        if not request.query_params:
+            kept = kept_list()
+            if kept is not None:
+                return await kept_response(request, kept)  # the body kept: no worker thread
         return await run_in_threadpool(rendered_list, request)
 
     def rendered_list(request: Request) -> Response:
         try:
             if not request.query_params:
-                stored = ctx.stored_list() if ctx.stored_list is not None else None
-                if stored is not None:
-                    return responses.raw_json_response(stored)
-                stored_gone[0] = True
-                # Running apps are in or out of the list depending on the clock only through
-                # maxEndDate, whose default (year 3000) keeps them: the answer changes only
-                # when the index does.
-                version = ctx.index.version
-                if unfiltered[0] != version:
-                    body = applications.unfiltered_body(ctx.index.sorted_apps())
-                    unfiltered[0], unfiltered[1] = version, body
-                return responses.raw_json_response(unfiltered[1])
+                kept = kept_list()
+                if kept is None:
+                    # Running apps are in or out of the list depending on the clock only through
+                    # maxEndDate, whose default (year 3000) keeps them: the answer changes only
+                    # when the index does.
+                    version = ctx.index.version
+                    if unfiltered[0] != version:
+                        unfiltered[1] = KeptBody(applications.unfiltered_body(ctx.index.sorted_apps()))
+                        unfiltered[0] = version
+                    kept = unfiltered[1]
+                return kept_response_now(request, kept)
             return responses.json_response(applications.application_list(ctx.index, request.query_params))
         except ApiError as exc:
             return _error_response(request, exc)
+
+    async def kept_response(request: Request, kept: KeptBody) -> Response:
+        """A kept body, gzip-compressed when the client accepts it (compressed once, off the event loop)."""
+        if len(kept.body) >= GZIP_MIN_BYTES and responses.accepts_gzip(request.headers.get("accept-encoding", "")):
+            compressed = kept.compressed
+            if compressed is None:
+                compressed = await run_in_threadpool(kept.gzipped)
+            return responses.gzip_json_response(compressed)
+        return responses.raw_json_response(kept.body)
+
+    def kept_response_now(request: Request, kept: KeptBody) -> Response:
+        """:func:`kept_response` on a worker thread."""
+        if len(kept.body) >= GZIP_MIN_BYTES and responses.accepts_gzip(request.headers.get("accept-encoding", "")):
+            return responses.gzip_json_response(kept.gzipped())
+        return responses.raw_json_response(kept.body)
 
     async def application_resource(request: Request) -> Response:
         segments, uri = _app_segments(request)
@@ -122,7 +155,7 @@ def create_app(ctx: ServerContext) -> Starlette:
         if index is not None and ctx.response_cache is not None:
             kept = kept_answer(index.get, segments, request.query_params, uri, ctx.response_cache)
             if kept is not None:
-                return responses.raw_json_response(kept.body)  # a lookup: no worker thread
+                return await kept_response(request, kept.kept)  # a lookup: no worker thread
         return await run_in_threadpool(rendered_resource, request, segments, uri)
 
     def rendered_resource(request: Request, segments: list[str], uri: str) -> Response:
@@ -132,7 +165,7 @@ def create_app(ctx: ServerContext) -> Starlette:
         except ApiError as exc:
             return _error_response(request, exc)
         if isinstance(result, RenderedJson):
-            return responses.raw_json_response(result.body)
+            return kept_response_now(request, result.kept)
         if isinstance(result, StreamedJson):
             return responses.json_chunks_response(result.chunks)
         if isinstance(result, LogsRequest):

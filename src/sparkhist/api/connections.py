@@ -88,6 +88,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_keep_alive": settings.http_keep_alive,
         "limit_concurrency": settings.http_max_connections,
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        "loop": "auto",  # uvloop (a pinned dependency) when it imports, else asyncio's
         # The peer address stays the connection's: uvicorn would otherwise take it from a loopback
         # client's X-Forwarded-For, and the trusted-proxy check (sparkhist.access) must see the proxy.
         "proxy_headers": False,

@@ -9,10 +9,16 @@ Running attempts are never kept: part of their answers follows the clock.
 
 The cache holds at most ``max_bytes`` of bodies (least recently used out first); a
 body over a quarter of that is not kept at all, so one huge task list cannot empty it.
+
+A kept body is also sent gzip-compressed to a client that accepts it, as the SHS's Jetty
+(its ``GzipHandler``) sends every answer of 32 bytes or more; Jetty compresses each time,
+a kept body is compressed once, on the first such request (:class:`KeptBody`), and the
+compressed copy (about a tenth of the body for JSON) lives and goes with it.
 """
 
 from __future__ import annotations
 
+import gzip
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
@@ -22,11 +28,40 @@ from dataclasses import dataclass
 DEFAULT_MAX_BYTES = 32 << 20
 
 
+#: Shorter bodies are sent as they are: Jetty's ``GzipHandler`` default ``minGzipSize``, which the SHS keeps.
+GZIP_MIN_BYTES = 32
+
+
+class KeptBody:
+    """An encoded answer kept to be sent again, and its gzip-compressed bytes, made once when first asked for."""
+
+    __slots__ = ("_gzipped", "body")
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self._gzipped: bytes | None = None
+
+    @property
+    def compressed(self) -> bytes | None:
+        """The gzip-compressed body if made already, else None (:meth:`gzipped` makes it)."""
+        return self._gzipped
+
+    def gzipped(self) -> bytes:
+        """The body gzip-compressed (made on the first call; two racing calls make the same bytes)."""
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedJson:
-    """A JSON answer already encoded (sent as is)."""
+    """A JSON answer already encoded (sent as is, or compressed once when the client accepts it)."""
 
-    body: bytes
+    kept: KeptBody
+
+    @property
+    def body(self) -> bytes:
+        return self.kept.body
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +74,7 @@ class StreamedJson:
 class ResponseCache:
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._bodies: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._bodies: OrderedDict[Hashable, KeptBody] = OrderedDict()
         self._lock = threading.Lock()
         self.bytes = 0
         self.hits = 0
@@ -48,28 +83,29 @@ class ResponseCache:
 
     def get(self, key: Hashable, *, count_miss: bool = True) -> RenderedJson | None:
         with self._lock:
-            body = self._bodies.get(key)
-            if body is None:
+            kept = self._bodies.get(key)
+            if kept is None:
                 if count_miss:
                     self.misses += 1
                 return None
             self._bodies.move_to_end(key)
             self.hits += 1
-            return RenderedJson(body)
+            return RenderedJson(kept)
 
     def put(self, key: Hashable, body: bytes) -> RenderedJson:
+        kept = KeptBody(body)
         if len(body) <= self.max_bytes // 4:
             with self._lock:
                 old = self._bodies.pop(key, None)
                 if old is not None:
-                    self.bytes -= len(old)
-                self._bodies[key] = body
+                    self.bytes -= len(old.body)
+                self._bodies[key] = kept
                 self.bytes += len(body)
                 while self.bytes > self.max_bytes:
                     _, dropped = self._bodies.popitem(last=False)
-                    self.bytes -= len(dropped)
+                    self.bytes -= len(dropped.body)
                     self.evictions += 1
-        return RenderedJson(body)
+        return RenderedJson(kept)
 
     def keep(self, key: Hashable, chunks: Iterator[bytes]) -> Iterator[bytes]:
         """``chunks`` passed through; once all are sent, their body is kept (:meth:`put`)
@@ -93,7 +129,7 @@ class ResponseCache:
         """Drop every answer kept for the log at ``log_path`` (keys start with it)."""
         with self._lock:
             for key in [k for k in self._bodies if isinstance(k, tuple) and k and k[0] == log_path]:
-                self.bytes -= len(self._bodies.pop(key))
+                self.bytes -= len(self._bodies.pop(key).body)
 
     def __len__(self) -> int:
         return len(self._bodies)

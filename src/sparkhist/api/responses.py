@@ -59,6 +59,32 @@ def raw_json_response(body: bytes) -> Response:
     return Response(body, media_type=None, headers={**SHS_HEADERS, "Content-Type": "application/json"})
 
 
+def gzip_json_response(compressed: bytes) -> Response:
+    """A JSON answer gzip-compressed, as the SHS's Jetty sends one to a client that accepts gzip."""
+    return Response(compressed, media_type=None,
+                    headers={**SHS_HEADERS, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value accepts gzip: ``gzip`` listed without ``q=0``, or else ``*`` so."""
+    accepted: dict[str, bool] = {}
+    for item in accept_encoding.lower().split(","):
+        coding, _, params = item.partition(";")
+        q = params.strip()
+        accepted[coding.strip()] = not (q.startswith("q=") and _is_zero(q[2:]))
+    for coding in ("gzip", "x-gzip", "*"):
+        if coding in accepted:
+            return accepted[coding]
+    return False
+
+
+def _is_zero(value: str) -> bool:
+    try:
+        return float(value) == 0.0
+    except ValueError:
+        return False
+
+
 def text_error(status: int, message: str) -> Response:
     """The SHS's ``ErrorWrapper``: a bare message as ``text/plain``."""
     return Response(message, status_code=status, media_type=None,
