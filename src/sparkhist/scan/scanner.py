@@ -17,13 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-import orjson
-
 from sparkhist.errors import LogError, SourceError, SourceNotFound, StoreError
-from sparkhist.events.listing import LISTING_PREFIXES, apply_listing_line
 from sparkhist.reader.layout import (
     IN_PROGRESS,
     EventLog,
@@ -31,12 +28,12 @@ from sparkhist.reader.layout import (
     is_candidate,
     is_rolling_dir,
 )
-from sparkhist.reader.stream import ReadStats, read_lines
 from sparkhist.scan import changes
 from sparkhist.scan.builds import Result, build_all
 from sparkhist.scan.indexer import Indexer
+from sparkhist.scan.listing_reads import PARALLEL_MIN, ListingPool, ListingRead, read_listing
 from sparkhist.scan.skips import ScanSkips
-from sparkhist.scan.workers import BuildPool
+from sparkhist.scan.workers import BuildPool, IndexPool
 from sparkhist.source.base import FileEntry, Source
 from sparkhist.source.multi import PartialListing, directories, owner_of
 from sparkhist.store.applications import ApplicationIndex
@@ -315,18 +312,44 @@ class Scanner:
                 log.exception("scan report observer failed")
 
     def _read_listings(self, work: list[changes.Work], report: ScanReport, progress: Progress | None) -> None:
-        """The listing pass over what changed, its records written a batch at a time."""
+        """The listing pass over what changed, its records written a batch at a time.
+
+        Many logs are read by worker processes (:mod:`sparkhist.scan.listing_reads`) while
+        this process makes their records; a few are read here.
+        """
         batch = self.writes.batch(self.batch_size)
-        for done, item in enumerate(work, 1):
-            if self.stopping.is_set():
-                break
-            with self._lock:
-                record = self._index_log(item, report)
-            if progress:
-                progress(done, len(work))
-            if record is not None:
-                batch.add(record)
+        pool = self._listing_pool(len(work))
+        # Read here under the lock, as an on-demand load reads (it may read the same log).
+        reads: Iterator[tuple[changes.Work, ListingRead | BaseException | None]]
+        reads = ((item, None) for item in work) if pool is None else pool.read(work)
+        try:
+            for done, (item, read) in enumerate(reads, 1):
+                if self.stopping.is_set():
+                    break
+                if isinstance(read, BaseException):  # a worker failed (not the source: that is in the read)
+                    report.failed += 1
+                    report.errors[item.log.path] = f"listing read failed: {read!r}"
+                    log.warning("reading %s failed: %r; will retry", item.log.path, read)
+                    continue
+                with self._lock:
+                    record = self._index_log(item, report) if read is None else self._record(item, read, report)
+                if progress:
+                    progress(done, len(work))
+                if record is not None:
+                    batch.add(record)
+        finally:
+            if isinstance(reads, Generator):
+                reads.close()
+            if pool is not None:
+                pool.close()
         batch.flush()
+
+    def _listing_pool(self, count: int) -> ListingPool | None:
+        """Worker processes for a listing pass of ``count`` logs, when the scan has indexing
+        workers (the same number, reading the same source) and enough logs to share."""
+        if count < PARALLEL_MIN or not isinstance(self.pool, IndexPool) or self.pool.workers < 2:
+            return None
+        return ListingPool(self.pool.root, self.pool.options, self.pool.workers)
 
     def _full_index(self, logs: dict[str, EventLog], report: ScanReport, progress: Progress | None) -> None:
         """Bring every lagging snapshot up to date, newest log first."""
@@ -458,35 +481,22 @@ class Scanner:
         return logs, errors
 
     def _index_log(self, item: changes.Work, report: ScanReport) -> LogRecord | None:
+        return self._record(item, read_listing(self.source, item), report)
+
+    def _record(self, item: changes.Work, read: ListingRead, report: ScanReport) -> LogRecord | None:
+        """(Under the lock.) The record of one log's listing read, kept in memory and the index."""
         event_log = item.log
-        listing = item.listing
-        position = item.start
-        stats = ReadStats()
-        error: str | None = None
-        lines = read_lines(self.source, event_log, item.start, stats=stats, only=LISTING_PREFIXES)
-        try:
-            for line, after in lines:
-                try:
-                    apply_listing_line(listing, line)
-                except orjson.JSONDecodeError as exc:
-                    name = event_log.files[position.file_index].name
-                    log.warning("%s line %d: malformed JSON skipped (%s)", name, after.line, exc)
-                position = after
-        except LogError as exc:
-            error = str(exc)
-            log.info("log %s: %s (using the %d lines before it)", event_log.path, exc, position.line)  # the skip warns
-        except SourceError as exc:
+        listing, position, error = read.listing, read.position, read.error
+        if read.failure is not None:
             # Transient: keep what we had; the next scan tries again.
             report.failed += 1
-            report.errors[event_log.path] = str(exc)
-            if not self.skips.unusable(event_log.path, exc):
-                log.warning("reading %s failed: %s; will retry", event_log.path, exc)
+            report.errors[event_log.path] = str(read.failure)
+            if not self.skips.unusable(event_log.path, read.failure):
+                log.warning("reading %s failed: %s; will retry", event_log.path, read.failure)
             return None
-        finally:
-            lines.close()  # a read stopped early closes its file now, not at garbage collection
-        report.bytes_read += stats.bytes_read
-        self.bytes_parsed += stats.bytes_read
-        self.events_parsed += stats.lines
+        report.bytes_read += read.bytes_read
+        self.bytes_parsed += read.bytes_read
+        self.events_parsed += read.lines
         # Never before a listing already taken: a log read after a listing counts as read since it.
         now_ms = max(int(self.clock() * 1000), self._last_stamp_ms)
         self._last_stamp_ms = now_ms

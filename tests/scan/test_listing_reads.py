@@ -1,0 +1,96 @@
+"""The listing pass read by worker processes gives exactly what reading in the scanning process gives."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sparkhist.config import load_settings
+from sparkhist.scan import listing_reads, scanner
+from sparkhist.server import build_runtime
+from support.conformance import SPARK401
+from support.server import copy_logs
+
+#: Fields of a record that are times of the scan itself (a log still being written is stamped when read).
+_SCAN_TIMES = ("last_processed", "last_updated")
+
+
+def _damaged_logs(logs: Path) -> None:
+    """Beside the real logs: a zstd log damaged in its middle, a listing event that is not JSON."""
+    whole = (logs / "local-1795972915174.zstd").read_bytes()
+    middle = len(whole) // 2
+    (logs / "local-damaged.zstd").write_bytes(whole[:middle] + bytes(64) + whole[middle + 64 :])
+    plain = (logs / "local-1795972896863").read_bytes().split(b"\n")
+    plain.insert(3, b'{"Event":"SparkListenerApplicationStart","App Name": broken')
+    (logs / "local-malformed").write_bytes(b"\n".join(plain))
+
+
+def _scan(logs: Path, store: Path, workers: int) -> tuple[dict[str, dict[str, Any]], dict[str, int], bool]:
+    settings = load_settings({"log_dir": str(logs), "store_dir": str(store), "index_workers": workers,
+                              "watch_log_dir": False}, environ={})
+    runtime = build_runtime(settings)
+    used: list[bool] = []
+    listing_pool = runtime.scanner._listing_pool
+
+    def spy(count: int) -> listing_reads.ListingPool | None:
+        pool = listing_pool(count)
+        used.append(pool is not None)
+        return pool
+
+    runtime.scanner._listing_pool = spy  # type: ignore[method-assign]
+    try:
+        runtime.scanner.indexer = None  # the listing pass alone
+        report = runtime.scanner.scan_once()
+        records = {path: {k: v for k, v in r.to_dict().items() if k not in _SCAN_TIMES}
+                   for path, r in runtime.scanner.records.items()}
+        counts = {"listed": report.listed, "new": report.new, "failed": report.failed, "bytes": report.bytes_read,
+                  "lines": runtime.scanner.events_parsed, "errors": len(report.errors)}
+        return records, counts, used == [True]
+    finally:
+        runtime.close()
+
+
+def test_workers_and_the_scanning_process_read_the_same_listings(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    _damaged_logs(logs)
+    monkeypatch.setattr(scanner, "PARALLEL_MIN", 2)  # these few logs go to the workers...
+    monkeypatch.setattr(listing_reads, "CHUNK", 3)  # ...several tasks of a few logs each
+    pooled, pooled_counts, pool_used = _scan(logs, tmp_path / "pooled", workers=2)
+    assert pool_used
+    alone, alone_counts, pool_used = _scan(logs, tmp_path / "alone", workers=1)
+    assert not pool_used
+    assert pooled_counts == alone_counts and alone_counts["listed"] == 15
+    assert alone_counts["failed"] == 1  # the damaged log: listed from the lines before the damage
+    assert sorted(pooled) == sorted(alone)
+    assert [p for p in alone if pooled[p] != alone[p]] == []
+    assert alone[str(logs / "local-damaged.zstd")]["error"]
+    assert alone[str(logs / "local-malformed")]["listing"]["app_id"] == "local-1795972896863"
+
+
+def test_a_log_that_vanished_before_its_read_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source error in a worker is the log's failure (tried again next scan), as in the scanning process."""
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    monkeypatch.setattr(scanner, "PARALLEL_MIN", 2)
+    settings = load_settings({"log_dir": str(logs), "store_dir": str(tmp_path / "store"), "index_workers": 2,
+                              "watch_log_dir": False}, environ={})
+    runtime = build_runtime(settings)
+    gone = logs / "eventlog_v2_local-1795972918271"
+    discover = runtime.scanner._discover
+
+    def discover_then_remove(*args: Any) -> Any:
+        found = discover(*args)
+        shutil.rmtree(gone)  # listed, then removed before any read
+        return found
+
+    runtime.scanner._discover = discover_then_remove  # type: ignore[method-assign]
+    try:
+        runtime.scanner.indexer = None
+        report = runtime.scanner.scan_once()
+        assert report.failed == 1 and list(report.errors) == [str(gone)]
+        assert len(runtime.scanner.records) == 12
+    finally:
+        runtime.close()
