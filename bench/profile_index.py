@@ -11,6 +11,9 @@ Python-heavy code and times blocking calls such as fsync as they are), printing 
 top costs by cumulative and by own time. With ``--pyinstrument`` (if installed) a
 sampling profile is printed too.
 
+For the big log, an on-demand request's build (what a running server does for a log it has
+not indexed yet) is timed apart: kept in memory, saved, and the request's memory estimate.
+
 The compiled path (``native/``, issue 16) is timed on and off, each in a fresh process
 (``SPARKHIST_NATIVE=1``/``0``, one worker): CPU seconds (median of 5, with the load
 average), MB/s per core, and the ratio.
@@ -58,6 +61,44 @@ def native_on_and_off(logs: corpus.Corpus, work: Path, repeat: int = 5) -> None:
     print(f"compiled / Python: {median['0'] / median['1']:.2f}x less CPU (load average up to {load:.1f})")
 
 
+def on_demand_parts(logs: corpus.Corpus, work: Path, repeat: int = 5) -> None:
+    """What an API request's build of a log not indexed yet costs in a running server
+    (``StoreStates.get`` -> ``Indexer.build``), in CPU seconds, median of ``repeat``, in this
+    process: the build kept in memory (a serving process's), the build saved (the writer's),
+    and the request's memory estimate of the state it got (``estimate_state_bytes`` with the
+    size the snapshot carries)."""
+    from sparkhist.config import load_settings
+    from sparkhist.reader.layout import find_event_log
+    from sparkhist.server import build_runtime
+    from sparkhist.store.states import estimate_state_bytes
+
+    store = work / "store-on-demand"
+    shutil.rmtree(store, ignore_errors=True)
+    runtime = build_runtime(load_settings({"log_dir": str(logs.log_dir), "store_dir": str(store)}, environ={}))
+    indexer = runtime.scanner.indexer
+    assert indexer is not None
+    runs: dict[str, list[float]] = {"unsaved build": [], "saved build": [], "memory estimate": []}
+    try:
+        for _ in range(repeat):
+            for log_path in sorted(str(p) for p in logs.log_dir.iterdir()):
+                for persist, label in ((False, "unsaved build"), (True, "saved build")):
+                    shutil.rmtree(indexer.snapshots.dir, ignore_errors=True)
+                    os.makedirs(indexer.snapshots.dir)
+                    t = time.process_time()
+                    snapshot = indexer.refresh(find_event_log(runtime.source, log_path), persist=persist)
+                    runs[label].append(time.process_time() - t)
+                    if not persist:
+                        t = time.process_time()
+                        estimate_state_bytes(snapshot.state, snapshot.pickled_bytes)
+                        runs["memory estimate"].append(time.process_time() - t)
+                    del snapshot
+    finally:
+        runtime.catalog.close()
+        shutil.rmtree(store, ignore_errors=True)
+    print(f"an on-demand request's build, CPU median of {repeat} (load average {os.getloadavg()[0]:.1f}): "
+          + ", ".join(f"{label} {statistics.median(times):.3f}s" for label, times in runs.items()))
+
+
 def profile(name: str, logs: corpus.Corpus, work: Path, top: int, use_pyinstrument: bool,
             cpu_clock: bool = False) -> None:
     store = work / "store"
@@ -71,6 +112,8 @@ def profile(name: str, logs: corpus.Corpus, work: Path, top: int, use_pyinstrume
               f"{logs.events / cpu:,.0f} events/s per core "
               f"({result['listed']} logs listed, {result['indexed']} fully indexed, {result['failed']} failed)")
     native_on_and_off(logs, work)
+    if logs.apps == 1:
+        on_demand_parts(logs, work)
     profiler = cProfile.Profile(time.process_time) if cpu_clock else cProfile.Profile()
     profiler.enable()
     wall_p = scan(logs.log_dir, store, 1)["wall"]
