@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from sparkhist.errors import CodecError
 from sparkhist.reader.codecs import (
     DECODERS,
-    GROUP_BYTES,
     Decoder,
     Piece,
     make_decoder,
@@ -168,7 +167,6 @@ def test_every_prefix_is_truncated_or_complete_never_an_error(codec: str) -> Non
     boundaries = {0, len(stream)}
     for piece in decode_all(make_decoder(codec), stream):
         boundaries.add(piece.origin)
-        boundaries.update(piece.origins)  # frames handed out together
         if piece.end is not None:
             boundaries.add(piece.end)
     for size in range(len(stream) + 1):
@@ -332,28 +330,17 @@ def _line_resume_points(pieces: list[Piece]) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize("frame", [20_000, 300_000, 1_200_000])  # one block, three, more than a whole-frame decode takes
 def test_zstd_whole_frames_resume_where_the_block_walk_does(frame: int) -> None:
-    """A complete frame is decoded in one call, and whole frames in a row come out as one
-    piece: their lines resume exactly where decoding block by block (a frame never complete
-    in the buffer, fed a byte at a time) resumes them."""
+    """A complete frame is decoded in one call: its lines resume exactly where decoding block
+    by block (a frame never complete in the buffer, fed a byte at a time) resumes them."""
     data = sample_text(18, 2_500_000)
     stream = encode_zstd(data, frame, checksum=frame == 300_000)
     at_once = decode_all(make_decoder("zstd"), stream)
     by_bytes = decode_all(make_decoder("zstd"), stream, list(range(0, len(stream), 997)) + list(range(1, 5000)))
     assert joined(at_once) == joined(by_bytes) == data
     assert _line_resume_points(at_once) == _line_resume_points(by_bytes)
-    if frame == 20_000:  # small frames: about GROUP_BYTES of them per piece
-        assert len(at_once) == -(-len(data) // (GROUP_BYTES + frame)) and len(by_bytes) >= len(data) // frame
-    assert max(len(p.data) for p in at_once) <= GROUP_BYTES + 8 * (128 << 10)
-    assert _line_resume_points([q for p in at_once for q in _split(p)]) == _line_resume_points(at_once)
-
-
-def _split(piece: Piece) -> list[Piece]:
-    """A piece cut in two at every line end (as a read resumed there drops what precedes)."""
-    cut = piece.data.find(b"\n", len(piece.data) // 3) + 1
-    if not 0 < cut < len(piece.data):
-        return [piece]
-    head = Piece(piece.data[:cut], piece.origin, piece.skip, None, piece.byte_aligned, piece.starts, piece.origins)
-    return [head, piece.drop(cut)]
+    if frame == 300_000:
+        assert len(at_once) == -(-len(data) // frame)  # a piece per frame
+    assert max(len(p.data) for p in at_once) <= 8 * (128 << 10)
 
 
 def test_zstd_damage_late_in_a_frame_keeps_the_blocks_before_it() -> None:

@@ -156,7 +156,6 @@ def boundaries(path: Path, codec: str | None) -> set[int]:
     points = set()
     for piece in make_decoder(codec).decode(data):
         points.add(piece.origin)
-        points.update(piece.origins)  # frames handed out together
         if piece.end is not None:
             points.add(piece.end)
     return points

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import struct
-from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -61,10 +60,6 @@ class Piece:
     completes its block, ``end`` is the stored offset just after the block, so a
     resume point at the very end needs no re-decoding. ``byte_aligned`` marks plain
     text, where stored and decoded bytes coincide and every byte is a boundary.
-
-    Several whole frames may come as one piece: ``starts`` are the offsets in ``data``
-    where each frame after the first begins and ``origins`` their stored offsets, so a
-    resume point is the one the frame's own piece would give.
     """
 
     data: bytes
@@ -72,8 +67,6 @@ class Piece:
     skip: int = 0
     end: int | None = None
     byte_aligned: bool = False
-    starts: tuple[int, ...] = ()
-    origins: tuple[int, ...] = ()
 
     def resume_point(self, k: int) -> tuple[int, int]:
         """``(offset, skip)`` that restarts decoding just after ``data[:k]``."""
@@ -81,20 +74,11 @@ class Piece:
             return self.end, 0
         if self.byte_aligned:
             return self.origin + self.skip + k, 0
-        if self.starts:
-            i = bisect_right(self.starts, k)
-            if i:
-                return self.origins[i - 1], k - self.starts[i - 1]
         return self.origin, self.skip + k
 
     def drop(self, n: int) -> Piece:
         """This piece without its first ``n`` decoded bytes."""
-        if not self.starts:
-            return replace(self, data=self.data[n:], skip=self.skip + n)
-        i = bisect_right(self.starts, n)
-        origin, skip = (self.origins[i - 1], n - self.starts[i - 1]) if i else (self.origin, self.skip + n)
-        return replace(self, data=self.data[n:], origin=origin, skip=skip,
-                       starts=tuple(start - n for start in self.starts[i:]), origins=self.origins[i:])
+        return replace(self, data=self.data[n:], skip=self.skip + n)
 
 
 class Decoder(Protocol):
@@ -139,38 +123,6 @@ class _Unit:
     length: int  # stored bytes it spans
     data: bytes  # what it decodes to (often empty for headers)
     closes: bool  # whether a restart point follows it
-    whole: bool = False  # a whole frame (a restart point before it too): may share a piece with the next
-
-
-#: Whole frames in a row are grouped into pieces of about this many decoded bytes.
-GROUP_BYTES = 1 << 20
-
-
-class _Group:
-    """Whole frames decoded in a row, to be handed out as one piece."""
-
-    __slots__ = ("data", "origin", "origins", "size", "starts")
-
-    def __init__(self) -> None:
-        self.data: list[bytes] = []
-        self.origin = 0  # stored offset of the first frame
-        self.starts: list[int] = []  # decoded offsets of the frames after the first
-        self.origins: list[int] = []  # and their stored offsets
-        self.size = 0
-
-    def add(self, origin: int, data: bytes) -> None:
-        if self.data:
-            self.starts.append(self.size)
-            self.origins.append(origin)
-        else:
-            self.origin = origin
-        self.data.append(data)
-        self.size += len(data)
-
-    def piece(self, end: int) -> Piece:
-        """The frames as one piece; ``end``: the stored offset after the last one."""
-        data = self.data[0] if len(self.data) == 1 else b"".join(self.data)
-        return Piece(data, origin=self.origin, end=end, starts=tuple(self.starts), origins=tuple(self.origins))
 
 
 #: Sanity bound for a block whose format does not bound its size (snappy blocks, zstd
@@ -196,39 +148,16 @@ class _FramedDecoder:
     def decode(self, data: bytes) -> Iterator[Piece]:
         self._buffer += data
         pos = 0
-        # Whole frames in a row are handed out as one piece (up to GROUP_BYTES): what is done
-        # per piece downstream is then done once for many small frames.
-        group = _Group()
         try:
-            while True:
-                try:
-                    unit = self._unit(self._buffer, pos)
-                except CodecError:
-                    if group.data:  # what came before the damage comes out first
-                        yield group.piece(self._origin)
-                    raise
-                if unit is None:
-                    break
+            while (unit := self._unit(self._buffer, pos)) is not None:
                 start = self._offset + pos
                 pos += unit.length
-                if unit.whole and unit.data:
-                    group.add(start, unit.data)
-                    self._origin, self._skip = start + unit.length, 0
-                    if group.size >= GROUP_BYTES:
-                        yield group.piece(self._origin)
-                        group = _Group()
-                    continue
-                if group.data:
-                    yield group.piece(start)
-                    group = _Group()
                 if unit.data:
                     end = start + unit.length if unit.closes else None
                     yield Piece(unit.data, origin=self._origin, skip=self._skip, end=end)
                 self._skip += len(unit.data)
                 if unit.closes:
                     self._origin, self._skip = start + unit.length, 0
-            if group.data:
-                yield group.piece(self._origin)
         finally:
             del self._buffer[:pos]
             self._offset += pos
@@ -470,7 +399,7 @@ class ZstdFrameDecoder(_FramedDecoder):
                     data = frame.decompress(bytes(buf[pos:end]))
                 except zstandard.ZstdError:
                     return None
-                return _Unit(end - pos, data, closes=True, whole=True) if frame.eof and not frame.unused_data else None
+                return _Unit(end - pos, data, closes=True) if frame.eof and not frame.unused_data else None
         return None
 
     def _block(self, buf: bytearray, pos: int, frame: zstandard.ZstdDecompressionObj) -> _Unit | None:
