@@ -11,6 +11,7 @@ import pytest
 from sparkhist.config import load_settings
 from sparkhist.scan import listing_reads, scanner
 from sparkhist.server import build_runtime
+from sparkhist.source.local import LocalSource
 from support.conformance import SPARK401
 from support.server import copy_logs
 
@@ -94,3 +95,23 @@ def test_a_log_that_vanished_before_its_read_fails_alone(tmp_path: Path, monkeyp
         assert len(runtime.scanner.records) == 12
     finally:
         runtime.close()
+
+
+def test_logs_a_failed_worker_did_not_read_are_read_in_the_scanning_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A broken pool (a worker killed, processes that cannot start) costs speed, not listings."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    alone, alone_counts, _ = _scan(logs, tmp_path / "alone", workers=1)
+    monkeypatch.setattr(scanner, "PARALLEL_MIN", 2)
+
+    def broken(self: listing_reads.ListingPool, work: list[Any]) -> Any:
+        for i, item in enumerate(work):
+            yield item, BrokenProcessPool("a worker died") if i % 3 else listing_reads.read_listing(
+                LocalSource(str(logs)), item)
+
+    monkeypatch.setattr(listing_reads.ListingPool, "read", broken)
+    pooled, pooled_counts, pool_used = _scan(logs, tmp_path / "pooled", workers=2)
+    assert pool_used and pooled_counts == alone_counts and pooled == alone
+    assert caplog.text.count("the listing workers failed") == 1

@@ -322,15 +322,16 @@ class Scanner:
         # Read here under the lock, as an on-demand load reads (it may read the same log).
         reads: Iterator[tuple[changes.Work, ListingRead | BaseException | None]]
         reads = ((item, None) for item in work) if pool is None else pool.read(work)
+        worker_failures = 0
         try:
             for done, (item, read) in enumerate(reads, 1):
                 if self.stopping.is_set():
                     break
-                if isinstance(read, BaseException):  # a worker failed (not the source: that is in the read)
-                    report.failed += 1
-                    report.errors[item.log.path] = f"listing read failed: {read!r}"
-                    log.warning("reading %s failed: %r; will retry", item.log.path, read)
-                    continue
+                if isinstance(read, BaseException):  # the worker failed (a source error is in the read): read here
+                    if not worker_failures:  # once a pass: a broken pool fails every log after it
+                        log.warning("the listing workers failed (%r); reading in the scanning process", read)
+                    worker_failures += 1
+                    read = None
                 with self._lock:
                     record = self._index_log(item, report) if read is None else self._record(item, read, report)
                 if progress:
