@@ -238,3 +238,70 @@ def test_hostile_changes_keep_the_server_serving(served: Served) -> None:
     assert _until(lambda: app in served.listed(), 30) is not None, served.log_file.read_text()[-3000:]
     answers()
     assert served.proc.poll() is None
+
+
+def test_the_watch_starts_once_the_first_scan_is_over(tmp_path: Path) -> None:
+    """Setting up a recursive watch walks every rolling directory: not beside the first listing."""
+    from sparkhist.config import load_settings
+    from sparkhist.server import build_runtime
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    runtime = build_runtime(load_settings({"log_dir": str(logs), "store_dir": str(tmp_path / "store"),
+                                           "index_workers": 1, "scan_interval": 3600}, environ={}))
+    scanning, release = threading.Event(), threading.Event()
+    scan_once = runtime.scanner.scan_once
+
+    def first_scan(*args: Any) -> Any:
+        scanning.set()
+        assert release.wait(30)
+        return scan_once(*args)
+
+    runtime.scanner.scan_once = first_scan  # type: ignore[method-assign]
+    (watch,) = runtime.loop.watches
+    try:
+        runtime.loop.start()
+        assert scanning.wait(30)
+        time.sleep(0.5)
+        assert not watch.watching.is_set()  # the first scan is under way: no watch yet
+        release.set()
+        assert watch.watching.wait(30)  # then notifications are followed
+        (logs / "app-1").write_bytes(b"")
+        assert _until(lambda: runtime.loop.checks > 0 or str(logs / "app-1") in runtime.loop._pending, 10) is not None
+    finally:
+        release.set()
+        runtime.loop.stop()
+        runtime.close()
+
+
+def test_a_loop_stopped_during_its_first_scan_never_starts_its_watch(tmp_path: Path) -> None:
+    from sparkhist.config import load_settings
+    from sparkhist.server import build_runtime
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    runtime = build_runtime(load_settings({"log_dir": str(logs), "store_dir": str(tmp_path / "store"),
+                                           "index_workers": 1, "scan_interval": 3600}, environ={}))
+    scanning, release = threading.Event(), threading.Event()
+    scan_once = runtime.scanner.scan_once
+
+    def first_scan(*args: Any) -> Any:
+        scanning.set()
+        release.wait(30)
+        return scan_once(*args)
+
+    runtime.scanner.scan_once = first_scan  # type: ignore[method-assign]
+    (watch,) = runtime.loop.watches
+    try:
+        runtime.loop.start()
+        assert scanning.wait(30)
+        stopper = threading.Thread(target=runtime.loop.stop, kwargs={"timeout": 30})
+        stopper.start()
+        time.sleep(0.2)
+        release.set()
+        stopper.join(30)
+        time.sleep(0.5)
+        assert not watch.watching.is_set() and not watch._thread.is_alive()
+    finally:
+        release.set()
+        runtime.close()

@@ -59,11 +59,20 @@ class ScanLoop:
         self._pending: set[str] = set()
         self._scan_wanted = False
         self._pending_lock = threading.Lock()
+        self._watches_started = False
 
     def start(self) -> None:
         self._thread.start()
-        for watch in self.watches:
-            watch.start()
+
+    def _start_watches(self) -> None:
+        """After the first scan: setting up a recursive watch walks every rolling directory
+        (seconds of CPU at 10,000 logs) and would slow the first listing; a log written
+        meanwhile is seen by the next scan, which starts at once after a long first one."""
+        with self._pending_lock:  # not beside a stop
+            if not self._watches_started:
+                self._watches_started = True
+                for watch in self.watches:
+                    watch.start()
 
     @property
     def watch(self) -> LogDirWatch | None:
@@ -99,7 +108,9 @@ class ScanLoop:
         self.scanner.stopping.set()
         if self.scanner.pool is not None:
             self.scanner.pool.stop()
-        for watch in self.watches:
+        with self._pending_lock:  # no watch starts after this
+            started, self._watches_started = self._watches_started, True
+        for watch in self.watches if started else ():
             watch.stop(timeout=0.0)  # told to stop; its thread ends within its next timeout, unwaited
         self._thread.join(timeout)
         if self._thread.is_alive():
@@ -126,6 +137,8 @@ class ScanLoop:
                     self.checks += 1
             except Exception:  # the loop must survive anything one scan does
                 log.exception("scan failed; retrying in %.1fs", self.interval)
+            if scan:
+                self._start_watches()
             self._wake.wait(max(0.0, next_scan - time.monotonic()))
             self._wake.clear()
 
