@@ -200,3 +200,11 @@ def test_a_kill_9_before_the_flush_loses_only_buffered_rows_which_the_repair_mak
     assert repair.repair(store, snapshots).written == 0
     keys = {key_of(n) for n in snapshots.file_names()}
     assert len(keys) == len(NAMES)
+
+
+def test_a_batch_of_no_attempt_is_removed_by_the_next_compaction(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    pending.write_batch(store, [])
+    assert len(_pending_files(store)) == 1 and pending.scan(store).entries == []
+    assert compaction.compact(store).attempts == 0
+    assert _pending_files(store) == [] and not compaction.due(store)

@@ -166,6 +166,8 @@ def compact(store_dir: str) -> Compacted:
             unlink_quietly(path)
         items = scanned.entries
         if not items:
+            for empty in scanned.files:  # batches of no attempt
+                pending.remove_if_unchanged(empty)
             return done
         current, bad = current_tables(store_dir)
         generation = 1 + max((f.generation for f in table_files(store_dir)), default=0)
