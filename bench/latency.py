@@ -1,7 +1,7 @@
 """API latency under concurrent clients: a bounded number of requests, censored percentiles.
 
-``concurrency`` clients each hold one keep-alive connection (closed loop: a client sends
-its next request as soon as the previous answer is read in full). A run stops issuing
+``concurrency`` clients each hold one keep-alive connection, opened in the warm-up (closed
+loop: a client sends its next request as soon as the previous answer is read in full). A run stops issuing
 after ``total`` requests or ``budget_s`` seconds, whichever comes first (a full 10k-app
 listing is several MB per answer), and says how many it asked and how many were answered.
 Requests still pending then get another ``budget_s``; one unanswered when that ends
@@ -110,13 +110,20 @@ async def _measure(url: str, total: int, concurrency: int, budget_s: float, warm
             raise RuntimeError(f"GET {url}: {first.status_code} {first.text[:300]}")
         request = _request_bytes(client, url)
     target = urlsplit(url)
-    host, port = target.hostname or "127.0.0.1", target.port or 80
-    await _run(host, port, request, min(warmup, total), concurrency, budget_s, [], {})
-    samples: list[Sample] = []
-    errors: dict[str, int] = {}
-    started = time.perf_counter()
-    asked = await _run(host, port, request, total, concurrency, budget_s, samples, errors)
-    wall = time.perf_counter() - started
+    connections = [_Connection(target.hostname or "127.0.0.1", target.port or 80) for _ in range(concurrency)]
+    try:
+        # The warm-up opens every client's connection (one request each at least), so the timed run
+        # measures answers on open keep-alive connections, not 50 connects at once: a JVM busy
+        # elsewhere lets its accept queue overflow then, and an overflowed connect waits seconds.
+        await _run(connections, request, max(min(warmup, total), concurrency), budget_s, [], {})
+        samples: list[Sample] = []
+        errors: dict[str, int] = {}
+        started = time.perf_counter()
+        asked = await _run(connections, request, total, budget_s, samples, errors)
+        wall = time.perf_counter() - started
+    finally:
+        for connection in connections:
+            connection.close()
     return summarize(samples, asked=asked, first_ms=first_ms, errors=errors, wall=wall, cut_by_budget=asked < total)
 
 
@@ -178,16 +185,18 @@ class _Connection:
         self.reader = self.writer = None
 
 
-async def _run(host: str, port: int, request: bytes, total: int, concurrency: int, budget_s: float,
+async def _run(connections: list[_Connection], request: bytes, total: int, budget_s: float,
                samples: list[Sample], errors: dict[str, int]) -> int:
-    """Sends up to ``total`` requests within ``budget_s``; returns how many were sent."""
+    """Sends up to ``total`` requests within ``budget_s``, one client per connection; returns how many
+    were sent. A client whose request is still unanswered at twice the budget is stopped and its
+    connection closed (the next run opens it again)."""
     deadline = time.perf_counter() + budget_s
     issued = 0
-    pending: dict[int, float] = {}  # worker -> when its unanswered request was sent
+    pending: dict[int, float] = {}  # client -> when its unanswered request was sent
 
-    async def worker(n: int) -> None:
+    async def client(n: int) -> None:
         nonlocal issued
-        connection = _Connection(host, port)
+        connection = connections[n]
         try:
             while issued < total and time.perf_counter() < deadline:
                 issued += 1
@@ -205,11 +214,12 @@ async def _run(host: str, port: int, request: bytes, total: int, concurrency: in
                     samples.append((time.perf_counter() - t, False))
                 else:
                     errors[f"HTTP {status}"] = errors.get(f"HTTP {status}", 0) + 1
-        finally:
-            connection.close()
+        except asyncio.CancelledError:
+            connection.close()  # an answer half read: the connection is of no further use
+            raise
 
-    workers = [asyncio.ensure_future(worker(n)) for n in range(concurrency)]
-    _, stalled = await asyncio.wait(workers, timeout=2 * budget_s)
+    clients = [asyncio.ensure_future(client(n)) for n in range(len(connections))]
+    _, stalled = await asyncio.wait(clients, timeout=2 * budget_s)
     ended = time.perf_counter()
     samples.extend((ended - t, True) for t in pending.values())  # unanswered: at least this long
     for task in stalled:
