@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sparkhist.config import Settings
+from sparkhist.errors import LogError, SourceError, StoreError
 
 if TYPE_CHECKING:
     from sparkhist.server.pending import PendingRuntime
@@ -333,7 +334,19 @@ class ServingGroup:
 
     def _on_demand(self, app_id: str) -> bool:
         runtime = self.pending.wait()
-        return runtime.loop.role == "writer" and runtime.scanner.index_on_demand(app_id)
+        if runtime.loop.role != "writer" or not runtime.scanner.index_on_demand(app_id):
+            return False
+        # The serving process that asks answers from the snapshot, built and saved here once
+        # (the scan waiting for this build, not making its own), not built there again.
+        indexer, app = runtime.scanner.indexer, runtime.index.get(app_id)
+        if indexer is None or app is None:
+            return True
+        for attempt in app.attempts:
+            try:
+                indexer.build(attempt.log_path, persist=True)
+            except (SourceError, LogError, StoreError) as exc:  # the serving process builds it then
+                log.info("on-demand load of %s: %s not built here: %s", app_id, attempt.log_path, exc)
+        return True
 
     def start(self) -> None:
         """Once the runtime is complete: the Unix socket, then the serving processes (not after a stop)."""
