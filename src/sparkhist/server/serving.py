@@ -9,7 +9,8 @@ from its log when no snapshot is there yet (without writing it). What only the s
 process knows, a serving process asks it over a Unix socket (:class:`ControlServer`):
 
 - ``/health/details``, ``/ready`` and ``/metrics`` are the server process's answers;
-- an on-demand load of an unknown application is the writer's;
+- an on-demand load of an unknown application is the writer's, which builds and saves its
+  snapshot before it answers (the serving process reads it; the scan is handed that build);
 - the requests a serving process answered are counted in the server process's metrics.
 
 A serving process that dies is started again (:class:`ServingProcesses`, backoff
