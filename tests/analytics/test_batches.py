@@ -25,6 +25,7 @@ from sparkhist.analytics.query import Engine
 from sparkhist.reader.layout import find_event_log
 from sparkhist.scan.builds import build_all
 from sparkhist.scan.indexer import Indexer
+from sparkhist.scan.workers import Built, IndexPool
 from sparkhist.source.factory import open_source
 from sparkhist.state.app_state import AppState
 from sparkhist.store.snapshots import SnapshotStore
@@ -142,6 +143,25 @@ def test_a_scans_builds_write_their_rows_at_their_end(tmp_path: Path, reference:
     assert len(_pending_files(store)) == 1 and _answer(store) == reference
 
 
+def test_indexing_workers_write_no_row_file_the_scanning_process_writes_theirs(tmp_path: Path,
+                                                                             reference: tuple[object, ...]) -> None:
+    store = _store(tmp_path)
+    batch.buffer_for(store).max_age = 3600.0
+    source = open_source(str(LOGS))
+    indexer = Indexer(source, SnapshotStore(store), AppState)
+    pool = IndexPool(str(LOGS), store, 2)
+    try:
+        results = build_all(indexer, [find_event_log(source, str(LOGS / n)) for n in NAMES], pool=pool)
+        for _ in range(len(NAMES)):
+            _, result = next(results)
+            assert isinstance(result, Built) and result.persisted and result.rows is not None
+        assert _pending_files(store) == [] and len(batch.buffer_for(store)) == len(NAMES)  # built in the workers
+        assert list(results) == []
+    finally:
+        pool.close()
+    assert len(_pending_files(store)) == 1 and _answer(store) == reference
+
+
 def test_later_batches_win_but_not_with_rows_of_an_older_snapshot(tmp_path: Path) -> None:
     store = _store(tmp_path)
     pending.write_batch(store, [pending.Entry("a", 5, b"{1}"), pending.Entry("b", 5, b"{2}")])
@@ -160,6 +180,7 @@ from pathlib import Path
 from sparkhist.analytics import batch, compaction
 from sparkhist.reader.layout import find_event_log
 from sparkhist.scan.indexer import Indexer
+from sparkhist.scan.workers import Built, IndexPool
 from sparkhist.source.factory import open_source
 from sparkhist.state.app_state import AppState
 from sparkhist.store.snapshots import SnapshotStore
