@@ -229,3 +229,22 @@ def test_a_batch_of_no_attempt_is_removed_by_the_next_compaction(tmp_path: Path)
     assert len(_pending_files(store)) == 1 and pending.scan(store).entries == []
     assert compaction.compact(store).attempts == 0
     assert _pending_files(store) == [] and not compaction.due(store)
+
+
+def test_the_writers_shutdown_and_a_normal_exit_write_what_is_buffered(tmp_path: Path, reference: tuple[object, ...]) -> None:
+    store = _store(tmp_path)
+    batch.buffer_for(store).max_age = 3600.0
+    pending.write_batch(store, [pending.tombstone("0" * 16)])
+    maintenance = repair.Maintenance(store, SnapshotStore(store)).start()  # the writer's thread, stopped by its close
+    try:
+        assert _until(lambda: _pending_files(store) == [])  # its first repair has compacted
+        _index(store, NAMES[:1])
+        assert _pending_files(store) == []
+    finally:
+        maintenance.stop()
+    assert len(_pending_files(store)) == 1
+    exiting = subprocess.run([sys.executable, "-c", _INDEXER.replace("time.sleep(3600)", "") + "sys.exit(0)",
+                              store, str(LOGS), *NAMES], capture_output=True, timeout=120)
+    assert exiting.returncode == 0 and exiting.stdout == b"indexed %d\n" % (len(NAMES) - 1), exiting.stderr
+    assert len(_pending_files(store)) == 1  # the child's: at exit (the parent's batch was compacted by the child)
+    assert _answer(store) == reference
