@@ -148,12 +148,23 @@ class _Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def get(self, request: bytes) -> int:
-        """The status of the answer to ``request``, its body read in full."""
+        """The status of the answer to ``request``, its body read in full. A kept connection the
+        server closed while it was idle (its keep-alive timeout) is opened again, as a pool does:
+        before the request when its end was seen, or when it ends before any byte of the answer."""
+        if self.reader is not None and self.reader.at_eof():
+            self.close()
+        reused = self.writer is not None
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
         assert self.reader is not None
         self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+            if not reused or isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                raise
+            self.close()
+            return await self.get(request)
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         headers = {}

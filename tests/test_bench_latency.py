@@ -56,6 +56,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
                 return
             self._send(200, BODY)
+            if mode == "once":  # closed after each answer without saying so: an idle keep-alive timeout
+                self.close_connection = True
         except OSError:  # the client gave up on this connection
             self.close_connection = True
 
@@ -131,3 +133,8 @@ def test_chunked_and_sized_bodies_are_read_in_full_on_one_connection(server: str
     for path in ("chunked", "plain"):
         result = latency.measure(f"{server}/{path}", total=30, concurrency=3, budget_s=10, warmup=3)
         assert (result.requests, result.errors, result.unanswered) == (30, 0, 0), path
+
+
+def test_a_kept_connection_the_server_closed_is_opened_again_not_failed(server: str) -> None:
+    result = latency.measure(f"{server}/once", total=40, concurrency=4, budget_s=10, warmup=4)
+    assert (result.requests, result.errors, result.unanswered) == (40, 0, 0), result.error_kinds
