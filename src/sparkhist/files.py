@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 
-__all__ = ["fsync_dir", "unlink_quietly", "write_file_atomically"]
+__all__ = ["FileSystemUsage", "filesystem_usage", "fsync_dir", "unlink_quietly", "write_file_atomically"]
 
 
 def fsync_dir(path: str) -> None:
@@ -47,3 +48,26 @@ def write_file_atomically(path: str, data: bytes | list[bytes], temp: str) -> No
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+@dataclass(frozen=True, slots=True)
+class FileSystemUsage:
+    total_bytes: int
+    free_bytes: int  # available to this (unprivileged) process, as ``df`` shows it
+
+    @property
+    def ratio(self) -> float:
+        """Used / (used + available): the ``Use%`` column of ``df``."""
+        if self.total_bytes <= 0:
+            return 0.0
+        return min(1.0, max(0.0, 1.0 - self.free_bytes / self.total_bytes))
+
+
+def filesystem_usage(path: str) -> FileSystemUsage:
+    """Usage of the file system holding ``path`` (its nearest existing ancestor)."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    st = os.statvfs(path)
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    free = st.f_bavail * st.f_frsize
+    return FileSystemUsage(total_bytes=used + free, free_bytes=free)

@@ -45,7 +45,7 @@ from sparkhist.analytics.layout import (
 )
 from sparkhist.analytics.tables import APPLICATIONS, TABLES, Table
 from sparkhist.errors import StoreError
-from sparkhist.store.files import fsync_dir, unlink_quietly
+from sparkhist.files import fsync_dir, unlink_quietly
 
 log = logging.getLogger("sparkhist.analytics")
 

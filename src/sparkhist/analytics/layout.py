@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import xxhash
 
-from sparkhist.store.files import unlink_quietly
+from sparkhist.files import unlink_quietly
 from sparkhist.store.snapshots import snapshot_name
 
 ANALYTICS_DIR = "analytics"

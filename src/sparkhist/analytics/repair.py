@@ -31,7 +31,7 @@ from sparkhist.analytics.layout import (
 )
 from sparkhist.analytics.tables import APPLICATIONS, TABLES
 from sparkhist.errors import StoreError
-from sparkhist.store.files import unlink_quietly
+from sparkhist.files import unlink_quietly
 from sparkhist.store.snapshots import SnapshotStore
 
 log = logging.getLogger("sparkhist.analytics")

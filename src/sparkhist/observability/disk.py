@@ -11,30 +11,8 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class FileSystemUsage:
-    total_bytes: int
-    free_bytes: int  # available to this (unprivileged) process, as ``df`` shows it
-
-    @property
-    def ratio(self) -> float:
-        """Used / (used + available): the ``Use%`` column of ``df``."""
-        if self.total_bytes <= 0:
-            return 0.0
-        return min(1.0, max(0.0, 1.0 - self.free_bytes / self.total_bytes))
-
-
-def filesystem_usage(path: str) -> FileSystemUsage:
-    """Usage of the file system holding ``path`` (its nearest existing ancestor)."""
-    while not os.path.exists(path) and os.path.dirname(path) != path:
-        path = os.path.dirname(path)
-    st = os.statvfs(path)
-    used = (st.f_blocks - st.f_bfree) * st.f_frsize
-    free = st.f_bavail * st.f_frsize
-    return FileSystemUsage(total_bytes=used + free, free_bytes=free)
+from sparkhist.files import FileSystemUsage, filesystem_usage
 
 
 def tree_bytes(path: str) -> int:

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sparkhist.observability.disk import DiskUsage, FileSystemUsage
+from sparkhist.files import FileSystemUsage
+from sparkhist.observability.disk import DiskUsage
 from sparkhist.observability.sources import ObservedSource, SourceStatus
 from sparkhist.scan.loop import ScanLoop
 from sparkhist.scan.scanner import Scanner, ScanReport

@@ -21,7 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 from sparkhist.errors import StoreError
-from sparkhist.observability.disk import filesystem_usage, tree_bytes
+from sparkhist.files import filesystem_usage
+from sparkhist.observability.disk import tree_bytes
 from sparkhist.observability.probe import FILESYSTEM_FULL
 from sparkhist.render.terminal import text
 from sparkhist.store.applications import ApplicationIndex

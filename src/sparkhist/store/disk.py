@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sparkhist.files import filesystem_usage
 from sparkhist.store.snapshots import SnapshotStore
 
 log = logging.getLogger("sparkhist.store")
@@ -39,12 +40,7 @@ def fs_used_ratio(path: str) -> float:
     far more on some hosts) are neither used nor ours: counting them as used would put a
     half-empty disk over the watermarks and stop every snapshot write.
     """
-    st = os.statvfs(path)
-    used = st.f_blocks - st.f_bfree
-    usable = used + st.f_bavail
-    if usable <= 0:
-        return 0.0
-    return used / usable
+    return filesystem_usage(path).ratio
 
 
 class DiskBudget:
