@@ -20,6 +20,21 @@ server, so its own CPU set the figures. The requests are those httpx sends (its 
 ``Accept-Encoding`` included, so a server that compresses does so as before); a body is
 read in full (``Content-Length`` or chunked) and not decoded. Both servers are measured
 with the same client, which still takes CPU from them: both pay the same price.
+
+**Closed loop and fixed rate.** :func:`measure` is a closed loop, and a closed loop omits
+what a stalled server does: a client stuck on one request sends nothing else, so a stall
+of many seconds is one sample, and the percentiles come from the clients still moving
+(coordinated omission). :func:`measure_fixed_rate` is the correction wrk2 and
+HdrHistogram's ``recordValueWithExpectedInterval`` make: requests are **scheduled** at a
+constant total rate ``rate`` for ``duration_s`` seconds, request *i* due at ``i / rate``
+after the start, on connection ``i mod concurrency`` (each connection has its own
+schedule, one request every ``concurrency / rate`` seconds, the connections staggered);
+a request whose time has come is sent as soon as its connection is free, and its latency
+is measured **from the time it was due**, not from when it was sent, so a user who
+arrived during a stall waits out the rest of it, and so does every user queued behind.
+Requests still in flight or never sent when the run ends (pending ones get another
+``duration_s``, as in the closed loop) are in the percentiles with the latency they had
+then, as lower bounds.
 """
 
 from __future__ import annotations
@@ -28,11 +43,14 @@ import asyncio
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+#: A request's latency: (seconds, censored), censored when it was still unanswered at the end.
+Sample = tuple[float, bool]
 
 
 @dataclass(frozen=True)
@@ -50,6 +68,10 @@ class Latency:
     p99_censored: bool
     per_second: float  # answered requests per second of the timed run
     cut_by_budget: bool  # fewer than ``total`` requests were sent within the budget
+    rate: float | None = None  # fixed rate (open loop): the requests per second scheduled; None: closed loop
+    unsent: int = 0  # fixed rate: scheduled requests never sent (their connection was busy): in ``unanswered``
+    #: Every answered or unanswered request's (seconds, censored), in the order recorded.
+    samples: tuple[Sample, ...] = field(default=(), repr=False)
 
     @property
     def fewer_answered(self) -> bool:
@@ -57,18 +79,16 @@ class Latency:
         return self.requests < self.asked
 
     def summary(self) -> str:
-        return (f"p50 {fmt_ms(self.p50_ms, self.p50_censored)}, p99 {fmt_ms(self.p99_ms, self.p99_censored)}, "
+        return ((f"fixed rate {self.rate:g} req/s: " if self.rate is not None else "")
+                + f"p50 {fmt_ms(self.p50_ms, self.p50_censored)}, p99 {fmt_ms(self.p99_ms, self.p99_censored)}, "
                 f"{self.per_second:.0f} req/s, {self.requests}/{self.asked} answered"
                 + (f", {self.unanswered} unanswered (censored)" if self.unanswered else "")
+                + (f", {self.unsent} of them never sent" if self.unsent else "")
                 + (f", {self.errors} failed" if self.errors else ""))
 
 
 def fmt_ms(ms: float, censored: bool) -> str:
     return ("≥" if censored else "") + (f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms")
-
-
-#: A pending request's latency: (seconds, censored).
-Sample = tuple[float, bool]
 
 
 def censored_percentile(samples: list[Sample], q: float) -> Sample:
@@ -83,7 +103,7 @@ def censored_percentile(samples: list[Sample], q: float) -> Sample:
 
 
 def summarize(samples: list[Sample], *, asked: int, first_ms: float, errors: dict[str, int], wall: float,
-              cut_by_budget: bool) -> Latency:
+              cut_by_budget: bool, rate: float | None = None, unsent: int = 0) -> Latency:
     """The figures of one timed run: ``samples`` holds every answered or unanswered request."""
     if not samples:
         raise RuntimeError("no request of the timed run was answered or left pending")
@@ -94,14 +114,24 @@ def summarize(samples: list[Sample], *, asked: int, first_ms: float, errors: dic
         asked=asked, requests=answered, first_ms=first_ms, errors=sum(errors.values()), error_kinds=errors,
         unanswered=len(samples) - answered, p50_ms=p50 * 1000, p99_ms=p99 * 1000,
         mean_ms=sum(s for s, _ in samples) / len(samples) * 1000, p50_censored=p50_censored,
-        p99_censored=p99_censored, per_second=answered / wall, cut_by_budget=cut_by_budget)
+        p99_censored=p99_censored, per_second=answered / wall, cut_by_budget=cut_by_budget, rate=rate, unsent=unsent,
+        samples=tuple(samples))
 
 
 def measure(url: str, *, total: int, concurrency: int, budget_s: float, warmup: int = 20) -> Latency:
-    return asyncio.run(_measure(url, total, concurrency, budget_s, warmup))
+    """Closed loop: each client sends its next request when the previous answer is read."""
+    return asyncio.run(_measure(url, total, concurrency, budget_s, warmup, None))
 
 
-async def _measure(url: str, total: int, concurrency: int, budget_s: float, warmup: int) -> Latency:
+def measure_fixed_rate(url: str, *, rate: float, duration_s: float, concurrency: int, warmup: int = 20) -> Latency:
+    """Open loop: ``rate`` requests per second scheduled for ``duration_s`` seconds over ``concurrency``
+    connections, each timed from when it was due (the module's docstring)."""
+    if rate <= 0 or duration_s <= 0:
+        raise ValueError("a fixed-rate run needs a positive rate and duration")
+    return asyncio.run(_measure(url, max(1, round(rate * duration_s)), concurrency, duration_s, warmup, rate))
+
+
+async def _measure(url: str, total: int, concurrency: int, budget_s: float, warmup: int, rate: float | None) -> Latency:
     async with httpx.AsyncClient(timeout=120.0) as client:
         t = time.perf_counter()
         first = await client.get(url)
@@ -119,12 +149,16 @@ async def _measure(url: str, total: int, concurrency: int, budget_s: float, warm
         samples: list[Sample] = []
         errors: dict[str, int] = {}
         started = time.perf_counter()
-        asked = await _run(connections, request, total, budget_s, samples, errors)
+        if rate is None:
+            asked, unsent = await _run(connections, request, total, budget_s, samples, errors), 0
+        else:
+            asked, unsent = total, await _run_fixed_rate(connections, request, rate, total, budget_s, samples, errors)
         wall = time.perf_counter() - started
     finally:
         for connection in connections:
             connection.close()
-    return summarize(samples, asked=asked, first_ms=first_ms, errors=errors, wall=wall, cut_by_budget=asked < total)
+    return summarize(samples, asked=asked, first_ms=first_ms, errors=errors, wall=wall,
+                     cut_by_budget=rate is None and asked < total, rate=rate, unsent=unsent)
 
 
 def _request_bytes(client: httpx.AsyncClient, url: str) -> bytes:
@@ -238,6 +272,62 @@ async def _run(connections: list[_Connection], request: bytes, total: int, budge
     if stalled:
         await asyncio.gather(*stalled, return_exceptions=True)
     return issued
+
+
+async def _run_fixed_rate(connections: list[_Connection], request: bytes, rate: float, count: int, duration_s: float,
+                          samples: list[Sample], errors: dict[str, int]) -> int:
+    """Sends ``count`` requests on a fixed schedule: request *i* is due ``i / rate`` seconds after the start,
+    on connection ``i mod len(connections)``, sent when due or, if its connection is still busy, as soon as
+    it is free; its latency runs from when it was due. Requests in flight at twice ``duration_s`` are given
+    up (their connections closed), and they and the requests never sent are recorded, censored, with the
+    time from when they were due to then. Returns how many were never sent."""
+    width = len(connections)
+    start = time.perf_counter()
+    due_index = list(range(width))  # connection -> the index of its next (or in-flight) request
+    in_flight: set[int] = set()
+
+    async def client(n: int) -> None:
+        connection = connections[n]
+        try:
+            while (i := due_index[n]) < count:
+                due = start + i / rate
+                if (wait := due - time.perf_counter()) > 0:
+                    await asyncio.sleep(wait)
+                in_flight.add(n)
+                try:
+                    status = await connection.get(request)
+                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+                    connection.close()
+                    kind = "ReadError" if isinstance(exc, asyncio.IncompleteReadError) else type(exc).__name__
+                    errors[kind] = errors.get(kind, 0) + 1
+                else:
+                    if status == 200:
+                        samples.append((time.perf_counter() - due, False))
+                    else:
+                        errors[f"HTTP {status}"] = errors.get(f"HTTP {status}", 0) + 1
+                in_flight.discard(n)
+                due_index[n] = i + width
+        except asyncio.CancelledError:
+            connection.close()
+            raise
+
+    clients = [asyncio.ensure_future(client(n)) for n in range(width)]
+    _, stalled = await asyncio.wait(clients, timeout=2 * duration_s)
+    ended = time.perf_counter()
+    unsent = 0
+    for n in range(width):
+        first = due_index[n]
+        if n in in_flight:
+            samples.append((ended - (start + first / rate), True))
+            first += width
+        for i in range(first, count, width):  # never sent: at least the time from when it was due to the end
+            samples.append((ended - (start + i / rate), True))
+            unsent += 1
+    for task in stalled:
+        task.cancel()
+    if stalled:
+        await asyncio.gather(*stalled, return_exceptions=True)
+    return unsent
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:

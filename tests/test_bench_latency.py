@@ -2,6 +2,8 @@
 ends stays in the percentiles as a lower bound (never dropped), failed requests are
 counted apart, and every answer is read in full, against a local HTTP server that
 answers some requests at once, some late, some never within the run and some with 500.
+The fixed-rate (open-loop) mode times each request from when it was due: a server that
+stalls once is charged for every request due during the stall, not one per client.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import latency  # bench/ is not a package: on sys.path above
 
 BODY = b"x" * 70_000
+STALL_S = 2.0
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -27,6 +30,7 @@ class _Server(http.server.ThreadingHTTPServer):
     release: threading.Event
     served: int
     lock: threading.Lock
+    stall_until: float  # time.monotonic(): every request arriving before then waits until then
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -38,6 +42,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.server.served += 1
             n = self.server.served
         mode, _, arg = self.path.strip("/").partition("/")
+        if mode == "stall":  # request number ``arg`` stalls the whole server for STALL_S once
+            with self.server.lock:
+                if n == int(arg):
+                    self.server.stall_until = time.monotonic() + STALL_S
+                until = self.server.stall_until
+            if (wait := until - time.monotonic()) > 0:
+                time.sleep(wait)
         try:
             if mode == "hang" and n > int(arg) and n % 3 != 0:  # past the warm-up, two in three never answered
                 self.server.release.wait(30)
@@ -75,6 +86,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server() -> Iterator[str]:
     httpd = _Server(("127.0.0.1", 0), _Handler)
     httpd.release, httpd.served, httpd.lock = threading.Event(), 0, threading.Lock()
+    httpd.stall_until = 0.0
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,))
     thread.start()
     try:
@@ -138,3 +150,61 @@ def test_chunked_and_sized_bodies_are_read_in_full_on_one_connection(server: str
 def test_a_kept_connection_the_server_closed_is_opened_again_not_failed(server: str) -> None:
     result = latency.measure(f"{server}/once", total=40, concurrency=4, budget_s=10, warmup=4)
     assert (result.requests, result.errors, result.unanswered) == (40, 0, 0), result.error_kinds
+
+
+def _at_least(result: latency.Latency, seconds: float) -> int:
+    return sum(1 for value, _ in result.samples if value >= seconds)
+
+
+def test_fixed_rate_charges_a_stall_to_every_request_due_during_it(server: str) -> None:
+    rate, clients = 100.0, 10
+    # Number 1 is the first request, alone; 2-21 the warm-up (20, at least one per client); the stall
+    # comes with the 100th timed request, ~1 s into a 4 s schedule.
+    result = latency.measure_fixed_rate(f"{server}/stall/121", rate=rate, duration_s=4.0, concurrency=clients)
+    assert (result.asked, result.requests, result.unanswered, result.errors) == (400, 400, 0, 0)
+    assert result.rate == rate and len(result.samples) == 400
+    # A request due `s` seconds into the stall waits at least STALL_S - s: about rate x (STALL_S - x) of them
+    # wait x or more. Timed from when it was sent, only the one in flight on each connection would.
+    for x in (0.5, 1.0, 1.5):
+        expected = rate * (latency_stall := STALL_S - x)
+        assert 0.8 * expected <= _at_least(result, x) <= rate * (latency_stall + 0.3) + clients, x
+    assert result.p99_ms >= 1000 * STALL_S * 0.8
+
+
+def test_closed_loop_sees_one_slow_request_per_client_in_the_same_stall(server: str) -> None:
+    clients = 10
+    result = latency.measure(f"{server}/stall/121", total=400, concurrency=clients, budget_s=10)
+    assert (result.requests, result.unanswered, result.errors) == (400, 0, 0)
+    assert 1 <= _at_least(result, 0.5) <= clients  # the stall is one sample per client: coordinated omission
+
+
+def test_fixed_rate_on_a_server_that_keeps_up_measures_its_service_time(server: str) -> None:
+    # 50 ms per answer, each of 8 connections due every 200 ms: no request waits for its connection.
+    result = latency.measure_fixed_rate(f"{server}/slow", rate=40.0, duration_s=2.0, concurrency=8, warmup=8)
+    assert (result.asked, result.requests, result.unanswered, result.errors) == (80, 80, 0, 0)
+    assert not result.p50_censored and not result.p99_censored
+    assert 50 <= result.p50_ms <= 150 and result.p99_ms < 400
+    assert "fixed rate 40 req/s" in result.summary()
+
+
+def test_fixed_rate_on_a_server_too_slow_for_the_rate_falls_behind(server: str) -> None:
+    # 50 ms per answer, each of 2 connections due every 20 ms: the queue grows, and so does the latency.
+    result = latency.measure_fixed_rate(f"{server}/slow", rate=100.0, duration_s=1.0, concurrency=2, warmup=2)
+    assert result.requests + result.unanswered == result.asked == 100
+    # By the end of the schedule each connection has ~30 requests queued: the answers that follow each
+    # waited for the ones before it. Timed from when they were sent, every one would be ~50 ms.
+    assert max(value for value, censored in result.samples if not censored) >= 0.5
+    assert result.p99_ms >= 500
+
+
+def test_fixed_rate_counts_requests_never_sent_behind_a_hung_one(server: str) -> None:
+    duration = 0.5
+    # 1 alone, 2-6 the warm-up; from 7 on two requests in three are never answered, and their connections
+    # are stuck: the requests due on them later are never sent.
+    result = latency.measure_fixed_rate(f"{server}/hang/6", rate=20.0, duration_s=duration, concurrency=5, warmup=0)
+    assert result.asked == 10 and result.errors == 0
+    assert result.requests + result.unanswered == 10 and result.unsent >= 1
+    assert result.unsent < result.unanswered  # the hung ones themselves, in flight, are not "unsent"
+    # Every request due in the schedule and not answered waited at least until the end (twice the duration).
+    assert all(value >= duration for value, censored in result.samples if censored)
+    assert result.p50_censored and "never sent" in result.summary()
