@@ -228,6 +228,50 @@ def test_fifos_sockets_and_devices_are_never_opened(tmp_path: Path, caplog: pyte
             release_fifo(fifo)
 
 
+def test_opening_refuses_what_leaves_the_log_directory_after_the_listing(tmp_path: Path) -> None:
+    """The open path (no full path resolution per open) keeps the listing's rules for entries
+    swapped after it: a file or a rolling log's directory turned into a link out, a loop."""
+    logs = make_logs(tmp_path)
+    rolling = logs / "eventlog_v2_local-1795972918271"
+    [events] = [p.name for p in rolling.iterdir() if p.name.startswith("events_")]
+    outside = tmp_path / "outside"
+    shutil.copytree(rolling, outside)
+    source = LocalSource(str(logs))
+    inside = source.open(str(rolling / events))
+    with inside:
+        assert inside.read() == (rolling / events).read_bytes()
+
+    # A link to a file of the same directory is opened; one out of it is not.
+    os.symlink(events, rolling / "twin")
+    with source.open(str(rolling / "twin")) as twin:
+        assert twin.read() == (rolling / events).read_bytes()
+    os.symlink(outside / events, rolling / "escape")
+    with pytest.raises(SourceError, match="real path leaves its directory"):
+        source.open(str(rolling / "escape"))
+    os.symlink("loop", rolling / "loop")
+    with pytest.raises(SourceError):
+        source.open(str(rolling / "loop"))
+
+    # The rolling log's directory swapped for a link out of the log directory: its files are refused.
+    shutil.rmtree(rolling)
+    os.symlink(outside, rolling)
+    with pytest.raises(SourceError, match="directory's real path leaves the log directory"):
+        source.open(str(rolling / events))
+    # ... and for a link to another directory inside the log directory (as the listing allows), opened.
+    os.unlink(rolling)
+    shutil.copytree(outside, logs / "eventlog_v2_local-1795972918272")
+    os.symlink("eventlog_v2_local-1795972918272", rolling)
+    with source.open(str(rolling / events), 3) as moved:
+        assert moved.read() == (outside / events).read_bytes()[3:]
+
+    # A single-file log swapped for a link out of the log directory, after the listing.
+    single = logs / "local-1795972896863"
+    single.unlink()
+    os.symlink(outside / events, single)
+    with pytest.raises(SourceError, match="real path leaves its directory"):
+        source.open(str(single))
+
+
 # -- names ---------------------------------------------------------------------------------------
 def test_a_name_that_is_not_utf8_is_skipped(tmp_path: Path) -> None:
     logs = make_logs(tmp_path)

@@ -12,11 +12,15 @@ cannot be used is left out of the listing and reported to :attr:`LocalSource.ski
 
 An entry removed between the listing and its stat is simply not listed.
 
-Only regular files are opened, and opening never blocks: :meth:`LocalSource.open`
-resolves the path, refuses it when its real path leaves the directory of the path
-asked for, opens the resolved path with ``O_NOFOLLOW | O_NONBLOCK`` (a FIFO swapped in
-after the listing opens at once, without waiting for a writer) and refuses anything
-``fstat`` does not call a regular file.
+Only regular files are opened, and opening never blocks: :meth:`LocalSource.open` opens
+the path with ``O_NOFOLLOW | O_NONBLOCK`` (a FIFO swapped in after the listing opens at
+once, without waiting for a writer) and refuses anything ``fstat`` does not call a regular
+file. A last component that is not a link cannot leave its directory, so the usual open
+costs one ``open`` and one ``fstat``, plus one ``lstat`` of a rolling log's directory
+(a directory swapped for a link is refused when its real path leaves the log directory,
+whose real path is resolved once). Only a last component that is a link is resolved:
+refused when its real path leaves the directory of the path asked for, else its target
+opened as above.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from sparkhist.source.base import ByteStream, FileEntry, SourceHealth
 from sparkhist.source.faults import os_error
 from sparkhist.source.skipped import SkippedLogs
 
-#: Open flags: never follow a last symbolic link (the path is resolved first), never wait.
+#: Open flags: never follow a last symbolic link (a link is resolved and checked first), never wait.
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+#: What ``open`` with ``O_NOFOLLOW`` fails with when the last component is a link (Linux, BSDs).
+_LINK_ERRNOS = frozenset({errno.ELOOP, errno.EMLINK, getattr(errno, "EFTYPE", errno.ELOOP)})
 
 
 class LocalSource:
@@ -56,6 +62,7 @@ class LocalSource:
         self.skipped = SkippedLogs(self.root)
         self._uid = os.geteuid()
         self._groups = frozenset({os.getegid(), *os.getgroups()})
+        self._real_root: str | None = None  # the log directory's real path, resolved at the first need
 
     def list(self, path: str) -> builtins.list[FileEntry]:
         self.lists += 1
@@ -149,13 +156,15 @@ class LocalSource:
         """A regular file inside its directory, opened without following a last link or blocking."""
         self.opens += 1
         self.calls["open"] += 1
-        real = os.path.realpath(path)
-        if not _inside(real, os.path.realpath(os.path.dirname(path))):
-            raise SourceError(f"cannot open {path}: its real path leaves its directory")
+        parent = os.path.dirname(path)
+        if parent != self.root_path:
+            self._check_parent(path, parent)
         try:
-            fd = os.open(real, _OPEN_FLAGS)
+            fd = os.open(path, _OPEN_FLAGS)
         except OSError as exc:
-            raise os_error(exc, "open", path) from exc
+            if exc.errno not in _LINK_ERRNOS:
+                raise os_error(exc, "open", path) from exc
+            fd = self._open_link(path, parent)  # a link (or a loop): resolved and checked
         try:
             mode = os.fstat(fd).st_mode
             if not stat.S_ISREG(mode):
@@ -171,6 +180,33 @@ class LocalSource:
                 f.close()  # the caller never gets it: close it here, not at garbage collection
                 raise
         return f
+
+    def _check_parent(self, path: str, parent: str) -> None:
+        """A file of a rolling log's directory: that directory, when it is a link, must stay in
+        the log directory (the listing's rule; a directory swapped for a link after it)."""
+        if os.path.dirname(parent) != self.root_path:
+            return  # not a log directory's entry: the path's own directory is the only bound
+        try:
+            link = stat.S_ISLNK(os.lstat(parent).st_mode)
+        except OSError as exc:
+            raise os_error(exc, "open", path) from exc
+        if link and not _inside(os.path.realpath(parent), self._root_real()):
+            raise SourceError(f"cannot open {path}: its directory's real path leaves the log directory")
+
+    def _root_real(self) -> str:
+        if self._real_root is None:
+            self._real_root = os.path.realpath(self.root_path)
+        return self._real_root
+
+    def _open_link(self, path: str, parent: str) -> int:
+        """Open the target of the link ``path`` when its real path stays in ``parent``."""
+        real = os.path.realpath(path)
+        if not _inside(real, os.path.realpath(parent)):
+            raise SourceError(f"cannot open {path}: its real path leaves its directory")
+        try:
+            return os.open(real, _OPEN_FLAGS)
+        except OSError as exc:
+            raise os_error(exc, "open", path) from exc
 
     def delete(self, path: str) -> None:
         try:
