@@ -85,15 +85,29 @@ class ListingPool:
 
         self.root = root
         self.options = options
+        self.workers = workers
         self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_die_with_parent, initargs=(os.getpid(),))
+
+    def start(self) -> None:
+        """Start every worker now, each opening its source: their start (an interpreter and its
+        imports) overlaps what the scan does before its first read (listing the rolling directories)."""
+        for _ in range(self.workers):
+            self._pool.submit(_read_in_worker, self.root, self.options, [])
 
     def read(self, work: list[changes.Work]) -> Iterator[tuple[changes.Work, ListingRead | BaseException]]:
         """Each log of ``work`` read by the workers, in order; a failed task fails its logs."""
         chunks = [work[i : i + CHUNK] for i in range(0, len(work), CHUNK)]
-        futures: list[Future[list[ListingRead]]] = [
-            self._pool.submit(_read_in_worker, self.root, self.options, chunk) for chunk in chunks
-        ]
+        futures: list[Future[list[ListingRead]]] = []
+        try:
+            for chunk in chunks:
+                futures.append(self._pool.submit(_read_in_worker, self.root, self.options, chunk))
+        except Exception as exc:  # noqa: BLE001 - broken already (a worker died starting): reported per log
+            for future in futures:
+                future.cancel()
+            for item in work:
+                yield item, exc
+            return
         try:
             for chunk, future in zip(chunks, futures, strict=True):
                 try:

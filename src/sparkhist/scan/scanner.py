@@ -204,28 +204,38 @@ class Scanner:
             self._publish(report)
             return report
 
-        logs, layout_errors = self._discover(entries, report)
-        report.listed = len(logs) + len(layout_errors)
-        for path, message in layout_errors.items():
-            report.failed += 1
-            report.errors[path] = message
-            self._record_failure_without_log(path, message)
+        # A first scan's (or many new logs') reading workers, started before the rolling
+        # directories are listed: their start overlaps that listing.
+        pool = self._listing_pool(len(entries) - len(self.records))
+        if pool is not None:
+            pool.start()
+        try:
+            logs, layout_errors = self._discover(entries, report)
+            report.listed = len(logs) + len(layout_errors)
+            for path, message in layout_errors.items():
+                report.failed += 1
+                report.errors[path] = message
+                self._record_failure_without_log(path, message)
 
-        seen = set(logs) | set(layout_errors)
-        if isinstance(entries, PartialListing) and entries.unlisted:
-            seen |= self._kept_unlisted(entries.unlisted, report)
-        # Strictly after every time given out before it (the previous listing's, and the
-        # processing times of the logs read since): a log marked unchanged or read by a scan
-        # that ran in the same millisecond still counts as not seen since this listing.
-        listed_ms = max(int(report.started * 1000), self._last_stamp_ms + 1)
-        self._last_stamp_ms = listed_ms
-        with self._lock:
-            plan = changes.plan(logs, self.records)
-            for path in plan.unchanged:
-                self.records[path].last_processed = listed_ms
-        report.new, report.grown, report.unchanged = plan.new, plan.grown, len(plan.unchanged)
+            seen = set(logs) | set(layout_errors)
+            if isinstance(entries, PartialListing) and entries.unlisted:
+                seen |= self._kept_unlisted(entries.unlisted, report)
+            # Strictly after every time given out before it (the previous listing's, and the
+            # processing times of the logs read since): a log marked unchanged or read by a scan
+            # that ran in the same millisecond still counts as not seen since this listing.
+            listed_ms = max(int(report.started * 1000), self._last_stamp_ms + 1)
+            self._last_stamp_ms = listed_ms
+            with self._lock:
+                plan = changes.plan(logs, self.records)
+                for path in plan.unchanged:
+                    self.records[path].last_processed = listed_ms
+            report.new, report.grown, report.unchanged = plan.new, plan.grown, len(plan.unchanged)
 
-        self._read_listings(plan.work, report, progress)
+            self._read_listings(plan.work, report, progress, pool)
+        except BaseException:
+            if pool is not None:
+                pool.close()  # _read_listings closes it once it runs
+            raise
         if self.indexer is not None and not self.stopping.is_set():
             self._full_index(logs, report, progress)
 
@@ -311,14 +321,17 @@ class Scanner:
             except Exception:  # an observer (metrics) must never break a scan
                 log.exception("scan report observer failed")
 
-    def _read_listings(self, work: list[changes.Work], report: ScanReport, progress: Progress | None) -> None:
+    def _read_listings(self, work: list[changes.Work], report: ScanReport, progress: Progress | None,
+                       pool: ListingPool | None = None) -> None:
         """The listing pass over what changed, its records written a batch at a time.
 
-        Many logs are read by worker processes (:mod:`sparkhist.scan.listing_reads`) while
-        this process makes their records; a few are read here.
+        Many logs are read by worker processes (:mod:`sparkhist.scan.listing_reads`; ``pool``:
+        ones already started, closed here) while this process makes their records; a few are
+        read here.
         """
         batch = self.writes.batch(self.batch_size)
-        pool = self._listing_pool(len(work))
+        if pool is None:
+            pool = self._listing_pool(len(work))
         # Read here under the lock, as an on-demand load reads (it may read the same log).
         reads: Iterator[tuple[changes.Work, ListingRead | BaseException | None]]
         reads = ((item, None) for item in work) if pool is None else pool.read(work)
