@@ -115,3 +115,36 @@ def test_logs_a_failed_worker_did_not_read_are_read_in_the_scanning_process(
     pooled, pooled_counts, pool_used = _scan(logs, tmp_path / "pooled", workers=2)
     assert pool_used and pooled_counts == alone_counts and pooled == alone
     assert caplog.text.count("the listing workers failed") == 1
+
+
+def test_a_worker_killed_before_the_reads_costs_no_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """The workers start before the rolling directories are listed; one killed then (the pool broken
+    before any read is handed over) leaves every log to the scanning process."""
+    import os
+    import signal
+    import time
+
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    alone, alone_counts, _ = _scan(logs, tmp_path / "alone", workers=1)
+    monkeypatch.setattr(scanner, "PARALLEL_MIN", 2)
+    start = listing_reads.ListingPool.start
+    killed: list[int] = []
+
+    def start_then_kill(self: listing_reads.ListingPool) -> None:
+        start(self)
+        executor = self._pool
+        processes = executor._processes
+        pid = next(iter(processes))
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+        deadline = time.monotonic() + 30
+        while not executor._broken and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert executor._broken
+
+    monkeypatch.setattr(listing_reads.ListingPool, "start", start_then_kill)
+    pooled, pooled_counts, pool_used = _scan(logs, tmp_path / "pooled", workers=2)
+    assert killed and pool_used
+    assert pooled_counts == alone_counts and pooled == alone
+    assert caplog.text.count("the listing workers failed") == 1
