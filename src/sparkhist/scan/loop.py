@@ -98,14 +98,19 @@ class ScanLoop:
                 self._pending |= entries
         self._wake.set()
 
+    def stop_soon(self) -> None:
+        """Tell the loop and a scan under way to stop after the log at hand, without waiting
+        (a signal handler's first step: the scan stops while the server finishes its requests)."""
+        self._stop.set()
+        self._wake.set()
+        self.scanner.stopping.set()
+
     def stop(self, timeout: float = STOP_WAIT) -> bool:
         """Stop ticking; a scan under way ends after the log at hand (its indexing
         processes are stopped). True when the scan thread ended within ``timeout``
         seconds: then the writer lock is released. Otherwise the thread may still write,
         so the lock stays held (the process's exit releases it)."""
-        self._stop.set()
-        self._wake.set()
-        self.scanner.stopping.set()
+        self.stop_soon()
         if self.scanner.pool is not None:
             self.scanner.pool.stop()
         with self._pending_lock:  # no watch starts after this

@@ -128,6 +128,13 @@ class _SecondStep:
             if self.serving is not None:
                 self.serving.start()
 
+    def stop_scan_soon(self) -> None:
+        """On the stop signal, before the server's graceful stop: a scan under way stops after the
+        log at hand instead of going on while requests finish (what it read is kept)."""
+        runtime = self.pending.runtime
+        if runtime is not None and self.looping.is_set():
+            runtime.loop.stop_soon()
+
     def stop(self) -> None:
         """Once the server stopped and :meth:`run` returned: stop the serving processes and the loop,
         write the list, release the store."""
@@ -172,11 +179,16 @@ class _StopSignals:
             self.server.should_exit = True
 
 
-def _server(config: uvicorn.Config, bound: threading.Event) -> uvicorn.Server:
-    """A uvicorn server that sets ``bound`` once its start-up is over (bound, or given up)."""
+def _server(config: uvicorn.Config, bound: threading.Event, on_exit: Callable[[], None]) -> uvicorn.Server:
+    """A uvicorn server that sets ``bound`` once its start-up is over (bound, or given up), and
+    calls ``on_exit`` first thing on SIGINT/SIGTERM."""
     import uvicorn
 
     class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            on_exit()
+            super().handle_exit(sig, frame)
+
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             try:
                 await super().startup(sockets)
@@ -244,7 +256,7 @@ def serve(settings: Settings) -> None:
                             timeout_graceful_shutdown=SHUTDOWN_GRACE,  # a stop waits for no slow client
                             ssl_context_factory=None if tls is None else (lambda _config, _default: tls.context),
                             **uvicorn_options(settings))  # header timeout, keep-alive, connection limit
-    server = _server(config, second.bound)
+    server = _server(config, second.bound, second.stop_scan_soon)
     signals.server = server
     finisher = threading.Thread(target=second.run, args=(server,), name="sparkhist-start", daemon=True)
     finisher.start()
