@@ -21,7 +21,6 @@ import pytest
 
 from sparkhist.analytics import batch, compaction, pending, repair
 from sparkhist.analytics.layout import key_of, pending_dir
-from sparkhist.analytics.query import Engine
 from sparkhist.reader.layout import find_event_log
 from sparkhist.scan.builds import build_all
 from sparkhist.scan.indexer import Indexer
@@ -29,6 +28,7 @@ from sparkhist.scan.workers import Built, IndexPool
 from sparkhist.source.factory import open_source
 from sparkhist.state.app_state import AppState
 from sparkhist.store.snapshots import SnapshotStore
+from support.analytics import first_row
 
 LOGS = Path("/work/shared/conformance/spark-4.0.1/eventlogs")
 NAMES = ("local-1795972896863", "local-1795972911639.snappy", "local-1795972905472.lz4")
@@ -50,13 +50,7 @@ def _index(store: str, names: tuple[str, ...]) -> None:
 
 
 def _answer(store: str) -> tuple[object, ...]:
-    engine = Engine(store)
-    try:
-        result = engine.run(ANSWER)
-        assert not result.damaged
-        return result.rows[0]
-    finally:
-        engine.close()
+    return first_row(store, ANSWER)
 
 
 def _pending_files(store: str) -> list[str]:

@@ -30,6 +30,7 @@ from sparkhist.scan.indexer import Indexer
 from sparkhist.source.factory import open_source
 from sparkhist.state.app_state import AppState
 from sparkhist.store.snapshots import SnapshotStore
+from support.analytics import first_row
 
 LOGS = Path("/work/shared/conformance/spark-4.0.1/eventlogs")
 SPARKHIST = str(Path(sys.executable).parent / "sparkhist")
@@ -49,13 +50,7 @@ def store(tmp_path: Path) -> Path:
 
 
 def _answer(store: Path) -> tuple[object, ...]:
-    engine = Engine(str(store))
-    try:
-        result = engine.run(EVERYTHING)
-        assert not result.damaged
-        return result.rows[0]
-    finally:
-        engine.close()
+    return first_row(store, EVERYTHING)
 
 
 _REWRITER = """

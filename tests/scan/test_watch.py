@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -25,6 +25,9 @@ from sparkhist.config import bundled_samples
 from sparkhist.devtools.scale import Template, load_template, rewrite, write_log
 from sparkhist.scan.watch import LogDirWatch, top_entry
 from support.serving import free_port, serve_process
+
+if TYPE_CHECKING:
+    from sparkhist.server.runtime import Runtime
 
 #: Well before the 60 s scan interval: only a notification can list a log this soon.
 LISTED_WITHIN = 5.0
@@ -240,8 +243,17 @@ def test_hostile_changes_keep_the_server_serving(served: Served) -> None:
     assert served.proc.poll() is None
 
 
-def test_the_watch_starts_once_the_first_scan_is_over(tmp_path: Path) -> None:
-    """Setting up a recursive watch walks every rolling directory: not beside the first listing."""
+@dataclass
+class HeldFirstScan:
+    """A runtime whose first scan waits for ``release`` once it has set ``scanning``."""
+
+    runtime: Runtime
+    watch: LogDirWatch
+    scanning: threading.Event
+    release: threading.Event
+
+
+def _held_first_scan(tmp_path: Path) -> HeldFirstScan:
     from sparkhist.config import load_settings
     from sparkhist.server import build_runtime
 
@@ -249,59 +261,52 @@ def test_the_watch_starts_once_the_first_scan_is_over(tmp_path: Path) -> None:
     logs.mkdir()
     runtime = build_runtime(load_settings({"log_dir": str(logs), "store_dir": str(tmp_path / "store"),
                                            "index_workers": 1, "scan_interval": 3600}, environ={}))
-    scanning, release = threading.Event(), threading.Event()
+    (watch,) = runtime.loop.watches
+    held = HeldFirstScan(runtime, watch, threading.Event(), threading.Event())
     scan_once = runtime.scanner.scan_once
 
     def first_scan(*args: Any) -> Any:
-        scanning.set()
-        assert release.wait(30)
+        held.scanning.set()
+        held.release.wait(30)
         return scan_once(*args)
 
     runtime.scanner.scan_once = first_scan  # type: ignore[method-assign]
-    (watch,) = runtime.loop.watches
+    return held
+
+
+def test_the_watch_starts_once_the_first_scan_is_over(tmp_path: Path) -> None:
+    """Setting up a recursive watch walks every rolling directory: not beside the first listing."""
+    held = _held_first_scan(tmp_path)
+    runtime, watch = held.runtime, held.watch
+    logs = Path(runtime.settings.log_dir)
     try:
         runtime.loop.start()
-        assert scanning.wait(30)
+        assert held.scanning.wait(30)
         time.sleep(0.5)
         assert not watch.watching.is_set()  # the first scan is under way: no watch yet
-        release.set()
+        held.release.set()
         assert watch.watching.wait(30)  # then notifications are followed
         (logs / "app-1").write_bytes(b"")
         assert _until(lambda: runtime.loop.checks > 0 or str(logs / "app-1") in runtime.loop._pending, 10) is not None
     finally:
-        release.set()
+        held.release.set()
         runtime.loop.stop()
         runtime.close()
 
 
 def test_a_loop_stopped_during_its_first_scan_never_starts_its_watch(tmp_path: Path) -> None:
-    from sparkhist.config import load_settings
-    from sparkhist.server import build_runtime
-
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    runtime = build_runtime(load_settings({"log_dir": str(logs), "store_dir": str(tmp_path / "store"),
-                                           "index_workers": 1, "scan_interval": 3600}, environ={}))
-    scanning, release = threading.Event(), threading.Event()
-    scan_once = runtime.scanner.scan_once
-
-    def first_scan(*args: Any) -> Any:
-        scanning.set()
-        release.wait(30)
-        return scan_once(*args)
-
-    runtime.scanner.scan_once = first_scan  # type: ignore[method-assign]
-    (watch,) = runtime.loop.watches
+    held = _held_first_scan(tmp_path)
+    runtime, watch = held.runtime, held.watch
     try:
         runtime.loop.start()
-        assert scanning.wait(30)
+        assert held.scanning.wait(30)
         stopper = threading.Thread(target=runtime.loop.stop, kwargs={"timeout": 30})
         stopper.start()
         time.sleep(0.2)
-        release.set()
+        held.release.set()
         stopper.join(30)
         time.sleep(0.5)
         assert not watch.watching.is_set() and not watch._thread.is_alive()
     finally:
-        release.set()
+        held.release.set()
         runtime.close()
