@@ -6,6 +6,7 @@ live in the ``support`` namespace package: ``from support.corpus import ...``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from support.bench_smoke import QUICK_RUN, start_quick_run
 from support.conformance import APACHE, SPARK401
 from support.corpus import ensure_corpus, load_manifest
 from support.real_shs import RealShs
@@ -26,6 +28,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # processes have tests of their own, tests/server/test_serving_processes.py): the default,
 # min(4, cores), would add a process to every server of the suite on CI's 2 cores.
 os.environ.setdefault("SPARKHIST_SERVE_PROCESSES", "1")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The benchmark smoke run starts now, in the background, when its test is to run (it is
+    mostly waiting: tests/support/bench_smoke.py); its test collects the result."""
+    if any(item.path.name == "test_bench_smoke.py" for item in session.items) and not session.config.option.collectonly:
+        if importlib.util.find_spec("pyspark") is not None:  # else its test skips (a failure on CI)
+            session.config.stash[QUICK_RUN] = start_quick_run()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    run = session.config.stash.get(QUICK_RUN, None)
+    if run is not None:
+        run.stop()  # a session that never reached the test (-x, interrupted): no run left behind
 
 
 @pytest.hookimpl(hookwrapper=True)
