@@ -119,13 +119,10 @@ class RowBuffer:
                     else:  # nothing buffered: the thread ends, the next add starts another
                         self._thread = None
                         return
-            with self._writing:  # taken under the write lock: a flush meanwhile keeps the files in order
-                with self._changed:
-                    taken = self._take()
-                try:
-                    self._write(taken)
-                except Exception:  # never let the thread die: rows would stay buffered
-                    log.exception("analytics rows not written")
+            try:
+                self.flush()  # taken under the write lock: a flush meanwhile keeps the files in order
+            except Exception:  # never let the thread die: rows would stay buffered
+                log.exception("analytics rows not written")
 
 
 _buffers: dict[str, RowBuffer] = {}

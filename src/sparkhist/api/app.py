@@ -66,6 +66,11 @@ class ServerContext:
     loaded_index: Callable[[], AppLookup | None] | None = None
 
 
+def _gzip_wanted(request: Request, kept: KeptBody) -> bool:
+    """Whether ``kept`` goes gzip-compressed: long enough (as Jetty's ``GzipHandler``) and accepted."""
+    return len(kept.body) >= GZIP_MIN_BYTES and responses.accepts_gzip(request.headers.get("accept-encoding", ""))
+
+
 def _error_response(request: Request, exc: ApiError) -> Response:
     if isinstance(exc, JerseyNotFound):
         return responses.jetty_not_found(request.url.path)
@@ -132,7 +137,7 @@ def create_app(ctx: ServerContext) -> Starlette:
 
     async def kept_response(request: Request, kept: KeptBody) -> Response:
         """A kept body, gzip-compressed when the client accepts it (compressed once, off the event loop)."""
-        if len(kept.body) >= GZIP_MIN_BYTES and responses.accepts_gzip(request.headers.get("accept-encoding", "")):
+        if _gzip_wanted(request, kept):
             compressed = kept.compressed
             if compressed is None:
                 compressed = await run_in_threadpool(kept.gzipped)
@@ -141,7 +146,7 @@ def create_app(ctx: ServerContext) -> Starlette:
 
     def kept_response_now(request: Request, kept: KeptBody) -> Response:
         """:func:`kept_response` on a worker thread."""
-        if len(kept.body) >= GZIP_MIN_BYTES and responses.accepts_gzip(request.headers.get("accept-encoding", "")):
+        if _gzip_wanted(request, kept):
             return responses.gzip_json_response(kept.gzipped())
         return responses.raw_json_response(kept.body)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -95,7 +95,7 @@ class ListingPool:
         for _ in range(self.workers):
             self._pool.submit(_read_in_worker, self.root, self.options, [])
 
-    def read(self, work: list[changes.Work]) -> Iterator[tuple[changes.Work, ListingRead | BaseException]]:
+    def read(self, work: list[changes.Work]) -> Generator[tuple[changes.Work, ListingRead | BaseException]]:
         """Each log of ``work`` read by the workers, in order; a failed task fails its logs."""
         chunks = [work[i : i + CHUNK] for i in range(0, len(work), CHUNK)]
         futures: list[Future[list[ListingRead]]] = []

@@ -333,7 +333,7 @@ class Scanner:
         if pool is None:
             pool = self._listing_pool(len(work))
         # Read here under the lock, as an on-demand load reads (it may read the same log).
-        reads: Iterator[tuple[changes.Work, ListingRead | BaseException | None]]
+        reads: Generator[tuple[changes.Work, ListingRead | BaseException | None]]
         reads = ((item, None) for item in work) if pool is None else pool.read(work)
         worker_failures = 0
         try:
@@ -352,8 +352,7 @@ class Scanner:
                 if record is not None:
                     batch.add(record)
         finally:
-            if isinstance(reads, Generator):
-                reads.close()
+            reads.close()  # a stop: the workers' reads not started are not run
             if pool is not None:
                 pool.close()
         batch.flush()
