@@ -208,3 +208,44 @@ def test_fixed_rate_counts_requests_never_sent_behind_a_hung_one(server: str) ->
     # Every request due in the schedule and not answered waited at least until the end (twice the duration).
     assert all(value >= duration for value, censored in result.samples if censored)
     assert result.p50_censored and "never sent" in result.summary()
+
+
+# --------------------------------------------------------------------------- the floor server (bench/latency_floor.py)
+def _answer(body: bytes, encoding: str | None) -> bytes:
+    head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n" + (f"content-encoding: {encoding}\r\n" if encoding else "")
+    return head.encode() + f"content-length: {len(body)}\r\n\r\n".encode() + body
+
+
+def test_the_floor_server_answers_each_request_its_fixed_bytes_as_the_client_asks(tmp_path: Path) -> None:
+    """The floor server (its own process, as the benchmark runs it) sends the gzip answer to a request that
+    accepts gzip and the plain one otherwise, every request of a kept-alive connection, heads split over
+    writes or pipelined in one; the lean client's closed loop and fixed rate read them all."""
+    import gzip
+    import socket
+
+    import latency_floor
+
+    body = b'[{"stageId": 1}]' * 200
+    plain, gzipped = _answer(body, None), _answer(gzip.compress(body), "gzip")
+    lean = latency_floor.lean_request("http://127.0.0.1:1/api/v1/x", gzip=True)
+    bare = latency_floor.lean_request("http://127.0.0.1:1/api/v1/x", gzip=False)
+    assert b"accept-encoding: gzip" in lean.lower() and b"accept-encoding" not in bare.lower()
+    with latency_floor.floor_process(plain, gzipped, tmp_path) as (base, pid):
+        url = f"{base}/api/v1/x"
+        assert latency_floor.raw_answer(url, lean) == gzipped
+        assert latency_floor.raw_answer(url, bare) == plain
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(lean[:7])
+            time.sleep(0.05)
+            sock.sendall(lean[7:] + bare + lean)  # the rest of one head, then two pipelined
+            expected, data = gzipped + plain + gzipped, b""
+            while len(data) < len(expected):
+                chunk = sock.recv(65536)
+                assert chunk, "the floor server closed a kept-alive connection"
+                data += chunk
+            assert data == expected
+        closed = latency.measure(url, total=500, concurrency=10, budget_s=10)
+        opened = latency.measure_fixed_rate(url, rate=200, duration_s=1, concurrency=10)
+        assert (closed.requests, closed.errors, opened.requests, opened.errors) == (500, 0, 200, 0)
+        assert latency_floor._cpu_seconds(pid) > 0
