@@ -20,10 +20,11 @@ _SCAN_TIMES = ("last_processed", "last_updated")
 
 
 def _damaged_logs(logs: Path) -> None:
-    """Beside the real logs: a zstd log damaged in its middle, a listing event that is not JSON."""
+    """Beside the real logs: a zstd log damaged in its last frame (the tail the listing reads, so
+    the whole log is read), a listing event that is not JSON."""
     whole = (logs / "local-1795972915174.zstd").read_bytes()
-    middle = len(whole) // 2
-    (logs / "local-damaged.zstd").write_bytes(whole[:middle] + bytes(64) + whole[middle + 64 :])
+    near_end = len(whole) - 3000
+    (logs / "local-damaged.zstd").write_bytes(whole[:near_end] + bytes(64) + whole[near_end + 64 :])
     plain = (logs / "local-1795972896863").read_bytes().split(b"\n")
     plain.insert(3, b'{"Event":"SparkListenerApplicationStart","App Name": broken')
     (logs / "local-malformed").write_bytes(b"\n".join(plain))

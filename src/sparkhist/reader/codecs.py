@@ -44,10 +44,12 @@ __all__ = [
     "Piece",
     "PlainDecoder",
     "SnappyStreamDecoder",
+    "UnitSpan",
     "ZstdFrameDecoder",
     "make_decoder",
     "matching_codecs",
     "resolve_codec",
+    "walk_units",
 ]
 
 
@@ -479,3 +481,140 @@ def resolve_codec(declared: str | None, head: bytes, name: str) -> str | None:
         found[0] or "plain text",
     )
     return found[0]
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSpan:
+    """One unit of a framed stream found by its header alone (never decoded): its stored
+    ``offset`` (a restart point), its stored ``length`` and, when the header says it,
+    its ``decoded`` size (None when only decoding would tell: a zstd frame without its
+    content size)."""
+
+    offset: int
+    length: int
+    decoded: int | None
+
+
+def walk_units(codec: str, data: bytes, base: int = 0, *, name: str = "<stream>") -> list[UnitSpan]:
+    """The complete units of ``data`` (stored bytes of ``codec`` starting at a restart point,
+    stored offset ``base``), by their headers only: what a tail read skips without decoding.
+
+    A partial last unit is left out (the decoder reports it as it reads). A header the
+    decoder would reject raises :class:`~sparkhist.errors.CodecError`; damage inside a
+    unit's body is not seen here (only decoding finds it).
+    """
+    try:
+        walker = _WALKERS[codec]
+    except KeyError:
+        raise CodecError(f"{name}: no unit walk for codec {codec!r}") from None
+    units: list[UnitSpan] = []
+    pos, size = 0, len(data)
+    while pos < size:
+        found = walker(data, pos)
+        if isinstance(found, str):
+            raise CodecError(f"{name}: {found} at offset {base + pos}")
+        if found is None or pos + found[0] > size:
+            break
+        length, decoded = found
+        units.append(UnitSpan(base + pos, length, decoded))
+        pos += length
+    return units
+
+
+#: One unit's header at ``data[pos:]``: ``(stored length, decoded size or None)``, None when
+#: more bytes are needed, or the reason the header is damaged.
+_Walk = Callable[[bytes, int], tuple[int, int | None] | str | None]
+
+
+def _lz4_unit(data: bytes, pos: int) -> tuple[int, int | None] | str | None:
+    if len(data) - pos < _LZ4_HEADER.size:
+        return None
+    magic, token, clen, olen, check = _LZ4_HEADER.unpack_from(data, pos)
+    method = token & 0xF0
+    max_len = 1 << (10 + (token & 0x0F))
+    if (
+        magic != _LZ4_MAGIC
+        or method not in (_LZ4_METHOD_RAW, _LZ4_METHOD_LZ4)
+        or not 0 <= olen <= max_len
+        or not 0 <= clen <= _lz4_bound(max_len)
+        or (olen == 0) != (clen == 0)
+        or (method == _LZ4_METHOD_RAW and olen != clen)
+        or (olen == 0 and check != 0)
+    ):
+        return "bad LZ4Block header"
+    return _LZ4_HEADER.size + clen, olen
+
+
+def _lzf_unit(data: bytes, pos: int) -> tuple[int, int | None] | str | None:
+    if len(data) - pos < 5:
+        return None
+    if data[pos : pos + 2] != _LZF_MAGIC:
+        return "bad LZF chunk magic"
+    kind = data[pos + 2]
+    if kind == _LZF_RAW:
+        size = int.from_bytes(data[pos + 3 : pos + 5], "big")
+        return 5 + size, size
+    if kind != _LZF_COMPRESSED:
+        return f"bad LZF chunk type {kind}"
+    if len(data) - pos < 7:
+        return None
+    return 7 + int.from_bytes(data[pos + 3 : pos + 5], "big"), int.from_bytes(data[pos + 5 : pos + 7], "big")
+
+
+def _snappy_unit(data: bytes, pos: int) -> tuple[int, int | None] | str | None:
+    if data[pos] == _SNAPPY_MAGIC[0]:
+        if len(data) - pos < _SNAPPY_HEADER_LEN:
+            return None
+        return (_SNAPPY_HEADER_LEN, 0) if data[pos : pos + len(_SNAPPY_MAGIC)] == _SNAPPY_MAGIC else "bad snappy stream header"
+    if len(data) - pos < 4:
+        return None
+    clen = int.from_bytes(data[pos : pos + 4], "big", signed=True)
+    if not 0 <= clen <= MAX_BLOCK:
+        return f"bad snappy block length {clen}"
+    if len(data) - pos < 4 + clen:
+        return None
+    olen = _varint(data[pos + 4 : pos + 4 + min(clen, 5)])
+    if olen is None or olen > MAX_BLOCK:
+        return "bad snappy block size"
+    return 4 + clen, olen
+
+
+def _zstd_unit(data: bytes, pos: int) -> tuple[int, int | None] | str | None:
+    if len(data) - pos < 8:
+        return None
+    if int.from_bytes(data[pos : pos + 4], "little") in _ZSTD_SKIPPABLE:
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        return (8 + size, 0) if size <= MAX_BLOCK else f"bad zstd skippable frame size {size}"
+    if data[pos : pos + 4] != _ZSTD_MAGIC:
+        return "bad zstd frame magic"
+    descriptor = data[pos + 4]
+    if descriptor & 0x08:
+        return "bad zstd frame header (reserved bit set)"
+    single_segment = bool(descriptor & 0x20)
+    size_bytes = (int(single_segment), 2, 4, 8)[descriptor >> 6]
+    at = pos + 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[descriptor & 0x03]
+    end = at + size_bytes
+    if end > len(data):
+        return None
+    content: int | None = None
+    if size_bytes:
+        content = int.from_bytes(data[at:end], "little") + (256 if size_bytes == 2 else 0)
+    checksum = 4 if descriptor & 0x04 else 0
+    while True:
+        if len(data) - end < 3:
+            return None
+        header = int.from_bytes(data[end : end + 3], "little")
+        last, kind, size = header & 1, (header >> 1) & 3, header >> 3
+        if kind == _ZSTD_RESERVED_BLOCK or size > _ZSTD_MAX_BLOCK:
+            return f"bad zstd block header {header:#x}"
+        end += 3 + (1 if kind == _ZSTD_RLE_BLOCK else size)
+        if last:
+            return end + checksum - pos, content
+
+
+_WALKERS: dict[str, _Walk] = {
+    "lz4": _lz4_unit,
+    "lzf": _lzf_unit,
+    "snappy": _snappy_unit,
+    "zstd": _zstd_unit,
+}

@@ -13,7 +13,9 @@ class Position:
     ``EventLog.files[file_index]`` at which decoding can restart (a block or frame
     boundary); ``skip`` is how many decompressed bytes to drop after restarting
     there to land just after the last complete line; ``line`` counts the lines
-    consumed so far (for messages: line numbers are ``line + 1`` onwards).
+    read so far, for messages only: a read that skipped part of the log (the listing
+    pass's head and tail, :mod:`sparkhist.reader.tail`) counts only the lines it read,
+    so after such a read it is no line number. Nothing may rely on it being exact.
     """
 
     file_index: int = 0

@@ -30,7 +30,7 @@ from sparkhist.source.base import ByteStream, FileEntry, Source
 
 logger = logging.getLogger("sparkhist.reader")
 
-__all__ = ["ReadStats", "read_lines"]
+__all__ = ["ReadStats", "read_lines", "read_tail_lines"]
 
 #: Enough leading bytes to recognise any codec's magic.
 HEAD_SIZE = 16
@@ -85,11 +85,35 @@ def read_lines(
         lines = yield from _FileReader(source, log, begin, stats, chunk_size, max_line, only).read()
 
 
+def read_tail_lines(
+    source: Source,
+    log: EventLog,
+    start: Position,
+    *,
+    stats: ReadStats | None = None,
+    chunk_size: int = 1 << 20,
+    max_line: int = DEFAULT_MAX_LINE,
+    only: tuple[bytes, ...] | None = None,
+) -> Generator[tuple[bytes, Position], None, None]:
+    """:func:`read_lines` of one file from a restart point that need not follow a line:
+    ``start`` (its ``skip`` 0) names a block or frame boundary of ``log.files[start.file_index]``
+    (:func:`sparkhist.reader.tail.tail_start`), and the bytes up to the first ``\n`` after it,
+    the rest of a line that began before it, are dropped, as the SHS drops the first line
+    after its skip. Only that file is read. The positions yielded are exact resume points;
+    their ``line`` counts ``start.line`` plus the lines read here (the lines skipped are not
+    counted).
+    """
+    if not 0 <= start.file_index < len(log.files) or start.skip:
+        raise LogError(f"{log.path}: {start} is no restart point of a file of the log")
+    stats = ReadStats() if stats is None else stats
+    yield from _FileReader(source, log, start, stats, chunk_size, max_line, only, partial_first=True).read()
+
+
 class _FileReader:
     """Reads one events file from a position: opens, sniffs, decodes, splits."""
 
     def __init__(self, source: Source, log: EventLog, start: Position, stats: ReadStats, chunk_size: int, max_line: int,
-                 only: tuple[bytes, ...] | None = None) -> None:
+                 only: tuple[bytes, ...] | None = None, *, partial_first: bool = False) -> None:
         self.source = source
         self.only = only
         self.log = log
@@ -101,6 +125,7 @@ class _FileReader:
         self.growing = log.in_progress and start.file_index == len(log.files) - 1
         self.splitter = LineSplitter(max_line, name=self.entry.path, lines_before=start.line)
         self._to_drop = start.skip  # decoded bytes still to drop to reach the start
+        self._partial = partial_first  # the decoded bytes up to the first \n are still to drop
         self._last: tuple[Piece, int] | None = None  # the last piece fed, and its decoded start
         self._skipped_counted = 0
 
@@ -136,6 +161,10 @@ class _FileReader:
                     if self._to_drop:
                         cut = min(self._to_drop, len(piece.data))
                         piece, self._to_drop = piece.drop(cut), self._to_drop - cut
+                    if self._partial and piece.data:
+                        newline = piece.data.find(b"\n")
+                        self._partial = newline < 0
+                        piece = piece.drop(len(piece.data) if newline < 0 else newline + 1)
                     if not piece.data:
                         continue
                     base = splitter.offset

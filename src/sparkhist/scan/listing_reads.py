@@ -11,22 +11,25 @@ same reason); the full indexing that follows has its own pool.
 
 from __future__ import annotations
 
+import copy
+import io
 import logging
 import multiprocessing
 import os
 from collections.abc import Generator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from sparkhist.errors import LogError, SourceError
 from sparkhist.events.listing import LISTING_PREFIXES, AttemptListing, apply_listing_line
-from sparkhist.reader.position import Position
-from sparkhist.reader.stream import ReadStats, read_lines
+from sparkhist.reader.position import START, Position
+from sparkhist.reader.stream import ReadStats, read_lines, read_tail_lines
+from sparkhist.reader.tail import tail_start
 from sparkhist.scan import changes
-from sparkhist.source.base import Source
+from sparkhist.source.base import ByteStream, Source
 
 if TYPE_CHECKING:
     from sparkhist.source.factory import SourceOptions
@@ -35,6 +38,10 @@ log = logging.getLogger("sparkhist.scan")
 
 #: Fewer logs to read than this are read in the scanning process (a worker's start costs more).
 PARALLEL_MIN = 256
+#: Stored bytes read at a time up to the halt (the events it needs are in a log's first kilobytes).
+HEAD_CHUNK = 32 << 10
+#: A completed log's last file up to this size is read once, whole, by the head-and-tail read.
+HOLD_MAX = 4 << 20
 #: Logs per task handed to a worker: results come back (and records are made) a chunk at a time.
 CHUNK = 32
 
@@ -52,21 +59,48 @@ class ListingRead:
 
 
 def read_listing(source: Source, item: changes.Work) -> ListingRead:
-    """Read ``item``'s log from its start, applying the listing events to its listing."""
+    """Read ``item``'s log from its resume position, applying the listing events to its listing.
+
+    A completed log read from its start is read as the SHS reads it (SHS_REFERENCE §2.3):
+    from its start until the listing has the application id and the first environment
+    update (``AppListingListener``'s halt), then only the tail of its last file
+    (:mod:`sparkhist.reader.tail`: the units before it skipped by their headers, a rolling
+    log's middle files never opened). The position is the one a read of the whole log
+    ends at, so the next scan reads on from there. When the tail holds no end event, or
+    the skip cannot be made (a damaged unit header, damage in the tail), the whole log is
+    read, as the SHS re-parses it. Damage inside a unit skipped by its header is not seen.
+    """
+    if item.start == START and not item.log.in_progress:
+        fresh = copy.copy(item.listing)  # the whole read's start, should the skip fail
+        read = _read_head_and_tail(source, item)
+        if read is not None:
+            return read
+        item = changes.Work(item.log, item.start, fresh, item.reason)
+    stats = ReadStats()
+    return _read(source, item, read_lines(source, item.log, item.start, stats=stats, only=LISTING_PREFIXES), item.start,
+                 stats)
+
+
+def _read(source: Source, item: changes.Work, lines: Generator[tuple[bytes, Position]], start: Position,
+          stats: ReadStats, *, halt: bool = False) -> ListingRead:
+    """The listing events of ``lines`` applied to ``item.listing``; ``halt``: stop where the SHS
+    halts (the application id and the first environment update known, checked after the events
+    that set them)."""
     event_log = item.log
     listing = item.listing
-    position = item.start
-    stats = ReadStats()
+    position = start
     error: str | None = None
-    lines = read_lines(source, event_log, item.start, stats=stats, only=LISTING_PREFIXES)
     try:
         for line, after in lines:
             try:
-                apply_listing_line(listing, line)
+                applied = apply_listing_line(listing, line)
             except orjson.JSONDecodeError as exc:
                 name = event_log.files[position.file_index].name
                 log.warning("%s line %d: malformed JSON skipped (%s)", name, after.line, exc)
+                applied = False
             position = after
+            if halt and applied and listing.got_env and listing.app_id is not None:
+                break
     except LogError as exc:
         error = str(exc)
         log.info("log %s: %s (using the %d lines before it)", event_log.path, exc, position.line)  # the skip warns
@@ -75,6 +109,65 @@ def read_listing(source: Source, item: changes.Work) -> ListingRead:
     finally:
         lines.close()  # a read stopped early closes its file now, not at garbage collection
     return ListingRead(listing, position, stats.bytes_read, stats.lines, error)
+
+
+def _read_head_and_tail(source: Source, item: changes.Work) -> ListingRead | None:
+    """The head (to the SHS's halt) and the tail of a completed log; None when the whole log
+    must be read: no end event in the tail, damage in the head or the tail, a header walk that
+    failed. A source failure is returned as the read's failure, as a whole read's is."""
+    event_log = item.log
+    stats = ReadStats()
+    last = event_log.files[-1]
+    if last.size <= HOLD_MAX:
+        # Read once: the head (when in this file), the walk and the tail are read from memory.
+        try:
+            with source.open(last.path) as stream:
+                data = stream.read(last.size)
+        except SourceError as exc:
+            return ListingRead(item.listing, START, failure=exc)
+        source = cast(Source, _HeldFile(source, last.path, data))
+    lines = read_lines(source, event_log, START, stats=stats, chunk_size=HEAD_CHUNK, only=LISTING_PREFIXES)
+    head = _read(source, item, lines, START, stats, halt=True)
+    if head.failure is not None or head.error is not None:
+        return head if head.failure is not None else None
+    listing = head.listing
+    if not (listing.got_env and listing.app_id is not None):
+        return head  # read to its end without a halt: the whole log
+    try:
+        start = tail_start(source, event_log, head.position, stats)
+    except LogError:
+        return None
+    except SourceError as exc:
+        return ListingRead(listing, head.position, failure=exc)
+    if start is None:  # the rest is no longer than a tail: read on
+        rest = read_lines(source, event_log, head.position, stats=stats, only=LISTING_PREFIXES)
+    else:
+        rest = read_tail_lines(source, event_log, start, stats=stats, only=LISTING_PREFIXES)
+    tail = _read(source, item, rest, head.position, stats)
+    if tail.failure is not None:
+        return tail
+    if tail.error is not None or not tail.listing.completed:
+        return None if start is not None else tail
+    return tail
+
+
+class _HeldFile:
+    """``source`` with one file's stored bytes held in memory: opening it reads from them."""
+
+    def __init__(self, source: Source, path: str, data: bytes) -> None:
+        self._source = source
+        self._path = path
+        self._data = data
+
+    def open(self, path: str, offset: int = 0) -> ByteStream:
+        if path != self._path:
+            return self._source.open(path, offset)
+        stream = io.BytesIO(self._data)  # shares the bytes, no copy
+        stream.seek(offset)
+        return stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
 
 
 class ListingPool:
