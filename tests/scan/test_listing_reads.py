@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from sparkhist.config import load_settings
+from sparkhist.errors import LogError
+from sparkhist.events.listing import LISTING_PREFIXES
 from sparkhist.scan import listing_reads, scanner
 from sparkhist.server import build_runtime
 from sparkhist.source.local import LocalSource
@@ -149,3 +151,41 @@ def test_a_worker_killed_before_the_reads_costs_no_listing(tmp_path: Path, monke
     assert killed and pool_used
     assert pooled_counts == alone_counts and pooled == alone
     assert caplog.text.count("the listing workers failed") == 1
+
+
+@pytest.mark.parametrize("tail_decoded", [4096, 64 << 10])
+def test_every_conformance_log_lists_by_head_and_tail_as_by_the_whole_read(tail_decoded: int,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every log of the conformance data (every codec, single files and rolling, finished, in progress,
+    broken): the head-and-tail read gives the whole read's listing, position (its line count aside)
+    and error; with a small tail, the finished compressed logs are read by their head and tail."""
+    from sparkhist.reader import layout, tail
+    from sparkhist.reader.position import START
+    from sparkhist.reader.stream import ReadStats, read_lines
+    from sparkhist.scan import changes
+    from support.conformance import CONFORMANCE
+
+    monkeypatch.setattr(tail, "TAIL_DECODED", tail_decoded)
+    directories = sorted({p.parent for p in CONFORMANCE.rglob("*") if p.is_file() and not p.name.endswith((".md", ".json"))})
+    compared = skipped = 0
+    for directory in directories:
+        source = LocalSource(str(directory))
+        for entry in source.list(str(directory)):
+            if not layout.is_candidate(entry):
+                continue
+            try:
+                event_log = layout.find_event_log(source, entry.path)
+            except LogError:
+                continue
+            item = changes.fresh(event_log)
+            stats = ReadStats()
+            whole = listing_reads._read(source, item, read_lines(source, event_log, START, stats=stats,
+                                                                 only=LISTING_PREFIXES), START, stats)
+            read = listing_reads.read_listing(source, changes.fresh(event_log))
+            assert read.listing == whole.listing, entry.path
+            assert read.position.as_tuple()[:3] == whole.position.as_tuple()[:3], entry.path
+            assert read.error == whole.error and read.failure is None and whole.failure is None
+            compared += 1
+            skipped += read.lines < whole.lines
+    assert compared >= 40
+    assert skipped >= (8 if tail_decoded == 4096 else 5)  # lines not decoded: the skip was made
