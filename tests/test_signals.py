@@ -267,3 +267,57 @@ def test_serve_stopped_before_it_listens(tmp_path: Path, corpus: Path) -> None:
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     _verify(store)
+
+
+def _serving_processes_answering(port: int, count: int, proc: subprocess.Popen[str], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "server exited"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/details", timeout=5).json()["serving"]["answering"] == count:
+                return
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError("the serving processes never all answered")
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)],
+                         ids=["sigterm", "ctrl-c-twice"])
+def test_serving_processes_stop_cleanly(tmp_path: Path, signals: tuple[signal.Signals, ...]) -> None:
+    """A server with serving processes, stopped by SIGTERM or by Ctrl-C pressed twice (SIGINT to the
+    whole process group, as a terminal sends it): every process exits 0 within the limit, each serving
+    process after its clean-up (it logs that it stopped), none is started again, and nothing prints a
+    traceback (uvicorn raises the signal again once it returns; asyncio's runner took Ctrl-C as a
+    KeyboardInterrupt)."""
+    port = _free_port()
+    proc = subprocess.Popen([*SPARKHIST, "serve", "--log-dir", str(SPARK401 / "eventlogs"), "--store",
+                             str(tmp_path / "store"), "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**ENV, "SPARKHIST_SERVE_PROCESSES": "3"})
+    try:
+        _serving_processes_answering(port, 3, proc)
+        serving = _children(proc.pid)
+        t0 = time.monotonic()
+        for sig in signals:
+            if sig == signal.SIGINT:
+                os.killpg(proc.pid, sig)  # a terminal's Ctrl-C: every process of the group
+            else:
+                proc.send_signal(sig)
+            time.sleep(0.1)
+        _, err = proc.communicate(timeout=60)
+        assert time.monotonic() - t0 <= STOP_LIMIT
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    assert "exited with status" not in err, err  # no serving process died before it was told to stop
+    stopped = {int(line.split("serving process ")[1].split()[0]) for line in err.splitlines()
+               if "serving process" in line and line.endswith(" stopped")}
+    started = {int(line.split("serving process ")[1].split()[0]) for line in err.splitlines()
+               if "serving process" in line and line.endswith(" started")}
+    assert len(started) == 2 and stopped == started, err
+    assert serving >= started  # the processes seen running were those
+    assert not any(Path(f"/proc/{pid}").exists() and "replica" in _cmdline(pid) for pid in started)

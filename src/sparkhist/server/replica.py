@@ -11,6 +11,13 @@ only the rows changed since its last read (the catalog's change sequence), or th
 catalog when the change cannot be read as a delta (another database, a rebuild, a gap).
 Health, readiness, metrics and on-demand loads are the server process's
 (:class:`ServerProcess`). It stops on SIGTERM, and when the server process is gone.
+
+SIGINT is the server process's: a terminal's Ctrl-C reaches the whole process group, and
+the server process stops its serving processes with SIGTERM once it has stopped taking
+connections (a serving process that stopped on its own first would be started again).
+After a SIGTERM's graceful stop the process exits 0 once its clean-up has run: uvicorn
+raises the signal again when it returns, which without :func:`_stopped` would end the
+process before that clean-up, or print a ``KeyboardInterrupt`` traceback.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from sparkhist.store.catalog import ChangeMark
 
 if TYPE_CHECKING:
     import socket
+    from types import FrameType
 
     from sparkhist.scan.scanner import Scanner
     from sparkhist.server.opening import OpenedStore
@@ -231,12 +239,16 @@ def serve_replica(spec: ReplicaSpec) -> None:
     port = settings.port if tls is None else tls.port
     sock = listen_socket(settings.host, port)
     config = uvicorn.Config(app, log_level="warning", access_log=False, log_config=None,
-                            timeout_graceful_shutdown=SHUTDOWN_GRACE,
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE, lifespan="off",
                             ssl_context_factory=None if tls is None else (lambda _config, _default: tls.context),
                             **uvicorn_options(settings))
     stop = threading.Event()
 
     class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if sig != signal.SIGINT:  # a Ctrl-C is the server process's to handle (see above)
+                super().handle_exit(sig, frame)
+
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if not self.should_exit:
@@ -253,6 +265,7 @@ def serve_replica(spec: ReplicaSpec) -> None:
     try:
         Server(config).run(sockets=[sock])
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not cut the clean-up short
         stop.set()
         follower.stop()
         parent.flush()
@@ -260,9 +273,17 @@ def serve_replica(spec: ReplicaSpec) -> None:
         sock.close()
         opened.catalog.close()
         opened.source.inner.close()
+        log.info("serving process %d stopped", os.getpid())
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM outside uvicorn's own handler (before serving, or raised again after it): a clean exit."""
+    raise SystemExit(0)
 
 
 def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # also keeps asyncio's runner from installing its own
+    signal.signal(signal.SIGTERM, _stopped)
     spec: ReplicaSpec = pickle.load(sys.stdin.buffer)
     from sparkhist.observability.logs import setup_logging
 

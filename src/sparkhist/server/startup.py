@@ -254,6 +254,7 @@ def serve(settings: Settings) -> None:
     config = uvicorn.Config(watch, host=settings.host, port=port, log_level="warning", access_log=False,
                             log_config=None,  # uvicorn's loggers go through ours (plain or JSON)
                             timeout_graceful_shutdown=SHUTDOWN_GRACE,  # a stop waits for no slow client
+                            lifespan="off",  # the app has no start-up or shut-down handlers (a forced stop logged one)
                             ssl_context_factory=None if tls is None else (lambda _config, _default: tls.context),
                             **uvicorn_options(settings))  # header timeout, keep-alive, connection limit
     server = _server(config, second.bound, second.stop_scan_soon)
