@@ -19,7 +19,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -827,11 +827,115 @@ fn scan_lines(py: Python<'_>, data: &[u8], prefixes: Vec<Vec<u8>>) -> (usize, is
     })
 }
 
+// ------------------------------------------------------------------ a task's end, summed
+/// Longest vector `add_task_end` takes (task metrics are 34, executor metrics 23).
+const MAX_VECTOR: usize = 64;
+
+/// The values of `list` into `out` if each is an exact Python int (not a bool, not a
+/// subclass) that fits an i64 and the list is `out`'s length; false otherwise.
+fn exact_ints(list: &Bound<'_, PyList>, out: &mut [i64]) -> PyResult<bool> {
+    if list.len() != out.len() {
+        return Ok(false);
+    }
+    for (i, slot) in out.iter_mut().enumerate() {
+        let item = list.get_item(i)?;
+        if !item.is_exact_instance_of::<PyInt>() {
+            return Ok(false);
+        }
+        match item.extract::<i64>() {
+            Ok(v) => *slot = v,
+            Err(_) => return Ok(false), // beyond a Java long: Python's ints decide
+        }
+    }
+    Ok(true)
+}
+
+/// What a task's end adds to its stage, the stage's executor summary and its executor, in
+/// place: `delta` (None: nothing) added to `stage_metrics` and `summary_metrics`
+/// (`add_metrics`), and `peaks` (None: nothing) raising `stage_peaks`, `summary_peaks` and
+/// `executor_peaks` (None: no live executor) (`update_peaks`). All or nothing: when a
+/// vector is not of the usual shape (lengths that differ, a value that is not an exact
+/// int within an i64, a sum beyond one), nothing is changed and false leaves it all to
+/// the Python functions, whose ints do not overflow.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (stage_metrics, summary_metrics, delta, peaks, stage_peaks, summary_peaks, executor_peaks))]
+fn add_task_end(
+    stage_metrics: &Bound<'_, PyList>,
+    summary_metrics: &Bound<'_, PyList>,
+    delta: Option<&Bound<'_, PyList>>,
+    peaks: Option<&Bound<'_, PyList>>,
+    stage_peaks: &Bound<'_, PyList>,
+    summary_peaks: &Bound<'_, PyList>,
+    executor_peaks: Option<&Bound<'_, PyList>>,
+) -> PyResult<bool> {
+    let mut d = [0i64; MAX_VECTOR];
+    let mut sums = [[0i64; MAX_VECTOR]; 2];
+    let mut n = 0;
+    if let Some(delta) = delta {
+        n = delta.len();
+        if n > MAX_VECTOR || !exact_ints(delta, &mut d[..n])? {
+            return Ok(false);
+        }
+        for (target, sum) in [stage_metrics, summary_metrics].into_iter().zip(sums.iter_mut()) {
+            if !exact_ints(target, &mut sum[..n])? {
+                return Ok(false);
+            }
+            for (s, x) in sum[..n].iter_mut().zip(&d[..n]) {
+                match s.checked_add(*x) {
+                    Some(v) => *s = v,
+                    None => return Ok(false),
+                }
+            }
+        }
+    }
+    let mut p = [0i64; MAX_VECTOR];
+    let mut current = [[0i64; MAX_VECTOR]; 3];
+    let mut m = 0;
+    let targets = [Some(stage_peaks), Some(summary_peaks), executor_peaks];
+    if let Some(peaks) = peaks {
+        m = peaks.len();
+        if m > MAX_VECTOR || !exact_ints(peaks, &mut p[..m])? {
+            return Ok(false);
+        }
+        for (target, values) in targets.iter().zip(current.iter_mut()) {
+            if let Some(target) = target {
+                if !exact_ints(target, &mut values[..m])? {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    // Everything checked: write what changed.
+    if delta.is_some() {
+        for (target, sum) in [stage_metrics, summary_metrics].into_iter().zip(&sums) {
+            for i in 0..n {
+                if d[i] != 0 {
+                    target.set_item(i, sum[i])?;
+                }
+            }
+        }
+    }
+    if peaks.is_some() {
+        for (target, values) in targets.iter().zip(&current) {
+            if let Some(target) = target {
+                for i in 0..m {
+                    if p[i] > values[i] {
+                        target.set_item(i, p[i])?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
 #[pymodule]
 fn sparkhist_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_task_event, m)?)?;
     m.add_function(wrap_pyfunction!(scan_lines, m)?)?;
     m.add_function(wrap_pyfunction!(record_sql_updates, m)?)?;
+    m.add_function(wrap_pyfunction!(add_task_end, m)?)?;
     m.add_class::<SqlUpdates>()?;
     m.add("ABI", 2)?;
     Ok(())

@@ -33,8 +33,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sparkhist.scan.indexer import Indexer
-from sparkhist.state import native_tasks
+from sparkhist.state import job_listener, native_tasks
 from sparkhist.state.app_state import AppState
+from sparkhist.state.entities import EXECUTOR_METRIC_NAMES, N_METRICS
 from sparkhist.store.snapshots import SnapshotStore
 from support import hostile
 from support.corpus import load_manifest
@@ -502,3 +503,113 @@ def test_indexing_leaves_the_collector_as_it_found_it(monkeypatch: pytest.Monkey
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# --------------------------------------------------------------------------- a task's end, summed in place
+def _sums() -> job_listener.TaskSums:
+    require_native()
+    import sparkhist_native
+
+    sums: job_listener.TaskSums = sparkhist_native.add_task_end
+    return sums
+
+
+#: Vector values: small ones, any long, and what only Python's ints hold (sums of longs beyond
+#: one, a bool from a damaged log's Python path); lengths mostly the usual, sometimes not.
+VALUE = st.integers(-3, 3) | LONGS | st.integers(1 << 63, 1 << 70) | st.integers(-(1 << 70), -(1 << 63) - 1) | st.booleans()
+EDGE = st.integers(-3, 3) | st.sampled_from([(1 << 63) - 1, -(1 << 63), (1 << 62), -(1 << 62)])
+
+
+def _vector(n: int, fit: bool) -> st.SearchStrategy[list[int]]:
+    """A vector of ``n`` values (sometimes another length unless ``fit``), exact longs when ``fit``."""
+    values = st.lists(EDGE, min_size=n, max_size=n)
+    return values if fit else values | st.lists(VALUE, min_size=n, max_size=n) | st.lists(VALUE, max_size=n + 2)
+
+
+def _vectors(fit: bool) -> st.SearchStrategy[tuple[Any, ...]]:
+    n, m = N_METRICS, len(EXECUTOR_METRIC_NAMES)
+    return st.tuples(_vector(n, fit), _vector(n, fit), st.none() | _vector(n, fit), st.none() | _vector(m, fit),
+                     _vector(m, fit), _vector(m, fit), st.none() | _vector(m, fit))
+
+
+@fuzz_settings(400)
+@given(vectors=st.booleans().flatmap(_vectors))
+def test_a_task_end_is_summed_in_place_as_the_python_functions_sum_it(vectors: tuple[Any, ...]) -> None:
+    """``add_task_end`` against ``add_metrics`` and ``update_peaks`` on the same vectors: when it
+    sums, every list equals the Python functions' result (exact ints, negative deltas included);
+    when anything is not of the usual shape (a length, a bool, a value or a sum beyond a long,
+    which Python's ints hold), it changes nothing and declines, and the Python functions run."""
+    from sparkhist.state.entities import add_metrics, update_peaks
+
+    sums = _sums()
+    stage_metrics, summary_metrics, delta, peaks, stage_peaks, summary_peaks, executor_peaks = vectors
+    reference = [list(stage_metrics), list(summary_metrics), None, None, list(stage_peaks), list(summary_peaks),
+                 None if executor_peaks is None else list(executor_peaks)]
+    if delta is not None:
+        reference[0], reference[1] = add_metrics(reference[0], delta), add_metrics(reference[1], delta)
+    raised: list[bool] = []
+    for target in (reference[4], reference[5], reference[6]):
+        if target is not None:
+            try:
+                update_peaks(target, peaks)
+            except IndexError:  # peaks longer than the target: the Python path's own error
+                raised.append(True)
+    compiled = [None if v is None else list(v) for v in vectors]
+    before = [None if v is None else list(v) for v in vectors]
+    done = sums(*compiled)
+
+    def exact(v: list[int] | None, like: list[int]) -> bool:
+        return v is None or (len(v) == len(like) and all(type(x) is int and -(1 << 63) <= x < (1 << 63) for x in v))
+
+    # The targets are read only when there is something to add to them.
+    usual = ((delta is None or all(exact(v, delta) for v in (delta, stage_metrics, summary_metrics)))
+             and (peaks is None or all(exact(v, peaks) for v in (peaks, stage_peaks, summary_peaks, executor_peaks))))
+    in_range = delta is None or all(-(1 << 63) <= x < (1 << 63) for x in [*reference[0], *reference[1]])
+    assert done == (usual and in_range)
+    if done:
+        assert not raised
+        for got, want in zip(compiled, reference, strict=True):
+            if want is not None:
+                assert got == want and [type(x) for x in got] == [type(x) for x in want]
+        assert compiled[2] == before[2] and compiled[3] == before[3]  # the task's own vectors untouched
+    else:
+        assert compiled == before
+        assert all(type(x) is type(y) for got, was in zip(compiled, before, strict=True) if got is not None
+                   for x, y in zip(got, was, strict=True))
+
+
+@fuzz_settings(200)
+@given(vectors=st.booleans().flatmap(_vectors), live=st.booleans(),
+       kind=st.sampled_from(["Success", "TaskKilled", "Resubmitted"]))
+def test_end_task_with_the_compiled_sums_is_the_python_end_task(vectors: tuple[Any, ...], live: bool, kind: str) -> None:
+    """``job_listener.end_task`` given ``add_task_end`` leaves the stage, its executor summary and
+    the executor as the Python functions leave them, whether the compiled sums run or decline."""
+    from sparkhist.state.entities import Executor, Stage, StageInfo
+
+    sums = _sums()
+    stage_metrics, summary_metrics, delta, peaks, stage_peaks, summary_peaks, executor_peaks = vectors
+
+    def state() -> AppState:
+        s = AppState()
+        info = StageInfo(4, 0, "s", 10, [], "", 1, None, None, [], 0, False, 0)
+        stage = s.stages[(4, 0)] = Stage(info, status="ACTIVE", active_tasks=1, metrics=list(stage_metrics),
+                                         peaks=list(stage_peaks))
+        summary = stage.executor_summary("1")
+        summary.metrics, summary.peaks = list(summary_metrics), list(summary_peaks)
+        ex = s.executors["1"] = Executor("1", 0, is_active=live, active_tasks=1)
+        if executor_peaks is not None:
+            ex.peaks = list(executor_peaks)
+        return s
+
+    def end(s: AppState, with_sums: job_listener.TaskSums | None) -> None:
+        try:
+            job_listener.end_task(s, 4, 0, 2, kind, None, "1", False, None if peaks is None else list(peaks),
+                                  [0] * N_METRICS, None if delta is None else list(delta), 5, with_sums)
+        except IndexError:  # peaks longer than a target: the Python path's own error, the compiled one declines
+            pass
+
+    reference, compiled = state(), state()
+    end(reference, None)
+    end(compiled, sums)
+    assert compiled.stages == reference.stages
+    assert compiled.executors == reference.executors

@@ -16,7 +16,14 @@ from sparkhist.state import retention
 from sparkhist.state.entities import N_METRICS, IdSet, Job, M, Speculation, Stage, Task, add_metrics, update_peaks
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sparkhist.state.app_state import AppState, Handler
+
+    #: ``sparkhist_native.add_task_end(stage_metrics, summary_metrics, delta, peaks, stage_peaks,
+    #: summary_peaks, executor_peaks)``: True when done, False when left to the Python functions.
+    TaskSums = Callable[[list[int], list[int], list[int] | None, list[int] | None, list[int], list[int],
+                         list[int] | None], bool]
 
 __all__ = ["HANDLERS"]
 
@@ -267,17 +274,30 @@ def _task_end(s: AppState, e: dict[str, Any]) -> None:
 
 def end_task(s: AppState, stage_id: int, attempt: int, index: int, kind: str, message: str | None, executor_id: str,
              speculative: bool, peaks: list[int] | None, new_metrics: list[int], delta: list[int] | None,
-             duration: int) -> None:
+             duration: int, sums: TaskSums | None = None) -> None:
     """An ended task counted in its stage, jobs and executor, ``delta`` (its metrics less those
-    counted before, None: not counted again) added to them (the compiled path's seam calls it too)."""
+    counted before, None: not counted again) added to them (the compiled path's seam calls it too,
+    with ``sums``: the compiled module's in-place ``add_metrics``/``update_peaks`` of the stage, its
+    executor summary and the executor, which may decline: the Python functions then)."""
     completed = 1 if kind == "Success" else 0
     killed = 1 if kind in ("TaskKilled", "TaskCommitDenied") else 0
     failed = 1 - completed - killed
     active = 0 if kind == "Resubmitted" else 1
     st = s.live_stage(stage_id, attempt)
+    ex = s.executors.get(executor_id)
+    if ex is not None and not ex.is_active:
+        ex = None
+    summed = False  # the executor's peaks raised with the stage's
     if st is not None:
-        if delta is not None:
-            st.metrics = add_metrics(st.metrics, delta)
+        esum = st.executor_summary(executor_id)
+        summed = sums is not None and sums(st.metrics, esum.metrics, delta, peaks, st.peaks, esum.peaks,
+                                           None if ex is None else ex.peaks)
+        if not summed:
+            if delta is not None:
+                st.metrics = add_metrics(st.metrics, delta)
+                esum.metrics = add_metrics(esum.metrics, delta)
+            update_peaks(st.peaks, peaks)
+            update_peaks(esum.peaks, peaks)
         st.active_tasks -= active
         st.completed_tasks += completed
         if completed:
@@ -288,9 +308,6 @@ def end_task(s: AppState, stage_id: int, attempt: int, index: int, kind: str, me
             st.killed_summary[message or ""] = st.killed_summary.get(message or "", 0) + 1
         per_executor = st.active_per_executor
         per_executor[executor_id] = per_executor.get(executor_id, 0) - active
-        update_peaks(st.peaks, peaks)
-        esum = st.executor_summary(executor_id)
-        update_peaks(esum.peaks, peaks)
         remove = st.active_tasks == 0 and st.status in ("COMPLETE", "FAILED")
         jobs = s.jobs
         for job_id in st.job_ids:
@@ -309,8 +326,6 @@ def end_task(s: AppState, stage_id: int, attempt: int, index: int, kind: str, me
         esum.succeeded_tasks += completed
         esum.failed_tasks += failed
         esum.killed_tasks += killed
-        if delta is not None:
-            esum.metrics = add_metrics(esum.metrics, delta)
         if st.speculation is not None and speculative:
             st.speculation.num_active -= 1
             st.speculation.num_completed += completed
@@ -321,13 +336,13 @@ def end_task(s: AppState, stage_id: int, attempt: int, index: int, kind: str, me
         if remove:
             st.live = False
             retention.cleanup_stages(s)
-    ex = s.executors.get(executor_id)
-    if ex is not None and ex.is_active:
+    if ex is not None:
         ex.active_tasks -= active
         ex.completed_tasks += completed
         ex.failed_tasks += failed
         ex.total_duration += duration
-        update_peaks(ex.peaks, peaks)
+        if not summed:
+            update_peaks(ex.peaks, peaks)
         if kind != "Resubmitted":
             ex.total_gc_time += new_metrics[_JVM_GC_TIME]
             ex.total_input_bytes += new_metrics[_IN_BYTES_READ]

@@ -82,8 +82,12 @@ def fast_path() -> FastPath | None:
 
 
 def _make(decode: Decoder) -> FastPath:
-    # The module whose decoder this is records the SQL updates it decodes (``SqlUpdates``).
-    record: Recorder = importlib.import_module("sparkhist_native").record_sql_updates
+    # The module whose decoder this is records the SQL updates it decodes (``SqlUpdates``), and
+    # sums a task's metrics and peaks into its stage's, executor summary's and executor's in place
+    # (``add_task_end``; a build without it: the Python functions).
+    module = importlib.import_module("sparkhist_native")
+    record: Recorder = module.record_sql_updates
+    sums: job_listener.TaskSums | None = getattr(module, "add_task_end", None)
 
     def apply(state: AppState, line: bytes) -> bool:
         if not line.startswith(_PREFIX):
@@ -92,7 +96,7 @@ def _make(decode: Decoder) -> FastPath:
         if decoded is None:
             return False
         if decoded[0]:
-            _task_end(state, decoded, record)
+            _task_end(state, decoded, record, sums)
         else:
             _task_start(state, decoded)
         return True
@@ -122,7 +126,7 @@ def _task_start(s: AppState, d: tuple[Any, ...]) -> None:
 
 
 # --------------------------------------------------------------------------- TaskEnd
-def _task_end(s: AppState, d: tuple[Any, ...], record: Recorder) -> None:
+def _task_end(s: AppState, d: tuple[Any, ...], record: Recorder, sums: job_listener.TaskSums | None) -> None:
     (_, stage_id, attempt, task_id, index, kind, message, new_metrics, finish, launch, getting_result, failed, killed,
      present, executor_id, host, locality, speculative, partition_id, accumulables, peaks, sql_updates) = d
     _sql_task_end(s, stage_id, attempt, task_id, index, finish, failed, killed, sql_updates, record)
@@ -151,7 +155,7 @@ def _task_end(s: AppState, d: tuple[Any, ...], record: Recorder) -> None:
         delta = new_metrics if task.metrics is None else add_metrics(new_metrics, task.metrics, -1)
         task.metrics = new_metrics
     job_listener.end_task(s, stage_id, attempt, index, kind, message, executor_id, speculative, peaks, new_metrics, delta,
-                          duration)
+                          duration, sums)
 
 
 def _sql_task_end(s: AppState, stage_id: int, attempt: int, task_id: int, index: int, finish: int, failed: bool,
