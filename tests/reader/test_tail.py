@@ -227,3 +227,27 @@ def test_head_and_tail_give_the_whole_reads_listing(codec: str | None, unit: int
         for held in (0, 1 << 30):  # the last file read from the source, or held in memory
             with mock.patch.object(listing_reads, "HOLD_MAX", held):
                 assert same_read(listing_reads.read_listing(source, changes.fresh(event_log)), whole)
+
+
+def test_damage_inside_a_skipped_unit_is_not_seen_by_the_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the skip gives up: a unit between the head and the tail is never decoded, so damage inside
+    its body (its header intact) leaves the listing complete, where the whole read stops at the damage
+    (as a rolling log's middle file is never opened by the SHS). Damage in a header is seen (the walk)."""
+    monkeypatch.setattr(tail, "TAIL_DECODED", 4096)
+    data = bytearray((EVENTLOGS / COMPRESSED["lz4"]).read_bytes())
+    units = walk_units("lz4", bytes(data))
+    middle = units[len(units) // 2]
+    data[middle.offset + 40 : middle.offset + 48] = bytes(8)  # inside the block's body: its checksum fails
+    path = tmp_path / "local-1795972905472.lz4"
+    path.write_bytes(bytes(data))
+    source, event_log = load(path)
+    whole = whole_read(source, event_log)
+    read = listing_reads.read_listing(source, changes.fresh(event_log))
+    assert whole.error is not None and not whole.listing.completed
+    assert read.error is None and read.listing.completed
+    assert read.listing.app_id == whole.listing.app_id
+    assert read.position.offset == len(data) - 21  # after the last line: before the end-of-stream block
+    data[middle.offset] ^= 0xC0  # now its header too: the walk fails, the whole log is read
+    path.write_bytes(bytes(data))
+    source, event_log = load(path)
+    assert same_read(listing_reads.read_listing(source, changes.fresh(event_log)), whole_read(source, event_log))
