@@ -17,6 +17,7 @@ Expected answers were taken from the stock SHS 4.0.1 where it has one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -329,6 +330,81 @@ def test_half_open_connections_are_closed_after_the_header_timeout(server_proces
                          f"{HEADER_TIMEOUT + CLOSE_SLACK} s after their header timeout started")
     assert first_closed - started >= HEADER_TIMEOUT - 0.5  # not closed at once
     assert httpx.get(f"{url}/api/v1/version", timeout=5).status_code == 200
+
+
+def _head(pad: int, *, close: bool = False) -> bytes:
+    """A GET of /api/v1/version whose head (request line and headers) is ``pad`` bytes long and more."""
+    return (b"GET /api/v1/version HTTP/1.1\r\nHost: x\r\n" + (b"Connection: close\r\n" if close else b"")
+            + b"X-Pad: " + b"y" * pad + b"\r\n\r\n")
+
+
+def _answers(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """(status, body) of the next ``count`` answers on ``sock`` (Content-Length bodies), fewer if it closes."""
+    sock.settimeout(10 + CLOSE_SLACK)
+    data, answers = b"", []
+    while len(answers) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = data[:head_end].decode("latin-1").lower()
+            length = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0])
+            if len(data) >= head_end + 4 + length:
+                body_end = head_end + 4 + length
+                answers.append((int(head.split(" ", 2)[1]), data[head_end + 4:body_end]))
+                data = data[body_end:]
+                continue
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            break
+        data += chunk
+    return answers
+
+
+def _send(sock: socket.socket, data: bytes, piece: int | None) -> None:
+    """``data`` in one write, or in writes of ``piece`` bytes a little apart (each its own read)."""
+    if piece is None:
+        with contextlib.suppress(OSError):  # refused and closed before the rest was sent
+            sock.sendall(data)
+        return
+    for i in range(0, len(data), piece):
+        try:
+            sock.sendall(data[i:i + piece])
+        except OSError:  # refused and closed before the rest was sent
+            return
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("piece", [None, 1000], ids=["one write", "1 KB writes"])
+def test_a_request_head_over_16_kib_is_a_400_and_the_connection_closed(server_process: str, piece: int | None) -> None:
+    """At most 16 KiB of request line and headers, however the head arrives: a longer one is uvicorn's
+    400 and the connection is closed (its rest never read); one just under is answered."""
+    url = server_process
+    with _connect(url, b"") as sock:
+        _send(sock, _head(16 * 1024 - 200), piece)
+        assert [status for status, _ in _answers(sock, 1)] == [200]
+    for pad in (16 * 1024 + 10, 1 << 20):
+        with _connect(url, b"") as sock:
+            started = time.monotonic()
+            _send(sock, _head(pad), piece)
+            assert _answers(sock, 2) == [(400, b"Invalid HTTP request received.")]  # then the end: closed
+            assert time.monotonic() - started < 5 + CLOSE_SLACK
+    assert httpx.get(f"{url}/api/v1/version", timeout=5).status_code == 200
+
+
+def test_the_head_bound_is_per_request_on_a_kept_alive_connection(server_process: str) -> None:
+    """Requests of 10 KiB heads one after another, and pipelined in one write (42 KiB of heads), are all
+    answered; an oversized head after them is still refused."""
+    url = server_process
+    with _connect(url, b"") as sock:
+        for _ in range(3):
+            sock.sendall(_head(10 * 1024))
+            assert [status for status, _ in _answers(sock, 1)] == [200]
+        sock.sendall(_head(14 * 1024) * 3)
+        assert [status for status, _ in _answers(sock, 3)] == [200, 200, 200]
+        sock.sendall(_head(17 * 1024))
+        assert _answers(sock, 2) == [(400, b"Invalid HTTP request received.")]
 
 
 def test_beyond_the_connection_limit_a_request_is_a_503_at_once(server_process: str) -> None:
