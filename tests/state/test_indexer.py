@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from sparkhist.reader.layout import EventLog
 from sparkhist.scan.indexer import Indexer, pickled_size
 from sparkhist.state.app_state import AppState
 from sparkhist.store.snapshots import Snapshot, SnapshotStore
@@ -52,10 +53,39 @@ def _concurrent(indexer: Indexer, path: Path, persists: list[bool]) -> list[Snap
 
 
 def test_waiters_share_one_build(tmp_path: Path) -> None:
-    source, _ = load(LOG)
+    """A saving build under way, a waiter that saves and one that does not: both are handed it.
+    (The build is held until both wait: which waiter a released lock wakes first is not ordered.)"""
+    source, event_log = load(LOG)
     indexer = Indexer(source, SnapshotStore(str(tmp_path / "snapshots")), AppState)
-    first, second, third = _concurrent(indexer, LOG, [True, True, False])
-    assert first is second is third
+    building, go = threading.Event(), threading.Event()
+    build = indexer._refresh
+
+    def held(log: EventLog, persist: bool) -> Snapshot:
+        building.set()
+        go.wait(30)
+        return build(log, persist)
+
+    indexer._refresh = held  # type: ignore[method-assign]
+    results: list[Snapshot | None] = [None] * 3
+
+    def run(i: int, persist: bool) -> None:
+        results[i] = indexer.refresh(event_log, persist=persist)
+
+    threads = [threading.Thread(target=run, args=(0, True))]
+    threads[0].start()
+    assert building.wait(30)
+    threads += [threading.Thread(target=run, args=(1, True)), threading.Thread(target=run, args=(2, False))]
+    for t in threads[1:]:
+        t.start()
+    deadline = time.monotonic() + 30
+    while indexer._waiting.get(event_log.path, 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert indexer._waiting.get(event_log.path) == 2
+    go.set()
+    for t in threads:
+        t.join(60)
+    first, second, third = results
+    assert first is not None and first is second is third
     assert indexer.builds == 1
     assert first.persisted
     # nothing is kept for later callers: the next refresh reads the saved snapshot
