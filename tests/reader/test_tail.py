@@ -251,3 +251,12 @@ def test_damage_inside_a_skipped_unit_is_not_seen_by_the_listing(tmp_path: Path,
     path.write_bytes(bytes(data))
     source, event_log = load(path)
     assert same_read(listing_reads.read_listing(source, changes.fresh(event_log)), whole_read(source, event_log))
+
+
+@pytest.mark.parametrize("name", [*COMPRESSED.values(), "local-1795972896863", "eventlog_v2_local-1795972918271"])
+def test_a_held_file_counts_its_bytes_once(name: str) -> None:
+    """The last file read whole once (the head, the walk and the tail from memory): the bytes read are
+    the log's stored size, as for the whole read (the restart's accounting relies on it)."""
+    source, event_log = load(EVENTLOGS / name)
+    read = listing_reads.read_listing(source, changes.fresh(event_log))
+    assert read.bytes_read == event_log.total_size == whole_read(source, event_log).bytes_read

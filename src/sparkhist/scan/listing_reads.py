@@ -118,6 +118,7 @@ def _read_head_and_tail(source: Source, item: changes.Work) -> ListingRead | Non
     event_log = item.log
     stats = ReadStats()
     last = event_log.files[-1]
+    held: _HeldFile | None = None
     if last.size <= HOLD_MAX:
         # Read once: the head (when in this file), the walk and the tail are read from memory.
         try:
@@ -125,7 +126,17 @@ def _read_head_and_tail(source: Source, item: changes.Work) -> ListingRead | Non
                 data = stream.read(last.size)
         except SourceError as exc:
             return ListingRead(item.listing, START, failure=exc)
-        source = cast(Source, _HeldFile(source, last.path, data))
+        held = _HeldFile(source, last.path, data)
+        source = cast(Source, held)
+        stats.bytes_read += len(data)  # what was read from the source; the reads of ``held`` are not
+    read = _head_then_tail(source, item, stats)
+    if read is not None and held is not None:
+        read.bytes_read -= held.served
+    return read
+
+
+def _head_then_tail(source: Source, item: changes.Work, stats: ReadStats) -> ListingRead | None:
+    event_log = item.log
     lines = read_lines(source, event_log, START, stats=stats, chunk_size=HEAD_CHUNK, only=LISTING_PREFIXES)
     head = _read(source, item, lines, START, stats, halt=True)
     if head.failure is not None or head.error is not None:
@@ -152,22 +163,34 @@ def _read_head_and_tail(source: Source, item: changes.Work) -> ListingRead | Non
 
 
 class _HeldFile:
-    """``source`` with one file's stored bytes held in memory: opening it reads from them."""
+    """``source`` with one file's stored bytes held in memory: opening it reads from them.
+    ``served`` counts the bytes its streams gave (read once from the source, not again)."""
 
     def __init__(self, source: Source, path: str, data: bytes) -> None:
         self._source = source
         self._path = path
         self._data = data
+        self.served = 0
 
     def open(self, path: str, offset: int = 0) -> ByteStream:
         if path != self._path:
             return self._source.open(path, offset)
-        stream = io.BytesIO(self._data)  # shares the bytes, no copy
-        stream.seek(offset)
-        return stream
+        return _HeldStream(self, offset)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._source, name)
+
+
+class _HeldStream(io.BytesIO):
+    def __init__(self, held: _HeldFile, offset: int) -> None:
+        super().__init__(held._data)  # shares the bytes, no copy
+        self.seek(offset)
+        self._held = held
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = super().read(size)
+        self._held.served += len(data)
+        return data
 
 
 class ListingPool:
