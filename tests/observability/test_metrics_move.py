@@ -37,8 +37,8 @@ def test_a_scan_counts_what_it_parsed(logs: Path, tmp_path: Path) -> None:
         assert value(after, "sparkhist_applications", status="completed") == 7
         assert value(after, "sparkhist_applications", status="running") == 6
         assert value(after, "sparkhist_event_logs") == 13
-        for name in ("listing", "full"):
-            assert value(after, "sparkhist_events_parsed_total", **{"pass": name}) > 800
+        for name, events in (("listing", 300), ("full", 800)):  # the listing pass skips completed logs' middles
+            assert value(after, "sparkhist_events_parsed_total", **{"pass": name}) > events
             assert value(after, "sparkhist_log_bytes_read_total", **{"pass": name}) > 1_000_000
         assert value(after, "sparkhist_scan_duration_seconds_count") == 1
         assert value(after, "sparkhist_scans_total", outcome="ok") == 1
