@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import orjson
 import pytest
 
 from sparkhist.scan.scanner import Scanner
@@ -207,3 +208,94 @@ def test_on_demand_load_before_the_scan(tmp_path: Path) -> None:
         # the scan later finds them already indexed
         report = runtime.scanner.scan_once()
         assert report.unchanged == 2 and report.new == 11
+
+
+def _stored_rows(store: Path) -> dict[str, tuple[bytes, bytes]]:
+    """The catalog's listing rows as written (read through a connection of its own)."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(store / "catalog.sqlite")) as db:
+        rows = db.execute("SELECT path, CAST(head AS BLOB), CAST(entry AS BLOB) FROM listing").fetchall()
+    return {path: (bytes(head), bytes(entry)) for path, head, entry in rows}
+
+
+def _rows_agree(scanner: Scanner, store: Path) -> int:
+    """The index and the catalog hold, for every listed record, the row the record renders to."""
+    from sparkhist.store.applications import listing_row
+
+    rendered = {path: listing_row(record, scanner.catalog.log_source)
+                for path, record in scanner.records.items() if record.app_id is not None}
+    index_rows = {path: entry.row for path, entry in scanner.index.snapshot()[0].items()}
+    stored = _stored_rows(store)
+    assert [p for p in rendered if stored.get(p) != rendered[p]] == []
+    assert stored == index_rows == rendered
+    return len(stored)
+
+
+def test_index_and_catalog_hold_the_same_listing_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row is rendered once per record and shared by the index and the catalog write: both hold the
+    row the record renders to, through an on-demand load, a first scan read by listing workers with
+    full indexing after it, a restart, and a log completed (renamed, grown) after it."""
+    from sparkhist.config import load_settings
+    from sparkhist.scan import scanner as scanner_module
+    from sparkhist.server import build_runtime
+    from support.server import runtime_for
+
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    store = tmp_path / "store"
+    monkeypatch.setattr(scanner_module, "PARALLEL_MIN", 2)  # these few logs go to the listing workers
+    environ = {"SPARKHIST_INDEX_WORKERS": "2", "SPARKHIST_WATCH_LOG_DIR": "false"}
+    with runtime_for(logs, store, scan=False, environ=environ) as (runtime, client):
+        assert client.get("/api/v1/applications/local-1795972918271").status_code == 200
+        assert _rows_agree(runtime.scanner, store) == 1
+        used: list[bool] = []
+        listing_pool = runtime.scanner._listing_pool
+
+        def spy(count: int) -> object:
+            pool = listing_pool(count)
+            used.append(pool is not None)
+            return pool
+
+        runtime.scanner._listing_pool = spy  # type: ignore[assignment,method-assign]
+        report = runtime.scanner.scan_once()
+        assert used == [True] and report.new == 12 and report.indexed == 13
+        assert _rows_agree(runtime.scanner, store) == 13
+
+    settings = load_settings({"log_dir": str(logs), "store_dir": str(store), "index_workers": 1,
+                              "watch_log_dir": False}, environ={})
+    running = logs / "local-1795972971772.inprogress"
+    before = _stored_rows(store)[str(running)]
+    runtime = build_runtime(settings)
+    try:
+        assert len(runtime.index) == 13 and _rows_agree(runtime.scanner, store) == 13
+        assert runtime.scanner.scan_once().unchanged == 13
+        end = orjson.dumps({"Event": "SparkListenerApplicationEnd", "Timestamp": 1795972999000})
+        with running.open("ab") as f:
+            f.write(end + b"\n")
+        running.rename(logs / "local-1795972971772")
+        report = runtime.scanner.scan_once()
+        assert (report.new, report.removed) == (1, 0)  # a rename is read as a new log, its old path dropped
+        assert _rows_agree(runtime.scanner, store) == 13
+        after = _stored_rows(store)[str(logs / "local-1795972971772")]
+        assert after != before and runtime.index.get("local-1795972971772").attempts[0].completed  # type: ignore[union-attr]
+    finally:
+        runtime.close()
+
+
+def test_a_catalog_showing_another_log_source_renders_its_own_rows(corpus: Path, tmp_path: Path) -> None:
+    """The index's rows are taken by the catalog only when rendered for the log source the catalog shows."""
+    from sparkhist.config import LogSource
+    from sparkhist.store.applications import listing_row
+
+    source = LocalSource(str(corpus))
+    shown, other = LogSource("logs", "file:" + source.root), LogSource("elsewhere", "hdfs://nn:8020/elsewhere")
+    store = tmp_path / "store"
+    scanner = Scanner(source, Catalog(str(store), source.root, log_source=shown), ApplicationIndex(other))
+    assert scanner.scan_once().new == 13
+    records = {path: r for path, r in scanner.records.items() if r.app_id is not None}
+    stored = _stored_rows(store)
+    index_rows = {path: entry.row for path, entry in scanner.index.snapshot()[0].items()}
+    assert stored == {path: listing_row(r, shown) for path, r in records.items()}
+    assert index_rows == {path: listing_row(r, other) for path, r in records.items()}
+    assert all(stored[path] != index_rows[path] for path in records)

@@ -36,7 +36,7 @@ from sparkhist.scan.skips import ScanSkips
 from sparkhist.scan.workers import BuildPool, IndexPool
 from sparkhist.source.base import FileEntry, Source
 from sparkhist.source.multi import PartialListing, directories, owner_of
-from sparkhist.store.applications import ApplicationIndex
+from sparkhist.store.applications import ApplicationIndex, ListingRow
 from sparkhist.store.catalog import Catalog
 from sparkhist.store.disk import DiskBudget
 from sparkhist.store.records import LogRecord
@@ -46,6 +46,9 @@ from sparkhist.store.write_behind import WriteBehind
 log = logging.getLogger("sparkhist.scan")
 
 Progress = Callable[[int, int], None]
+#: A log's new record and its listing row as the index rendered it (None: not listed), which the
+#: catalog write takes as it is: a row is rendered once per record.
+Made = tuple[LogRecord, ListingRow | None]
 
 
 @dataclass(slots=True)
@@ -329,7 +332,7 @@ class Scanner:
         ones already started, closed here) while this process makes their records; a few are
         read here.
         """
-        batch = self.writes.batch(self.batch_size)
+        batch = self.writes.batch(self.batch_size, self.index.log_source)
         if pool is None:
             pool = self._listing_pool(len(work))
         # Read here under the lock, as an on-demand load reads (it may read the same log).
@@ -346,11 +349,11 @@ class Scanner:
                     worker_failures += 1
                     read = None
                 with self._lock:
-                    record = self._index_log(item, report) if read is None else self._record(item, read, report)
+                    made = self._index_log(item, report) if read is None else self._record(item, read, report)
                 if progress:
                     progress(done, len(work))
-                if record is not None:
-                    batch.add(record)
+                if made is not None:
+                    batch.add(*made)
         finally:
             reads.close()  # a stop: the workers' reads not started are not run
             if pool is not None:
@@ -371,7 +374,7 @@ class Scanner:
             lagging = changes.lagging(self.records, logs)
         by_path = {r.path: r for r in lagging}
         results = build_all(self.indexer, [logs[r.path] for r in lagging], pool=self.pool, budget=self.budget)
-        batch = self.writes.batch(self.batch_size)
+        batch = self.writes.batch(self.batch_size, self.index.log_source)
         for done, (event_log, result) in enumerate(self._until_stopped(results), 1):
             record = by_path[event_log.path]
             if isinstance(result, SourceError):
@@ -398,8 +401,17 @@ class Scanner:
             report.indexed += 1
             if progress:
                 progress(done, len(lagging))
-            batch.add(record)
+            batch.add(record, self._listed_row(record))
         batch.flush()
+
+    def _listed_row(self, record: LogRecord) -> ListingRow | None:
+        """The index's listing row of ``record`` while it is the log's current record (its listing
+        unchanged since the index rendered it), for the catalog write; None otherwise."""
+        with self._lock:
+            if self.records.get(record.path) is not record:
+                return None
+            entry = self.index.entry_of(record.path)
+            return None if entry is None else entry.row
 
     def _until_stopped(self, results: Iterator[tuple[EventLog, Result]]) -> Iterator[tuple[EventLog, Result]]:
         """``results`` until a stop: what finished still counts, a build the stop cut short
@@ -442,10 +454,12 @@ class Scanner:
             with self._lock:
                 if path in self.records and not changes.changed(self.records[path], event_log):
                     continue
-                record = self._index_log(changes.fresh(event_log), ScanReport())
-                if record is None:
+                rendered_for = self.index.log_source
+                made = self._index_log(changes.fresh(event_log), ScanReport())
+                if made is None:
                     continue
-                self.writes.put([record])
+                record, row = made
+                self.writes.put([record], None if row is None else {path: row}, rendered_for)
             log.info("on-demand load: indexed %s for %s", path, app_id)
             found = found or record.app_id == app_id
         return found
@@ -493,11 +507,12 @@ class Scanner:
         self._rolling = kept
         return logs, errors
 
-    def _index_log(self, item: changes.Work, report: ScanReport) -> LogRecord | None:
+    def _index_log(self, item: changes.Work, report: ScanReport) -> Made | None:
         return self._record(item, read_listing(self.source, item), report)
 
-    def _record(self, item: changes.Work, read: ListingRead, report: ScanReport) -> LogRecord | None:
-        """(Under the lock.) The record of one log's listing read, kept in memory and the index."""
+    def _record(self, item: changes.Work, read: ListingRead, report: ScanReport) -> Made | None:
+        """(Under the lock.) The record of one log's listing read, kept in memory and the index;
+        with the listing row the index made of it."""
         event_log = item.log
         listing, position, error = read.listing, read.position, read.error
         if read.failure is not None:
@@ -553,9 +568,9 @@ class Scanner:
             self.index.remove(old_path)
             self.writes.delete([old_path])
         self.records[record.path] = record
-        self.index.update(record)
+        entry = self.index.update(record)
         self.skips.read(record)
-        return record
+        return record, None if entry is None else entry.row
 
     @staticmethod
     def _move_snapshot(store: SnapshotStore, old_path: str, event_log: EventLog) -> None:

@@ -9,7 +9,9 @@ header with what the list's filters and order need, the log's path, the app and
 attempt ids, the attempt's listing (JSON, decoded only when asked for) and its list
 element already rendered as the API sends it. The catalog stores the row (with its
 own checksum) beside the log's record, so a restart fills the index from these rows
-without decoding records or rendering JSON.
+without decoding records or rendering JSON. A row is rendered once per new record: the
+index renders it (:meth:`ApplicationIndex.update` returns the entry made) and its owner
+hands the same bytes to the catalog write (:attr:`AttemptEntry.row`).
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ if TYPE_CHECKING:
 _HEAD = struct.Struct("<BqqqqIHHIII")
 _COMPLETED, _ROLLING, _HAS_ATTEMPT = 1, 2, 4
 
+#: A listing row: ``(head, entry)`` (see :func:`listing_row`).
+ListingRow = tuple[bytes, bytes]
 
-def listing_row(record: LogRecord, source: LogSource | LogSources | None = None) -> tuple[bytes, bytes] | None:
+
+def listing_row(record: LogRecord, source: LogSource | LogSources | None = None) -> ListingRow | None:
     """The listing row of a record: ``(head, entry)``; None when the log is not listed (no app id yet).
 
     ``entry`` is the application's list element as the API sends it (see
@@ -90,6 +95,11 @@ class AttemptEntry:
         if row is None:
             raise ValueError(f"{record.path} has no application id")
         return cls(row[0], row[1], record.listing)
+
+    @property
+    def row(self) -> ListingRow:
+        """The listing row this entry was decoded from: ``(head, entry)``, as :func:`listing_row` gives it."""
+        return self._head, self.entry
 
     @property
     def attempt_id(self) -> str | None:
@@ -312,19 +322,31 @@ class ApplicationIndex:
                 apps[app_id] = build_app(app_id, group.values(), self.directory_of)
         self._changed()
 
-    def update(self, record: LogRecord) -> None:
-        """Add or replace one log's record (records without an app id are not listed)."""
+    def update(self, record: LogRecord) -> AttemptEntry | None:
+        """Add or replace one log's record (records without an app id are not listed).
+
+        Returns the entry the record is listed with (None: not listed): its :attr:`~AttemptEntry.row`
+        is the record's listing row for this index's ``log_source``, which the catalog write can take
+        instead of rendering it again.
+        """
         entry = AttemptEntry.of(record, self.log_source) if record.app_id is not None else None
         with self._lock:
             self._remove_locked(record.path)
             if entry is None:
-                return
+                return None
             app_id = entry.app_id
             group = self._entries_by_app.setdefault(app_id, {})
             group[record.path] = entry
             self._app_of_path[record.path] = app_id
             self._apps[app_id] = build_app(app_id, group.values(), self.directory_of)
             self._changed()
+        return entry
+
+    def entry_of(self, path: str) -> AttemptEntry | None:
+        """The entry of the log at ``path`` (None: not listed)."""
+        with self._lock:
+            app_id = self._app_of_path.get(path)
+            return None if app_id is None else self._entries_by_app[app_id].get(path)
 
     def remove(self, path: str) -> None:
         with self._lock:

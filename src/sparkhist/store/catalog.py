@@ -45,7 +45,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -56,7 +56,7 @@ import xxhash
 import sparkhist
 from sparkhist import __version__, releases
 from sparkhist.errors import ConfigError, StoreError
-from sparkhist.store.applications import AttemptEntry, listing_row
+from sparkhist.store.applications import AttemptEntry, ListingRow, listing_row
 from sparkhist.store.records import LogRecord
 
 if TYPE_CHECKING:
@@ -575,16 +575,27 @@ class Catalog:
                 log.warning("%s; the damaged rows stay until the next write", exc)
         return LoadResult(records, len(bad), listed if entries else None)
 
-    def put(self, records: Iterable[LogRecord]) -> None:
-        """Write records in one transaction; :class:`StoreError` (e.g. disk full) leaves none written."""
+    def put(self, records: Iterable[LogRecord], rendered: Mapping[str, ListingRow] | None = None,
+            rendered_for: LogSource | LogSources | None = None) -> None:
+        """Write records in one transaction; :class:`StoreError` (e.g. disk full) leaves none written.
+
+        ``rendered``: listing rows the caller already has (the index's), by path, each the row of the
+        last record given for its path, rendered for the log source ``rendered_for``; taken when that
+        is this catalog's ``log_source``, and the rows of other records rendered here.
+        """
         rows = []
         listing = []
         gone = []
         known = self._listed
+        source = self.log_source
+        if not rendered or rendered_for != source:
+            rendered = {}
         for record in records:
             blob = orjson.dumps(record.to_dict())
             rows.append((record.path, blob, _checksum(blob)))
-            row = listing_row(record, self.log_source)
+            row = rendered.get(record.path)
+            if row is None:
+                row = listing_row(record, source)
             if row is None:
                 if record.path in known:
                     gone.append((record.path,))
