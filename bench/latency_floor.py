@@ -92,7 +92,7 @@ def serve_floor(port: int, plain: bytes, gzipped: bytes) -> None:
 
 # --------------------------------------------------------------------------- the answer to copy
 def raw_answer(url: str, request: bytes) -> bytes:
-    """The whole answer (status line, headers, ``Content-Length`` body) a server sends to ``request``."""
+    """The whole answer (status line, headers, body) a server sends to ``request``."""
     target = urlsplit(url)
     with socket.create_connection((target.hostname or "127.0.0.1", target.port or 80), timeout=30) as sock:
         sock.sendall(request)
@@ -103,8 +103,16 @@ def raw_answer(url: str, request: bytes) -> bytes:
                 raise latency.HttpError(f"{url}: connection closed in the head")
             data += chunk
         head, _, body = data.partition(HEAD_END)
-        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
-                      if line.lower().startswith(b"content-length:"))
+        lengths = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
+                   if line.lower().startswith(b"content-length:")]
+        if not lengths:  # chunked: read to the last chunk
+            while not body.endswith(b"0\r\n\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise latency.HttpError(f"{url}: connection closed in the body")
+                body += chunk
+            return head + HEAD_END + body
+        length = lengths[0]
         while len(body) < length:
             chunk = sock.recv(65536)
             if not chunk:
@@ -226,18 +234,21 @@ def main_bench(args: argparse.Namespace) -> None:
     with servers.sparkhist(logs.log_dir, work / "store", work, env) as sh:
         warm(sh)
         url = sh.url(path)
+        print("sparkhist", flush=True)
+        by_server["sparkhist"] = measure_modes(url, sh.pid, args)
+        # Taken after the runs: every serving process has its kept answer then (each keeps its own).
         gzipped, plain = raw_answer(url, lean_request(url, gzip=True)), raw_answer(url, lean_request(url, gzip=False))
         for name, answer in (("Accept-Encoding: gzip, deflate, zstd", gzipped), ("no Accept-Encoding", plain)):
             head = answer.partition(HEAD_END)[0].decode("latin-1").replace("\r\n", " | ")
             print(f"sparkhist's big /stages to {name}: {len(answer):,} bytes: {head}", flush=True)
-        print("sparkhist", flush=True)
-        by_server["sparkhist"] = measure_modes(url, sh.pid, args)
     with floor_process(plain, gzipped, work) as (base, pid):
         print("floor", flush=True)
         by_server["floor"] = measure_modes(f"{base}/api/v1/{path}", pid, args)
     with servers.shs(logs.log_dir) as shs:
         warm(shs)
-        print("SHS 4.3.0", flush=True)
+        answer = raw_answer(shs.url(path), lean_request(shs.url(path), gzip=True))
+        head = answer.partition(HEAD_END)[0].decode("latin-1").replace("\r\n", " | ")
+        print(f"SHS 4.3.0's big /stages to the lean client: {len(answer):,} bytes: {head}", flush=True)
         by_server["SHS 4.3.0"] = measure_modes(shs.url(path), shs.pid, args)
     ordered = {n: by_server[n] for n in ("floor", "sparkhist", "SHS 4.3.0")}
     print()
