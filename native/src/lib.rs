@@ -10,6 +10,10 @@
 //! reference. So this module never has to reproduce an error, only the common case, bit
 //! for bit.
 //!
+//! `add_task_end(...)` adds a decoded task end's metrics and peaks to its stage's, executor
+//! summary's and executor's vectors in place, or changes nothing and declines (the Python
+//! functions then) where Python's unbounded ints would give another result.
+//!
 //! The line is parsed into typed structs that borrow its strings and skip (but validate)
 //! every field the handlers do not read: no tree of the whole event is built. A field of
 //! another type than expected, or a field given twice, fails the parse: the Python path.
