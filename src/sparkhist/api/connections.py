@@ -58,9 +58,9 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self._arm_header_timer()
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
+        if self._in_head and self._head_bytes + len(data) > MAX_HEADER_BYTES:  # (a usual request never looks)
             end = data.find(HEAD_END)
-            if self._head_bytes + (len(data) if end < 0 else end) > MAX_HEADER_BYTES:
+            if end < 0 or self._head_bytes + end > MAX_HEADER_BYTES:
                 self._refuse_head()
                 return
         messages = self._messages
