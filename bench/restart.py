@@ -31,7 +31,7 @@ compile every sparkhist module again (~0.1 s of CPU that no deployment pays).
 cleanly on it (``application-list.bin``): the untimed warm-up run writes it, so the
 timed runs measure a restart that answers from it. Its first line of log says which
 way a run started ("stored application list" or "applications listed").
-**The real SHS beside it** (``--shs``): the stock SHS 4.0.1 (``servers.shs``: the
+**The real SHS beside it** (``--shs``): the stock SHS 4.3.0 (``servers.shs``: the
 pyspark jars, full JIT, ``-Xmx1g``) with ``spark.history.store.path`` on a store of its
 own over the same logs. Its store is built the only way it can be: a cold start that
 lists every log (timed too), then a clean stop. Each timed restart runs from spawn to

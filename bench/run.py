@@ -1,4 +1,4 @@
-"""Benchmarks: the stock Spark History Server 4.0.1 against sparkhist, same logs, same run.
+"""Benchmarks: the stock Spark History Server 4.3.0 against sparkhist, same logs, same run.
 
     .venv/bin/python bench/run.py [--apps N] [--quick]
 
@@ -461,7 +461,7 @@ def _latency_target(times: float, sparkhist_bound: bool) -> report.Check:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="The stock SHS 4.0.1 against sparkhist.")
+    parser = argparse.ArgumentParser(description="The stock SHS 4.3.0 against sparkhist.")
     parser.add_argument("--apps", type=int, help="scaled applications per corpus (default 10,000; --quick: 30)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a CI smoke run (not recorded)")
     parser.add_argument("--big-tasks", type=int, help="tasks in the big app's stage (default 12,000; --quick: 400)")
