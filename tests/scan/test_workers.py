@@ -149,3 +149,83 @@ def test_idle_workers_exit_and_come_back_when_needed(tmp_path: Path) -> None:
         assert runtime.states.builds == 0, "every new app's snapshot was written by the new pool"
     finally:
         runtime.close()
+
+
+def _jobs(logs: Path) -> list[tuple[Any, bool]]:
+    from sparkhist.reader.layout import find_event_log
+    from sparkhist.source.factory import open_source
+
+    source = open_source(str(logs))
+    try:
+        return [(find_event_log(source, str(p)), False) for p in sorted(logs.iterdir())[:4]]
+    finally:
+        source.close()
+
+
+def test_a_stopped_pool_runs_nothing_and_raises_nothing(tmp_path: Path) -> None:
+    """After a stop, a run (a scan moving to its full indexing as the server stops) starts no
+    worker and gives every job a cancellation as its result instead of raising."""
+    from concurrent.futures import CancelledError
+
+    from sparkhist.scan.workers import IndexPool
+
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    pool = IndexPool(str(logs), str(tmp_path / "store"), 2)
+    pool.stop()
+    jobs = _jobs(logs)
+    results = list(pool.run(jobs))
+    assert [log for log, _ in results] == [log for log, _ in jobs]
+    assert all(isinstance(result, CancelledError) for _, result in results)
+    assert pool.started == 0 and not pool.alive
+
+
+def test_a_pool_shut_down_under_a_run_gives_each_job_an_error(tmp_path: Path) -> None:
+    """The other order of the same race: the stop shuts the executor down after the run took
+    it. Submitting fails; each job gets that failure as its result (it raised out of the scan,
+    which logged a traceback as a failed scan on an ordinary SIGTERM)."""
+    from sparkhist.scan.workers import IndexPool
+
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    pool = IndexPool(str(logs), str(tmp_path / "store"), 2)
+    try:
+        jobs = _jobs(logs)
+        assert not any(isinstance(r, BaseException) for _, r in pool.run(jobs[:1]))
+        executor = pool._pool
+        assert executor is not None
+        executor.shutdown(wait=True)
+        results = list(pool.run(jobs))
+        assert [log for log, _ in results] == [log for log, _ in jobs]
+        assert all(isinstance(result, RuntimeError) for _, result in results)
+    finally:
+        pool.stop()
+
+
+def test_a_killed_worker_costs_one_run_and_the_next_starts_a_new_pool(tmp_path: Path) -> None:
+    """A worker killed (as the kernel's OOM killer does) breaks its pool: that run's jobs fail,
+    one result each; the broken pool is dropped, so the next run starts a new one and builds.
+    Before, the broken pool stayed and every later scan failed on it."""
+    import os
+    import signal
+    import time
+
+    from sparkhist.scan.workers import IndexPool
+
+    logs = copy_logs(SPARK401 / "eventlogs", tmp_path / "logs")
+    pool = IndexPool(str(logs), str(tmp_path / "store"), 2)
+    try:
+        jobs = _jobs(logs)
+        assert not any(isinstance(r, BaseException) for _, r in pool.run(jobs[:2]))
+        assert pool._pool is not None
+        victim = next(iter(pool._pool._processes))
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _living([victim]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        broken = list(pool.run(jobs))
+        assert len(broken) == len(jobs)
+        assert any(isinstance(result, BaseException) for _, result in broken)
+        again = list(pool.run(jobs))
+        assert not any(isinstance(result, BaseException) for _, result in again), again
+        assert pool.started == 2
+    finally:
+        pool.stop()

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -143,25 +143,44 @@ class IndexPool:
         self._running = 0  # run() calls in progress
         self._last_used = time.monotonic()
         self._timer: threading.Timer | None = None
+        self._stopped = False  # by stop(): no pool is started again
 
     @property
     def alive(self) -> bool:
         return self._pool is not None
 
     def run(self, jobs: list[tuple[EventLog, bool]]) -> Iterator[tuple[EventLog, Built | BaseException]]:
-        """Build every (log, persist) job; results come back in submission order."""
+        """Build every (log, persist) job; results come back in submission order.
+
+        A job that cannot run gets an exception as its result, never raised: after
+        :meth:`stop` (no pool is started for it: a stop racing a scan's move to its full
+        indexing), or when the pool was shut down or broken meanwhile (a worker killed, e.g.
+        by the kernel's OOM killer). A broken pool is dropped, so the next run starts a new one.
+        """
         with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_die_with_parent, initargs=(os.getpid(),))
-                self.started += 1
-            pool = self._pool
-            self._running += 1
+            if self._stopped:
+                pool = None
+            else:
+                if self._pool is None:
+                    self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                     initializer=_die_with_parent, initargs=(os.getpid(),))
+                    self.started += 1
+                pool = self._pool
+                self._running += 1
+        if pool is None:
+            for event_log, _ in jobs:
+                yield event_log, CancelledError("the indexing workers are stopped")
+            return
         try:
-            futures: list[tuple[EventLog, Future[Built]]] = [
-                (event_log, pool.submit(build_in_worker, self.root, self.store_dir, self.options, event_log, persist))
-                for event_log, persist in jobs
-            ]
+            futures: list[tuple[EventLog, Future[Built]]] = []
+            refused: RuntimeError | None = None
+            for event_log, persist in jobs:
+                try:
+                    futures.append((event_log, pool.submit(build_in_worker, self.root, self.store_dir, self.options,
+                                                           event_log, persist)))
+                except RuntimeError as exc:  # shut down (a stop) or broken since: the rest cannot run
+                    refused = exc
+                    break
             for event_log, future in futures:
                 # Not yielded inside the try: a caller that stops early (a stop) closes this
                 # generator, and the GeneratorExit must not be taken for a failed build.
@@ -170,10 +189,15 @@ class IndexPool:
                 except Exception as exc:  # noqa: BLE001 - reported per log by the caller (a cancel, a broken pool too)
                     result = exc
                 yield event_log, result
+            for event_log, _ in jobs[len(futures):]:
+                yield event_log, refused or CancelledError()
         finally:
             with self._lock:
                 self._running -= 1
                 self._last_used = time.monotonic()
+                if self._pool is pool and getattr(pool, "_broken", False):  # private: nothing public tells it
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = None
                 self._arm_retirement()
 
     def _arm_retirement(self) -> None:
@@ -214,13 +238,14 @@ class IndexPool:
         :meth:`close` lets them run, could take as long as the largest log.
         """
         with self._lock:
+            self._stopped = True
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
             pool, self._pool = self._pool, None
         if pool is None:
             return
-        processes = list(pool._processes.values())  # private, but shutdown() drops them and nothing public names them
+        processes = list((pool._processes or {}).values())  # private: shutdown() drops them, nothing public names them
         pool.shutdown(wait=False, cancel_futures=True)  # each idle worker gets its "exit" sentinel
         deadline = time.monotonic() + grace
         for process in processes:
