@@ -23,7 +23,7 @@ import logging
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import cramjam
 import lz4.block
@@ -192,30 +192,19 @@ class Lz4BlockDecoder(_FramedDecoder):
     """
 
     def _unit(self, buf: bytearray, pos: int) -> _Unit | None:
-        if len(buf) - pos < _LZ4_HEADER.size:
+        head = _lz4_unit(buf, pos)
+        if head is None:
             return None
-        magic, token, clen, olen, check = _LZ4_HEADER.unpack_from(buf, pos)
-        if magic != _LZ4_MAGIC:
-            raise self._error(pos, "bad LZ4Block magic")
-        method = token & 0xF0
-        max_len = 1 << (10 + (token & 0x0F))
-        if (
-            method not in (_LZ4_METHOD_RAW, _LZ4_METHOD_LZ4)
-            or not 0 <= olen <= max_len
-            or not 0 <= clen <= _lz4_bound(max_len)
-            or (olen == 0) != (clen == 0)
-            or (method == _LZ4_METHOD_RAW and olen != clen)
-        ):
-            raise self._error(pos, f"bad LZ4Block header (token {token:#x}, lengths {clen}/{olen})")
+        if isinstance(head, str):
+            raise self._error(pos, head)
+        length, olen = head
         if olen == 0:
-            if check != 0:
-                raise self._error(pos, "bad checksum in the LZ4Block end-of-stream block")
-            return _Unit(_LZ4_HEADER.size, b"", closes=True)
-        length = _LZ4_HEADER.size + clen
+            return _Unit(length, b"", closes=True)  # an end-of-stream block
         if len(buf) - pos < length:
             return None
+        _, token, _, _, check = _LZ4_HEADER.unpack_from(buf, pos)
         body = bytes(buf[pos + _LZ4_HEADER.size : pos + length])
-        if method == _LZ4_METHOD_RAW:
+        if (token & 0xF0) == _LZ4_METHOD_RAW:
             data = body
         else:
             try:
@@ -241,25 +230,16 @@ class LzfChunkDecoder(_FramedDecoder):
     """ning compress-lzf chunks: ``ZV 0x00 len:u16`` raw or ``ZV 0x01 clen:u16 olen:u16`` LZF."""
 
     def _unit(self, buf: bytearray, pos: int) -> _Unit | None:
-        if len(buf) - pos < 5:
+        head = _lzf_unit(buf, pos)
+        if head is None:
             return None
-        if buf[pos : pos + 2] != _LZF_MAGIC:
-            raise self._error(pos, "bad LZF chunk magic")
-        kind = buf[pos + 2]
-        if kind == _LZF_RAW:
-            length = 5 + int.from_bytes(buf[pos + 3 : pos + 5], "big")
-            if len(buf) - pos < length:
-                return None
-            return _Unit(length, bytes(buf[pos + 5 : pos + length]), closes=True)
-        if kind != _LZF_COMPRESSED:
-            raise self._error(pos, f"bad LZF chunk type {kind}")
-        if len(buf) - pos < 7:
-            return None
-        clen = int.from_bytes(buf[pos + 3 : pos + 5], "big")
-        olen = int.from_bytes(buf[pos + 5 : pos + 7], "big")
-        length = 7 + clen
+        if isinstance(head, str):
+            raise self._error(pos, head)
+        length, olen = head
         if len(buf) - pos < length:
             return None
+        if buf[pos + 2] == _LZF_RAW:
+            return _Unit(length, bytes(buf[pos + 5 : pos + length]), closes=True)
         try:
             data = lzf.decompress(bytes(buf[pos + 7 : pos + length]), olen)
         except ValueError as exc:
@@ -282,24 +262,15 @@ class SnappyStreamDecoder(_FramedDecoder):
     """
 
     def _unit(self, buf: bytearray, pos: int) -> _Unit | None:
-        if pos < len(buf) and buf[pos] == _SNAPPY_MAGIC[0]:
-            if len(buf) - pos < _SNAPPY_HEADER_LEN:
-                return None
-            if buf[pos : pos + len(_SNAPPY_MAGIC)] != _SNAPPY_MAGIC:
-                raise self._error(pos, "bad snappy stream header")
-            return _Unit(_SNAPPY_HEADER_LEN, b"", closes=True)
-        if len(buf) - pos < 4:
+        head = _snappy_unit(buf, pos)  # None until the whole unit is there
+        if head is None:
             return None
-        clen = int.from_bytes(buf[pos : pos + 4], "big", signed=True)
-        if not 0 <= clen <= MAX_BLOCK:
-            raise self._error(pos, f"bad snappy block length {clen}")
-        length = 4 + clen
-        if len(buf) - pos < length:
-            return None
+        if isinstance(head, str):
+            raise self._error(pos, head)
+        length, _ = head
+        if buf[pos] == _SNAPPY_MAGIC[0]:
+            return _Unit(length, b"", closes=True)  # a stream header
         body = bytes(buf[pos + 4 : pos + length])
-        olen = _varint(body)
-        if olen is None or olen > MAX_BLOCK:
-            raise self._error(pos, "bad snappy block size")
         try:
             data = bytes(cramjam.snappy.decompress_raw(body))
         except cramjam.DecompressionError as exc:
@@ -348,36 +319,21 @@ class ZstdFrameDecoder(_FramedDecoder):
         return self._block(buf, pos, self._frame)
 
     def _frame_header(self, buf: bytearray, pos: int) -> _Unit | None:
-        if len(buf) - pos < 5:
-            return None  # magic + frame header descriptor (or the start of a skippable frame's size)
-        if int.from_bytes(buf[pos : pos + 4], "little") in _ZSTD_SKIPPABLE:
-            if len(buf) - pos < 8:
-                return None
-            size = int.from_bytes(buf[pos + 4 : pos + 8], "little")
-            if size > MAX_BLOCK:
-                raise self._error(pos, f"bad zstd skippable frame size {size}")
-            length = 8 + size
-            return _Unit(length, b"", closes=True) if len(buf) - pos >= length else None
-        if buf[pos : pos + 4] != _ZSTD_MAGIC:
-            raise self._error(pos, "bad zstd frame magic")
-        descriptor = buf[pos + 4]
-        if descriptor & 0x08:
-            raise self._error(pos, "bad zstd frame header (reserved bit set)")
-        single_segment = bool(descriptor & 0x20)
-        length = (
-            5
-            + (0 if single_segment else 1)
-            + (0, 1, 2, 4)[descriptor & 0x03]
-            + (int(single_segment), 2, 4, 8)[descriptor >> 6]
-        )
-        if len(buf) - pos < length:
+        head = _zstd_head(buf, pos)
+        if head is None:
             return None
-        self._checksum = bool(descriptor & 0x04)
-        whole = self._whole_frame(buf, pos, length)
+        if isinstance(head, str):
+            raise self._error(pos, head)
+        if len(buf) - pos < head.length:
+            return None
+        if head.skippable:
+            return _Unit(head.length, b"", closes=True)
+        self._checksum = head.checksum
+        whole = self._whole_frame(buf, pos, head.length)
         if whole is not None:
             return whole
         self._frame = self._dctx.decompressobj()
-        return _Unit(length, self._feed(self._frame, buf, pos, length), closes=False)
+        return _Unit(head.length, self._feed(self._frame, buf, pos, head.length), closes=False)
 
     def _whole_frame(self, buf: bytearray, pos: int, header: int) -> _Unit | None:
         """The frame at ``pos`` decoded in one call, when ``buf`` holds all of it in at most
@@ -386,13 +342,11 @@ class ZstdFrameDecoder(_FramedDecoder):
         also reports damage where it is (a failure here is not reported)."""
         end = pos + header
         for _ in range(_ZSTD_WHOLE_BLOCKS):
-            if len(buf) - end < 3:
+            block = _zstd_block(buf, end, self._checksum)
+            if not isinstance(block, tuple):
                 return None
-            block = int.from_bytes(buf[end : end + 3], "little")
-            last, kind, size = block & 1, (block >> 1) & 3, block >> 3
-            if kind == _ZSTD_RESERVED_BLOCK or size > _ZSTD_MAX_BLOCK:
-                return None
-            end += 3 + (1 if kind == _ZSTD_RLE_BLOCK else size) + (4 if last and self._checksum else 0)
+            length, last = block
+            end += length
             if end > len(buf):
                 return None
             if last:
@@ -405,13 +359,12 @@ class ZstdFrameDecoder(_FramedDecoder):
         return None
 
     def _block(self, buf: bytearray, pos: int, frame: zstandard.ZstdDecompressionObj) -> _Unit | None:
-        if len(buf) - pos < 3:
+        block = _zstd_block(buf, pos, self._checksum)
+        if block is None:
             return None
-        header = int.from_bytes(buf[pos : pos + 3], "little")
-        last, kind, size = header & 1, (header >> 1) & 3, header >> 3
-        if kind == _ZSTD_RESERVED_BLOCK or size > _ZSTD_MAX_BLOCK:
-            raise self._error(pos, f"bad zstd block header {header:#x}")
-        length = 3 + (1 if kind == _ZSTD_RLE_BLOCK else size) + (4 if last and self._checksum else 0)
+        if isinstance(block, str):
+            raise self._error(pos, block)
+        length, last = block
         if len(buf) - pos < length:
             return None
         data = self._feed(frame, buf, pos, length)
@@ -522,30 +475,33 @@ def walk_units(codec: str, data: bytes, base: int = 0, *, name: str = "<stream>"
 
 
 #: One unit's header at ``data[pos:]``: ``(stored length, decoded size or None)``, None when
-#: more bytes are needed, or the reason the header is damaged.
-_Walk = Callable[[bytes, int], tuple[int, int | None] | str | None]
+#: more bytes are needed, or the reason the header is damaged. The decoders read their units'
+#: headers with these too, so a walk and a decode accept and refuse the same headers.
+_Walk = Callable[[bytes | bytearray, int], tuple[int, int | None] | str | None]
 
 
-def _lz4_unit(data: bytes, pos: int) -> tuple[int, int | None] | str | None:
+def _lz4_unit(data: bytes | bytearray, pos: int) -> tuple[int, int | None] | str | None:
     if len(data) - pos < _LZ4_HEADER.size:
         return None
     magic, token, clen, olen, check = _LZ4_HEADER.unpack_from(data, pos)
+    if magic != _LZ4_MAGIC:
+        return "bad LZ4Block magic"
     method = token & 0xF0
     max_len = 1 << (10 + (token & 0x0F))
     if (
-        magic != _LZ4_MAGIC
-        or method not in (_LZ4_METHOD_RAW, _LZ4_METHOD_LZ4)
+        method not in (_LZ4_METHOD_RAW, _LZ4_METHOD_LZ4)
         or not 0 <= olen <= max_len
         or not 0 <= clen <= _lz4_bound(max_len)
         or (olen == 0) != (clen == 0)
         or (method == _LZ4_METHOD_RAW and olen != clen)
-        or (olen == 0 and check != 0)
     ):
-        return "bad LZ4Block header"
+        return f"bad LZ4Block header (token {token:#x}, lengths {clen}/{olen})"
+    if olen == 0 and check != 0:
+        return "bad checksum in the LZ4Block end-of-stream block"
     return _LZ4_HEADER.size + clen, olen
 
 
-def _lzf_unit(data: bytes, pos: int) -> tuple[int, int | None] | str | None:
+def _lzf_unit(data: bytes | bytearray, pos: int) -> tuple[int, int | None] | str | None:
     if len(data) - pos < 5:
         return None
     if data[pos : pos + 2] != _LZF_MAGIC:
@@ -561,7 +517,11 @@ def _lzf_unit(data: bytes, pos: int) -> tuple[int, int | None] | str | None:
     return 7 + int.from_bytes(data[pos + 3 : pos + 5], "big"), int.from_bytes(data[pos + 5 : pos + 7], "big")
 
 
-def _snappy_unit(data: bytes, pos: int) -> tuple[int, int | None] | str | None:
+def _snappy_unit(data: bytes | bytearray, pos: int) -> tuple[int, int | None] | str | None:
+    """A stream header (decoded size 0) or a block; a block's decoded size is the varint that
+    starts its body, so this waits for the whole block."""
+    if pos >= len(data):
+        return None
     if data[pos] == _SNAPPY_MAGIC[0]:
         if len(data) - pos < _SNAPPY_HEADER_LEN:
             return None
@@ -573,18 +533,30 @@ def _snappy_unit(data: bytes, pos: int) -> tuple[int, int | None] | str | None:
         return f"bad snappy block length {clen}"
     if len(data) - pos < 4 + clen:
         return None
-    olen = _varint(data[pos + 4 : pos + 4 + min(clen, 5)])
+    olen = _varint(bytes(data[pos + 4 : pos + 4 + min(clen, 5)]))
     if olen is None or olen > MAX_BLOCK:
         return "bad snappy block size"
     return 4 + clen, olen
 
 
-def _zstd_unit(data: bytes, pos: int) -> tuple[int, int | None] | str | None:
-    if len(data) - pos < 8:
-        return None
+class _ZstdHead(NamedTuple):
+    """A zstd frame's header, or a whole skippable frame."""
+
+    length: int  # stored bytes of the header (of the whole frame when skippable)
+    skippable: bool
+    checksum: bool  # 4 bytes of checksum follow the frame's last block
+    content: int | None  # the decoded size, when the header gives it
+
+
+def _zstd_head(data: bytes | bytearray, pos: int) -> _ZstdHead | str | None:
+    """The frame header at ``data[pos:]``: None until all of it is there."""
+    if len(data) - pos < 5:
+        return None  # magic + frame header descriptor (or the start of a skippable frame's size)
     if int.from_bytes(data[pos : pos + 4], "little") in _ZSTD_SKIPPABLE:
+        if len(data) - pos < 8:
+            return None
         size = int.from_bytes(data[pos + 4 : pos + 8], "little")
-        return (8 + size, 0) if size <= MAX_BLOCK else f"bad zstd skippable frame size {size}"
+        return _ZstdHead(8 + size, True, False, 0) if size <= MAX_BLOCK else f"bad zstd skippable frame size {size}"
     if data[pos : pos + 4] != _ZSTD_MAGIC:
         return "bad zstd frame magic"
     descriptor = data[pos + 4]
@@ -596,20 +568,38 @@ def _zstd_unit(data: bytes, pos: int) -> tuple[int, int | None] | str | None:
     end = at + size_bytes
     if end > len(data):
         return None
-    content: int | None = None
-    if size_bytes:
-        content = int.from_bytes(data[at:end], "little") + (256 if size_bytes == 2 else 0)
-    checksum = 4 if descriptor & 0x04 else 0
+    content = int.from_bytes(data[at:end], "little") + (256 if size_bytes == 2 else 0) if size_bytes else None
+    return _ZstdHead(end - pos, False, bool(descriptor & 0x04), content)
+
+
+def _zstd_block(data: bytes | bytearray, pos: int, checksum: bool) -> tuple[int, bool] | str | None:
+    """The block at ``data[pos:]``: (its stored length, the frame's checksum included after the
+    last block; whether it is the last), from its 3-byte header."""
+    if len(data) - pos < 3:
+        return None
+    header = int.from_bytes(data[pos : pos + 3], "little")
+    last, kind, size = header & 1, (header >> 1) & 3, header >> 3
+    if kind == _ZSTD_RESERVED_BLOCK or size > _ZSTD_MAX_BLOCK:
+        return f"bad zstd block header {header:#x}"
+    return 3 + (1 if kind == _ZSTD_RLE_BLOCK else size) + (4 if last and checksum else 0), bool(last)
+
+
+def _zstd_unit(data: bytes | bytearray, pos: int) -> tuple[int, int | None] | str | None:
+    """A whole frame, walked block header by block header."""
+    head = _zstd_head(data, pos)
+    if not isinstance(head, _ZstdHead):
+        return head
+    if head.skippable:
+        return head.length, 0
+    end = pos + head.length
     while True:
-        if len(data) - end < 3:
-            return None
-        header = int.from_bytes(data[end : end + 3], "little")
-        last, kind, size = header & 1, (header >> 1) & 3, header >> 3
-        if kind == _ZSTD_RESERVED_BLOCK or size > _ZSTD_MAX_BLOCK:
-            return f"bad zstd block header {header:#x}"
-        end += 3 + (1 if kind == _ZSTD_RLE_BLOCK else size)
+        block = _zstd_block(data, end, head.checksum)
+        if not isinstance(block, tuple):
+            return block
+        length, last = block
+        end += length
         if last:
-            return end + checksum - pos, content
+            return end - pos, head.content
 
 
 _WALKERS: dict[str, _Walk] = {
