@@ -46,6 +46,7 @@ __all__ = [
     "SnappyStreamDecoder",
     "UnitSpan",
     "ZstdFrameDecoder",
+    "fits_mid_file",
     "make_decoder",
     "matching_codecs",
     "resolve_codec",
@@ -415,6 +416,14 @@ def matching_codecs(head: bytes) -> list[str | None]:
     if not head:
         return []
     return [codec for codec, magic in MAGIC.items() if head[: len(magic)] == magic[: len(head)]]
+
+
+def fits_mid_file(declared: str | None, head: bytes) -> bool:
+    """Whether ``head``, read at a block boundary mid-file, fits the codec the file's name
+    declares: lz4, lzf and zstd repeat their magic there and plain text has a JSON line;
+    snappy blocks carry none."""
+    found = matching_codecs(head)
+    return declared in found or (declared == "snappy" and not found)
 
 
 def resolve_codec(declared: str | None, head: bytes, name: str) -> str | None:

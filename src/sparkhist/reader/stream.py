@@ -22,7 +22,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 from sparkhist.errors import LogError
-from sparkhist.reader.codecs import Piece, make_decoder, matching_codecs, resolve_codec
+from sparkhist.reader.codecs import Piece, fits_mid_file, make_decoder, resolve_codec
 from sparkhist.reader.layout import EventLog
 from sparkhist.reader.lines import DEFAULT_MAX_LINE, LineSplitter
 from sparkhist.reader.position import START, Position
@@ -245,8 +245,7 @@ class _FileReader:
         (a damaged file may hold another codec's magic mid-file)."""
         declared = self.log.codec
         if self.start.offset:
-            found = matching_codecs(head)
-            if declared in found or (declared == "snappy" and not found):
+            if fits_mid_file(declared, head):
                 return declared
             with self.source.open(self.entry.path, 0) as stream:
                 self.stats.files_opened += 1

@@ -18,7 +18,7 @@ rarely holds its decoded size (zstd-jni streams); such a frame counts as
 from __future__ import annotations
 
 from sparkhist.errors import CodecError
-from sparkhist.reader.codecs import UnitSpan, matching_codecs, resolve_codec, walk_units
+from sparkhist.reader.codecs import UnitSpan, fits_mid_file, resolve_codec, walk_units
 from sparkhist.reader.layout import EventLog
 from sparkhist.reader.position import Position
 from sparkhist.reader.stream import HEAD_SIZE, ReadStats
@@ -107,11 +107,11 @@ def _plain(last: int, size: int, begin: int, after: Position) -> Position | None
 
 
 def _codec(log: EventLog, head: bytes, offset: int, path: str) -> str | None:
-    """The codec of the walk, as the reader would decide it (its ``_FileReader._codec``)."""
+    """The codec of the walk, as the reader decides it (its ``_FileReader._codec``), except that a
+    mid-file head that does not fit the name is damage here (the whole read then decides)."""
     declared = log.codec
     if offset == 0:
         return resolve_codec(declared, head, path)
-    found = matching_codecs(head)
-    if declared in found or (declared == "snappy" and not found):
+    if fits_mid_file(declared, head):
         return declared
     raise CodecError(f"{path}: no {declared} unit at offset {offset}")

@@ -155,10 +155,8 @@ def _head_then_tail(source: Source, item: changes.Work, stats: ReadStats) -> Lis
     else:
         rest = read_tail_lines(source, event_log, start, stats=stats, only=LISTING_PREFIXES)
     tail = _read(source, item, rest, head.position, stats)
-    if tail.failure is not None:
-        return tail
-    if tail.error is not None or not tail.listing.completed:
-        return None if start is not None else tail
+    if start is not None and tail.failure is None and (tail.error is not None or not tail.listing.completed):
+        return None  # the skipped part may hold what the tail lacks: the whole read decides
     return tail
 
 
