@@ -32,6 +32,7 @@ from typing import Any, cast
 
 from sparkhist.state.app_state import AppState
 from sparkhist.state.entities import M, Stage, Task
+from sparkhist.state.summaries import stored
 
 __all__ = ["GROUP_TASKS", "STATUS_CODES", "IndexCount", "Indices", "StageIndex", "StageKey", "StageTasks",
            "TaskGroup", "merge", "split", "stage_tasks_in_memory"]
@@ -64,13 +65,11 @@ def stage_index(key: StageKey, tasks: list[Task]) -> StageIndex:
     """The index of a stage attempt's ``tasks`` (in task id order), as ``_ordered_tasks`` sorts them:
     by (stored run time, task id), which is by stored run time in a stable sort of positions that
     are in task id order. Each task's status is taken once (a property: the snapshot of a big stage
-    is written while a request waits), the stored run time
-    (:func:`sparkhist.state.summaries.stored`) from it."""
+    is written while a request waits) and handed to :func:`~sparkhist.state.summaries.stored`."""
     run = M["executorRunTime"]
     codes = [STATUS_CODES[t.status] for t in tasks]
     success = STATUS_CODES["SUCCESS"]
-    runs = [-1 if (m := t.metrics) is None else m[run] if code == success else -m[run] - 1
-            for t, code in zip(tasks, codes, strict=True)]
+    runs = [stored(t, run, code == success) for t, code in zip(tasks, codes, strict=True)]
     order = sorted(range(len(tasks)), key=runs.__getitem__)
     return StageIndex(key, array("i", order), bytes(codes))
 

@@ -17,12 +17,17 @@ from typing import Any
 from sparkhist.state.entities import EXECUTOR_METRIC_NAMES, ExecutorStageSummary, M, Task
 
 
-def stored(task: Task, i: int) -> int:
-    """The value Spark's ``TaskDataWrapper`` stores for metric ``i`` (negative if not SUCCESS)."""
+def stored(task: Task, i: int, success: bool | None = None) -> int:
+    """The value Spark's ``TaskDataWrapper`` stores for metric ``i`` (negative if not SUCCESS).
+
+    ``success``: whether the task's status is SUCCESS, when the caller already has it (the
+    status is computed on each read); None: read here."""
     if task.metrics is None:
         return -1
     v = task.metrics[i]
-    return v if task.status == "SUCCESS" else -v - 1
+    if success is None:
+        success = task.status == "SUCCESS"
+    return v if success else -v - 1
 
 
 def task_duration(task: Task, last_update_time: int | None) -> int:
