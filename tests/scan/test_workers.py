@@ -216,7 +216,10 @@ def test_a_killed_worker_costs_one_run_and_the_next_starts_a_new_pool(tmp_path: 
         jobs = _jobs(logs)
         assert not any(isinstance(r, BaseException) for _, r in pool.run(jobs[:2]))
         assert pool._pool is not None
-        victim = next(iter(pool._pool._processes))
+        first = pool._pool
+        workers = list(first._processes)
+        manager = first._executor_manager_thread
+        victim = workers[0]
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while _living([victim]) and time.monotonic() < deadline:
@@ -224,6 +227,13 @@ def test_a_killed_worker_costs_one_run_and_the_next_starts_a_new_pool(tmp_path: 
         broken = list(pool.run(jobs))
         assert len(broken) == len(jobs)
         assert any(isinstance(result, BaseException) for _, result in broken)
+        # The broken pool's other workers are gone and its manager thread has ended: that
+        # thread's clean-up joins the workers, and the interpreter's exit joins the thread
+        # (a worker left alive, ignoring SIGTERM, hung the process at exit).
+        assert manager is not None
+        manager.join(10)
+        assert not manager.is_alive()
+        assert _living(workers) == []
         again = list(pool.run(jobs))
         assert not any(isinstance(result, BaseException) for _, result in again), again
         assert pool.started == 2

@@ -196,6 +196,10 @@ class IndexPool:
                 self._running -= 1
                 self._last_used = time.monotonic()
                 if self._pool is pool and getattr(pool, "_broken", False):  # private: nothing public tells it
+                    # The executor's own clean-up of a broken pool sends SIGTERM to the
+                    # workers left and joins them: ours ignore SIGTERM, so they are killed
+                    # here, or that join (and the interpreter's exit after it) waits forever.
+                    _kill(_processes_of(pool))
                     pool.shutdown(wait=False, cancel_futures=True)
                     self._pool = None
                 self._arm_retirement()
@@ -245,13 +249,23 @@ class IndexPool:
             pool, self._pool = self._pool, None
         if pool is None:
             return
-        processes = list((pool._processes or {}).values())  # private: shutdown() drops them, nothing public names them
+        processes = _processes_of(pool)
         pool.shutdown(wait=False, cancel_futures=True)  # each idle worker gets its "exit" sentinel
         deadline = time.monotonic() + grace
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
-        for process in processes:
-            if process.is_alive():
-                process.kill()  # SIGKILL: workers ignore SIGTERM (see _die_with_parent)
-        for process in processes:
-            process.join(1.0)
+        _kill(processes)
+
+
+def _processes_of(pool: ProcessPoolExecutor) -> list[multiprocessing.process.BaseProcess]:
+    """The pool's worker processes (private: shutdown() drops them, nothing public names them)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def _kill(processes: list[multiprocessing.process.BaseProcess]) -> None:
+    """SIGKILL the living ones (workers ignore SIGTERM: see _die_with_parent) and reap them."""
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    for process in processes:
+        process.join(1.0)
