@@ -44,6 +44,37 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         run.stop()  # a session that never reached the test (-x, interrupted): no run left behind
 
 
+#: How long the end of a session waits for threads the interpreter's exit would wait for.
+EXIT_THREADS_GRACE = 60.0
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A thread left running (a pool's manager thread joining a worker that never exits, a
+    server thread never stopped) makes the interpreter's exit wait for it, for ever: the
+    run would pass every test and then hang until CI's time ran out. Such threads get a
+    grace period; any still alive then is printed with its stack and the run fails."""
+    import sys
+    import threading
+    import time
+    import traceback
+
+    deadline = time.monotonic() + EXIT_THREADS_GRACE
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if not left:
+        return
+    frames = sys._current_frames()
+    sys.stderr.write(f"\n{len(left)} thread(s) still running at the end of the session; "
+                     "the interpreter's exit would wait for them for ever:\n")
+    for thread in left:
+        stack = "".join(traceback.format_stack(frames[thread.ident])) if thread.ident in frames else ""
+        sys.stderr.write(f"--- {thread.name}\n{stack}")
+    sys.stderr.flush()
+    os._exit(3)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """With ``SPARKHIST_NO_SKIPS=1`` (CI sets it) a skip is a failure: a machine that
