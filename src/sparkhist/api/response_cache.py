@@ -13,16 +13,21 @@ body over a quarter of that is not kept at all, so one huge task list cannot emp
 A kept body is also sent gzip-compressed to a client that accepts it, as the SHS's Jetty
 (its ``GzipHandler``) sends every answer of 32 bytes or more; Jetty compresses each time,
 a kept body is compressed once, on the first such request (:class:`KeptBody`), and the
-compressed copy (about a tenth of the body for JSON) lives and goes with it.
+compressed copy (about a tenth of the body for JSON) lives and goes with it. The compression
+is ISA-L's (``isal``, level 2): 12-17 times less CPU than zlib's level 6 on the API's JSON
+(0.6 against 7-10 ms for 0.5-0.7 MB), for an answer about a third larger. What it saves
+counts where a body is made for few requests: the application list while a scan lists new
+logs is a new body at nearly every poll (23 against 1.2 ms at 10,000 applications).
 """
 
 from __future__ import annotations
 
-import gzip
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
+
+from isal import igzip
 
 #: Default bound of the kept bodies.
 DEFAULT_MAX_BYTES = 32 << 20
@@ -30,6 +35,8 @@ DEFAULT_MAX_BYTES = 32 << 20
 
 #: Shorter bodies are sent as they are: Jetty's ``GzipHandler`` default ``minGzipSize``, which the SHS keeps.
 GZIP_MIN_BYTES = 32
+#: ISA-L's levels are 0-3; 2 is its default and about zlib's level 1 in size.
+GZIP_LEVEL = 2
 
 
 class KeptBody:
@@ -49,7 +56,7 @@ class KeptBody:
     def gzipped(self) -> bytes:
         """The body gzip-compressed (made on the first call; two racing calls make the same bytes)."""
         if self._gzipped is None:
-            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+            self._gzipped = igzip.compress(self.body, compresslevel=GZIP_LEVEL, mtime=0)
         return self._gzipped
 
 
