@@ -12,6 +12,7 @@ import difflib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -332,3 +333,28 @@ def test_grown_completed_and_deleted_logs_are_seen_by_every_process(served: Serv
     gone = "local-1795972905472"
     (served.logs / f"{gone}.lz4").unlink()
     _agreed(served, pids, url, lambda apps: attempt(apps) is None and gone not in {a["id"] for a in apps})  # type: ignore[union-attr]
+
+
+def test_serving_processes_start_once_the_first_scan_has_listed_every_log(tmp_path: Path) -> None:
+    """A cold start over many logs: the other serving processes start after the first scan's
+    listing pass (which takes every core), so each loads the whole listing at once instead of
+    following the catalog's every batch beside it. Each one's first listing holds every log."""
+    logs, stage = tmp_path / "logs", tmp_path / "stage"
+    logs.mkdir()
+    stage.mkdir()
+    template = load_template(Path(bundled_samples()) / "local-1795972905472.lz4")
+    count = 4000
+    for i in range(count):
+        app_id = f"local-17959{i:08d}"
+        write_log(logs, app_id, rewrite(template, app_id), codec=None, kind="single", in_progress=False)
+    port = free_port()
+    log_file = tmp_path / "serve.log"
+    env = {**os.environ, "SPARKHIST_SERVE_PROCESSES": "2", "SPARKHIST_SCAN_INTERVAL": "60",
+           "SPARKHIST_INDEX_WORKERS": "1"}
+    args = ["--log-dir", str(logs), "--store", str(tmp_path / "store"), "--log-level", "info"]
+    with serve_process(port, args, env, log_file) as proc:
+        s = Served(proc, port, logs, stage, log_file)
+        _wait(lambda: s.serving()["answering"] == 2, 120, "the serving process to answer", s)
+        started = re.findall(r"serving process \d+: (\d+) applications listed", log_file.read_text())
+        assert started == [str(count)], log_file.read_text()[-3000:]
+    assert proc.returncode == 0, log_file.read_text()[-3000:]

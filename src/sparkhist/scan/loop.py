@@ -60,6 +60,15 @@ class ScanLoop:
         self._scan_wanted = False
         self._pending_lock = threading.Lock()
         self._watches_started = False
+        # Set once the first scan has listed what it found (its listing pass, before its full
+        # indexing), or its first tick has ended otherwise (a standby's read, a failed scan);
+        # never by a stop. What would slow a cold start's listing waits for it.
+        self.listed = threading.Event()
+        scanner.on_listed.append(self._listed)
+
+    def _listed(self) -> None:
+        if not self._stop.is_set():
+            self.listed.set()
 
     def start(self) -> None:
         self._thread.start()
@@ -143,6 +152,7 @@ class ScanLoop:
             except Exception:  # the loop must survive anything one scan does
                 log.exception("scan failed; retrying in %.1fs", self.interval)
             if scan:
+                self._listed()
                 self._start_watches()
             self._wake.wait(max(0.0, next_scan - time.monotonic()))
             self._wake.clear()

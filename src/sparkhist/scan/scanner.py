@@ -117,6 +117,9 @@ class Scanner:
         # Paths of logs read again from their start (shrunk, compacted, rewritten in place):
         # what memory holds of them (cached states, kept answers) is stale.
         self.on_reread: list[Callable[[str], None]] = []
+        # Called when a scan's listing pass is over (its records written): everything the
+        # scan found is listed, its full indexing (if any) is still to come.
+        self.on_listed: list[Callable[[], None]] = []
         self.corrupt_records = 0  # damaged catalog rows dropped by load()
         self.events_parsed = 0  # lines read by the listing pass
         self.bytes_parsed = 0  # stored bytes read by the listing pass
@@ -239,6 +242,9 @@ class Scanner:
             if pool is not None:
                 pool.close()  # _read_listings closes it once it runs
             raise
+        if not self.stopping.is_set():
+            for listed in self.on_listed:
+                listed()
         if self.indexer is not None and not self.stopping.is_set():
             self._full_index(logs, report, progress)
 
