@@ -328,6 +328,28 @@ def _line_resume_points(pieces: list[Piece]) -> list[tuple[int, int]]:
     return points
 
 
+def test_zstd_decoders_of_one_thread_interleaved_decode_alike() -> None:
+    """Decoders of one thread share a decompressor for whole frames: several logs decoded in
+    turn (one of them with frames fed a few bytes at a time, decoded block by block, another
+    with frames bigger than a whole-frame decode takes) give what each gives alone."""
+    streams = [encode_zstd(sample_text(seed, 400_000), frame) for seed, frame in ((31, 20_000), (32, 1_200_000),
+                                                                                  (33, 60_000))]
+    alone = [decode_all(make_decoder("zstd"), stream) for stream in streams]
+    decoders = [make_decoder("zstd") for _ in streams]
+    steps = [list(range(0, len(s), 7_919)) + [len(s)] for s in streams]
+    steps[2] = list(range(0, len(streams[2]), 13)) + [len(streams[2])]  # frames never whole in the buffer
+    turns: list[list[Piece]] = [[] for _ in streams]
+    at = [0, 0, 0]
+    while any(a < len(step) - 1 for a, step in zip(at, steps, strict=True)):
+        for i, decoder in enumerate(decoders):
+            if at[i] < len(steps[i]) - 1:
+                turns[i].extend(decoder.decode(streams[i][steps[i][at[i]]:steps[i][at[i] + 1]]))
+                at[i] += 1
+    for i in range(len(streams)):
+        assert joined(turns[i]) == joined(alone[i])
+        assert _line_resume_points(turns[i]) == _line_resume_points(alone[i])
+
+
 @pytest.mark.parametrize("frame", [20_000, 300_000, 1_200_000])  # one block, three, more than a whole-frame decode takes
 def test_zstd_whole_frames_resume_where_the_block_walk_does(frame: int) -> None:
     """A complete frame is decoded in one call: its lines resume exactly where decoding block
