@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
     from sparkhist.scan.scanner import Scanner
     from sparkhist.server.opening import OpenedStore
+    from sparkhist.store.applications import AttemptEntry
+    from sparkhist.store.records import LogRecord
 
 log = logging.getLogger("sparkhist.server")
 
@@ -158,21 +160,32 @@ class CatalogFollower:
                 for path in [p for p in records if p not in changes.records]:
                     del records[path]
                     index.remove(path)
-                for path, record in changes.records.items():
-                    old = records.get(path)
-                    if old is None or old.to_dict() != record.to_dict():
-                        records[path] = record
-                        index.update(record)
+                changed = {path: record for path, record in changes.records.items()
+                           if (old := records.get(path)) is None or old.to_dict() != record.to_dict()}
                 self.reloads += 1
             else:
                 for path in changes.removed:
                     if records.pop(path, None) is not None:
                         index.remove(path)
-                for path, record in changes.records.items():
-                    records[path] = record
-                    index.update(record)
+                changed = changes.records
                 self.deltas += 1
+            records.update(changed)
+            self._index(changed, changes.entries)
         self._mark = changes.mark
+
+    def _index(self, changed: dict[str, LogRecord], stored: dict[str, AttemptEntry]) -> None:
+        """(Under the scanner's lock.) The changed records into the index: with the listing rows
+        the writer stored (in bulk, one build per application) when they were rendered for this
+        index's log directories, as the writer's own index shows them; rendered here otherwise."""
+        index = self.scanner.index
+        if index.log_source != self.scanner.catalog.log_source:
+            for record in changed.values():
+                index.update(record)
+            return
+        for path in changed:
+            if path not in stored:  # not listed (no application id): not in the list either
+                index.remove(path)
+        index.load_entries(stored[path] for path in changed if path in stored)
 
     def _run(self) -> None:
         path = self.scanner.catalog.path

@@ -199,6 +199,9 @@ class CatalogChanges:
     full: bool
     records: dict[str, LogRecord]
     removed: list[str]
+    #: The stored listing rows of the listed ones among ``records``, by path: what an index
+    #: takes without rendering them again (rendered for the catalog's ``log_source``).
+    entries: dict[str, AttemptEntry]
 
 
 class Catalog:
@@ -549,16 +552,9 @@ class Catalog:
             by_path = {path: (head, body, checksum) for path, head, body, checksum in listing_rows}
             for path, blob, checksum in rows:
                 try:
-                    record = _decode_record(path, blob, checksum)
                     row = by_path.pop(path, None)
-                    if (row is None) != (record.app_id is None):
-                        raise ValueError("listing row missing" if row is None else "unexpected listing row")
-                    if row is not None:
-                        if _listing_checksum(row[0], row[1]) != row[2]:
-                            raise ValueError("listing checksum mismatch")
-                        entry = AttemptEntry(row[0], row[1], record.listing)
-                        if entry.log_path != path or entry.app_id != record.app_id:
-                            raise ValueError("listing row and record disagree")
+                    record, entry = _decode_pair(path, blob, checksum, row)
+                    if entry is not None and row is not None:
                         self._listed[path] = row[2]
                         if entries:
                             listed.append(entry)
@@ -701,17 +697,25 @@ class Catalog:
                              f"{FORMAT_VERSION}")
         if (mark is None or seq < 0 or (mark.catalog_id, mark.epoch) != (now.catalog_id, now.epoch)
                 or mark.seq < floor or mark.seq > seq):
-            return CatalogChanges(now, True, self.load(repair=False).records, [])
+            loaded = self.load(repair=False, entries=True)
+            return CatalogChanges(now, True, loaded.records, [], {e.log_path: e for e in loaded.entries or ()})
         records: dict[str, LogRecord] = {}
+        entries: dict[str, AttemptEntry] = {}
         removed = [path for (path,) in self._db.execute("SELECT path FROM removed WHERE seq > ?", (mark.seq,))]
-        for path, blob, checksum in self._db.execute("SELECT path, record, checksum FROM logs WHERE seq > ?",
-                                                     (mark.seq,)):
+        for path, blob, checksum, head, body, row_checksum in self._db.execute(
+                "SELECT g.path, g.record, g.checksum, CAST(l.head AS BLOB), CAST(l.entry AS BLOB), l.checksum "
+                "FROM logs g LEFT JOIN listing l ON l.path = g.path WHERE g.seq > ?", (mark.seq,)):
             try:
-                records[path] = _decode_record(path, blob, checksum)
+                record, entry = _decode_pair(path, blob, checksum,
+                                             None if row_checksum is None else (head, body, row_checksum))
             except (ValueError, TypeError, KeyError, struct.error) as exc:
                 log.warning("catalog record for %s is damaged (%s); not listed", path, exc)
                 removed.append(path)
-        return CatalogChanges(now, False, records, removed)
+                continue
+            records[path] = record
+            if entry is not None:
+                entries[path] = entry
+        return CatalogChanges(now, False, records, removed, entries)
 
     def _file_inode(self) -> int | None:
         """The inode of the database file (a replaced catalog is a new file), None when there is none."""
@@ -723,6 +727,25 @@ class Catalog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _decode_pair(path: str, blob: bytes, checksum: int,
+                 row: tuple[bytes, bytes, int] | None) -> tuple[LogRecord, AttemptEntry | None]:
+    """A log's record and its listing row ``(head, entry, checksum)`` (None: none stored),
+    verified and decoded: both intact, and agreeing (a listed log has a row, an unlisted one
+    none, the row names the record's path and app). Raises ValueError, TypeError, KeyError or
+    struct.error when not."""
+    record = _decode_record(path, blob, checksum)
+    if (row is None) != (record.app_id is None):
+        raise ValueError("listing row missing" if row is None else "unexpected listing row")
+    if row is None:
+        return record, None
+    if _listing_checksum(row[0], row[1]) != row[2]:
+        raise ValueError("listing checksum mismatch")
+    entry = AttemptEntry(row[0], row[1], record.listing)
+    if entry.log_path != path or entry.app_id != record.app_id:
+        raise ValueError("listing row and record disagree")
+    return record, entry
 
 
 def _decode_record(path: str, blob: bytes, checksum: int) -> LogRecord:
