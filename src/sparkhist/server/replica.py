@@ -174,14 +174,11 @@ class CatalogFollower:
         self._mark = changes.mark
 
     def _index(self, changed: dict[str, LogRecord], stored: dict[str, AttemptEntry]) -> None:
-        """(Under the scanner's lock.) The changed records into the index: with the listing rows
-        the writer stored (in bulk, one build per application) when they were rendered for this
-        index's log directories, as the writer's own index shows them; rendered here otherwise."""
+        """(Under the scanner's lock.) The changed records into the index, with the listing rows
+        the writer stored (in bulk, one build per application), as the writer's own index shows
+        them: taken as this process's listing load took the others (both are opened with the
+        server's settings, so the rows are rendered for this index's log directories)."""
         index = self.scanner.index
-        if index.log_source != self.scanner.catalog.log_source:
-            for record in changed.values():
-                index.update(record)
-            return
         for path in changed:
             if path not in stored:  # not listed (no application id): not in the list either
                 index.remove(path)

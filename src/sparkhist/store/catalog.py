@@ -61,6 +61,7 @@ from sparkhist.store.records import LogRecord
 
 if TYPE_CHECKING:
     from sparkhist.config import LogSource, LogSources
+    from sparkhist.events.listing import AttemptListing
 
 log = logging.getLogger("sparkhist.store")
 
@@ -126,11 +127,12 @@ _xxh64 = xxhash.xxh64_intdigest
 _ROW_DAMAGE = (ValueError, TypeError, struct.error)
 
 
-def _listing_entry(head: bytes, body: bytes, checksum: int) -> AttemptEntry:
-    """A listing row verified (both parts under one xxh64) and decoded; raises one of ``_ROW_DAMAGE``."""
+def _listing_entry(head: bytes, body: bytes, checksum: int, listing: AttemptListing | None = None) -> AttemptEntry:
+    """A listing row verified (both parts under one xxh64) and decoded; raises one of ``_ROW_DAMAGE``.
+    ``listing``: the attempt's listing when the caller has it decoded already (from its record)."""
     if _listing_checksum(head, body) != checksum:
-        raise ValueError("checksum mismatch")
-    return AttemptEntry(head, body)
+        raise ValueError("listing checksum mismatch")
+    return AttemptEntry(head, body, listing)
 
 
 def _wal_bytes(path: str) -> int:
@@ -740,9 +742,7 @@ def _decode_pair(path: str, blob: bytes, checksum: int,
         raise ValueError("listing row missing" if row is None else "unexpected listing row")
     if row is None:
         return record, None
-    if _listing_checksum(row[0], row[1]) != row[2]:
-        raise ValueError("listing checksum mismatch")
-    entry = AttemptEntry(row[0], row[1], record.listing)
+    entry = _listing_entry(*row, record.listing)
     if entry.log_path != path or entry.app_id != record.app_id:
         raise ValueError("listing row and record disagree")
     return record, entry
